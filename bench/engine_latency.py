@@ -1,0 +1,96 @@
+"""Container start latency, CLI latency and per-container memory, against the floors we can measure here.
+
+Rows: `berth run --rm busybox true` and `docker run --rm busybox true` against berthd; `berth ps -q` and
+`docker ps -q`; the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
+ROOTFS /bin/true` (the kernel's cost), and dockerd/podman when installed (started with
+--iptables=false / --network none, stopped by PID). Goals (issue 2): run ≤ 100 ms and ≤ 20× unshare;
+ps -q ≤ 30 ms; ≤ 1 MB PSS per idle container.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, start_daemon  # noqa: E402
+
+RUNS = 20
+
+
+def median_ms(argv: list[str], env: dict[str, str], runs: int = RUNS) -> float:
+    samples = []
+    for _ in range(runs):
+        begun = time.perf_counter()
+        result = subprocess.run(argv, env=env, capture_output=True)
+        samples.append((time.perf_counter() - begun) * 1000)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.decode().strip()}")
+    return statistics.median(samples)
+
+
+def pss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def shim_pids(exec_root: Path) -> list[int]:
+    pids = []
+    for pid_file in (exec_root / "runtime").glob("*/shim.pid"):
+        pids.append(int(pid_file.read_text().strip()))
+    return pids
+
+
+def unshare_floor(rootfs: Path) -> float:
+    argv = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", str(rootfs), "/bin/true"]
+    return median_ms(argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="berth-bench-"))
+    daemon = start_daemon(root, f"berth-bench-{uuid.uuid4().hex[:8]}")
+    rows: list[tuple[str, str, str]] = []
+    try:
+        daemon.berth("bootstrap", "busybox", check=True)
+        rootfs = root / "rootfs"
+        (rootfs / "bin").mkdir(parents=True)
+        shutil.copy("/usr/bin/busybox", rootfs / "bin" / "busybox")
+        (rootfs / "bin" / "true").symlink_to("busybox")
+        floor = unshare_floor(rootfs)
+        rows.append(("unshare … chroot ROOTFS /bin/true (floor)", f"{floor:.1f} ms", "1.0×"))
+        for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
+            ms = median_ms([*argv, "run", "--rm", "busybox", "true"], daemon.env)
+            rows.append((f"{cli} run --rm busybox true", f"{ms:.1f} ms", f"{ms / floor:.1f}× floor (goal ≤100 ms, ≤20×)"))
+        for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
+            ms = median_ms([*argv, "ps", "-q"], daemon.env, runs=30)
+            rows.append((f"{cli} ps -q", f"{ms:.1f} ms", "goal ≤30 ms"))
+        for i in range(5):
+            daemon.berth("run", "-d", "--name", f"idle{i}", "busybox", "sleep", "600", check=True)
+        time.sleep(0.5)
+        pss = [pss_kb(pid) for pid in shim_pids(daemon.exec_root)]
+        if pss:
+            rows.append(("monitor (shim) PSS per idle container", f"{statistics.median(pss) / 1024:.2f} MB",
+                         "goal ≤1 MB (containerd-shim ≈3 MB, conmon ≈0.4 MB)"))
+        for engine in ("dockerd", "podman"):
+            if not shutil.which(engine):
+                rows.append((f"{engine} run --rm busybox true", "not installed", "—"))
+    finally:
+        cleanup_daemon(daemon)
+        shutil.rmtree(root, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measurement':<{width}}  {'median':>12}  ratio / goal")
+    for name, value, ratio in rows:
+        print(f"{name:<{width}}  {value:>12}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()

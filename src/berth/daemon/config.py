@@ -1,0 +1,110 @@
+"""berthd's configuration: command-line flags merged over a daemon.json-style ``--config-file``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from berth.errors import InvalidArgument
+
+DEFAULT_HOST = "unix:///run/berth/berth.sock"
+
+
+@dataclass(slots=True)
+class DaemonConfig:
+    """Every setting berthd has; keys of ``--config-file`` use the flag names with dashes."""
+
+    data_root: Path = Path("/var/lib/berth")
+    exec_root: Path = Path("/run/berth")
+    hosts: list[str] = field(default_factory=list)
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+    default_registry: str = "localhost:5000"
+    registry_mirrors: list[str] = field(default_factory=list)
+    insecure_registries: list[str] = field(default_factory=list)
+    cgroup_parent: str = "berth"
+    bip: str = "172.30.0.1/16"
+    log_level: str = "info"
+    log_max_size: int = 20 * 1024 * 1024
+    log_max_files: int = 5
+
+    def effective_hosts(self) -> list[str]:
+        return self.hosts or [DEFAULT_HOST]
+
+
+_ALIASES = {
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "hosts": "hosts",
+    "host": "hosts",
+    "default-registry": "default_registry",
+    "registry-mirrors": "registry_mirrors",
+    "insecure-registries": "insecure_registries",
+    "cgroup-parent": "cgroup_parent",
+    "log-level": "log_level",
+    "log-opts": "",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="berthd",
+        description="The Berth daemon: serves the Docker Engine API and runs containers.",
+        epilog="Example:\n  berthd --data-root /tmp/b/data --exec-root /tmp/b/run -H unix:///tmp/b/berth.sock",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data-root", type=Path, help="images, containers, volumes (default /var/lib/berth)")
+    p.add_argument("--exec-root", type=Path, help="runtime state, sockets, pid files (default /run/berth)")
+    p.add_argument("-H", "--host", dest="hosts", action="append", help="unix:///path or tcp://HOST:PORT")
+    p.add_argument("--tlsverify", action="store_true", default=None, help="require client certificates")
+    p.add_argument("--tlscacert", help="CA that signs client certificates")
+    p.add_argument("--tlscert", help="server certificate")
+    p.add_argument("--tlskey", help="server key")
+    p.add_argument("--default-registry", help="where unqualified names are pulled from")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
+    p.add_argument("--cgroup-parent", help="parent cgroup of containers, relative to berthd's own")
+    p.add_argument("--bip", help="default bridge network's subnet")
+    p.add_argument("--config-file", type=Path, help="JSON file with the same keys as the flags")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"unable to read config file {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"config file {path} must hold a JSON object")
+    known = {f.name for f in fields(DaemonConfig)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _ALIASES.get(key, key.replace("-", "_"))
+        if name == "":
+            continue
+        if name not in known:
+            raise InvalidArgument(f"config file {path}: unknown key {key!r}")
+        out[name] = value
+    return out
+
+
+def load(argv: list[str] | None = None) -> DaemonConfig:
+    """Flags override the config file, which overrides the defaults."""
+    args = parser().parse_args(argv)
+    values: dict[str, Any] = {}
+    if args.config_file:
+        values.update(_from_file(args.config_file))
+    for f in fields(DaemonConfig):
+        flag = getattr(args, f.name, None)
+        if flag is not None:
+            values[f.name] = flag
+    config = DaemonConfig(**values)
+    config.data_root = Path(config.data_root).absolute()
+    config.exec_root = Path(config.exec_root).absolute()
+    return config

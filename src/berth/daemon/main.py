@@ -1,0 +1,128 @@
+"""``berthd``: load the config, build the services, restore containers, serve the API until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from berth.daemon import config as config_module
+from berth.daemon.config import DaemonConfig
+from berth.daemon.server.app import make_app
+from berth.daemon.wiring import Services, build_services
+from berth.errors import BerthError, InvalidArgument
+
+log = logging.getLogger("berthd")
+
+_LOG_FILE_SIZE = 10 * 1024 * 1024
+_LOG_FILES = 3
+
+
+def _setup_logging(config: DaemonConfig) -> None:
+    level = getattr(logging, config.log_level.upper())
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(fmt)
+    handlers: list[logging.Handler] = [stderr]
+    # A rotating copy under exec-root: a daemon run for months never fills the disk with its log.
+    rotating = logging.handlers.RotatingFileHandler(
+        config.exec_root / "berthd.log", maxBytes=_LOG_FILE_SIZE, backupCount=_LOG_FILES
+    )
+    rotating.setFormatter(fmt)
+    handlers.append(rotating)
+    logging.basicConfig(level=level, handlers=handlers, force=True)
+
+
+def _ssl_context(config: DaemonConfig) -> ssl.SSLContext | None:
+    if not (config.tlscert and config.tlskey):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(config.tlscert, config.tlskey)
+    if config.tlsverify:
+        if not config.tlscacert:
+            raise InvalidArgument("--tlsverify needs --tlscacert")
+        ctx.load_verify_locations(config.tlscacert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _unix_socket(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o660)
+    try:
+        os.chown(path, 0, grp.getgrnam("berth").gr_gid)
+    except KeyError:
+        pass  # no berth group on this host: root only
+    return sock
+
+
+async def _serve(config: DaemonConfig, services: Services) -> None:
+    loop = asyncio.get_running_loop()
+    services.events.bind(loop)
+    await services.containers.restore()
+    app = make_app(services)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    sites: list[web.BaseSite] = []
+    tls = _ssl_context(config)
+    for host in config.effective_hosts():
+        if host.startswith("unix://"):
+            sites.append(web.SockSite(runner, _unix_socket(Path(host.removeprefix("unix://")))))
+        elif host.startswith("tcp://"):
+            address = host.removeprefix("tcp://")
+            name, _, port = address.rpartition(":")
+            if tls is None:
+                log.warning("API listening on %s without TLS: anyone who reaches it controls this host", host)
+            sites.append(web.TCPSite(runner, name.strip("[]") or "127.0.0.1", int(port or 2375), ssl_context=tls))
+        else:
+            raise InvalidArgument(f"invalid host {host!r}: use unix:///path or tcp://HOST:PORT")
+    for site in sites:
+        await site.start()
+    log.info("berthd serving on %s", ", ".join(config.effective_hosts()))
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with services.containers.running():
+            await stop.wait()
+    finally:
+        log.info("berthd stopping; running containers keep running (live restore)")
+        await runner.cleanup()
+        for host in config.effective_hosts():
+            if host.startswith("unix://"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(host.removeprefix("unix://")).unlink()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        config = config_module.load(argv)
+        for directory in (config.data_root, config.exec_root):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o711)
+        _setup_logging(config)
+        services = build_services(config)
+        asyncio.run(_serve(config, services))
+    except BerthError as exc:
+        print(f"berthd: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

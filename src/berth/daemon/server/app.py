@@ -1,0 +1,25 @@
+"""Builds the aiohttp application: middlewares, then every resource's routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from berth.daemon.server import middleware
+from berth.daemon.server.routes import containers, exec, images, system
+from berth.daemon.server.router import ApiRouter
+from berth.daemon.wiring import Services
+
+MAX_REQUEST_BODY = 1 << 40  # image tarballs stream through; handlers read bodies incrementally
+
+
+def make_app(services: Services) -> web.Application:
+    app = web.Application(
+        middlewares=[middleware.headers_and_version, middleware.errors],
+        client_max_size=MAX_REQUEST_BODY,
+    )
+    router = ApiRouter(app)
+    system.register(router, services)
+    images.register(router, services.images)
+    containers.register(router, services)
+    exec.register(router, services)
+    return app

@@ -1,0 +1,187 @@
+"""Docker's JSON shapes for containers: ``GET /containers/json`` rows and ``GET /containers/{id}/json``."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any
+
+from berth.engine.container import Container, ContainerStatus, parse_rfc3339
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's ``units.HumanDuration``: "Less than a second", "3 seconds", "About a minute", …"""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(container: Container) -> str:
+    now = time.time()
+    status = container.status
+    if status in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}:
+        text = "Up " + human_duration(now - parse_rfc3339(container.started_at))
+        if status == ContainerStatus.PAUSED:
+            text += " (Paused)"
+        if container.health:
+            text += f" ({container.health.get('Status', 'starting')})"
+        return text
+    if status == ContainerStatus.RESTARTING:
+        return f"Restarting ({container.exit_code}) {human_duration(now - parse_rfc3339(container.finished_at))} ago"
+    if status == ContainerStatus.REMOVING:
+        return "Removal In Progress"
+    if status == ContainerStatus.DEAD:
+        return "Dead"
+    if status == ContainerStatus.EXITED or parse_rfc3339(container.finished_at):
+        return f"Exited ({container.exit_code}) {human_duration(now - parse_rfc3339(container.finished_at))} ago"
+    return "Created"
+
+
+def _state(container: Container) -> dict[str, Any]:
+    status = container.status
+    state: dict[str, Any] = {
+        "Status": status.value,
+        "Running": status in {ContainerStatus.RUNNING, ContainerStatus.PAUSED},
+        "Paused": status == ContainerStatus.PAUSED,
+        "Restarting": status == ContainerStatus.RESTARTING,
+        "OOMKilled": container.oom_killed,
+        "Dead": status == ContainerStatus.DEAD,
+        "Pid": container.pid,
+        "ExitCode": container.exit_code,
+        "Error": container.error,
+        "StartedAt": container.started_at,
+        "FinishedAt": container.finished_at,
+    }
+    if container.health:
+        state["Health"] = container.health
+    return state
+
+
+def _network_settings(container: Container) -> dict[str, Any]:
+    mode = container.host_config.get("NetworkMode") or "default"
+    network = "bridge" if mode == "default" else mode
+    return {
+        "Bridge": "",
+        "SandboxID": container.container_id if mode != "host" else "",
+        "SandboxKey": "" if mode == "host" else f"/proc/{container.pid}/ns/net" if container.pid else "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "Networks": {
+            network: {
+                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": network,
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
+            }
+        },
+    }  # fmt: skip
+
+
+def _mounts(container: Container) -> list[dict[str, Any]]:
+    mounts = []
+    for bind in container.host_config.get("Binds") or []:
+        parts = bind.split(":")
+        mode = parts[2] if len(parts) > 2 else ""
+        mounts.append({
+            "Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+            "RW": "ro" not in mode.split(","), "Propagation": "rprivate",
+        })  # fmt: skip
+    return mounts
+
+
+def inspect(container: Container, *, size_rw: int | None = None) -> dict[str, Any]:
+    directory = container.directory
+    body: dict[str, Any] = {
+        "Id": container.container_id,
+        "Created": container.created,
+        "Path": container.path,
+        "Args": container.args,
+        "State": _state(container),
+        "Image": container.image_id,
+        "ResolvConfPath": str(directory / "resolv.conf"),
+        "HostnamePath": str(directory / "hostname"),
+        "HostsPath": str(directory / "hosts"),
+        "LogPath": str(container.log_path),
+        "Name": container.name,
+        "RestartCount": container.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": _host_config(container),
+        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": "", "WorkDir": ""}},
+        "Mounts": _mounts(container),
+        "Config": container.config,
+        "NetworkSettings": _network_settings(container),
+    }
+    if size_rw is not None:
+        body["SizeRw"] = size_rw
+    return body
+
+
+def _host_config(container: Container) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
+        "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None,
+        "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
+        "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None,
+        "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "berth", "Isolation": "",
+        "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+        "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+        "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False,
+        "PidsLimit": None, "Ulimits": None, "Init": None, "Tmpfs": None,
+        "MaskedPaths": None, "ReadonlyPaths": None,
+    }  # fmt: skip
+    return {**defaults, **container.host_config}
+
+
+def command_line(container: Container) -> str:
+    argv = [container.path, *container.args]
+    return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
+
+
+def list_row(container: Container, *, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "Id": container.container_id,
+        "Names": [container.name],
+        "Image": container.image,
+        "ImageID": container.image_id,
+        "Command": command_line(container),
+        "Created": int(parse_rfc3339(container.created)),
+        "Ports": [],
+        "Labels": container.config.get("Labels") or {},
+        "State": container.status.value,
+        "Status": status_text(container),
+        "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": _network_settings(container)["Networks"]},
+        "Mounts": _mounts(container),
+    }
+    if size is not None:
+        row["SizeRw"], row["SizeRootFs"] = size
+    return row

@@ -1,0 +1,324 @@
+"""``/containers/…``: create, list, inspect, lifecycle verbs, attach, wait, logs, top, stats, diff, export."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+
+from typing import Any
+
+from aiohttp import web
+
+from berth.daemon.server import container_json
+from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.hijack import hijack
+from berth.daemon.server.router import ApiRouter
+from berth.daemon.server.streams import frame, pump
+from berth.daemon.wiring import Services
+from berth.engine.container import Container, ContainerStatus
+from berth.engine.containers import ContainerService, parse_signal
+from berth.engine.logs import LogQuery, stream_logs
+from berth.engine.stats import stats_json
+from berth.errors import InvalidArgument, NotFound
+
+_ID = "/containers/{ref}"
+
+
+def register(router: ApiRouter, services: Services) -> None:
+    routes = _ContainerRoutes(services)
+    router.post("/containers/create", routes.create)
+    router.get("/containers/json", routes.list)
+    router.post("/containers/prune", routes.prune)
+    router.get(_ID + "/json", routes.inspect)
+    router.post(_ID + "/start", routes.start)
+    router.post(_ID + "/stop", routes.stop)
+    router.post(_ID + "/restart", routes.restart)
+    router.post(_ID + "/kill", routes.kill)
+    router.post(_ID + "/pause", routes.pause)
+    router.post(_ID + "/unpause", routes.unpause)
+    router.post(_ID + "/rename", routes.rename)
+    router.post(_ID + "/wait", routes.wait)
+    router.post(_ID + "/attach", routes.attach)
+    router.post(_ID + "/resize", routes.resize)
+    router.get(_ID + "/logs", routes.logs)
+    router.get(_ID + "/top", routes.top)
+    router.get(_ID + "/stats", routes.stats)
+    router.get(_ID + "/changes", routes.changes)
+    router.get(_ID + "/export", routes.export)
+    router.delete(_ID, routes.remove)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def _int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON: expected an object")
+    return body
+
+
+class _ContainerRoutes:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._containers: ContainerService = services.containers
+
+    def _get(self, request: web.Request) -> Container:
+        return self._containers.get(request.match_info["ref"])
+
+    async def create(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        container = await self._containers.create(body, request.query.get("name") or None)
+        return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
+
+    def _matches(self, container: Container, filters: dict[str, list[str]]) -> bool:
+        for key, wanted in filters.items():
+            if key == "id":
+                ok = any(container.container_id.startswith(w) for w in wanted)
+            elif key == "name":
+                ok = any(w.removeprefix("/") in container.name for w in wanted)
+            elif key == "status":
+                ok = container.status.value in wanted
+            elif key == "exited":
+                ok = container.status == ContainerStatus.EXITED and str(container.exit_code) in wanted
+            elif key == "label":
+                labels = container.config.get("Labels") or {}
+                ok = all(
+                    (k in labels and (not sep or labels[k] == v))
+                    for k, sep, v in (w.partition("=") for w in wanted)
+                )
+            elif key == "ancestor":
+                ok = any(w in {container.image, container.image_id} or container.image_id.removeprefix("sha256:").startswith(w) for w in wanted)
+            else:
+                raise InvalidArgument(f"invalid filter '{key}'")
+            if not ok:
+                return False
+        return True
+
+    async def list(self, request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        show_all = _flag(request, "all")
+        limit = _int(request, "limit") or 0
+        size = _flag(request, "size")
+        rows = []
+        containers = sorted(self._containers.all(), key=lambda c: c.created, reverse=True)
+        for container in containers:
+            if not show_all and not filters.get("status") and limit <= 0 and not container.status.is_alive():
+                continue
+            if not self._matches(container, filters):
+                continue
+            sizes = await self._sizes(container) if size else None
+            rows.append(container_json.list_row(container, size=sizes))
+        if limit > 0:
+            rows = rows[:limit]
+        return web.json_response(rows)
+
+    async def _sizes(self, container: Container) -> tuple[int, int]:
+        snapshotter = self._services.images.snapshotter
+        rw = await asyncio.to_thread(snapshotter.usage, container.snapshot_key)
+        try:
+            image_size = int(self._services.images.resolve(container.image_id).size)
+        except NotFound:
+            image_size = 0
+        return rw, rw + image_size
+
+    async def inspect(self, request: web.Request) -> web.Response:
+        container = self._get(request)
+        size_rw = (await self._sizes(container))[0] if _flag(request, "size") else None
+        body = container_json.inspect(container, size_rw=size_rw)
+        body["ExecIDs"] = self._services.execs.ids_for(container.container_id) or None
+        return web.json_response(body)
+
+    async def start(self, request: web.Request) -> web.Response:
+        await self._containers.start(request.match_info["ref"])
+        return web.Response(status=204)
+
+    async def stop(self, request: web.Request) -> web.Response:
+        await self._containers.stop(request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal"))
+        return web.Response(status=204)
+
+    async def restart(self, request: web.Request) -> web.Response:
+        await self._containers.restart(request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal"))
+        return web.Response(status=204)
+
+    async def kill(self, request: web.Request) -> web.Response:
+        await self._containers.kill(request.match_info["ref"], parse_signal(request.query.get("signal")))
+        return web.Response(status=204)
+
+    async def pause(self, request: web.Request) -> web.Response:
+        await self._containers.pause(request.match_info["ref"])
+        return web.Response(status=204)
+
+    async def unpause(self, request: web.Request) -> web.Response:
+        await self._containers.unpause(request.match_info["ref"])
+        return web.Response(status=204)
+
+    async def rename(self, request: web.Request) -> web.Response:
+        await self._containers.rename(request.match_info["ref"], request.query.get("name", ""))
+        return web.Response(status=204)
+
+    async def remove(self, request: web.Request) -> web.Response:
+        await self._containers.remove(request.match_info["ref"], force=_flag(request, "force"))
+        return web.Response(status=204)
+
+    async def prune(self, request: web.Request) -> web.Response:
+        deleted = []
+        for container in self._containers.all():
+            if container.status in {ContainerStatus.EXITED, ContainerStatus.CREATED, ContainerStatus.DEAD}:
+                with contextlib.suppress(NotFound):
+                    await self._containers.remove(container.container_id, force=False)
+                    deleted.append(container.container_id)
+        return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+    async def wait(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["ref"]
+        condition = request.query.get("condition", "not-running")
+        container = self._containers.get(ref)
+        # Answer the headers now (as dockerd does) so a client knows the wait is armed before it starts.
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/json"
+        waiter = asyncio.get_running_loop().create_task(self._containers.wait(container.container_id, condition))
+        await resp.prepare(request)
+        try:
+            done = await waiter
+        finally:
+            waiter.cancel()
+        error = {"Message": done.error} if done.error else None
+        await resp.write(json.dumps({"StatusCode": done.exit_code, "Error": error}).encode() + b"\n")
+        await resp.write_eof()
+        return resp
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        container = self._get(request)
+        stdin, stdout, stderr = _flag(request, "stdin"), _flag(request, "stdout"), _flag(request, "stderr")
+        if not (_flag(request, "stream") or _flag(request, "logs")):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        attaching = asyncio.get_running_loop().create_task(
+            self._containers.attach(container.container_id, stdin=stdin, stdout=stdout, stderr=stderr)
+        )
+        client = await hijack(request, tty=container.tty)
+        try:
+            attached = await attaching
+        except BaseException:
+            attaching.cancel()
+            await client.close()
+            raise
+        try:
+            await pump(attached, client, stdin=stdin)
+        finally:
+            await client.close()
+        return client.response
+
+    async def resize(self, request: web.Request) -> web.Response:
+        await self._containers.resize(request.match_info["ref"], _int(request, "h") or 0, _int(request, "w") or 0)
+        return web.Response(status=200)
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        container = self._get(request)
+        stdout, stderr = _flag(request, "stdout"), _flag(request, "stderr")
+        if not (stdout or stderr):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        tail_text = request.query.get("tail", "all")
+        query = LogQuery(
+            stdout=stdout,
+            stderr=stderr,
+            follow=_flag(request, "follow"),
+            timestamps=_flag(request, "timestamps"),
+            since=float(request.query.get("since") or 0) or None,
+            until=float(request.query.get("until") or 0) or None,
+            tail=None if tail_text in {"all", ""} else int(tail_text),
+        )
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/vnd.docker.raw-stream" if container.tty else "application/vnd.docker.multiplexed-stream"
+        await resp.prepare(request)
+        async for stream, data in stream_logs(self._containers, container, query):
+            await resp.write(data if container.tty else frame(stream, data))
+        await resp.write_eof()
+        return resp
+
+    async def top(self, request: web.Request) -> web.Response:
+        container = self._get(request)
+        if container.status not in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}:
+            raise InvalidArgument(f"container {container.container_id} is not running")
+        pids = set(await asyncio.to_thread(self._containers.runtime.pids, container.container_id))
+        ps_args = (request.query.get("ps_args") or "-ef").split()
+        result = await asyncio.to_thread(subprocess.run, ["ps", *ps_args], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise InvalidArgument(f"ps: {result.stderr.strip()}")
+        lines = result.stdout.splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidArgument("Couldn't find PID field in ps output")
+        pid_index = titles.index("PID")
+        processes = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > pid_index and fields[pid_index].isdigit() and int(fields[pid_index]) in pids:
+                processes.append(fields)
+        return web.json_response({"Titles": titles, "Processes": processes})
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        container = self._get(request)
+        stream = request.query.get("stream", "1").lower() not in {"0", "false"}
+        one_shot = _flag(request, "one-shot")
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/json"
+        await resp.prepare(request)
+        previous: dict[str, Any] | None = None
+        while True:
+            current = await asyncio.to_thread(stats_json, self._containers, container, previous)
+            if stream or one_shot or previous is not None:
+                await resp.write(json.dumps(current).encode() + b"\n")
+            if not stream and (one_shot or previous is not None):
+                break
+            previous = current
+            await asyncio.sleep(1.0 if stream else 0.1)
+            if container.container_id not in {c.container_id for c in self._containers.all()}:
+                break
+        await resp.write_eof()
+        return resp
+
+    async def changes(self, request: web.Request) -> web.Response:
+        container = self._get(request)
+        changes = await asyncio.to_thread(self._services.images.snapshotter.changes, container.snapshot_key)
+        return web.json_response([{"Path": path, "Kind": kind} for path, kind in changes] or None)
+
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        container = self._get(request)
+        fd, name = tempfile.mkstemp(prefix="berth-export-", dir=container.directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                await asyncio.to_thread(self._services.images.snapshotter.export, container.snapshot_key, out)
+            resp = web.StreamResponse(status=200)
+            resp.content_type = "application/x-tar"
+            await resp.prepare(request)
+            with open(name, "rb") as f:
+                while chunk := await asyncio.to_thread(f.read, 1 << 20):
+                    await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+        finally:
+            os.unlink(name)
+
+

@@ -1,0 +1,200 @@
+"""Image endpoints of the Docker Engine API: list, create (import; pull is wired later), inspect, delete,
+tag, history, save (get), load, prune. The work happens in ``ImageService`` on worker threads; request
+and response bodies stream between the loop and those threads (``_BodyReader``, ``_LoopWriter``).
+
+Names in paths may hold slashes and colons (``/images/localhost:5000/a/b:tag/json``): regex variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from berth.api.versions import parse as parse_version
+from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.router import ApiRouter
+from berth.engine.images import ImageService
+from berth.errors import InvalidArgument, NotSupported
+from berth.oci import reference
+
+_CHUNK = 1 << 20
+
+
+def register(router: ApiRouter, images: ImageService) -> None:
+    handlers = _Handlers(images)
+    router.get("/images/json", handlers.list)
+    router.post("/images/create", handlers.create)
+    router.get("/images/get", handlers.save_many)
+    router.post("/images/load", handlers.load)
+    router.post("/images/prune", handlers.prune)
+    router.get("/images/{name:.+}/json", handlers.inspect)
+    router.get("/images/{name:.+}/history", handlers.history)
+    router.get("/images/{name:.+}/get", handlers.save_one)
+    router.post("/images/{name:.+}/tag", handlers.tag)
+    router.delete("/images/{name:.+}", handlers.delete)
+
+
+def _bool(request: web.Request, key: str) -> bool:
+    value = request.query.get(key, "")
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _api_version(request: web.Request) -> tuple[int, int]:
+    raw = request.match_info.get("api_version")
+    return parse_version(raw) if raw else (1, 50)
+
+
+class _BodyReader:
+    """A blocking ``read(size)`` over the request body, for worker threads; fills reads up to ``size``."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self._content = request.content
+        self._loop = loop
+
+    def _call(self, size: int) -> bytes:
+        return asyncio.run_coroutine_threadsafe(self._content.read(size), self._loop).result()
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while chunk := self._call(_CHUNK):
+                parts.append(chunk)
+            return b"".join(parts)
+        data = self._call(size)
+        while data and len(data) < size:
+            more = self._call(size - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+class _LoopWriter:
+    """A blocking, buffered ``write`` for worker threads that streams into an aiohttp response."""
+
+    def __init__(self, response: web.StreamResponse, loop: asyncio.AbstractEventLoop) -> None:
+        self._response = response
+        self._loop = loop
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        if len(self._buffer) >= _CHUNK:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            chunk, self._buffer = bytes(self._buffer), bytearray()
+            asyncio.run_coroutine_threadsafe(self._response.write(chunk), self._loop).result()
+
+
+def _json_lines(lines: list[dict[str, Any]]) -> web.Response:
+    body = b"".join(json.dumps(line).encode() + b"\r\n" for line in lines)
+    return web.Response(body=body, content_type="application/json")
+
+
+class _Handlers:
+    def __init__(self, images: ImageService) -> None:
+        self.images = images
+
+    async def list(self, request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        if "filter" in request.query:  # API < 1.28 "filter=name"
+            filters.setdefault("reference", []).append(request.query["filter"])
+        summaries = await asyncio.to_thread(
+            self.images.list_images, _bool(request, "all"), filters, _bool(request, "digests")
+        )
+        if _api_version(request) < (1, 44):
+            for item in summaries:
+                item["RepoTags"] = item["RepoTags"] or ["<none>:<none>"]
+                item["RepoDigests"] = item["RepoDigests"] or ["<none>@<none>"]
+        return web.json_response(summaries)
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("fromImage"):
+            return await self._pull_unavailable(request)
+        source = request.query.get("fromSrc", "")
+        if source != "-":
+            if source:
+                raise NotSupported(f"importing from a URL is not supported: {source}")
+            raise InvalidArgument("fromImage or fromSrc is required")
+        repo = request.query.get("repo", "")
+        tag = request.query.get("tag", "")
+        changes = request.query.getall("changes", [])
+        message = request.query.get("message", "")
+        reader = _BodyReader(request, asyncio.get_running_loop())
+        record = await asyncio.to_thread(
+            lambda: self.images.import_image(reader, repo=repo, tag=tag, changes=changes, message=message)  # type: ignore[arg-type]
+        )
+        return _json_lines([{"status": record.image_id}])
+
+    async def _pull_unavailable(self, request: web.Request) -> web.StreamResponse:
+        name = request.query["fromImage"]
+        tag = request.query.get("tag", "")
+        try:
+            ref = reference.parse(name if not tag or "@" in name else f"{name}:{tag}")
+            shown = ref.familiar_name
+        except InvalidArgument:
+            shown = name
+        message = f"pull access denied for {shown}, repository does not exist or may require 'docker login'"
+        return _json_lines([{"errorDetail": {"message": message}, "error": message}])
+
+    async def inspect(self, request: web.Request) -> web.Response:
+        return web.json_response(await asyncio.to_thread(self.images.inspect, request.match_info["name"]))
+
+    async def history(self, request: web.Request) -> web.Response:
+        return web.json_response(await asyncio.to_thread(self.images.history, request.match_info["name"]))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        records = await asyncio.to_thread(
+            lambda: self.images.delete(name, force=_bool(request, "force"), prune=not _bool(request, "noprune"))
+        )
+        return web.json_response(records)
+
+    async def tag(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        repo = request.query.get("repo", "")
+        if not repo:
+            raise InvalidArgument("repository name must have at least one component")
+        await asyncio.to_thread(self.images.tag, name, repo, request.query.get("tag", ""))
+        return web.Response(status=201)
+
+    async def save_many(self, request: web.Request) -> web.StreamResponse:
+        names = request.query.getall("names", [])
+        if not names:
+            raise InvalidArgument("no image names given")
+        return await self._save(request, names)
+
+    async def save_one(self, request: web.Request) -> web.StreamResponse:
+        return await self._save(request, [request.match_info["name"]])
+
+    async def _save(self, request: web.Request, names: list[str]) -> web.StreamResponse:
+        plan = await asyncio.to_thread(self.images.plan_save, names)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        writer = _LoopWriter(response, asyncio.get_running_loop())
+
+        def write() -> None:
+            self.images.write_save(plan, writer)  # type: ignore[arg-type]  # duck-typed writer
+            writer.flush()
+
+        await asyncio.to_thread(write)
+        await response.write_eof()
+        return response
+
+    async def load(self, request: web.Request) -> web.Response:
+        reader = _BodyReader(request, asyncio.get_running_loop())
+        messages = await asyncio.to_thread(self.images.load, reader)  # type: ignore[arg-type]
+        return _json_lines([{"stream": line + "\n"} for line in messages])
+
+    async def prune(self, request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        return web.json_response(await asyncio.to_thread(self.images.prune, filters))

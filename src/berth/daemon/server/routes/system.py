@@ -1,0 +1,224 @@
+"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+from typing import Any
+
+from aiohttp import web
+
+from berth import __version__
+from berth.api.versions import CURRENT_API_VERSION, MIN_API_VERSION
+from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.router import ApiRouter
+from berth.daemon.wiring import Services
+
+
+def register(router: ApiRouter, services: Services) -> None:
+    router.get("/_ping", _ping)
+    router.get("/version", _version)
+    router.get("/info", lambda request: _info(request, services))
+    router.get("/events", lambda request: _events(request, services))
+    router.get("/system/df", lambda request: _df(request, services))
+
+
+async def _ping(request: web.Request) -> web.Response:
+    headers = {
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+        "Builder-Version": "1",
+        "Swarm": "inactive",
+    }
+    return web.Response(text="OK" if request.method == "GET" else "", headers=headers, content_type="text/plain")
+
+
+def _kernel() -> str:
+    return platform.release()
+
+
+async def _version(request: web.Request) -> web.Response:
+    body = {
+        "Platform": {"Name": "Berth Engine"},
+        "Components": [
+            {"Name": "Engine", "Version": __version__, "Details": {"ApiVersion": CURRENT_API_VERSION}},
+        ],
+        "Version": __version__,
+        "ApiVersion": CURRENT_API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "berth",
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": "linux",
+        "Arch": _arch(),
+        "KernelVersion": _kernel(),
+        "BuildTime": "",
+    }
+    return web.json_response(body)
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+async def _info(request: web.Request, services: Services) -> web.Response:
+    counts = services.containers.counts()
+    config = services.config
+    body: dict[str, Any] = {
+        "ID": services.daemon_id,
+        "Containers": counts["total"],
+        "ContainersRunning": counts["running"],
+        "ContainersPaused": counts["paused"],
+        "ContainersStopped": counts["stopped"],
+        "Images": len(services.images.list_images(all_images=False)),
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
+        "MemoryLimit": True,
+        "SwapLimit": True,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "PidsLimit": True,
+        "OomKillDisable": False,
+        "IPv4Forwarding": True,
+        "Debug": config.log_level == "debug",
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": services.cgroup_version,
+        "NEventsListener": 0,
+        "KernelVersion": _kernel(),
+        "OperatingSystem": _os_name(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": platform.machine(),
+        "IndexServerAddress": f"https://{config.default_registry}/v1/",
+        "RegistryConfig": {
+            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
+            "IndexConfigs": {},
+            "Mirrors": config.registry_mirrors,
+        },
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": _mem_total(),
+        "DockerRootDir": str(config.data_root),
+        "Name": platform.node(),
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": __version__,
+        "Runtimes": {"berth": {"path": "berth-runtime"}},
+        "DefaultRuntime": "berth",
+        "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False, "NodeID": "", "NodeAddr": ""},
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "docker-init",
+        "SecurityOptions": ["name=cgroupns"],
+        "Warnings": None,
+    }
+    return web.json_response(body)
+
+
+def _parse_time(value: str | None) -> int | None:
+    """Docker's --since/--until: unix seconds (with optional fraction) → nanoseconds."""
+    if not value:
+        return None
+    try:
+        return int(float(value) * 1_000_000_000)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason=f"invalid time {value!r}") from exc
+
+
+def _matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    actor = event["Actor"]
+    checks = {
+        "type": [event["Type"]],
+        "event": [event["Action"]],
+        "container": [actor["ID"], actor["Attributes"].get("name", "")] if event["Type"] == "container" else None,
+        "image": [actor["ID"], actor["Attributes"].get("image", ""), actor["Attributes"].get("name", "")],
+    }
+    for key, wanted in filters.items():
+        if key == "label":
+            labels = actor["Attributes"]
+            if not all(
+                (w.partition("=")[0] in labels and (not w.partition("=")[2] or labels[w.partition("=")[0]] == w.partition("=")[2]))
+                for w in wanted
+            ):
+                return False
+            continue
+        have = checks.get(key)
+        if have is None:
+            return False
+        if not any(w == h or (key in {"container", "image"} and h.startswith(w)) for w in wanted for h in have if h):
+            return False
+    return True
+
+
+async def _events(request: web.Request, services: Services) -> web.StreamResponse:
+    since = _parse_time(request.query.get("since"))
+    until = _parse_time(request.query.get("until"))
+    filters = parse_filters(request.query.get("filters"))
+    resp = web.StreamResponse()
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    bus = services.events
+    async with bus.subscribe() as queue:
+        if since is not None:
+            for event in bus.since(since):
+                if until is not None and event["timeNano"] > until:
+                    break
+                if _matches(event, filters):
+                    await resp.write(json.dumps(event).encode() + b"\n")
+        while True:
+            timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
+            if timeout == 0.0:
+                break
+            try:
+                async with asyncio.timeout(timeout):
+                    event = await queue.get()
+            except TimeoutError:
+                break
+            if since is not None and event["timeNano"] < since:
+                continue
+            if _matches(event, filters):
+                await resp.write(json.dumps(event).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def _df(request: web.Request, services: Services) -> web.Response:
+    images = services.images.list_images(all_images=True)
+    containers = await services.containers.list_json(all_containers=True, size=True, filters={})
+    layers = sum(int(i.get("Size", 0)) for i in images)
+    return web.json_response(
+        {
+            "LayersSize": layers,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }
+    )

@@ -1,0 +1,79 @@
+"""The one composition root: builds every store, runtime and service berthd uses, explicitly.
+
+    data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
+      image/                    ImageService (content store, snapshots, metadata) — see berth.engine.images
+      containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
+      daemon-id
+    exec-root/                  (default /run/berth)
+      berth.sock                the API socket (default host)
+      runtime/                  LinuxRuntime state: one dir per container, shim sockets, exit files
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth.daemon.config import DaemonConfig
+from berth.engine.containers import ContainerService
+from berth.engine.events import EventBus
+from berth.engine.execs import ExecService
+from berth.engine.images import ImageService
+from berth.runtime import LinuxRuntime
+from berth.runtime.cgroups.base import detect_version
+
+
+@dataclass(slots=True)
+class Services:
+    config: DaemonConfig
+    daemon_id: str
+    cgroup_version: str
+    events: EventBus
+    images: ImageService
+    containers: ContainerService
+    execs: ExecService
+
+
+def _daemon_id(data_root: Path) -> str:
+    path = data_root / "daemon-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(16)
+        path.write_text(value + "\n")
+        return value
+
+
+def build_services(config: DaemonConfig) -> Services:
+    for directory in (config.data_root, config.exec_root):
+        directory.mkdir(parents=True, exist_ok=True, mode=0o711)
+    events = EventBus()
+    runtime = LinuxRuntime(config.exec_root / "runtime", cgroup_parent=config.cgroup_parent)
+    containers_root = config.data_root / "containers"
+    holder: dict[str, ContainerService] = {}
+    images = ImageService(
+        config.data_root / "image",
+        events=events,
+        in_use=lambda: holder["containers"].images_in_use(),
+    )
+    containers = ContainerService(
+        containers_root,
+        images=images,
+        runtime=runtime,
+        events=events,
+        log_max_size=config.log_max_size,
+        log_max_files=config.log_max_files,
+        cgroup_parent=config.cgroup_parent,
+    )
+    holder["containers"] = containers
+    execs = ExecService(containers=containers, runtime=runtime, events=events)
+    return Services(
+        config=config,
+        daemon_id=_daemon_id(config.data_root),
+        cgroup_version=str(detect_version()),
+        events=events,
+        images=images,
+        containers=containers,
+        execs=execs,
+    )

@@ -1,0 +1,522 @@
+"""ContainerService: Docker's container verbs over an image store, a snapshotter and an OCI runtime.
+
+Every verb takes the container's lock, refreshes what it knows, checks the transition
+(``ContainerStatus``), then acts. A *monitor* task per running container waits for its exit, records
+it, and applies ``--restart`` and ``--rm``. Containers keep running when berthd stops; ``restore()``
+finds them again through the runtime (live restore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal as signals
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from berth.engine import create as creating
+from berth.engine import names, spec
+from berth.engine.container import ZERO_TIME, Container, ContainerStatus, PendingAttach, now_rfc3339, parse_rfc3339
+from berth.engine.events import EventBus
+from berth.engine.images import ImageService
+from berth.errors import Conflict, InvalidArgument, NotFound, NotModified
+from berth.runtime import LinuxRuntime
+from berth.runtime.errors import ExecFailed
+from berth.runtime.types import Attached, IOConfig, Status
+from berth.util.atomic import write_json
+
+log = logging.getLogger("berthd.containers")
+
+DEFAULT_STOP_TIMEOUT = 10
+_MAX_RESTART_DELAY = 60.0
+
+
+def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
+    """``"SIGTERM"``, ``"TERM"``, ``"15"`` or ``15`` → 15; InvalidArgument otherwise."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int) or value.isdigit():
+        number = int(value)
+        if not 0 < number < 65:
+            raise InvalidArgument(f"invalid signal: {value}")
+        return number
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    if name.startswith("SIGRTMIN+"):
+        return int(signals.SIGRTMIN) + int(name.removeprefix("SIGRTMIN+"))
+    try:
+        return int(signals.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"invalid signal: {value}") from None
+
+
+class ContainerService:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        images: ImageService,
+        runtime: LinuxRuntime,
+        events: EventBus,
+        log_max_size: int,
+        log_max_files: int,
+        cgroup_parent: str,
+    ) -> None:
+        self._root = root
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
+        self._images = images
+        self.runtime = runtime
+        self._events = events
+        self._log_max_size = log_max_size
+        self._log_max_files = log_max_files
+        self._cgroup_parent = cgroup_parent
+        self._containers: dict[str, Container] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._load_records()
+
+    # ---------------------------------------------------------------- lookup
+
+    def _load_records(self) -> None:
+        for directory in self._root.iterdir():
+            try:
+                container = Container.load(directory)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping unreadable container record in %s: %s", directory, exc)
+                continue
+            self._containers[container.container_id] = container
+
+    def all(self) -> list[Container]:
+        return list(self._containers.values())
+
+    def get(self, ref: str) -> Container:
+        """By full id, name (with or without ``/``), or unique id prefix — Docker's lookup order."""
+        if ref in self._containers:
+            return self._containers[ref]
+        wanted = "/" + ref.removeprefix("/")
+        for container in self._containers.values():
+            if container.name == wanted:
+                return container
+        if ref:
+            matches = [c for c in self._containers.values() if c.container_id.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def counts(self) -> dict[str, int]:
+        statuses = [c.status for c in self._containers.values()]
+        return {
+            "total": len(statuses),
+            "running": statuses.count(ContainerStatus.RUNNING),
+            "paused": statuses.count(ContainerStatus.PAUSED),
+            "stopped": len(statuses) - statuses.count(ContainerStatus.RUNNING) - statuses.count(ContainerStatus.PAUSED),
+        }
+
+    def images_in_use(self) -> Mapping[str, Sequence[str]]:
+        used: dict[str, list[str]] = {}
+        for container in self._containers.values():
+            used.setdefault(container.image_id, []).append(container.container_id)
+        return used
+
+    # ---------------------------------------------------------------- create
+
+    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+        image_name = body.get("Image") or ""
+        if not image_name:
+            raise InvalidArgument("config cannot be empty in order to create a container")
+        image = self._images.resolve(image_name)
+        host = dict(body.get("HostConfig") or {})
+        creating.validate_host_config(host)
+        taken = {c.name.removeprefix("/") for c in self._containers.values()}
+        if name:
+            name = names.validate(name)
+            if name in taken:
+                holder = self.get(name)
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{holder.container_id}". You have to remove (or rename) that container to be able to reuse that name.'
+                )
+        else:
+            name = names.generate(taken)
+        container_id = creating.new_container_id()
+        config = creating.merge_config(body, image.config)
+        directory = self._root / container_id
+        container = creating.new_record(directory, container_id, name, image_name, image.image_id, config, host)
+        directory.mkdir(mode=0o710)
+        try:
+            await asyncio.to_thread(self._prepare_files, container, image.top_layer)
+        except BaseException:
+            await asyncio.to_thread(self._discard_files, container)
+            raise
+        self._containers[container_id] = container
+        self._publish(container, "create")
+        return container
+
+    def _prepare_files(self, container: Container, top_layer: str) -> None:
+        container.snapshot_key = container.container_id
+        self._images.snapshotter.prepare(container.snapshot_key, top_layer)
+        creating.write_network_files(container)
+        container.save()
+
+    def _discard_files(self, container: Container) -> None:
+        with contextlib.suppress(NotFound):
+            self._images.snapshotter.remove(container.container_id)
+        shutil.rmtree(container.directory, ignore_errors=True)
+
+    # ---------------------------------------------------------------- start
+
+    def _io_config(self, container: Container) -> IOConfig:
+        config = container.config
+        return IOConfig(
+            tty=bool(config.get("Tty")),
+            open_stdin=bool(config.get("OpenStdin")),
+            stdin_once=bool(config.get("StdinOnce")),
+            log_path=container.log_path,
+            log_max_size=self._log_max_size,
+            log_max_files=self._log_max_files,
+        )
+
+    def _runtime_create(self, container: Container) -> None:
+        with contextlib.suppress(NotFound):
+            self.runtime.delete(container.container_id, force=True)  # leftovers of a previous run
+        container.bundle.mkdir(exist_ok=True)
+        (container.bundle / "rootfs").mkdir(exist_ok=True)
+        oci = spec.build(container, cgroup_parent=self._cgroup_parent)
+        write_json(container.bundle / "config.json", oci, durable=False)
+        mounts = self._images.snapshotter.mounts(container.snapshot_key)
+        self.runtime.create(container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container))
+
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        async with container.lock:
+            await self._start_locked(container)
+
+    async def _start_locked(self, container: Container) -> None:
+        if container.status.is_alive():
+            if container.status == ContainerStatus.PAUSED:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            raise NotModified("container already started")
+        if container.status == ContainerStatus.REMOVING:
+            raise Conflict(f"container {container.short_id} is marked for removal and cannot be started")
+        await asyncio.to_thread(self._runtime_create, container)
+        # Attaches made before start connect now, before init may exec: they see every byte.
+        pending, container.pending_attaches = container.pending_attaches, []
+        for request in pending:
+            if request.future.done():
+                continue
+            try:
+                attached = await self.runtime.attach(
+                    container.container_id, stdin=request.stdin, stdout=request.stdout, stderr=request.stderr
+                )
+            except Exception as exc:
+                request.future.set_exception(exc)
+            else:
+                request.future.set_result(attached)
+        try:
+            state = await asyncio.to_thread(self.runtime.start, container.container_id)
+        except ExecFailed as exc:
+            never_ran = container.started_at == ZERO_TIME
+            container.status = ContainerStatus.CREATED if never_ran else ContainerStatus.EXITED
+            container.exit_code = 127 if exc.errno == 2 else 126
+            container.error = str(exc)
+            container.finished_at = now_rfc3339()
+            await asyncio.to_thread(self._delete_runtime, container)
+            container.save()
+            container.exit_event.set()
+            self._publish(container, "die", exitCode=str(container.exit_code))
+            raise
+        container.status = ContainerStatus.RUNNING
+        container.pid = state.pid
+        container.exit_code = 0
+        container.error = ""
+        container.oom_killed = False
+        container.started_at = state.started_at or now_rfc3339()
+        container.finished_at = ZERO_TIME
+        container.save()
+        self._publish(container, "start")
+        self._spawn_monitor(container)
+
+    def _delete_runtime(self, container: Container) -> None:
+        with contextlib.suppress(NotFound):
+            self.runtime.delete(container.container_id, force=True)
+
+    # ---------------------------------------------------------------- monitor, restart, remove
+
+    def _spawn_monitor(self, container: Container) -> None:
+        task = asyncio.get_running_loop().create_task(self._monitor(container), name=f"monitor-{container.short_id}")
+        container.monitor = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _monitor(self, container: Container) -> None:
+        state = await self.runtime.wait(container.container_id)
+        async with container.lock:
+            if container.status not in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}:
+                return
+            self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
+            await asyncio.to_thread(self._delete_runtime, container)
+            container.save()
+        if container.oom_killed:
+            self._publish(container, "oom")
+        self._publish(container, "die", exitCode=str(container.exit_code))
+        container.exit_event.set()
+        await self._after_exit(container)
+
+    def _record_exit(self, container: Container, exit_code: int, oom: bool, finished_at: str) -> None:
+        container.status = ContainerStatus.EXITED
+        container.exit_code = exit_code
+        container.oom_killed = oom
+        container.pid = 0
+        container.finished_at = finished_at or now_rfc3339()
+
+    def _should_restart(self, container: Container) -> bool:
+        policy = container.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if container.manually_stopped or name == "no":
+            return False
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return container.exit_code != 0 and (limit == 0 or container.restart_count < limit)
+        return name in {"always", "unless-stopped"}
+
+    async def _after_exit(self, container: Container) -> None:
+        if self._should_restart(container):
+            ran_for = parse_rfc3339(container.finished_at) - parse_rfc3339(container.started_at)
+            delay = 0.1 if ran_for > 10 else min(_MAX_RESTART_DELAY, 0.1 * 2 ** min(container.restart_count, 10))
+            container.status = ContainerStatus.RESTARTING
+            container.save()
+            await asyncio.sleep(delay)
+            async with container.lock:
+                if container.status != ContainerStatus.RESTARTING or container.manually_stopped:
+                    return
+                container.restart_count += 1
+                try:
+                    await self._start_locked(container)
+                except Exception as exc:  # the policy retries; the failure is on record
+                    log.warning("restarting %s failed: %s", container.short_id, exc)
+                    container.status = ContainerStatus.EXITED
+                    container.save()
+                    return
+            self._publish(container, "restart")
+        elif container.auto_remove:
+            with contextlib.suppress(NotFound, Conflict):
+                await self.remove(container.container_id, force=False)
+
+    async def remove(self, ref: str, *, force: bool) -> None:
+        container = self.get(ref)
+        if container.status.is_alive() and not force:
+            raise Conflict(
+                f'cannot remove container "{container.name}": container is {container.status.value}: '
+                "stop the container before removing or force remove"
+            )
+        if container.status.is_alive() or container.status == ContainerStatus.RESTARTING:
+            container.manually_stopped = True
+            with contextlib.suppress(NotFound, Conflict):
+                await self.kill(container.container_id, signals.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await container.exit_event.wait()
+        async with container.lock:
+            if container.container_id not in self._containers:
+                return
+            container.status = ContainerStatus.REMOVING
+            with contextlib.suppress(OSError):
+                container.save()
+            if container.monitor is not None and not container.monitor.done():
+                container.monitor.cancel()
+            await asyncio.to_thread(self._delete_runtime, container)
+            await asyncio.to_thread(self._discard_files, container)
+            del self._containers[container.container_id]
+        for request in container.pending_attaches:
+            request.future.cancel()
+        self._publish(container, "destroy")
+        container.exit_event.set()
+        container.removed_event.set()
+
+    # ---------------------------------------------------------------- stop, kill, pause
+
+    async def kill(self, ref: str, signal: int) -> None:
+        container = self.get(ref)
+        if not container.status.is_alive():
+            raise Conflict(f"cannot kill container: {ref}: container {container.container_id} is not running")
+        if container.status == ContainerStatus.PAUSED and signal != signals.SIGKILL:
+            raise Conflict(f"cannot kill container: {ref}: container {container.container_id} is paused. Unpause the container before stopping or killing")
+        await asyncio.to_thread(self.runtime.kill, container.container_id, signal, all_processes=signal == signals.SIGKILL)
+        if container.status == ContainerStatus.PAUSED:
+            await asyncio.to_thread(self.runtime.resume, container.container_id)
+        self._publish(container, "kill", signal=str(signal))
+
+    async def stop(self, ref: str, *, timeout: int | None, signal: str | None = None) -> None:
+        container = self.get(ref)
+        if container.status == ContainerStatus.RESTARTING:
+            container.manually_stopped = True
+            container.status = ContainerStatus.EXITED
+            container.save()
+            return
+        if not container.status.is_alive():
+            raise NotModified("container already stopped")
+        container.manually_stopped = True
+        container.save()
+        stop_signal = parse_signal(signal or container.config.get("StopSignal"), signals.SIGTERM)
+        if timeout is None:
+            timeout = int(container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
+        exited = container.next_exit_event() if container.status.is_alive() else container.exit_event
+        with contextlib.suppress(Conflict):
+            await self.kill(container.container_id, stop_signal)
+        try:
+            async with asyncio.timeout(timeout if timeout >= 0 else None):
+                await exited.wait()
+        except TimeoutError:
+            with contextlib.suppress(Conflict):
+                await self.kill(container.container_id, signals.SIGKILL)
+            async with asyncio.timeout(30):
+                await exited.wait()
+        self._publish(container, "stop")
+
+    async def restart(self, ref: str, *, timeout: int | None, signal: str | None = None) -> None:
+        container = self.get(ref)
+        with contextlib.suppress(NotModified):
+            await self.stop(ref, timeout=timeout, signal=signal)
+        container.manually_stopped = False
+        async with container.lock:
+            with contextlib.suppress(NotModified):
+                await self._start_locked(container)
+        self._publish(container, "restart")
+
+    async def pause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with container.lock:
+            if container.status == ContainerStatus.PAUSED:
+                raise Conflict(f"container {container.container_id} is already paused")
+            if container.status != ContainerStatus.RUNNING:
+                raise Conflict(f"container {container.container_id} is not running")
+            await asyncio.to_thread(self.runtime.pause, container.container_id)
+            container.status = ContainerStatus.PAUSED
+            container.save()
+        self._publish(container, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with container.lock:
+            if container.status != ContainerStatus.PAUSED:
+                raise Conflict(f"container {container.container_id} is not paused")
+            await asyncio.to_thread(self.runtime.resume, container.container_id)
+            container.status = ContainerStatus.RUNNING
+            container.save()
+        self._publish(container, "unpause")
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        container = self.get(ref)
+        new_name = names.validate(new_name)
+        if any(c.name == "/" + new_name for c in self._containers.values()):
+            raise Conflict(f'Conflict. The container name "/{new_name}" is already in use')
+        old = container.name
+        container.name = "/" + new_name
+        container.save()
+        self._publish(container, "rename", oldName=old)
+
+    # ---------------------------------------------------------------- wait, attach
+
+    async def wait(self, ref: str, condition: str) -> Container:
+        container = self.get(ref)
+        if condition == "removed":
+            await container.removed_event.wait()
+        elif condition == "next-exit":
+            await container.next_exit_event().wait()
+        elif condition in {"not-running", ""}:
+            if container.status.is_alive() or container.status == ContainerStatus.RESTARTING:
+                await container.next_exit_event().wait()
+        else:
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        return container
+
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool) -> Attached:
+        container = self.get(ref)
+        if container.status.is_alive():
+            attached = await self.runtime.attach(container.container_id, stdin=stdin, stdout=stdout, stderr=stderr)
+        else:
+            request = PendingAttach(stdin, stdout, stderr, asyncio.get_running_loop().create_future())
+            container.pending_attaches.append(request)
+            attached = await request.future
+        self._publish(container, "attach")
+        return attached
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        container = self.get(ref)
+        if not container.status.is_alive():
+            raise Conflict(f"Container {container.short_id} is not running")
+        await asyncio.to_thread(self.runtime.resize, container.container_id, height=height, width=width)
+
+    # ---------------------------------------------------------------- live restore
+
+    async def restore(self) -> None:
+        """Reconnect to containers that kept running while no daemon watched them; apply restart policies."""
+        for container in list(self._containers.values()):
+            if container.status == ContainerStatus.REMOVING:
+                await self.remove(container.container_id, force=True)
+                continue
+            if container.status in {ContainerStatus.RUNNING, ContainerStatus.PAUSED, ContainerStatus.RESTARTING}:
+                try:
+                    state = await asyncio.to_thread(self.runtime.state, container.container_id)
+                except NotFound:
+                    state = None
+                if state is not None and state.status in {Status.RUNNING, Status.PAUSED}:
+                    container.status = ContainerStatus.PAUSED if state.status == Status.PAUSED else ContainerStatus.RUNNING
+                    container.pid = state.pid
+                    container.save()
+                    self._spawn_monitor(container)
+                    continue
+                if state is not None and state.status == Status.STOPPED:
+                    self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
+                else:
+                    self._record_exit(container, 255, False, now_rfc3339())
+                    container.error = "container state was lost while the daemon was down"
+                await asyncio.to_thread(self._delete_runtime, container)
+                container.save()
+                self._publish(container, "die", exitCode=str(container.exit_code))
+                container.exit_event.set()
+                self._spawn_task(self._after_exit(container))
+            elif container.status == ContainerStatus.EXITED and self._restart_on_boot(container):
+                self._spawn_task(self._boot_start(container))
+
+    def _restart_on_boot(self, container: Container) -> bool:
+        policy = (container.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+        return policy == "always" or (policy == "unless-stopped" and not container.manually_stopped)
+
+    async def _boot_start(self, container: Container) -> None:
+        with contextlib.suppress(NotModified, Conflict):
+            container.manually_stopped = False
+            await self.start(container.container_id)
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Owns every monitor task: on exit they are cancelled; the containers themselves keep running."""
+        try:
+            yield
+        finally:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---------------------------------------------------------------- events
+
+    def _publish(self, container: Container, action: str, **extra: str) -> None:
+        attributes = {"name": container.name.removeprefix("/"), "image": container.image}
+        attributes.update(container.config.get("Labels") or {})
+        attributes.update(extra)
+        self._events.publish("container", action, container.container_id, attributes)
+
+
+def uptime_seconds(container: Container) -> float:
+    return max(0.0, time.time() - parse_rfc3339(container.started_at))

@@ -1,0 +1,138 @@
+"""From a ``POST /containers/create`` body and an image to a new container's record and files.
+
+Docker's merge rules (NOTES.md §5.1): run-time Env wins per key; ``--entrypoint`` replaces the image's
+Entrypoint *and* clears its Cmd; run-time args replace Cmd; labels, ports and volumes are merged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from berth.engine.container import Container, now_rfc3339
+from berth.errors import InvalidArgument
+
+_HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+_RESTART_POLICIES = {"", "no", "always", "unless-stopped", "on-failure"}
+
+
+def new_container_id() -> str:
+    return secrets.token_hex(32)
+
+
+def _merge_env(image_env: list[str], run_env: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for entry in [*image_env, *run_env]:
+        key = entry.split("=", 1)[0]
+        merged[key] = entry
+    return list(merged.values())
+
+
+def merge_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
+    """Docker's Config for a new container: the request's fields over the image's."""
+    img = image_config.get("config") or {}
+    config = {k: v for k, v in body.items() if k not in {"HostConfig", "NetworkingConfig"}}
+    entrypoint = body.get("Entrypoint")
+    cmd = body.get("Cmd")
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint]
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    if entrypoint is not None:
+        # An explicit entrypoint (even "") drops the image's Cmd as well (NOTES.md §5.1).
+        entrypoint = [e for e in entrypoint if e != ""] if entrypoint != [""] else []
+        cmd = cmd or []
+    else:
+        entrypoint = img.get("Entrypoint") or []
+        if not cmd:
+            cmd = img.get("Cmd") or []
+    config["Entrypoint"] = entrypoint or None
+    config["Cmd"] = cmd or None
+    config["Env"] = _merge_env(list(img.get("Env") or []), list(body.get("Env") or []))
+    config["WorkingDir"] = body.get("WorkingDir") or img.get("WorkingDir") or ""
+    config["User"] = body.get("User") or img.get("User") or ""
+    config["Labels"] = {**(img.get("Labels") or {}), **(body.get("Labels") or {})}
+    config["ExposedPorts"] = {**(img.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})} or None
+    config["Volumes"] = {**(img.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
+    config["StopSignal"] = body.get("StopSignal") or img.get("StopSignal") or None
+    if body.get("Healthcheck") or img.get("Healthcheck"):
+        config["Healthcheck"] = body.get("Healthcheck") or img.get("Healthcheck")
+    for key in ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"):
+        config[key] = bool(body.get(key))
+    config.setdefault("Hostname", "")
+    config.setdefault("Domainname", "")
+    return config
+
+
+def validate_host_config(host: dict[str, Any]) -> None:
+    policy = (host.get("RestartPolicy") or {}).get("Name", "")
+    if policy not in _RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy '{policy}'")
+    if policy in {"always", "unless-stopped"} and host.get("AutoRemove"):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    network = host.get("NetworkMode") or "default"
+    if network not in {"default", "bridge", "none", "host"}:
+        raise InvalidArgument(f"network {network} not found")
+    memory = int(host.get("Memory") or 0)
+    if 0 < memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if int(host.get("NanoCpus") or 0) and int(host.get("CpuQuota") or 0):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    cpus = int(host.get("NanoCpus") or 0)
+    if cpus < 0 or cpus > (os.cpu_count() or 1) * 1_000_000_000:
+        raise InvalidArgument(
+            f"range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
+        )
+
+
+def new_record(
+    directory: Path, container_id: str, name: str, image: str, image_id: str, config: dict[str, Any], host: dict[str, Any]
+) -> Container:
+    argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+    if not argv:
+        raise InvalidArgument("no command specified")
+    if not config.get("Hostname"):
+        config["Hostname"] = container_id[:12]
+    config["Image"] = image
+    host.setdefault("NetworkMode", "default")
+    host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    return Container(
+        container_id=container_id,
+        name="/" + name,
+        created=now_rfc3339(),
+        image=image,
+        image_id=image_id,
+        config=config,
+        host_config=host,
+        path=argv[0],
+        args=argv[1:],
+        directory=directory,
+    )
+
+
+def write_network_files(container: Container) -> None:
+    """hostname, hosts and resolv.conf, bind-mounted into the container (NOTES.md §5.4)."""
+    directory = container.directory
+    host_network = container.host_config.get("NetworkMode") == "host"
+    (directory / "hostname").write_text(container.config["Hostname"] + "\n")
+    if host_network:
+        hosts = Path("/etc/hosts").read_text()
+    else:
+        hosts = _HOSTS
+    (directory / "hosts").write_text(hosts)
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    (directory / "resolv.conf").write_text(resolv)

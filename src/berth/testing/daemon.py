@@ -1,0 +1,169 @@
+"""A real berthd on a temporary root, socket and cgroup parent, and clean-up that leaves nothing behind.
+
+``start_daemon`` waits until the socket answers ``/_ping``; ``cleanup_daemon`` removes every container
+through the API, stops the daemon by PID, kills (by pid) whatever its shims or cgroups still hold,
+removes the cgroups and unmounts anything left under the root — even after a failed test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+BERTH = str(VENV_BIN / "berth")
+BERTHD = str(VENV_BIN / "berthd")
+DOCKER = shutil.which("docker") or "docker"
+
+
+@dataclass
+class Daemon:
+    root: Path
+    socket: Path
+    data_root: Path
+    exec_root: Path
+    cgroup_parent: str
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def berth(self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return _run([BERTH, *args], self.env, input, timeout, check)
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return _run([DOCKER, *args], self.env, input, timeout, check)
+
+    def log_text(self) -> str:
+        try:
+            return (self.root / "berthd.stderr").read_text()
+        except OSError:
+            return ""
+
+
+def _run(argv: list[str], env: dict[str, str], input: bytes | None, timeout: float, check: bool) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, env=env, input=input, capture_output=True, timeout=timeout)
+    result = subprocess.CompletedProcess(argv, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
+    return result
+
+
+def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"berthd exited with {process.returncode}")
+        if path.exists():
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(path))
+                s.sendall(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        time.sleep(0.02)
+    raise RuntimeError("berthd did not answer /_ping in time")
+
+
+def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None) -> Daemon:
+    data_root, exec_root, sock = root / "data", root / "run", root / "berth.sock"
+    stderr = open(root / "berthd.stderr", "ab")  # noqa: SIM115 — owned by the daemon process
+    process = subprocess.Popen(
+        [BERTHD, "--data-root", str(data_root), "--exec-root", str(exec_root), "-H", f"unix://{sock}",
+         "--cgroup-parent", cgroup_parent, "--log-level", "debug", *(extra or [])],
+        stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+    )
+    stderr.close()
+    env = dict(os.environ, BERTH_HOST=f"unix://{sock}", DOCKER_HOST=f"unix://{sock}",
+               BERTH_CONFIG=str(root / "client"), DOCKER_CONFIG=str(root / "docker-client"))
+    env.pop("DOCKER_API_VERSION", None)
+    daemon = Daemon(root, sock, data_root, exec_root, cgroup_parent, process, env)
+    try:
+        _wait_for_socket(sock, process, time.monotonic() + 20)
+    except RuntimeError as exc:
+        stop_daemon(daemon)
+        raise RuntimeError(f"{exc}\n{daemon.log_text()}") from exc
+    return daemon
+
+
+def stop_daemon(daemon: Daemon) -> None:
+    if daemon.process.poll() is None:
+        daemon.process.send_signal(signal.SIGTERM)
+        try:
+            daemon.process.wait(15)
+        except subprocess.TimeoutExpired:
+            daemon.process.kill()
+            daemon.process.wait()
+
+
+def _remove_all_containers(daemon: Daemon) -> None:
+    if daemon.process.poll() is not None:
+        return
+    with contextlib.suppress(Exception):
+        ids = daemon.berth("ps", "-aq", "--no-trunc", timeout=30).stdout.split()
+        if ids:
+            daemon.berth("rm", "-f", *ids, timeout=60)
+
+
+def _kill_cgroup_processes(cgroup_parent: str) -> None:
+    """Kill (by pid, read from our own test cgroups) whatever a failed test left running, then rmdir."""
+    own = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") or [""]:
+            own[controller] = path
+    roots = []
+    base = Path("/sys/fs/cgroup")
+    for mount in base.iterdir():
+        if (mount / "cgroup.procs").exists() or mount.name == "unified":
+            key = "" if mount.name == "unified" else mount.name
+            rel = own.get(key, own.get(f"name={mount.name}", "/"))
+            roots.append(mount / rel.lstrip("/") / cgroup_parent)
+    if (base / "cgroup.procs").exists():
+        roots.append(base / own.get("", "/").lstrip("/") / cgroup_parent)
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for procs in sorted(root.rglob("cgroup.procs"), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+        for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [root]:
+            for _ in range(50):
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def unmount_under(root: Path) -> None:
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount_point in sorted((m for m in mounts if m.startswith(str(root))), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount_point], check=False, capture_output=True)
+
+
+def cleanup_daemon(daemon: Daemon) -> None:
+    _remove_all_containers(daemon)
+    stop_daemon(daemon)
+    _kill_shims(daemon.exec_root)
+    _kill_cgroup_processes(daemon.cgroup_parent)
+    unmount_under(daemon.root)
+
+
+def _kill_shims(exec_root: Path) -> None:
+    """Shims record their pid in runtime/<id>/shim.pid; kill those we started, by pid."""
+    for pid_file in (exec_root / "runtime").glob("*/shim.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)

@@ -1,0 +1,37 @@
+"""Suite-wide rules: ``root`` tests run only as uid 0; a session finalizer fails the run on leaks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TEST_TMP_MARK = "berth-test-"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (real namespaces, cgroups, overlayfs)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+def _leaked_mounts() -> list[str]:
+    leaked = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4]
+        if TEST_TMP_MARK in mount_point:
+            leaked.append(mount_point)
+    return leaked
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_mounts() -> object:
+    before = set(_leaked_mounts())
+    yield
+    leaked = sorted(set(_leaked_mounts()) - before)
+    if leaked:
+        pytest.fail(f"tests leaked mounts: {leaked}")
