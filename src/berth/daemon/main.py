@@ -88,7 +88,9 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
             name, _, port = address.rpartition(":")
             if tls is None:
                 log.warning("API listening on %s without TLS: anyone who reaches it controls this host", host)
-            sites.append(web.TCPSite(runner, name.strip("[]") or "127.0.0.1", int(port or 2375), ssl_context=tls))
+            sites.append(
+                web.TCPSite(runner, name.strip("[]") or "127.0.0.1", int(port or 2375), ssl_context=tls)
+            )
         else:
             raise InvalidArgument(f"invalid host {host!r}: use unix:///path or tcp://HOST:PORT")
     for site in sites:

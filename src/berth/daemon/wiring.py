@@ -1,12 +1,12 @@
 """The one composition root: builds every store, runtime and service berthd uses, explicitly.
 
-    data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
-      image/                    ImageService (content store, snapshots, metadata) — see berth.engine.images
-      containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
-      daemon-id
-    exec-root/                  (default /run/berth)
-      berth.sock                the API socket (default host)
-      runtime/                  LinuxRuntime state: one dir per container, shim sockets, exit files
+data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
+  image/                    ImageService (content store, snapshots, metadata) — see berth.engine.images
+  containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
+  daemon-id
+exec-root/                  (default /run/berth)
+  berth.sock                the API socket (default host)
+  runtime/                  LinuxRuntime state: one dir per container, shim sockets, exit files
 """
 
 from __future__ import annotations

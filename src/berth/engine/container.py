@@ -44,7 +44,9 @@ class ContainerStatus(StrEnum):
 
 def now_rfc3339() -> str:
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    )
 
 
 def parse_rfc3339(value: str) -> float:

@@ -20,10 +20,17 @@ from typing import Any
 
 from berth.engine import create as creating
 from berth.engine import names, spec
-from berth.engine.container import ZERO_TIME, Container, ContainerStatus, PendingAttach, now_rfc3339, parse_rfc3339
+from berth.engine.container import (
+    ZERO_TIME,
+    Container,
+    ContainerStatus,
+    PendingAttach,
+    now_rfc3339,
+    parse_rfc3339,
+)
 from berth.engine.events import EventBus
 from berth.engine.images import ImageService
-from berth.errors import Conflict, InvalidArgument, NotFound, NotModified
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
 from berth.runtime.types import Attached, IOConfig, Status
@@ -114,7 +121,9 @@ class ContainerService:
             "total": len(statuses),
             "running": statuses.count(ContainerStatus.RUNNING),
             "paused": statuses.count(ContainerStatus.PAUSED),
-            "stopped": len(statuses) - statuses.count(ContainerStatus.RUNNING) - statuses.count(ContainerStatus.PAUSED),
+            "stopped": len(statuses)
+            - statuses.count(ContainerStatus.RUNNING)
+            - statuses.count(ContainerStatus.PAUSED),
         }
 
     def images_in_use(self) -> Mapping[str, Sequence[str]]:
@@ -146,7 +155,9 @@ class ContainerService:
         container_id = creating.new_container_id()
         config = creating.merge_config(body, image.config)
         directory = self._root / container_id
-        container = creating.new_record(directory, container_id, name, image_name, image.image_id, config, host)
+        container = creating.new_record(
+            directory, container_id, name, image_name, image.image_id, config, host
+        )
         directory.mkdir(mode=0o710)
         try:
             await asyncio.to_thread(self._prepare_files, container, image.top_layer)
@@ -189,12 +200,22 @@ class ContainerService:
         oci = spec.build(container, cgroup_parent=self._cgroup_parent)
         write_json(container.bundle / "config.json", oci, durable=False)
         mounts = self._images.snapshotter.mounts(container.snapshot_key)
-        self.runtime.create(container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container))
+        self.runtime.create(
+            container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container)
+        )
 
     async def start(self, ref: str) -> None:
         container = self.get(ref)
-        async with container.lock:
-            await self._start_locked(container)
+        try:
+            async with container.lock:
+                await self._start_locked(container)
+        except NotModified:
+            raise
+        except BerthError:
+            if container.auto_remove:  # as dockerd: a --rm container that cannot start is removed
+                with contextlib.suppress(NotFound):
+                    await self.remove(container.container_id, force=True)
+            raise
 
     async def _start_locked(self, container: Container) -> None:
         if container.status.is_alive():
@@ -248,7 +269,9 @@ class ContainerService:
     # ---------------------------------------------------------------- monitor, restart, remove
 
     def _spawn_monitor(self, container: Container) -> None:
-        task = asyncio.get_running_loop().create_task(self._monitor(container), name=f"monitor-{container.short_id}")
+        task = asyncio.get_running_loop().create_task(
+            self._monitor(container), name=f"monitor-{container.short_id}"
+        )
         container.monitor = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -287,7 +310,9 @@ class ContainerService:
     async def _after_exit(self, container: Container) -> None:
         if self._should_restart(container):
             ran_for = parse_rfc3339(container.finished_at) - parse_rfc3339(container.started_at)
-            delay = 0.1 if ran_for > 10 else min(_MAX_RESTART_DELAY, 0.1 * 2 ** min(container.restart_count, 10))
+            delay = (
+                0.1 if ran_for > 10 else min(_MAX_RESTART_DELAY, 0.1 * 2 ** min(container.restart_count, 10))
+            )
             container.status = ContainerStatus.RESTARTING
             container.save()
             await asyncio.sleep(delay)
@@ -327,8 +352,9 @@ class ContainerService:
             container.status = ContainerStatus.REMOVING
             with contextlib.suppress(OSError):
                 container.save()
-            if container.monitor is not None and not container.monitor.done():
-                container.monitor.cancel()
+            monitor = container.monitor
+            if monitor is not None and not monitor.done() and monitor is not asyncio.current_task():
+                monitor.cancel()
             await asyncio.to_thread(self._delete_runtime, container)
             await asyncio.to_thread(self._discard_files, container)
             del self._containers[container.container_id]
@@ -345,8 +371,12 @@ class ContainerService:
         if not container.status.is_alive():
             raise Conflict(f"cannot kill container: {ref}: container {container.container_id} is not running")
         if container.status == ContainerStatus.PAUSED and signal != signals.SIGKILL:
-            raise Conflict(f"cannot kill container: {ref}: container {container.container_id} is paused. Unpause the container before stopping or killing")
-        await asyncio.to_thread(self.runtime.kill, container.container_id, signal, all_processes=signal == signals.SIGKILL)
+            raise Conflict(
+                f"cannot kill container: {ref}: container {container.container_id} is paused. Unpause the container before stopping or killing"
+            )
+        await asyncio.to_thread(
+            self.runtime.kill, container.container_id, signal, all_processes=signal == signals.SIGKILL
+        )
         if container.status == ContainerStatus.PAUSED:
             await asyncio.to_thread(self.runtime.resume, container.container_id)
         self._publish(container, "kill", signal=str(signal))
@@ -438,7 +468,9 @@ class ContainerService:
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool) -> Attached:
         container = self.get(ref)
         if container.status.is_alive():
-            attached = await self.runtime.attach(container.container_id, stdin=stdin, stdout=stdout, stderr=stderr)
+            attached = await self.runtime.attach(
+                container.container_id, stdin=stdin, stdout=stdout, stderr=stderr
+            )
         else:
             request = PendingAttach(stdin, stdout, stderr, asyncio.get_running_loop().create_future())
             container.pending_attaches.append(request)
@@ -460,13 +492,19 @@ class ContainerService:
             if container.status == ContainerStatus.REMOVING:
                 await self.remove(container.container_id, force=True)
                 continue
-            if container.status in {ContainerStatus.RUNNING, ContainerStatus.PAUSED, ContainerStatus.RESTARTING}:
+            if container.status in {
+                ContainerStatus.RUNNING,
+                ContainerStatus.PAUSED,
+                ContainerStatus.RESTARTING,
+            }:
                 try:
                     state = await asyncio.to_thread(self.runtime.state, container.container_id)
                 except NotFound:
                     state = None
                 if state is not None and state.status in {Status.RUNNING, Status.PAUSED}:
-                    container.status = ContainerStatus.PAUSED if state.status == Status.PAUSED else ContainerStatus.RUNNING
+                    container.status = (
+                        ContainerStatus.PAUSED if state.status == Status.PAUSED else ContainerStatus.RUNNING
+                    )
                     container.pid = state.pid
                     container.save()
                     self._spawn_monitor(container)

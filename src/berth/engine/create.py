@@ -96,7 +96,13 @@ def validate_host_config(host: dict[str, Any]) -> None:
 
 
 def new_record(
-    directory: Path, container_id: str, name: str, image: str, image_id: str, config: dict[str, Any], host: dict[str, Any]
+    directory: Path,
+    container_id: str,
+    name: str,
+    image: str,
+    image_id: str,
+    config: dict[str, Any],
+    host: dict[str, Any],
 ) -> Container:
     argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:

@@ -31,7 +31,9 @@ class EventBus:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def publish(self, kind: str, action: str, actor_id: str, attributes: Mapping[str, str] | None = None) -> None:
+    def publish(
+        self, kind: str, action: str, actor_id: str, attributes: Mapping[str, str] | None = None
+    ) -> None:
         now = time.time_ns()
         event: Event = {
             "Type": kind,
@@ -42,7 +44,11 @@ class EventBus:
             "timeNano": now,
         }
         if kind == "container":
-            event.update(status=action, id=actor_id, **({"from": attributes["image"]} if attributes and "image" in attributes else {}))
+            event.update(
+                status=action,
+                id=actor_id,
+                **({"from": attributes["image"]} if attributes and "image" in attributes else {}),
+            )
         loop = self._loop
         if loop is not None and loop.is_running():
             try:

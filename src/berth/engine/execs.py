@@ -107,17 +107,19 @@ class ExecService:
             key = entry.split("=", 1)[0]
             env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
         privileged = bool(config.get("Privileged"))
-        caps: Any = "ALL" if privileged else spec.DEFAULT_CAPS
-        user = config.get("User") or container.config.get("User") or ""
-        return {
+        caps = spec.DEFAULT_CAPS
+        process: dict[str, Any] = {
             "terminal": instance.tty,
             "args": list(config["Cmd"]),
             "env": env,
             "cwd": config.get("WorkingDir") or container.config.get("WorkingDir") or "/",
-            "user": {"uid": 0, "gid": 0, **({"username": user} if user else {})},
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
             "noNewPrivileges": not privileged,
+            "privileged": privileged,  # the runtime's extension: every capability
         }
+        if config.get("User"):
+            process["user"] = {"username": config["User"]}  # otherwise the container's user
+        return process
 
     def _io(self, instance: ExecInstance) -> IOConfig:
         size = instance.config.get("ConsoleSize") or [0, 0]
@@ -137,7 +139,11 @@ class ExecService:
         self._running_container(instance.container_id)
         instance.started = True
         await asyncio.to_thread(
-            self._runtime.exec_create, instance.container_id, exec_id, self._process(instance), self._io(instance)
+            self._runtime.exec_create,
+            instance.container_id,
+            exec_id,
+            self._process(instance),
+            self._io(instance),
         )
         attached = None
         if attach:
@@ -148,7 +154,9 @@ class ExecService:
 
     async def start(self, instance: ExecInstance) -> None:
         try:
-            instance.pid = await asyncio.to_thread(self._runtime.exec_start, instance.container_id, instance.exec_id)
+            instance.pid = await asyncio.to_thread(
+                self._runtime.exec_start, instance.container_id, instance.exec_id
+            )
         except ExecFailed as exc:
             instance.exit_code = 127 if exc.errno == 2 else 126
             instance.done.set()

@@ -37,11 +37,15 @@ def _render(entry: logfile.LogEntry, query: LogQuery) -> tuple[int, bytes] | Non
     return stream, data
 
 
-async def stream_logs(service: ContainerService, container: Container, query: LogQuery) -> AsyncIterator[tuple[int, bytes]]:
+async def stream_logs(
+    service: ContainerService, container: Container, query: LogQuery
+) -> AsyncIterator[tuple[int, bytes]]:
     """Yield (stream, bytes) pairs; with ``follow``, keep going until the container stops."""
     if query.follow and container.status.is_alive():
         exited = container.next_exit_event()
-        async for entry in logfile.follow(container.log_path, since=query.since, tail=query.tail, stop=exited):
+        async for entry in logfile.follow(
+            container.log_path, since=query.since, tail=query.tail, stop=exited
+        ):
             if query.until is not None and _seconds(entry) >= query.until:
                 return
             rendered = _render(entry, query)

@@ -56,5 +56,5 @@ def generate(taken: set[str]) -> str:
 def validate(name: str) -> str:
     """Return the name without its leading ``/``; InvalidArgument with Docker's message if malformed."""
     if not _VALID.match(name):
-        raise InvalidArgument(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.removeprefix("/")

@@ -19,15 +19,23 @@ def _empty(container: Container) -> dict[str, Any]:
         "blkio_stats": {},
         "num_procs": 0,
         "storage_stats": {},
-        "cpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {}},
-        "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {}},
+        "cpu_stats": {
+            "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {},
+        },
+        "precpu_stats": {
+            "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {},
+        },
         "memory_stats": {},
         "name": container.name,
         "id": container.container_id,
     }
 
 
-def stats_json(service: ContainerService, container: Container, previous: dict[str, Any] | None) -> dict[str, Any]:
+def stats_json(
+    service: ContainerService, container: Container, previous: dict[str, Any] | None
+) -> dict[str, Any]:
     if not container.status.is_alive():
         body = _empty(container)
         if previous:
@@ -46,7 +54,11 @@ def stats_json(service: ContainerService, container: Container, previous: dict[s
         },
         "system_cpu_usage": s.system_cpu_ns,
         "online_cpus": s.online_cpus,
-        "throttling_data": {"periods": 0, "throttled_periods": s.throttled_periods, "throttled_time": s.throttled_time_ns},
+        "throttling_data": {
+            "periods": 0,
+            "throttled_periods": s.throttled_periods,
+            "throttled_time": s.throttled_time_ns,
+        },
     }
     return {
         "read": now_rfc3339(),
@@ -56,7 +68,9 @@ def stats_json(service: ContainerService, container: Container, previous: dict[s
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu,
-        "precpu_stats": previous["cpu_stats"] if previous else {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+        "precpu_stats": previous["cpu_stats"]
+        if previous
+        else {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
         "memory_stats": {
             "usage": s.memory_usage,
             "max_usage": s.memory_max_usage,

@@ -22,7 +22,7 @@ def fsync_dir(directory: Path) -> None:
 
 
 def write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically; ``durable`` also fsyncs (skip it for runtime state on tmpfs)."""
+    """Replace ``path`` with ``data`` atomically; ``durable`` also fsyncs (skip it for state on tmpfs)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:

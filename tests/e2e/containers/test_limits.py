@@ -26,9 +26,10 @@ def test_memory_limit_oom_kill_is_exit_137_and_recorded(berthd: Daemon, busybox_
 def test_pids_limit_stops_fork_bombs(berthd: Daemon, busybox_image: str) -> None:
     result = berthd.berth(
         "run", "--rm", "--pids-limit", "8", busybox_image, "sh", "-c",
-        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done 2>/dev/null; wait; echo done",
+        "cat /sys/fs/cgroup/pids/pids.max; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; echo unreachable",
     )  # fmt: skip
-    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == "8"
+    assert "unreachable" not in result.stdout
     assert "can't fork" in result.stderr or "Resource temporarily unavailable" in result.stderr
 
 

@@ -54,7 +54,9 @@ def status_text(container: Container) -> str:
     if status == ContainerStatus.DEAD:
         return "Dead"
     if status == ContainerStatus.EXITED or parse_rfc3339(container.finished_at):
-        return f"Exited ({container.exit_code}) {human_duration(now - parse_rfc3339(container.finished_at))} ago"
+        return (
+            f"Exited ({container.exit_code}) {human_duration(now - parse_rfc3339(container.finished_at))} ago"
+        )
     return "Created"
 
 

@@ -109,7 +109,11 @@ class _ContainerRoutes:
                     for k, sep, v in (w.partition("=") for w in wanted)
                 )
             elif key == "ancestor":
-                ok = any(w in {container.image, container.image_id} or container.image_id.removeprefix("sha256:").startswith(w) for w in wanted)
+                ok = any(
+                    w in {container.image, container.image_id}
+                    or container.image_id.removeprefix("sha256:").startswith(w)
+                    for w in wanted
+                )
             else:
                 raise InvalidArgument(f"invalid filter '{key}'")
             if not ok:
@@ -155,11 +159,15 @@ class _ContainerRoutes:
         return web.Response(status=204)
 
     async def stop(self, request: web.Request) -> web.Response:
-        await self._containers.stop(request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal"))
+        await self._containers.stop(
+            request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal")
+        )
         return web.Response(status=204)
 
     async def restart(self, request: web.Request) -> web.Response:
-        await self._containers.restart(request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal"))
+        await self._containers.restart(
+            request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal")
+        )
         return web.Response(status=204)
 
     async def kill(self, request: web.Request) -> web.Response:
@@ -198,14 +206,16 @@ class _ContainerRoutes:
         # Answer the headers now (as dockerd does) so a client knows the wait is armed before it starts.
         resp = web.StreamResponse(status=200)
         resp.content_type = "application/json"
-        waiter = asyncio.get_running_loop().create_task(self._containers.wait(container.container_id, condition))
+        waiter = asyncio.get_running_loop().create_task(
+            self._containers.wait(container.container_id, condition)
+        )
         await resp.prepare(request)
         try:
             done = await waiter
         finally:
             waiter.cancel()
-        error = {"Message": done.error} if done.error else None
-        await resp.write(json.dumps({"StatusCode": done.exit_code, "Error": error}).encode() + b"\n")
+        # Error stays null: a failed start was already reported by the start request itself.
+        await resp.write(json.dumps({"StatusCode": done.exit_code, "Error": None}).encode() + b"\n")
         await resp.write_eof()
         return resp
 
@@ -231,7 +241,9 @@ class _ContainerRoutes:
         return client.response
 
     async def resize(self, request: web.Request) -> web.Response:
-        await self._containers.resize(request.match_info["ref"], _int(request, "h") or 0, _int(request, "w") or 0)
+        await self._containers.resize(
+            request.match_info["ref"], _int(request, "h") or 0, _int(request, "w") or 0
+        )
         return web.Response(status=200)
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
@@ -250,7 +262,11 @@ class _ContainerRoutes:
             tail=None if tail_text in {"all", ""} else int(tail_text),
         )
         resp = web.StreamResponse(status=200)
-        resp.content_type = "application/vnd.docker.raw-stream" if container.tty else "application/vnd.docker.multiplexed-stream"
+        resp.content_type = (
+            "application/vnd.docker.raw-stream"
+            if container.tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
         await resp.prepare(request)
         async for stream, data in stream_logs(self._containers, container, query):
             await resp.write(data if container.tty else frame(stream, data))
@@ -263,7 +279,9 @@ class _ContainerRoutes:
             raise InvalidArgument(f"container {container.container_id} is not running")
         pids = set(await asyncio.to_thread(self._containers.runtime.pids, container.container_id))
         ps_args = (request.query.get("ps_args") or "-ef").split()
-        result = await asyncio.to_thread(subprocess.run, ["ps", *ps_args], capture_output=True, text=True, check=False)
+        result = await asyncio.to_thread(
+            subprocess.run, ["ps", *ps_args], capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
             raise InvalidArgument(f"ps: {result.stderr.strip()}")
         lines = result.stdout.splitlines()
@@ -320,5 +338,3 @@ class _ContainerRoutes:
             return resp
         finally:
             os.unlink(name)
-
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 from aiohttp import web
 
 from berth.daemon.server.hijack import hijack
@@ -36,7 +35,11 @@ def register(router: ApiRouter, services: Services) -> None:
             except ExecFailed as exc:
                 # Docker reports a failed exec inside the stream, then the client reads ExitCode.
                 message = f"OCI runtime exec failed: {exc}\r\n".encode()
-                await client.send(message if instance.tty else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message)
+                await client.send(
+                    message
+                    if instance.tty
+                    else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message
+                )
                 return client.response
             await pump(attached, client, stdin=bool(instance.config.get("AttachStdin")))
             await execs.wait(instance)

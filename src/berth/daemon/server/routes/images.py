@@ -25,7 +25,7 @@ _CHUNK = 1 << 20
 
 def register(router: ApiRouter, images: ImageService) -> None:
     handlers = _Handlers(images)
-    router.get("/images/json", handlers.list)
+    router.get("/images/json", handlers.list_images)
     router.post("/images/create", handlers.create)
     router.get("/images/get", handlers.save_many)
     router.post("/images/load", handlers.load)
@@ -104,7 +104,7 @@ class _Handlers:
     def __init__(self, images: ImageService) -> None:
         self.images = images
 
-    async def list(self, request: web.Request) -> web.Response:
+    async def list_images(self, request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))
         if "filter" in request.query:  # API < 1.28 "filter=name"
             filters.setdefault("reference", []).append(request.query["filter"])
@@ -155,7 +155,9 @@ class _Handlers:
     async def delete(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         records = await asyncio.to_thread(
-            lambda: self.images.delete(name, force=_bool(request, "force"), prune=not _bool(request, "noprune"))
+            lambda: self.images.delete(
+                name, force=_bool(request, "force"), prune=not _bool(request, "noprune")
+            )
         )
         return web.json_response(records)
 

@@ -33,7 +33,9 @@ async def _ping(request: web.Request) -> web.Response:
         "Builder-Version": "1",
         "Swarm": "inactive",
     }
-    return web.Response(text="OK" if request.method == "GET" else "", headers=headers, content_type="text/plain")
+    return web.Response(
+        text="OK" if request.method == "GET" else "", headers=headers, content_type="text/plain"
+    )
 
 
 def _kernel() -> str:
@@ -41,11 +43,20 @@ def _kernel() -> str:
 
 
 async def _version(request: web.Request) -> web.Response:
+    details = {
+        "ApiVersion": CURRENT_API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "berth",
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": "linux",
+        "Arch": _arch(),
+        "KernelVersion": _kernel(),
+        "Experimental": "false",
+        "BuildTime": "",
+    }
     body = {
         "Platform": {"Name": "Berth Engine"},
-        "Components": [
-            {"Name": "Engine", "Version": __version__, "Details": {"ApiVersion": CURRENT_API_VERSION}},
-        ],
+        "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
         "Version": __version__,
         "ApiVersion": CURRENT_API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
@@ -157,14 +168,19 @@ def _matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     checks = {
         "type": [event["Type"]],
         "event": [event["Action"]],
-        "container": [actor["ID"], actor["Attributes"].get("name", "")] if event["Type"] == "container" else None,
+        "container": [actor["ID"], actor["Attributes"].get("name", "")]
+        if event["Type"] == "container"
+        else None,
         "image": [actor["ID"], actor["Attributes"].get("image", ""), actor["Attributes"].get("name", "")],
     }
     for key, wanted in filters.items():
         if key == "label":
             labels = actor["Attributes"]
             if not all(
-                (w.partition("=")[0] in labels and (not w.partition("=")[2] or labels[w.partition("=")[0]] == w.partition("=")[2]))
+                (
+                    w.partition("=")[0] in labels
+                    and (not w.partition("=")[2] or labels[w.partition("=")[0]] == w.partition("=")[2])
+                )
                 for w in wanted
             ):
                 return False
@@ -172,7 +188,9 @@ def _matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         have = checks.get(key)
         if have is None:
             return False
-        if not any(w == h or (key in {"container", "image"} and h.startswith(w)) for w in wanted for h in have if h):
+        if not any(
+            w == h or (key in {"container", "image"} and h.startswith(w)) for w in wanted for h in have if h
+        ):
             return False
     return True
 

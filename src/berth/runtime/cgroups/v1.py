@@ -1,0 +1,203 @@
+"""cgroup v1 (legacy and hybrid layouts): one directory per controller hierarchy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from berth.runtime.cgroups.base import (
+    CGROUP_ROOT,
+    JsonMap,
+    read_int,
+    read_keyed,
+    read_pids,
+    read_text,
+    resolve_path,
+    rmdir_retry,
+    self_cgroups,
+    system_cpu_ns,
+    write,
+)
+from berth.runtime.types import CgroupStats
+
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+_UNLIMITED = 0x7FFFFFFFFFFFF000  # what memory.limit_in_bytes reads when unlimited (page-rounded max)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class V1Manager:
+    """A container cgroup on the v1 hierarchies: ``dirs`` maps controller → absolute directory."""
+
+    version = 1
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+
+    @classmethod
+    def for_path(cls, cgroups_path: str) -> V1Manager:
+        own = self_cgroups()
+        dirs: dict[str, Path] = {}
+        for controller in CONTROLLERS:
+            mountpoint = CGROUP_ROOT / controller
+            if not (mountpoint / "cgroup.procs").exists():
+                continue
+            path = resolve_path(cgroups_path, own.get(controller, "/"))
+            dirs[controller] = mountpoint / path.lstrip("/")
+        return cls(dirs)
+
+    @classmethod
+    def from_json(cls, data: JsonMap) -> V1Manager:
+        raw = data.get("dirs")
+        dirs = {str(k): Path(str(v)) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        return cls(dirs)
+
+    def to_json(self) -> dict[str, object]:
+        return {"version": 1, "dirs": {k: str(v) for k, v in self.dirs.items()}}
+
+    def create(self) -> None:
+        for controller, directory in self.dirs.items():
+            if controller == "cpuset":
+                self._create_cpuset(directory)
+            else:
+                directory.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _create_cpuset(directory: Path) -> None:
+        # A new v1 cpuset has empty cpus/mems and refuses tasks (ENOSPC): copy them down from the parent
+        # at every level we create, like runc's cpusetEnsureParent.
+        missing: list[Path] = []
+        current = directory
+        while not current.exists():
+            missing.append(current)
+            current = current.parent
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not read_text(path / name).strip():
+                    write(path / name, read_text(path.parent / name).strip() or "0")
+
+    def apply(self, resources: JsonMap) -> None:
+        memory = resources.get("memory")
+        if isinstance(memory, dict) and "memory" in self.dirs:
+            mem_dir = self.dirs["memory"]
+            limit, swap = _int(memory.get("limit")), _int(memory.get("swap"))
+            if limit is not None:
+                # memsw must stay >= limit: when lowering, write memsw last; when raising, first.
+                memsw = mem_dir / "memory.memsw.limit_in_bytes"
+                has_memsw = swap is not None and memsw.exists()
+                if has_memsw and swap is not None and (swap == -1 or swap > read_int(memsw)):
+                    write(memsw, str(swap))
+                    has_memsw = False
+                write(mem_dir / "memory.limit_in_bytes", str(limit))
+                if has_memsw and swap is not None:
+                    write(memsw, str(swap))
+            reservation = _int(memory.get("reservation"))
+            if reservation is not None:
+                write(mem_dir / "memory.soft_limit_in_bytes", str(reservation))
+            swappiness = _int(memory.get("swappiness"))
+            if swappiness is not None and 0 <= swappiness <= 100:
+                write(mem_dir / "memory.swappiness", str(swappiness))
+            if memory.get("disableOOMKiller") is True:
+                write(mem_dir / "memory.oom_control", "1")
+        cpu = resources.get("cpu")
+        if isinstance(cpu, dict) and "cpu" in self.dirs:
+            cpu_dir = self.dirs["cpu"]
+            shares, period, quota = _int(cpu.get("shares")), _int(cpu.get("period")), _int(cpu.get("quota"))
+            if shares:
+                write(cpu_dir / "cpu.shares", str(shares))
+            if period:
+                write(cpu_dir / "cpu.cfs_period_us", str(period))
+            if quota:
+                write(cpu_dir / "cpu.cfs_quota_us", str(quota))
+            cpus, mems = cpu.get("cpus"), cpu.get("mems")
+            if isinstance(cpus, str) and cpus and "cpuset" in self.dirs:
+                write(self.dirs["cpuset"] / "cpuset.cpus", cpus)
+            if isinstance(mems, str) and mems and "cpuset" in self.dirs:
+                write(self.dirs["cpuset"] / "cpuset.mems", mems)
+        pids = resources.get("pids")
+        if isinstance(pids, dict) and "pids" in self.dirs:
+            limit = _int(pids.get("limit"))
+            if limit is not None:
+                write(self.dirs["pids"] / "pids.max", str(limit) if limit > 0 else "max")
+        devices = resources.get("devices")
+        if isinstance(devices, list) and "devices" in self.dirs:
+            self._apply_devices(devices)
+
+    def _apply_devices(self, rules: list[object]) -> None:
+        directory = self.dirs["devices"]
+        for rule in rules:
+            if not isinstance(rule, dict):
+                continue
+            kind = str(rule.get("type") or "a")
+            major, minor = _int(rule.get("major")), _int(rule.get("minor"))
+            access = str(rule.get("access") or "rwm")
+            line = f"{kind} {'*' if major is None or major < 0 else major}:"
+            line += f"{'*' if minor is None or minor < 0 else minor} {access}"
+            if kind == "a":
+                line = "a"
+            write(directory / ("devices.allow" if rule.get("allow") else "devices.deny"), line)
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def freeze(self) -> None:
+        self._set_freezer("FROZEN")
+
+    def thaw(self) -> None:
+        self._set_freezer("THAWED")
+
+    def _set_freezer(self, state: str) -> None:
+        path = self.dirs["freezer"] / "freezer.state"
+        write(path, state)
+        for _ in range(1000):  # FREEZING is transient; wait until the kernel reports the goal.
+            if read_text(path).strip() == state:
+                return
+            os.sched_yield()
+            write(path, state)
+
+    def frozen(self) -> bool:
+        directory = self.dirs.get("freezer")
+        return directory is not None and read_text(directory / "freezer.state").strip() == "FROZEN"
+
+    def oom_kills(self) -> int:
+        directory = self.dirs.get("memory")
+        return 0 if directory is None else read_keyed(directory / "memory.oom_control").get("oom_kill", 0)
+
+    def pids(self) -> list[int]:
+        directory = self.dirs.get("pids") or self.dirs.get("memory") or next(iter(self.dirs.values()))
+        return read_pids(directory / "cgroup.procs")
+
+    def stats(self) -> CgroupStats:
+        mem = self.dirs.get("memory")
+        cpuacct = self.dirs.get("cpuacct")
+        cpu = self.dirs.get("cpu")
+        pids = self.dirs.get("pids")
+        limit = read_int(mem / "memory.limit_in_bytes") if mem else 0
+        ticks_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        acct = read_keyed(cpuacct / "cpuacct.stat") if cpuacct else {}
+        percpu = [int(v) for v in read_text(cpuacct / "cpuacct.usage_percpu").split()] if cpuacct else []
+        throttle = read_keyed(cpu / "cpu.stat") if cpu else {}
+        return CgroupStats(
+            memory_usage=read_int(mem / "memory.usage_in_bytes") if mem else 0,
+            memory_limit=0 if limit >= _UNLIMITED else limit,
+            memory_max_usage=read_int(mem / "memory.max_usage_in_bytes") if mem else 0,
+            memory_stats=read_keyed(mem / "memory.stat") if mem else {},
+            cpu_total_ns=read_int(cpuacct / "cpuacct.usage") if cpuacct else 0,
+            cpu_user_ns=acct.get("user", 0) * ticks_ns,
+            cpu_system_ns=acct.get("system", 0) * ticks_ns,
+            percpu_ns=tuple(percpu),
+            system_cpu_ns=system_cpu_ns(),
+            online_cpus=len(os.sched_getaffinity(0)),
+            throttled_periods=throttle.get("nr_throttled", 0),
+            throttled_time_ns=throttle.get("throttled_time", 0),
+            pids_current=read_int(pids / "pids.current") if pids else 0,
+            pids_limit=read_int(pids / "pids.max") if pids else 0,
+        )
+
+    def destroy(self) -> None:
+        # Leaf first; parents we created (e.g. "berth") are shared with other containers and stay.
+        for directory in self.dirs.values():
+            rmdir_retry(directory)

@@ -1,0 +1,108 @@
+"""Turn the current (forked, single-threaded, root) process into the container's process: user,
+rlimits, capabilities, no_new_privs, cwd, then execve. Shared by the init process and by exec.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+from collections.abc import Mapping
+from pathlib import Path
+
+from berth.runtime.linux import caps, syscalls
+from berth.runtime.linux.user import ExecUser, resolve
+
+USER_ANNOTATION = "io.berth.user"
+
+_RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+
+
+def exec_user(process: Mapping[str, object], annotations: Mapping[str, object]) -> ExecUser:
+    """The identity to run as, resolved against the container's /etc/passwd and /etc/group (so this
+    runs after pivot_root/setns). Precedence: ``process.user.username`` (Docker's ``name|uid[:group|gid]``,
+    e.g. ``docker exec -u``), then — when the process has no ``user`` at all, or for init — the
+    container's ``io.berth.user`` annotation, then ``process.user`` uid/gid/additionalGids."""
+    user = process.get("user")
+    username = user.get("username") if isinstance(user, dict) else None
+    spec_user = annotations.get(USER_ANNOTATION)
+    for candidate in (username, spec_user):
+        if isinstance(candidate, str) and candidate:
+            return resolve(candidate, Path("/etc/passwd"), Path("/etc/group"))
+    if not isinstance(user, dict):
+        return ExecUser(0, 0)
+    extra = user.get("additionalGids")
+    gids = tuple(int(g) for g in extra if isinstance(g, int)) if isinstance(extra, list) else ()
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    return ExecUser(uid if isinstance(uid, int) else 0, gid if isinstance(gid, int) else 0, gids)
+
+
+def environment(process: Mapping[str, object], user: ExecUser) -> dict[str, str]:
+    env: dict[str, str] = {}
+    raw = process.get("env")
+    for item in raw if isinstance(raw, list) else []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    env.setdefault("HOME", user.home)  # Docker sets HOME from passwd when the image does not.
+    return env
+
+
+def set_rlimits(rlimits: object) -> None:
+    """Apply ``process.rlimits``, clamped to the current hard limit: without CAP_SYS_RESOURCE raising a
+    hard limit fails, and Docker's default (nofile 1048576) may exceed the host's."""
+    for entry in rlimits if isinstance(rlimits, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        number = _RLIMITS.get(str(entry.get("type")))
+        hard, soft = entry.get("hard"), entry.get("soft")
+        if number is None or not isinstance(hard, int) or not isinstance(soft, int):
+            continue
+        _, current_hard = resource.getrlimit(number)
+        if current_hard != resource.RLIM_INFINITY and (hard < 0 or hard > current_hard):
+            hard = current_hard
+        soft = min(soft, hard) if hard >= 0 else soft
+        resource.setrlimit(number, (soft, hard))
+
+
+def enter_cwd(cwd: str) -> None:
+    """chdir to the working dir, creating it when missing (Docker creates WorkingDir)."""
+    try:
+        os.chdir(cwd)
+    except FileNotFoundError:
+        os.makedirs(cwd, mode=0o755, exist_ok=True)
+        os.chdir(cwd)
+
+
+def finalize_and_exec(process: Mapping[str, object], user: ExecUser, *, privileged: bool = False) -> None:
+    """Drop privileges in the order that keeps each step possible, then execve. Raises OSError."""
+    set_rlimits(process.get("rlimits"))
+    enter_cwd(str(process.get("cwd") or "/"))
+    env = environment(process, user)
+    raw_caps = process.get("capabilities")
+    capabilities: dict[str, list[str]] = {}
+    if isinstance(raw_caps, dict):
+        capabilities = {str(k): [str(c) for c in v] for k, v in raw_caps.items() if isinstance(v, list)}
+    if privileged:
+        every = list(caps.CAPABILITIES[: caps.last_cap() + 1])
+        capabilities = {k: every for k in ("bounding", "effective", "permitted", "inheritable")}
+    if process.get("noNewPrivileges"):
+        # No setuid binary or file capability can grant more than we hold from here on.
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+    # The bounding set is dropped while we still hold CAP_SETPCAP (it is lost at capset below).
+    caps.drop_bounding(caps.mask(capabilities.get("bounding", ())))
+    # KEEPCAPS keeps the permitted set across setuid(non-zero); without it the kernel clears it and the
+    # capset below could not grant the spec's capabilities to a non-root user.
+    syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
+    os.setgroups(list(user.additional_gids))
+    os.setgid(user.gid)
+    os.setuid(user.uid)
+    syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 0)
+    # capset last: setuid has cleared the effective set, this sets exactly the spec's sets.
+    caps.apply(capabilities)
+    raw_args = process.get("args")
+    args = [str(a) for a in raw_args] if isinstance(raw_args, list) else []
+    if not args:
+        raise OSError(errno.EINVAL, "process.args is empty")
+    # Every other fd is O_CLOEXEC (Python's default), so execve leaves the program only 0, 1 and 2:
+    # no shim socket, log file or error pipe leaks into the container.
+    os.execvpe(args[0], args, env)

@@ -1,0 +1,227 @@
+"""Code that runs in the shim's forked children: the container's init and exec'd processes.
+
+Both report over a SOCK_SEQPACKET ``sync`` socket: setup errors as ``{"error", "kind"}``; init sends
+``{"ok": true}`` when set up and then blocks until the shim sends ``S`` (start). The socket is
+O_CLOEXEC, so a successful execve shows up in the shim as EOF, and a failed one as ``{"errno": n}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import termios
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from berth.oci.mount import Mount
+from berth.runtime.errors import UserNotFound
+from berth.runtime.linux import process as proc
+from berth.runtime.linux import rootfs as fs
+from berth.runtime.linux import syscalls as sc
+
+JsonMap = Mapping[str, object]
+
+
+def _send(sync: socket.socket, message: dict[str, object]) -> None:
+    # The shim is gone; our exit status still tells the story
+    with contextlib.suppress(OSError):
+        sync.send(json.dumps(message).encode())
+
+
+def _reset_signals() -> None:
+    # Python ignores SIGPIPE/SIGXFSZ and the shim handles SIGCHLD; ignored dispositions survive execve,
+    # so restore the defaults a fresh process expects (subprocess's restore_signals).
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _stdio(stdio: Sequence[int], tty: bool) -> None:
+    os.setsid()
+    if tty:
+        fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target, inheritable=True)
+
+
+def _join_cgroup(procs_files: Sequence[str]) -> None:
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def _exec_or_report(
+    sync: socket.socket, process: JsonMap, annotations: JsonMap, privileged: bool
+) -> NoReturn:
+    try:
+        user = proc.exec_user(process, annotations)
+        proc.finalize_and_exec(process, user, privileged=privileged)
+    except UserNotFound as exc:
+        _send(sync, {"error": str(exc), "kind": "user"})
+        os._exit(126)
+    except OSError as exc:
+        args = process.get("args")
+        command = str(args[0]) if isinstance(args, list) and args else ""
+        _send(sync, {"errno": exc.errno or errno.EIO, "command": command, "error": str(exc)})
+        os._exit(127 if exc.errno == errno.ENOENT else 126)
+    except BaseException as exc:  # report anything else to the shim rather than a silent exit
+        _send(sync, {"error": f"{type(exc).__name__}: {exc}", "kind": "internal"})
+        os._exit(126)
+    os._exit(126)  # execvpe returned: cannot happen
+
+
+def run_init(
+    *,
+    spec: JsonMap,
+    bundle: str,
+    rootfs_mounts: Sequence[Mount],
+    stdio: Sequence[int],
+    tty: bool,
+    console: str | None,
+    sync: socket.socket,
+    procs_files: Sequence[str],
+    cgroup_version: int,
+) -> NoReturn:
+    """The container's init: set up everything, report, wait for start, exec. Never returns."""
+    try:
+        _reset_signals()
+        _stdio(stdio, tty)
+        _setup_container(spec, bundle, rootfs_mounts, console, procs_files, cgroup_version)
+        process = spec.get("process")
+        process = process if isinstance(process, dict) else {}
+        annotations = spec.get("annotations")
+        annotations = annotations if isinstance(annotations, dict) else {}
+        # Resolve the user now (inside the new root) so "unable to find user" fails create, not later.
+        proc.exec_user(process, annotations)
+    except UserNotFound as exc:
+        _send(sync, {"error": str(exc), "kind": "user"})
+        os._exit(1)
+    except BaseException as exc:
+        _send(sync, {"error": f"{exc}", "kind": "internal"})
+        os._exit(1)
+    _send(sync, {"ok": True})
+    try:
+        go = sync.recv(16)
+    except OSError:
+        go = b""
+    if go != b"S":
+        os._exit(1)  # the shim went away or cancelled: never run the user's program
+    _exec_or_report(sync, process, annotations, False)
+
+
+def _setup_container(
+    spec: JsonMap,
+    bundle: str,
+    rootfs_mounts: Sequence[Mount],
+    console: str | None,
+    procs_files: Sequence[str],
+    cgroup_version: int,
+) -> None:
+    linux = spec.get("linux")
+    linux = linux if isinstance(linux, dict) else {}
+    # Join the cgroup before unshare(CLONE_NEWCGROUP): the new cgroup namespace is rooted where we are.
+    _join_cgroup(procs_files)
+    namespaces = [ns for ns in linux.get("namespaces") or [] if isinstance(ns, dict)]
+    flags = 0
+    for ns in namespaces:
+        kind = str(ns.get("type"))
+        if kind in ("pid", "user"):
+            continue  # pid was unshared by the shim (it applies to children); user namespaces: unsupported
+        path = ns.get("path")
+        if isinstance(path, str) and path:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, sc.NAMESPACE_FLAGS[kind])
+            finally:
+                os.close(fd)
+        else:
+            flags |= sc.NAMESPACE_FLAGS.get(kind, 0)
+    if not flags & sc.CLONE_NEWNS:
+        raise OSError(errno.EINVAL, "a mount namespace is required")
+    sc.unshare(flags)
+    if flags & sc.CLONE_NEWNET:
+        sc.loopback_up()
+    hostname = spec.get("hostname")
+    if flags & sc.CLONE_NEWUTS and isinstance(hostname, str) and hostname:
+        sc.sethostname(hostname)
+    domainname = spec.get("domainname")
+    if flags & sc.CLONE_NEWUTS and isinstance(domainname, str) and domainname:
+        sc.setdomainname(domainname)
+    root = spec.get("root")
+    root = root if isinstance(root, dict) else {}
+    rootfs = os.path.join(bundle, str(root.get("path") or "rootfs"))
+    propagation = str(linux.get("rootfsPropagation") or "rprivate")
+    fs.mount_rootfs(rootfs, rootfs_mounts, propagation)
+    raw_mounts = spec.get("mounts")
+    mounts = [m for m in raw_mounts if isinstance(m, dict)] if isinstance(raw_mounts, list) else []
+    fs.mount_spec(rootfs, mounts, cgroup_version)
+    if any(m.get("destination") == "/dev" and m.get("type") == "tmpfs" for m in mounts):
+        devices = [d for d in linux.get("devices") or [] if isinstance(d, dict)]
+        fs.create_devices(rootfs, devices, console)
+    fs.pivot(rootfs)
+    fs.mask_paths(str(p) for p in linux.get("maskedPaths") or [])
+    fs.readonly_paths(str(p) for p in linux.get("readonlyPaths") or [])
+    if root.get("readonly") is True:
+        fs.readonly_root()
+    sysctl = linux.get("sysctl")
+    if isinstance(sysctl, dict):
+        for key, value in sysctl.items():
+            with open("/proc/sys/" + str(key).replace(".", "/"), "w") as f:
+                f.write(str(value))
+
+
+NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: after it, /proc/<init> paths change meaning
+
+
+def run_exec(
+    *,
+    init_pid: int,
+    process: JsonMap,
+    annotations: JsonMap,
+    stdio: Sequence[int],
+    tty: bool,
+    sync: socket.socket,
+    procs_files: Sequence[str],
+    privileged: bool,
+) -> NoReturn:
+    """An exec'd process: join init's cgroup and namespaces, apply the process spec, exec. Runs in a
+    helper forked by the shim: setns(pid) only moves the helper's *children*, so the helper forks
+    the real process, sends its pid and exits. Never returns."""
+    try:
+        fd = os.open(f"/proc/{init_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        if os.fstat(fd).st_ino != os.stat("/proc/self/ns/pid").st_ino:
+            sc.setns(fd, sc.CLONE_NEWPID)
+        os.close(fd)
+        pid = os.fork()
+    except BaseException as exc:
+        _send(sync, {"error": f"{exc}", "kind": "internal"})
+        os._exit(126)
+    if pid != 0:
+        _send(sync, {"pid": pid})
+        os._exit(0)
+    try:
+        _reset_signals()
+        _stdio(stdio, tty)
+        _join_cgroup(procs_files)
+        own = {name: os.stat(f"/proc/self/ns/{name}").st_ino for name in NS_ORDER}
+        fds = []
+        for name in NS_ORDER:
+            path = f"/proc/{init_pid}/ns/{name}"
+            if os.stat(path).st_ino != own[name]:
+                fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        for fd in fds:
+            sc.setns(fd, 0)
+            os.close(fd)
+        os.chdir("/")
+    except BaseException as exc:
+        _send(sync, {"error": f"{exc}", "kind": "internal"})
+        os._exit(126)
+    _exec_or_report(sync, process, annotations, privileged)

@@ -1,0 +1,49 @@
+"""docker-py (PyPI ``docker``) against berthd: containers, logs, exec, wait, and the low-level APIClient."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from tests.e2e.conftest import Daemon
+
+pytestmark = pytest.mark.root
+
+
+def _client(berthd: Daemon) -> docker.DockerClient:
+    return docker.DockerClient(base_url=berthd.host, timeout=60)
+
+
+def test_version_and_info(berthd: Daemon) -> None:
+    client = _client(berthd)
+    assert client.version()["ApiVersion"] == "1.50"
+    assert client.info()["Name"]
+    assert client.ping() is True
+
+
+def test_run_logs_exec_and_remove(berthd: Daemon, busybox_image: str) -> None:
+    client = _client(berthd)
+    assert client.containers.run(busybox_image, ["echo", "via docker-py"], remove=True) == b"via docker-py\n"
+    container = client.containers.run(busybox_image, ["sleep", "60"], detach=True, name="py")
+    container.reload()
+    assert container.status == "running"
+    exit_code, output = container.exec_run(["sh", "-c", "echo inside; exit 3"])
+    assert (exit_code, output) == (3, b"inside\n")
+    assert [c.name for c in client.containers.list()] == ["py"]
+    container.kill()
+    assert container.wait()["StatusCode"] == 137
+    container.remove()
+    assert client.containers.list(all=True) == []
+
+
+def test_low_level_api_client(berthd: Daemon, busybox_image: str) -> None:
+    api = docker.APIClient(base_url=berthd.host)
+    created = api.create_container(busybox_image, ["sh", "-c", "echo out; echo err >&2"], name="low")
+    api.start(created["Id"])
+    assert api.wait(created["Id"])["StatusCode"] == 0
+    assert api.logs(created["Id"], stdout=True, stderr=False) == b"out\n"
+    assert api.logs(created["Id"], stdout=False, stderr=True) == b"err\n"
+    assert api.inspect_container("low")["State"]["Status"] == "exited"
+    api.remove_container("low")
+    with pytest.raises(docker.errors.NotFound):
+        api.inspect_container("low")

@@ -1,0 +1,102 @@
+"""json-file log writer and readers (pure file I/O in a temp dir)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from berth.runtime.logfile import LogWriter, _norm, follow, read_entries, rfc3339nano
+from berth.runtime.shim.protocol import frame
+
+
+def test_format_and_lines(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    writer = LogWriter(path)
+    writer.write("stdout", b"hel")
+    writer.write("stdout", b"lo\nwor")
+    writer.write("stderr", b"err\n")
+    writer.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["stream"], r["log"]) for r in records] == [
+        ("stdout", "hello\n"),
+        ("stderr", "err\n"),
+        ("stdout", "wor"),
+    ]
+    assert all(len(r["time"]) == 30 and r["time"].endswith("Z") for r in records)
+
+
+def test_rotation_keeps_max_files(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    writer = LogWriter(path, max_size=1000, max_files=3)
+    for i in range(200):
+        writer.write("stdout", f"line {i}\n".encode())
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.log", "c.log.1", "c.log.2"]
+    data = [int(e.data.split()[1]) for e in read_entries(path)]
+    assert data == list(range(data[0], 200))
+    assert [e.data for e in read_entries(path, tail=3)] == [b"line 197\n", b"line 198\n", b"line 199\n"]
+
+
+def test_since_until(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    lines = [
+        {"log": "a\n", "stream": "stdout", "time": "2024-01-01T00:00:01.5Z"},  # Docker trims zeros
+        {"log": "b\n", "stream": "stdout", "time": "2024-01-01T00:00:02.000000001Z"},
+        {"log": "c\n", "stream": "stderr", "time": "2024-01-01T00:00:03Z"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    base = 1704067200.0
+    assert [e.data for e in read_entries(path, since=base + 2)] == [b"b\n", b"c\n"]
+    assert [e.data for e in read_entries(path, until=base + 2)] == [b"a\n"]
+    assert [e.data for e in read_entries(path, since=base + 2, tail=1)] == [b"c\n"]
+    assert _norm("2024-01-01T00:00:01.5Z") == "2024-01-01T00:00:01.500000000Z"
+
+
+def test_rfc3339nano() -> None:
+    assert rfc3339nano(1_704_067_200_000_000_007) == "2024-01-01T00:00:00.000000007Z"
+
+
+def test_stdcopy_frame() -> None:
+    assert frame(2, b"hi") == b"\x02\x00\x00\x00\x00\x00\x00\x02hi"
+
+
+async def test_follow_across_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    writer = LogWriter(path, max_size=300, max_files=2)
+    writer.write("stdout", b"first\n")
+    stop = asyncio.Event()
+    seen: list[bytes] = []
+
+    async def reader() -> None:
+        async for entry in follow(path, stop=stop, poll=0.01):
+            seen.append(entry.data)
+
+    async with asyncio.timeout(10), asyncio.TaskGroup() as group:
+        group.create_task(reader())
+        await asyncio.sleep(0.05)
+        for i in range(10):
+            writer.write("stdout", f"n{i}\n".encode())
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        stop.set()
+    writer.close()
+    assert seen == [b"first\n"] + [f"n{i}\n".encode() for i in range(10)]
+
+
+def test_read_speed_100mb(tmp_path: Path) -> None:
+    """Reading a 100 MB log whole and its tail; prints the timings (kept loose for slow CI)."""
+    path = tmp_path / "big.log"
+    line = json.dumps({"log": "x" * 100 + "\n", "stream": "stdout", "time": rfc3339nano()}) + "\n"
+    count = 100 * 1024 * 1024 // len(line)
+    path.write_text(line * count)
+    t0 = time.perf_counter()
+    entries = read_entries(path)
+    whole = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tail = read_entries(path, tail=100)
+    tail_time = time.perf_counter() - t0
+    print(f"\n100 MB json-file: {len(entries)} entries in {whole:.2f}s; tail=100 in {tail_time * 1000:.1f}ms")
+    assert len(entries) == count and len(tail) == 100
+    assert tail_time < 0.5
