@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, start_daemon  # noqa: E402
+from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, shim_pids, start_daemon  # noqa: E402
 
 RUNS = 20
 
@@ -43,15 +43,19 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def shim_pids(exec_root: Path) -> list[int]:
-    pids = []
-    for pid_file in (exec_root / "runtime").glob("*/shim.pid"):
-        pids.append(int(pid_file.read_text().strip()))
-    return pids
-
-
 def unshare_floor(rootfs: Path) -> float:
-    argv = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", str(rootfs), "/bin/true"]
+    argv = [
+        "unshare",
+        "--fork",
+        "--pid",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--net",
+        "chroot",
+        str(rootfs),
+        "/bin/true",
+    ]
     return median_ms(argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
@@ -69,7 +73,13 @@ def main() -> None:
         rows.append(("unshare … chroot ROOTFS /bin/true (floor)", f"{floor:.1f} ms", "1.0×"))
         for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
             ms = median_ms([*argv, "run", "--rm", "busybox", "true"], daemon.env)
-            rows.append((f"{cli} run --rm busybox true", f"{ms:.1f} ms", f"{ms / floor:.1f}× floor (goal ≤100 ms, ≤20×)"))
+            rows.append(
+                (
+                    f"{cli} run --rm busybox true",
+                    f"{ms:.1f} ms",
+                    f"{ms / floor:.1f}× floor (goal ≤100 ms, ≤20×)",
+                )
+            )
         for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
             ms = median_ms([*argv, "ps", "-q"], daemon.env, runs=30)
             rows.append((f"{cli} ps -q", f"{ms:.1f} ms", "goal ≤30 ms"))
@@ -78,8 +88,13 @@ def main() -> None:
         time.sleep(0.5)
         pss = [pss_kb(pid) for pid in shim_pids(daemon.exec_root)]
         if pss:
-            rows.append(("monitor (shim) PSS per idle container", f"{statistics.median(pss) / 1024:.2f} MB",
-                         "goal ≤1 MB (containerd-shim ≈3 MB, conmon ≈0.4 MB)"))
+            rows.append(
+                (
+                    "monitor (shim) PSS per idle container",
+                    f"{statistics.median(pss) / 1024:.2f} MB",
+                    "goal ≤1 MB (containerd-shim ≈3 MB, conmon ≈0.4 MB)",
+                )
+            )
         for engine in ("dockerd", "podman"):
             if not shutil.which(engine):
                 rows.append((f"{engine} run --rm busybox true", "not installed", "—"))

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from berth.testing.daemon import BERTH, DOCKER, Daemon, cleanup_daemon, start_daemon, stop_daemon, unmount_under
+from berth.testing.daemon import (
+    BERTH,
+    DOCKER,
+    Daemon,
+    cleanup_daemon,
+    start_daemon,
+    stop_daemon,
+    unmount_under,
+)
 from tests.conftest import TEST_TMP_MARK
 
 __all__ = ["BERTH", "DOCKER", "Daemon", "start_daemon", "stop_daemon"]

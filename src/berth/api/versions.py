@@ -35,3 +35,6 @@ def negotiate(server_version: str | None) -> str:
     except ValueError:
         return MIN_API_VERSION
     return server_version.strip()
+
+
+parse_version = parse  # the name the daemon's middleware imports

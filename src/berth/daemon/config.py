@@ -24,6 +24,8 @@ class DaemonConfig:
     tlscacert: str = ""
     tlscert: str = ""
     tlskey: str = ""
+    # tcp hosts need mutual TLS (--tlsverify); this forces a tcp host without it (and logs a warning)
+    insecure_tcp: bool = False
     default_registry: str = "localhost:5000"
     registry_mirrors: list[str] = field(default_factory=list)
     insecure_registries: list[str] = field(default_factory=list)
@@ -65,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscacert", help="CA that signs client certificates")
     p.add_argument("--tlscert", help="server certificate")
     p.add_argument("--tlskey", help="server key")
+    p.add_argument(
+        "--insecure-tcp",
+        action="store_true",
+        default=None,
+        help="allow a tcp host without --tlsverify (anyone who reaches it controls this host)",
+    )
     p.add_argument("--default-registry", help="where unqualified names are pulled from")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
@@ -107,4 +115,19 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     config = DaemonConfig(**values)
     config.data_root = Path(config.data_root).absolute()
     config.exec_root = Path(config.exec_root).absolute()
+    _check_tls(config)
     return config
+
+
+def _check_tls(config: DaemonConfig) -> None:
+    """Refuse, before anything starts, TLS settings that would leave a tcp host open by mistake."""
+    if config.tlsverify and not (config.tlscacert and config.tlscert and config.tlskey):
+        raise InvalidArgument("--tlsverify needs --tlscacert, --tlscert and --tlskey")
+    if bool(config.tlscert) != bool(config.tlskey):
+        raise InvalidArgument("--tlscert and --tlskey go together")
+    tcp = [h for h in config.effective_hosts() if h.startswith("tcp://")]
+    if tcp and not config.tlsverify and not config.insecure_tcp:
+        raise InvalidArgument(
+            f"refusing to serve {tcp[0]} without mutual TLS: pass --tlsverify --tlscacert F --tlscert F "
+            "--tlskey F (make them with 'berth certs'), or --insecure-tcp to force it"
+        )

@@ -19,6 +19,7 @@ from aiohttp import web
 from berth.daemon import config as config_module
 from berth.daemon.config import DaemonConfig
 from berth.daemon.server.app import make_app
+from berth.daemon.tls import TLSSite
 from berth.daemon.wiring import Services, build_services
 from berth.errors import BerthError, InvalidArgument
 
@@ -48,12 +49,16 @@ def _ssl_context(config: DaemonConfig) -> ssl.SSLContext | None:
         return None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(config.tlscert, config.tlskey)
-    if config.tlsverify:
-        if not config.tlscacert:
-            raise InvalidArgument("--tlsverify needs --tlscacert")
-        ctx.load_verify_locations(config.tlscacert)
-        ctx.verify_mode = ssl.CERT_REQUIRED
+    try:  # unreadable or mismatched files: one clear line at start-up, not a traceback
+        ctx.load_cert_chain(config.tlscert, config.tlskey)
+        if config.tlsverify:
+            if not config.tlscacert:
+                raise InvalidArgument("--tlsverify needs --tlscacert")
+            ctx.load_verify_locations(config.tlscacert)
+            # mutual TLS: a client without a certificate signed by this CA fails the handshake
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgument(f"loading TLS certificates: {exc}") from exc
     return ctx
 
 
@@ -86,11 +91,15 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
         elif host.startswith("tcp://"):
             address = host.removeprefix("tcp://")
             name, _, port = address.rpartition(":")
-            if tls is None:
-                log.warning("API listening on %s without TLS: anyone who reaches it controls this host", host)
-            sites.append(
-                web.TCPSite(runner, name.strip("[]") or "127.0.0.1", int(port or 2375), ssl_context=tls)
-            )
+            if not config.tlsverify:  # only reachable with --insecure-tcp (config._check_tls refuses it)
+                log.warning(
+                    "API listening on %s without TLS client verification (--insecure-tcp): anyone who "
+                    "reaches it controls this host",
+                    host,
+                )
+            addr, number = name.strip("[]") or "127.0.0.1", int(port or 2375)
+            # TLSSite: asyncio's TLS, plus the half-close docker's attach/exec send (see berth.daemon.tls)
+            sites.append(TLSSite(runner, addr, number, tls) if tls else web.TCPSite(runner, addr, number))
         else:
             raise InvalidArgument(f"invalid host {host!r}: use unix:///path or tcp://HOST:PORT")
     for site in sites:
@@ -105,6 +114,7 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
     finally:
         log.info("berthd stopping; running containers keep running (live restore)")
         await runner.cleanup()
+        services.pull.close()
         for host in config.effective_hosts():
             if host.startswith("unix://"):
                 with contextlib.suppress(FileNotFoundError):

@@ -16,12 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.daemon.config import DaemonConfig
+from berth.distribution.resolver import RegistryResolver
+from berth.distribution.service import RegistryService
+from berth.distribution.tls import client_factory
 from berth.engine.containers import ContainerService
 from berth.engine.events import EventBus
 from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
+from berth.engine.pull import PullService
+from berth.engine.push import PushService
 from berth.runtime import LinuxRuntime
 from berth.runtime.cgroups.base import detect_version
+
+CERTS_DIR = Path("/etc/berth/certs.d")
 
 
 @dataclass(slots=True)
@@ -33,6 +40,10 @@ class Services:
     images: ImageService
     containers: ContainerService
     execs: ExecService
+    resolver: RegistryResolver
+    pull: PullService
+    push: PushService
+    registry: RegistryService
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -56,6 +67,7 @@ def build_services(config: DaemonConfig) -> Services:
         config.data_root / "image",
         events=events,
         in_use=lambda: holder["containers"].images_in_use(),
+        running=lambda: holder["containers"].images_in_use(running_only=True),
     )
     containers = ContainerService(
         containers_root,
@@ -68,6 +80,12 @@ def build_services(config: DaemonConfig) -> Services:
     )
     holder["containers"] = containers
     execs = ExecService(containers=containers, runtime=runtime, events=events)
+    resolver = RegistryResolver(
+        default_registry=config.default_registry,
+        registry_mirrors=config.registry_mirrors,
+        insecure_registries=config.insecure_registries,
+    )
+    clients = client_factory(certs_dir=CERTS_DIR)
     return Services(
         config=config,
         daemon_id=_daemon_id(config.data_root),
@@ -76,4 +94,14 @@ def build_services(config: DaemonConfig) -> Services:
         images=images,
         containers=containers,
         execs=execs,
+        resolver=resolver,
+        pull=PullService(images=images, resolver=resolver, events=events, client_factory=clients),
+        push=PushService(
+            images=images,
+            resolver=resolver,
+            events=events,
+            cache_dir=config.data_root / "distribution",
+            client_factory=clients,
+        ),
+        registry=RegistryService(resolver=resolver, client_factory=clients),
     )

@@ -29,6 +29,7 @@ from berth.engine.container import (
     parse_rfc3339,
 )
 from berth.engine.events import EventBus
+from berth.engine.health import HealthMonitor
 from berth.engine.images import ImageService
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
@@ -83,6 +84,8 @@ class ContainerService:
         self._cgroup_parent = cgroup_parent
         self._containers: dict[str, Container] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Healthchecks (engine/health.py): probing starts with the container and stops at its exit.
+        self._health = HealthMonitor(runtime, self._publish)
         self._load_records()
 
     # ---------------------------------------------------------------- lookup
@@ -126,9 +129,12 @@ class ContainerService:
             - statuses.count(ContainerStatus.PAUSED),
         }
 
-    def images_in_use(self) -> Mapping[str, Sequence[str]]:
+    def images_in_use(self, *, running_only: bool = False) -> Mapping[str, Sequence[str]]:
+        """{image id: [ids of containers made from it]} (only running ones with ``running_only``)."""
         used: dict[str, list[str]] = {}
         for container in self._containers.values():
+            if running_only and not container.status.is_alive():
+                continue
             used.setdefault(container.image_id, []).append(container.container_id)
         return used
 
@@ -261,6 +267,7 @@ class ContainerService:
         container.save()
         self._publish(container, "start")
         self._spawn_monitor(container)
+        self._health.start(container)  # healthcheck probes (engine/health.py)
 
     def _delete_runtime(self, container: Container) -> None:
         with contextlib.suppress(NotFound):
@@ -282,6 +289,7 @@ class ContainerService:
             if container.status not in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}:
                 return
             self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
+            self._health.stop(container)  # healthcheck probes end with the process
             await asyncio.to_thread(self._delete_runtime, container)
             container.save()
         if container.oom_killed:
@@ -350,6 +358,7 @@ class ContainerService:
             if container.container_id not in self._containers:
                 return
             container.status = ContainerStatus.REMOVING
+            self._health.stop(container)  # healthcheck probes (engine/health.py)
             with contextlib.suppress(OSError):
                 container.save()
             monitor = container.monitor
@@ -508,6 +517,7 @@ class ContainerService:
                     container.pid = state.pid
                     container.save()
                     self._spawn_monitor(container)
+                    self._health.start(container)  # healthcheck probes resume (status "starting")
                     continue
                 if state is not None and state.status == Status.STOPPED:
                     self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
@@ -542,6 +552,7 @@ class ContainerService:
         try:
             yield
         finally:
+            self._health.stop_all()  # healthcheck probe loops (engine/health.py)
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()

@@ -132,11 +132,7 @@ def write_network_files(container: Container) -> None:
     directory = container.directory
     host_network = container.host_config.get("NetworkMode") == "host"
     (directory / "hostname").write_text(container.config["Hostname"] + "\n")
-    if host_network:
-        hosts = Path("/etc/hosts").read_text()
-    else:
-        hosts = _HOSTS
-    (directory / "hosts").write_text(hosts)
+    (directory / "hosts").write_text(Path("/etc/hosts").read_text() if host_network else _HOSTS)
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:

@@ -27,7 +27,6 @@ import fnmatch
 import os
 import re
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -791,14 +790,6 @@ class ImageService:
         finally:
             self._gc_blobs(set(archive.written))
         return messages
-
-    # -- helpers for other services ----------------------------------------------------------------------
-    def layer_mounts(self, key: str, image: ImageRecord) -> list[Any]:
-        """Prepare a container's writable snapshot on ``image`` (shorthand for ``snapshotter.prepare``)."""
-        return self.snapshotter.prepare(key, image.top_layer)
-
-    def cleanup_tmp(self) -> None:
-        shutil.rmtree(self.root / "tmp", ignore_errors=True)
 
 
 class _Tee:

@@ -5,10 +5,13 @@ Steps for ``pull("busybox")``:
 1. resolve ``docker.io/library/busybox`` to endpoints (mirrors first, then ``--default-registry``), and fetch
    the manifest, picking this host's platform (else linux/amd64) out of an index;
 2. fetch and check the config (its ``rootfs.diff_ids`` give every layer's chain id up front);
-3. download layers ``max_concurrent_downloads`` at a time (3, like dockerd). A layer whose parent is
-   already committed is decompressed and unpacked *while it downloads* (one pass: network → sha256 →
-   content store → gunzip → tar apply); one whose parent is still in flight is spooled to the content store
-   and unpacked the moment its parent is committed. Layers already present are not downloaded;
+3. download layers ``max_concurrent_downloads`` at a time (3, like dockerd), each decompressed and
+   unpacked *while it downloads* (one pass: network → sha256 → content store → gunzip → tar apply).
+   A layer whose parent is committed unpacks straight onto it. On overlay, where a layer is a
+   self-contained directory, one whose parent is still in flight unpacks into a parentless extract
+   snapshot and is moved under its parent (one rename) once that is committed, so order does not matter;
+   on the naive snapshotter it is spooled to the content store and unpacked after its parent. Layers
+   already present are not downloaded;
 4. register the image with its tag and RepoDigest in one transaction.
 
 Nothing half-done is visible: blobs enter the content store only verified, snapshots are committed only
@@ -22,16 +25,20 @@ Progress goes to an async callback as Docker's JSON messages (``{"status","id","
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from berth.distribution.auth import Credentials
-from berth.distribution.client import BlobStream, FetchedManifest, RegistryClient, parse_manifest
+from berth.distribution.client import RegistryClient
 from berth.distribution.errors import BadCredentials, DigestMismatch, RegistryProtocolError, TruncatedStream
 from berth.distribution.resolver import Endpoint, RegistryResolver
+from berth.distribution.wire import BlobStream, FetchedManifest, parse_manifest
 from berth.engine.events import EventBus
 from berth.engine.images import ImageRecord, ImageService
 from berth.errors import BerthError, Forbidden, InvalidArgument, NotFound, Unauthorized, Unavailable
@@ -40,9 +47,11 @@ from berth.oci.digest import Digest, hex_of
 from berth.oci.image import Descriptor, chain_ids, diff_ids, parse_config
 from berth.store import content as content_store
 from berth.store.metadata import LayerRow
-from berth.store.snapshots import EXTRACT_PREFIX
+from berth.store.snapshots import EXTRACT_PREFIX, OverlaySnapshotter
+from berth.store.unpack import LayerStats
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
+_T = TypeVar("_T")
 MAX_CONFIG_SIZE = 8 << 20
 _PROGRESS_INTERVAL = 0.1
 _BAR_WIDTH = 50
@@ -103,6 +112,15 @@ class _Rollback:
     def __init__(self) -> None:
         self.chains: list[str] = []
         self.blobs: list[str] = []
+        self.detached: list[str] = []
+
+
+@dataclass(frozen=True, slots=True)
+class _Detached:
+    """A layer unpacked, verified, in a parentless extract snapshot, waiting for its parent."""
+
+    key: str
+    stats: LayerStats
 
 
 class ImageServiceTarget:
@@ -118,6 +136,9 @@ class ImageServiceTarget:
         self.images = images
         self.content = images.content
         self.snapshotter = images.snapshotter
+        # Overlay layers are self-contained directories (whiteouts are stored, not applied), so a layer
+        # can be unpacked before its parent exists and moved under it afterwards (``PullService._adopt``).
+        self.detachable = isinstance(images.snapshotter, OverlaySnapshotter)
 
     def existing_layer(self, chain: str) -> LayerRow | None:
         row = self.images._index.layer(chain)  # noqa: SLF001 - see class docstring
@@ -160,6 +181,8 @@ class ImageServiceTarget:
         images = self.images
         with images._lock:  # noqa: SLF001
             used = images._used_chains()  # noqa: SLF001
+            for key in rollback.detached:
+                self.snapshotter.remove(key)
             for chain in reversed(rollback.chains):
                 if chain not in used:
                     images._drop_layer(chain)  # noqa: SLF001
@@ -171,11 +194,15 @@ class PullCancelled(Unavailable):
 
 
 async def _finish_in_thread(
-    fn: Callable[..., LayerRow | None], *args: object, cancel: Callable[[], None]
-) -> LayerRow | None:
-    """Run ``fn`` in a worker thread; if this task is cancelled, ``cancel()`` the thread's input and
-    wait for the thread to end before the cancellation goes on, so no thread commits after a rollback."""
-    future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    executor: concurrent.futures.Executor,
+    fn: Callable[..., _T],
+    *args: object,
+    cancel: Callable[[], None],
+) -> _T:
+    """Run ``fn`` on ``executor``; if this task is cancelled, ``cancel()`` the thread's input and wait
+    for the thread to end before the cancellation goes on, so no thread commits after a rollback."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(executor, functools.partial(fn, *args))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -184,6 +211,10 @@ async def _finish_in_thread(
         if not future.cancelled():
             future.exception()  # retrieved: the thread's own error is moot now
         raise
+
+
+def _nothing() -> None:
+    return None
 
 
 class _ThreadReader:
@@ -203,14 +234,19 @@ class _ThreadReader:
         self._offset = 0
         self._eof = False
         self._cancelled = False
+        self._fetching: asyncio.Task[Any] | None = None
 
     def cancel(self) -> None:
-        """Make the next read raise ``PullCancelled`` (called from the loop when the pull is abandoned)."""
+        """Make reads raise ``PullCancelled``, including one waiting on the network right now (called
+        on the loop when the pull is abandoned)."""
         self._cancelled = True
+        if self._fetching is not None and not self._fetching.done():
+            self._fetching.cancel()
 
     async def _fetch(self) -> bytes:
         if self._cancelled:
             raise PullCancelled("pull cancelled")
+        self._fetching = asyncio.current_task()
         data = await self._blob.read(_READ_SIZE)
         if data:
             await self._on_data(self._blob.received)
@@ -219,7 +255,10 @@ class _ThreadReader:
     def _fill(self) -> None:
         if self._cancelled:
             raise PullCancelled("pull cancelled")
-        data = asyncio.run_coroutine_threadsafe(self._fetch(), self._loop).result()
+        try:
+            data = asyncio.run_coroutine_threadsafe(self._fetch(), self._loop).result()
+        except concurrent.futures.CancelledError as exc:
+            raise PullCancelled("pull cancelled") from exc
         if not data:
             self._eof = True
             self._buffer, self._offset = b"", 0
@@ -267,9 +306,18 @@ class PullService:
         self._images = images
         self._resolver = resolver
         self._max_downloads = max(1, max_concurrent_downloads)
+        # Layer threads block on the network for a whole download: they get their own pool, so a big
+        # pull never starves the daemon's default executor (which every other blocking call shares).
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2 * self._max_downloads + 1, thread_name_prefix="berth-pull"
+        )
         self._client_factory = client_factory or (
             lambda endpoint, creds: RegistryClient(endpoint=endpoint, credentials=creds)
         )
+
+    def close(self) -> None:
+        """Release the layer threads (at daemon shutdown); pulls still running finish first."""
+        self._executor.shutdown(wait=False, cancel_futures=False)
 
     @staticmethod
     def reference_of(from_image: str, tag: str = "") -> reference.Reference:
@@ -295,7 +343,7 @@ class PullService:
         endpoints = self._resolver.pull_endpoints(ref.domain)
         last: BerthError | None = None
         for index, endpoint in enumerate(endpoints):
-            client = self._client_factory(endpoint, creds)
+            client = self._client_factory(endpoint, _credentials_for(endpoint, creds))
             try:
                 try:
                     top, manifest = await client.resolve_image(
@@ -446,8 +494,10 @@ class PullService:
             async with client.open_blob(repo, desc) as blob:
                 streaming = i == 0 or ready[i - 1].is_set()
                 reader = _ThreadReader(blob, loop, on_data)
+                detached: _Detached | None = None
                 if streaming:
-                    streamed = await _finish_in_thread(
+                    row = await _finish_in_thread(
+                        self._executor,
                         self._stream_unpack,
                         reader,
                         desc,
@@ -457,20 +507,39 @@ class PullService:
                         rollback,
                         cancel=reader.cancel,
                     )
+                elif self._target.detachable:
+                    detached = await _finish_in_thread(
+                        self._executor,
+                        self._unpack_detached,
+                        reader,
+                        desc,
+                        diffs[i],
+                        rollback,
+                        cancel=reader.cancel,
+                    )
                 else:
-                    await _finish_in_thread(self._spool, reader, desc, rollback, cancel=reader.cancel)
+                    await _finish_in_thread(
+                        self._executor, self._spool, reader, desc, rollback, cancel=reader.cancel
+                    )
             await emit({"status": "Verifying Checksum", "progressDetail": {}, "id": short})
             await emit({"status": "Download complete", "progressDetail": {}, "id": short})
-        if streaming and streamed is not None:
-            row = streamed
-        else:
+        if not streaming:
             await ready[i - 1].wait()
-            stored = await _finish_in_thread(
-                self._unpack_stored, desc, diffs[i], chains[i], parent, rollback, cancel=lambda: None
-            )
-            if stored is None:  # pragma: no cover - _unpack_stored always returns a row
-                raise PullCancelled("pull cancelled")
-            row = stored
+            if detached is not None:
+                row = await _finish_in_thread(
+                    self._executor, self._adopt, detached, desc, chains[i], parent, rollback, cancel=_nothing
+                )
+            else:
+                row = await _finish_in_thread(
+                    self._executor,
+                    self._unpack_stored,
+                    desc,
+                    diffs[i],
+                    chains[i],
+                    parent,
+                    rollback,
+                    cancel=_nothing,
+                )
         await emit(
             {
                 "status": "Extracting",
@@ -510,6 +579,45 @@ class PullService:
             except BaseException:
                 snapshotter.remove(key)
                 raise
+
+    def _unpack_detached(
+        self, reader: _ThreadReader, desc: Descriptor, diff_id: Digest, rollback: _Rollback
+    ) -> _Detached:
+        """Like ``_stream_unpack``, into a parentless extract snapshot (overlay only), not yet committed."""
+        content, snapshotter = self._target.content, self._target.snapshotter
+        with content.writer() as writer:
+            reader.writer = writer
+            key = EXTRACT_PREFIX + secrets.token_hex(8)
+            snapshotter.prepare(key, "")
+            rollback.detached.append(key)
+            stats = snapshotter.apply_layer(key, reader)  # type: ignore[arg-type]  # duck-typed reader
+            reader.drain()
+            self._commit_blob(writer, desc, rollback)
+            self._check_diff(desc, stats.diff_id, diff_id)
+            return _Detached(key, stats)
+
+    def _adopt(
+        self, detached: _Detached, desc: Descriptor, chain: str, parent: str, rollback: _Rollback
+    ) -> LayerRow:
+        """Put a detached layer under its (now committed) parent: prepare a snapshot on the parent and
+        move the unpacked directory in as its upper dir — one rename, no copy — then commit it."""
+        snapshotter = self._target.snapshotter
+        key = EXTRACT_PREFIX + secrets.token_hex(8)
+        snapshotter.prepare(key, parent)
+        try:
+            target = snapshotter.fs(key)
+            target.rmdir()  # freshly made and empty
+            os.rename(snapshotter.fs(detached.key), target)
+            stats = detached.stats
+            row = LayerRow(
+                chain, stats.diff_id, parent, desc.digest, _media(desc), stats.tar_size, stats.size
+            )
+            return self._target.commit_layer(key, row, rollback)
+        except BaseException:
+            snapshotter.remove(key)
+            raise
+        finally:
+            snapshotter.remove(detached.key)
 
     def _spool(self, reader: _ThreadReader, desc: Descriptor, rollback: _Rollback) -> None:
         with self._target.content.writer() as writer:
@@ -552,6 +660,15 @@ class PullService:
             raise RegistryProtocolError(
                 f"layer {desc.digest} unpacks to {actual}, but the image config expects {expected}"
             )
+
+
+def _credentials_for(endpoint: Endpoint, creds: Credentials) -> Credentials:
+    """The registry's credentials are not sent to a mirror unless they name the mirror itself."""
+    if not endpoint.mirror or creds.anonymous:
+        return creds
+    address = creds.server_address
+    named = address.split("://", 1)[-1].split("/", 1)[0]
+    return creds if named == endpoint.host else Credentials()
 
 
 def _platform(text: str) -> tuple[str | None, str | None]:

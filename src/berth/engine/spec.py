@@ -133,7 +133,9 @@ def build(container: Container, *, cgroup_parent: str) -> dict[str, Any]:
     shm_size = int(host.get("ShmSize") or SHM_SIZE)
     for mount in mounts:
         if mount["destination"] == "/dev/shm":
-            mount["options"] = [o for o in mount["options"] if not o.startswith("size=")] + [f"size={shm_size}"]
+            mount["options"] = [o for o in mount["options"] if not o.startswith("size=")] + [
+                f"size={shm_size}"
+            ]
     for name in ("hostname", "hosts", "resolv.conf"):
         if host_network and name == "hostname":
             continue
@@ -142,7 +144,9 @@ def build(container: Container, *, cgroup_parent: str) -> dict[str, Any]:
             "options": ["rbind", "rprivate", "ro" if host.get("ReadonlyRootfs") else "rw"],
         })  # fmt: skip
     if host.get("Init"):
-        mounts.append({"destination": INIT_PATH, "type": "bind", "source": _init_binary(), "options": ["bind", "ro"]})
+        mounts.append(
+            {"destination": INIT_PATH, "type": "bind", "source": _init_binary(), "options": ["bind", "ro"]}
+        )
     mounts += _tmpfs_mounts(host.get("Tmpfs") or {})
     mounts += _bind_mounts(host.get("Binds") or [])
     caps = _capabilities(host)

@@ -109,7 +109,9 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
             raise InvalidArgument(f"invalid reference format: repository name ({path}) must be lowercase")
         raise InvalidArgument(f"invalid reference format: {text!r}")
     if len(domain) + 1 + len(path) > 255:
-        raise InvalidArgument("invalid reference format: repository name must not be more than 255 characters")
+        raise InvalidArgument(
+            "invalid reference format: repository name must not be more than 255 characters"
+        )
     if tag is None and digest is None and default_tag:
         tag = DEFAULT_TAG
     return Reference(domain, path, tag, digest)

@@ -8,6 +8,7 @@ removes the cgroups and unmounts anything left under the root — even after a f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -38,10 +39,14 @@ class Daemon:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
-    def berth(self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def berth(
+        self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         return _run([BERTH, *args], self.env, input, timeout, check)
 
-    def docker(self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         return _run([DOCKER, *args], self.env, input, timeout, check)
 
     def log_text(self) -> str:
@@ -51,9 +56,13 @@ class Daemon:
             return ""
 
 
-def _run(argv: list[str], env: dict[str, str], input: bytes | None, timeout: float, check: bool) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], env: dict[str, str], input: bytes | None, timeout: float, check: bool
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(argv, env=env, input=input, capture_output=True, timeout=timeout)
-    result = subprocess.CompletedProcess(argv, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+    result = subprocess.CompletedProcess(
+        argv, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
     return result
@@ -77,13 +86,32 @@ def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None)
     data_root, exec_root, sock = root / "data", root / "run", root / "berth.sock"
     stderr = open(root / "berthd.stderr", "ab")  # noqa: SIM115 — owned by the daemon process
     process = subprocess.Popen(
-        [BERTHD, "--data-root", str(data_root), "--exec-root", str(exec_root), "-H", f"unix://{sock}",
-         "--cgroup-parent", cgroup_parent, "--log-level", "debug", *(extra or [])],
-        stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+        [
+            BERTHD,
+            "--data-root",
+            str(data_root),
+            "--exec-root",
+            str(exec_root),
+            "-H",
+            f"unix://{sock}",
+            "--cgroup-parent",
+            cgroup_parent,
+            "--log-level",
+            "debug",
+            *(extra or []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
     )
     stderr.close()
-    env = dict(os.environ, BERTH_HOST=f"unix://{sock}", DOCKER_HOST=f"unix://{sock}",
-               BERTH_CONFIG=str(root / "client"), DOCKER_CONFIG=str(root / "docker-client"))
+    env = dict(
+        os.environ,
+        BERTH_HOST=f"unix://{sock}",
+        DOCKER_HOST=f"unix://{sock}",
+        BERTH_CONFIG=str(root / "client"),
+        DOCKER_CONFIG=str(root / "docker-client"),
+    )
     env.pop("DOCKER_API_VERSION", None)
     daemon = Daemon(root, sock, data_root, exec_root, cgroup_parent, process, env)
     try:
@@ -137,7 +165,9 @@ def _kill_cgroup_processes(cgroup_parent: str) -> None:
                 for pid in procs.read_text().split():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
-        for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [root]:
+        for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [
+            root
+        ]:
             for _ in range(50):
                 try:
                     directory.rmdir()
@@ -162,8 +192,28 @@ def cleanup_daemon(daemon: Daemon) -> None:
     unmount_under(daemon.root)
 
 
+def _start_time(pid: int) -> int | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2 :].split()[19])
+
+
+def shim_pids(exec_root: Path) -> list[int]:
+    """Pids of the live shims under ``exec_root`` (state.json's pid, checked against its start time)."""
+    pids = []
+    for state_file in (exec_root / "runtime").glob("*/state.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            state = json.loads(state_file.read_text())
+            pid = int(state["shim_pid"])
+            if _start_time(pid) == int(state["shim_start"]):
+                pids.append(pid)
+    return pids
+
+
 def _kill_shims(exec_root: Path) -> None:
-    """Shims record their pid in runtime/<id>/shim.pid; kill those we started, by pid."""
-    for pid_file in (exec_root / "runtime").glob("*/shim.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+    """Kill the shims this daemon started (found by pid in their state files)."""
+    for pid in shim_pids(exec_root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -42,7 +42,9 @@ def test_capabilities_and_no_new_privileges(berthd: Daemon, busybox_image: str) 
 
 
 def test_sys_is_read_only_and_proc_paths_are_masked(berthd: Daemon, busybox_image: str) -> None:
-    masked = next(p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts") if os.path.exists(p))
+    masked = next(
+        p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts") if os.path.exists(p)
+    )
     out = _sh(
         berthd, busybox_image,
         f"touch /sys/x 2>/dev/null || echo sys-ro; wc -c < {masked}; "
@@ -59,7 +61,13 @@ def test_dev_holds_only_safe_devices(berthd: Daemon, busybox_image: str) -> None
 
 
 def test_generated_etc_files(berthd: Daemon, busybox_image: str) -> None:
-    out = _sh(berthd, busybox_image, "cat /etc/hostname; grep -c localhost /etc/hosts; test -f /etc/resolv.conf && echo resolv", "-h", "named")
+    out = _sh(
+        berthd,
+        busybox_image,
+        "cat /etc/hostname; grep -c localhost /etc/hosts; test -f /etc/resolv.conf && echo resolv",
+        "-h",
+        "named",
+    )
     assert out.split() == ["named", "2", "resolv"]
 
 

@@ -40,7 +40,9 @@ def _cgroup_file(berthd: Daemon, container: str, v1_path: str) -> str:
 
 
 def test_cpu_quota_and_shares_reach_the_cgroup(berthd: Daemon, busybox_image: str) -> None:
-    started = berthd.berth("run", "-d", "--name", "cpu", "--cpus", "0.5", "--cpu-shares", "512", busybox_image, "sleep", "30")
+    started = berthd.berth(
+        "run", "-d", "--name", "cpu", "--cpus", "0.5", "--cpu-shares", "512", busybox_image, "sleep", "30"
+    )
     assert started.returncode == 0, started.stderr
     assert _cgroup_file(berthd, "cpu", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us") == "50000"
     assert _cgroup_file(berthd, "cpu", "/sys/fs/cgroup/cpu/cpu.shares") == "512"

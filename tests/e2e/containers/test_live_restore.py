@@ -25,10 +25,15 @@ def _restart(berthd: Daemon, *, kill: bool) -> Daemon:
 
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
 def test_running_containers_survive_the_daemon(berthd: Daemon, busybox_image: str, kill: bool) -> None:
-    berthd.berth("run", "-d", "--name", "survivor", busybox_image, "sh", "-c", "echo before; sleep 60", check=True)
+    berthd.berth(
+        "run", "-d", "--name", "survivor", busybox_image, "sh", "-c", "echo before; sleep 60", check=True
+    )
     pid = berthd.berth("inspect", "-f", "{{.State.Pid}}", "survivor").stdout.strip()
     _restart(berthd, kill=kill)
-    assert berthd.berth("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor").stdout.split() == ["running", pid]
+    assert berthd.berth("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor").stdout.split() == [
+        "running",
+        pid,
+    ]
     assert "survivor" in berthd.berth("ps").stdout
     assert berthd.berth("logs", "survivor").stdout == "before\n"
     assert berthd.berth("exec", "survivor", "echo", "still here").stdout == "still here\n"
@@ -42,13 +47,21 @@ def test_exit_while_the_daemon_was_down_is_recorded(berthd: Daemon, busybox_imag
     time.sleep(1.5)
     fresh = start_daemon(berthd.root, berthd.cgroup_parent)
     berthd.process = fresh.process
-    assert berthd.berth("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "brief").stdout.split() == ["exited", "5"]
+    assert berthd.berth("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "brief").stdout.split() == [
+        "exited",
+        "5",
+    ]
 
 
 def test_restart_always_comes_back_with_the_daemon(berthd: Daemon, busybox_image: str) -> None:
-    berthd.berth("run", "-d", "--name", "always", "--restart", "always", busybox_image, "sleep", "60", check=True)
+    berthd.berth(
+        "run", "-d", "--name", "always", "--restart", "always", busybox_image, "sleep", "60", check=True
+    )
     berthd.berth("kill", "always", check=True)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and berthd.berth("inspect", "-f", "{{.RestartCount}}", "always").stdout.strip() == "0":
+    while (
+        time.monotonic() < deadline
+        and berthd.berth("inspect", "-f", "{{.RestartCount}}", "always").stdout.strip() == "0"
+    ):
         time.sleep(0.1)
     assert berthd.berth("inspect", "-f", "{{.State.Status}}", "always").stdout.strip() == "running"

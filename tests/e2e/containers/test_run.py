@@ -49,7 +49,9 @@ def test_missing_image_is_an_error_that_says_so(berthd: Daemon, cli: str) -> Non
 
 
 def test_detached_run_prints_the_id_and_logs_keep_output(berthd: Daemon, busybox_image: str) -> None:
-    result = berthd.berth("run", "-d", "--name", "detached", busybox_image, "sh", "-c", "echo one; echo two >&2")
+    result = berthd.berth(
+        "run", "-d", "--name", "detached", busybox_image, "sh", "-c", "echo one; echo two >&2"
+    )
     assert result.returncode == 0, result.stderr
     container_id = result.stdout.strip()
     assert len(container_id) == 64
@@ -59,7 +61,9 @@ def test_detached_run_prints_the_id_and_logs_keep_output(berthd: Daemon, busybox
     assert logs.stderr == "two\n"
 
 
-def test_env_workdir_user_hostname_and_entrypoint(berthd: Daemon, busybox_image: str, tmp_path: object) -> None:
+def test_env_workdir_user_hostname_and_entrypoint(
+    berthd: Daemon, busybox_image: str, tmp_path: object
+) -> None:
     result = berthd.berth(
         "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp/work", "-u", "nobody", "-h", "boxy",
         "--entrypoint", "sh", busybox_image, "-c", 'echo "$GREETING $(pwd) $(id -u) $(hostname)"',
@@ -73,7 +77,9 @@ def test_env_file_and_stdin(berthd: Daemon, busybox_image: str, tmp_path: object
 
     env_file = Path(str(tmp_path)) / "env"
     env_file.write_text("# a comment\nA=1\nB=two words\n")
-    result = berthd.berth("run", "--rm", "--env-file", str(env_file), busybox_image, "sh", "-c", 'echo "$A/$B"')
+    result = berthd.berth(
+        "run", "--rm", "--env-file", str(env_file), busybox_image, "sh", "-c", 'echo "$A/$B"'
+    )
     assert result.stdout == "1/two words\n", result.stderr
     piped = berthd.berth("run", "--rm", "-i", busybox_image, "cat", input=b"through stdin\n")
     assert piped.stdout == "through stdin\n", piped.stderr
@@ -97,6 +103,8 @@ def test_bind_mounts_tmpfs_and_read_only_root(berthd: Daemon, busybox_image: str
 
 
 def test_init_reaps_as_pid_1(berthd: Daemon, busybox_image: str) -> None:
-    result = berthd.berth("run", "--rm", "--init", busybox_image, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    result = berthd.berth(
+        "run", "--rm", "--init", busybox_image, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("/sbin/docker-init -- sh")

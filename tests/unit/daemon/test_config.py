@@ -13,7 +13,9 @@ from berth.errors import InvalidArgument
 
 def test_flags_override_the_config_file(tmp_path: Path) -> None:
     file = tmp_path / "daemon.json"
-    file.write_text(json.dumps({"data-root": "/x", "default-registry": "reg:1", "insecure-registries": ["a:1"]}))
+    file.write_text(
+        json.dumps({"data-root": "/x", "default-registry": "reg:1", "insecure-registries": ["a:1"]})
+    )
     loaded = config.load(["--config-file", str(file), "--data-root", "/y"])
     assert loaded.data_root == Path("/y")
     assert loaded.default_registry == "reg:1"
@@ -37,7 +39,15 @@ def test_filters_accept_both_docker_encodings() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.2, "Less than a second"), (1, "1 second"), (42, "42 seconds"), (90, "About a minute"), (600, "10 minutes"), (3600, "About an hour"), (7200, "2 hours")],
+    [
+        (0.2, "Less than a second"),
+        (1, "1 second"),
+        (42, "42 seconds"),
+        (90, "About a minute"),
+        (600, "10 minutes"),
+        (3600, "About an hour"),
+        (7200, "2 hours"),
+    ],
 )
 def test_human_durations_match_docker(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text

@@ -7,7 +7,15 @@ import pytest
 from berth.engine import create, names, spec
 from berth.errors import InvalidArgument
 
-IMAGE = {"config": {"Env": ["PATH=/bin", "A=image"], "Cmd": ["sh"], "Entrypoint": None, "WorkingDir": "/srv", "Labels": {"x": "1"}}}
+IMAGE = {
+    "config": {
+        "Env": ["PATH=/bin", "A=image"],
+        "Cmd": ["sh"],
+        "Entrypoint": None,
+        "WorkingDir": "/srv",
+        "Labels": {"x": "1"},
+    }
+}
 
 
 def test_run_args_replace_cmd_and_env_wins_per_key() -> None:

@@ -6,7 +6,9 @@ from berth.errors import InvalidArgument
 from berth.oci import reference
 
 
-@pytest.mark.parametrize("text", ["busybox", "library/busybox", "docker.io/library/busybox", "index.docker.io/busybox"])
+@pytest.mark.parametrize(
+    "text", ["busybox", "library/busybox", "docker.io/library/busybox", "index.docker.io/busybox"]
+)
 def test_hub_spellings_are_one_name(text: str) -> None:
     ref = reference.parse(text)
     assert str(ref) == "docker.io/library/busybox:latest"

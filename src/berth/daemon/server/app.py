@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from berth.daemon.server import middleware
-from berth.daemon.server.routes import containers, exec, images, system
 from berth.daemon.server.router import ApiRouter
+from berth.daemon.server.routes import containers, distribution, exec, images, system
 from berth.daemon.wiring import Services
 
 MAX_REQUEST_BODY = 1 << 40  # image tarballs stream through; handlers read bodies incrementally
@@ -19,7 +19,8 @@ def make_app(services: Services) -> web.Application:
     )
     router = ApiRouter(app)
     system.register(router, services)
-    images.register(router, services.images)
+    images.register(router, services.images, pull=services.pull)
+    distribution.register(router, pull=services.pull, push=services.push, registry=services.registry)
     containers.register(router, services)
     exec.register(router, services)
     return app

@@ -99,7 +99,7 @@ async def hijack(request: web.Request, *, tty: bool) -> HijackedStream:
             # Take the connection over from aiohttp: its handler would close the whole connection
             # when the client half-closes (end of stdin), but output must keep flowing after that.
             transport.set_protocol(_HijackedProtocol(inbound, protocol))
-        return HijackedStream(resp, inbound, upgraded=True, transport=transport)  # type: ignore[arg-type]
+        return HijackedStream(resp, inbound, upgraded=True, transport=transport)
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = content_type
     await resp.prepare(request)

@@ -17,14 +17,15 @@ from berth.api.versions import parse as parse_version
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.engine.images import ImageService
+from berth.daemon.server.routes import distribution
+from berth.engine.pull import PullService
 from berth.errors import InvalidArgument, NotSupported
-from berth.oci import reference
 
 _CHUNK = 1 << 20
 
 
-def register(router: ApiRouter, images: ImageService) -> None:
-    handlers = _Handlers(images)
+def register(router: ApiRouter, images: ImageService, *, pull: PullService) -> None:
+    handlers = _Handlers(images, pull)
     router.get("/images/json", handlers.list_images)
     router.post("/images/create", handlers.create)
     router.get("/images/get", handlers.save_many)
@@ -101,8 +102,9 @@ def _json_lines(lines: list[dict[str, Any]]) -> web.Response:
 
 
 class _Handlers:
-    def __init__(self, images: ImageService) -> None:
+    def __init__(self, images: ImageService, pull: PullService) -> None:
         self.images = images
+        self.pull = pull
 
     async def list_images(self, request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))
@@ -119,7 +121,7 @@ class _Handlers:
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("fromImage"):
-            return await self._pull_unavailable(request)
+            return await distribution.pull_stream(request, pull=self.pull)
         source = request.query.get("fromSrc", "")
         if source != "-":
             if source:
@@ -134,17 +136,6 @@ class _Handlers:
             lambda: self.images.import_image(reader, repo=repo, tag=tag, changes=changes, message=message)  # type: ignore[arg-type]
         )
         return _json_lines([{"status": record.image_id}])
-
-    async def _pull_unavailable(self, request: web.Request) -> web.StreamResponse:
-        name = request.query["fromImage"]
-        tag = request.query.get("tag", "")
-        try:
-            ref = reference.parse(name if not tag or "@" in name else f"{name}:{tag}")
-            shown = ref.familiar_name
-        except InvalidArgument:
-            shown = name
-        message = f"pull access denied for {shown}, repository does not exist or may require 'docker login'"
-        return _json_lines([{"errorDetail": {"message": message}, "error": message}])
 
     async def inspect(self, request: web.Request) -> web.Response:
         return web.json_response(await asyncio.to_thread(self.images.inspect, request.match_info["name"]))

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from berth import __version__
 from berth.api.versions import CURRENT_API_VERSION, MIN_API_VERSION
+from berth.daemon.server import container_json
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
@@ -130,7 +131,7 @@ async def _info(request: web.Request, services: Services) -> web.Response:
         "Architecture": platform.machine(),
         "IndexServerAddress": f"https://{config.default_registry}/v1/",
         "RegistryConfig": {
-            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
+            "InsecureRegistryCIDRs": services.resolver.insecure_cidrs(),
             "IndexConfigs": {},
             "Mirrors": config.registry_mirrors,
         },
@@ -229,7 +230,11 @@ async def _events(request: web.Request, services: Services) -> web.StreamRespons
 
 async def _df(request: web.Request, services: Services) -> web.Response:
     images = services.images.list_images(all_images=True)
-    containers = await services.containers.list_json(all_containers=True, size=True, filters={})
+    snapshotter = services.images.snapshotter
+    containers = []
+    for container in services.containers.all():
+        rw = await asyncio.to_thread(snapshotter.usage, container.snapshot_key)
+        containers.append(container_json.list_row(container, size=(rw, rw)))
     layers = sum(int(i.get("Size", 0)) for i in images)
     return web.json_response(
         {

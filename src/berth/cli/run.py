@@ -1,0 +1,238 @@
+"""``create`` and ``run``, following the docker CLI's request order (NOTES.md §3):
+
+create (404 -> "Unable to find image" -> pull -> create) -> attach (hijack) ->
+``wait?condition=next-exit|removed`` -> start -> copy streams -> exit code = wait's ``StatusCode``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from berth.cli.command import EXIT_CANNOT_INVOKE, EXIT_DAEMON, EXIT_NOT_FOUND, CLIError, Context, new_parser
+from berth.cli.runopts import add_create_flags, build_create_body, parse_run_args
+from berth.client.api import APIError, APINotFound, APINotModified
+from berth.client.http import quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from berth.client.http import Hijacked, Pending, Response
+
+
+def _parser(ctx: Context, run: bool) -> Any:
+    verb = "Create and run a new container from an image" if run else "Create a new container"
+    examples = (
+        [
+            "berth run --rm busybox echo hello",
+            "berth run -d --name web -p 8080:80 busybox httpd -f",
+            "echo hi | berth run -i --rm busybox cat",
+            "berth run -it --rm busybox sh",
+        ]
+        if run
+        else ["berth create --name box busybox sleep 60", "berth start -a box"]
+    )
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        verb,
+        examples,
+        aliases=[f"container {'run' if run else 'create'}", "run" if run else "create"],
+        add_help=False,
+    )
+    add_create_flags(p)
+    if run:
+        p.add_argument(
+            "-d", "--detach", action="store_true", help="Run container in background and print container ID"
+        )
+        p.add_argument(
+            "--detach-keys", default=None, metavar="string", help="Override the key sequence for detaching"
+        )
+        p.add_argument(
+            "--sig-proxy", default="true", metavar="bool", help="Proxy received signals to the process"
+        )
+    p.add_argument("image", metavar="IMAGE")
+    return p
+
+
+_WAIT_ARMED_TIMEOUT = 2.0
+
+
+def _fail(message: str, code: int = EXIT_DAEMON) -> CLIError:
+    return CLIError(message, code, prefix="berth: ")
+
+
+def create_container(ctx: Context, ns: argparse.Namespace, body: dict[str, Any]) -> str:
+    """Create, pulling the image first if the daemon does not have it (unless ``--pull never``)."""
+    params = {"name": ns.name} if ns.name else None
+    if ns.pull == "always":
+        _pull_for_run(ctx, ns.image)
+    try:
+        result = ctx.client.post_json("/containers/create", params, body)
+    except APINotFound as exc:
+        if ns.pull == "never":
+            raise _fail(f"Error response from daemon: {exc}") from exc
+        from berth.cli.registry import normalize
+
+        _, _, familiar = normalize(ns.image)
+        sys.stderr.write(f"Unable to find image '{familiar}' locally\n")
+        _pull_for_run(ctx, ns.image)
+        result = ctx.client.post_json("/containers/create", params, body)
+    for warning in (result or {}).get("Warnings") or []:
+        sys.stderr.write(f"WARNING: {warning}\n")
+    return str(result["Id"])
+
+
+def _pull_for_run(ctx: Context, image: str) -> None:
+    """A failed pull inside ``run``/``create`` is a daemon failure: exit 125, as docker does."""
+    from berth.cli.registry import pull_image
+
+    try:
+        pull_image(ctx, image, out=sys.stderr)
+    except CLIError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def create(ctx: Context, argv: list[str]) -> int:
+    ns = parse_run_args(_parser(ctx, False), argv)
+    body = build_create_body(ns)
+    # unlike run (125, "berth: " prefix), docker's create reports daemon errors plainly with status 1
+    container_id = create_container(ctx, ns, body)
+    sys.stdout.write(container_id + "\n")
+    return 0
+
+
+def check_tty(needed: bool) -> None:
+    """docker refuses ``-it`` when stdin is not a terminal."""
+    import os
+
+    if needed and not os.isatty(0):
+        raise CLIError("the input device is not a TTY", prefix="")
+
+
+def start_exit_code(message: str) -> int:
+    """docker's mapping of a start failure to run's exit code (126 cannot invoke, 127 not found)."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return EXIT_NOT_FOUND
+    if "permission denied" in lowered:
+        return EXIT_CANNOT_INVOKE
+    return EXIT_DAEMON
+
+
+def run(ctx: Context, argv: list[str]) -> int:
+    ns = parse_run_args(_parser(ctx, True), argv)
+    check_tty(ns.tty and ns.interactive and not ns.detach)
+    body = build_create_body(ns, detach=ns.detach)
+    try:
+        container_id = create_container(ctx, ns, body)
+    except APIError as exc:
+        raise _fail(f"Error response from daemon: {exc}") from exc
+    client = ctx.client
+    path = f"/containers/{container_id}"
+    if ns.detach:
+        try:
+            client.post(f"{path}/start")
+        except APIError as exc:
+            raise _fail(f"Error response from daemon: {exc}", start_exit_code(str(exc))) from exc
+        sys.stdout.write(container_id + "\n")
+        return 0
+    return attach_start_wait(
+        ctx,
+        container_id,
+        tty=ns.tty,
+        stdin=ns.interactive,
+        auto_remove=ns.rm,
+        detach_keys=ns.detach_keys,
+        sig_proxy=ns.sig_proxy.lower() in ("true", "1") and not ns.tty,
+        error_prefix="berth: ",
+    )
+
+
+def attach_start_wait(
+    ctx: Context,
+    container_id: str,
+    *,
+    tty: bool,
+    stdin: bool,
+    auto_remove: bool,
+    detach_keys: str | None = None,
+    sig_proxy: bool = True,
+    start: bool = True,
+    error_prefix: str = "",
+) -> int:
+    """Attach, send wait, start, copy the streams; the container's exit code (``run`` and ``start -a``)."""
+    from berth.cli import streams
+
+    client = ctx.client
+    path = f"/containers/{quote(container_id)}"
+    params: dict[str, Any] = {"stream": "1", "stdout": "1", "stderr": "1"}
+    if stdin:
+        params["stdin"] = "1"
+    if detach_keys is not None:
+        params["detachKeys"] = detach_keys
+    conn = client.hijack(f"{path}/attach", params)
+    condition = "removed" if auto_remove else "next-exit"
+    pending = client.begin("POST", f"{path}/wait", {"condition": condition})
+    # The daemon sends the wait's headers once the wait is armed; waiting for them (bounded) closes the
+    # race where a short-lived container exits before the wait is registered.
+    pending.wait_head(_WAIT_ARMED_TIMEOUT)
+    if start:
+        try:
+            client.post(f"{path}/start")
+        except APINotModified:
+            pass  # already running (start -a of a running container): just stay attached
+        except APIError as exc:
+            conn.close()
+            pending.cancel()
+            raise CLIError(
+                f"Error response from daemon: {exc}", start_exit_code(str(exc)), prefix=error_prefix
+            ) from exc
+    fork = client.fork()
+    if tty and streams.terminal_size(1):
+        streams.watch_resize(streams.resizer(fork, path))
+    if sig_proxy:
+        streams.proxy_signals(streams.killer(fork, path))
+    if _pump(conn, tty=tty, stdin=stdin, detach_keys=detach_keys):
+        pending.cancel()
+        return 0  # detached: the container keeps running
+    return wait_status(client, pending)
+
+
+def _pump(conn: Hijacked | Response, *, tty: bool, stdin: bool, detach_keys: str | None = None) -> bool:
+    """Copy the streams until the output ends; True if the user typed the detach keys."""
+    from berth.cli import streams
+    from berth.client.http import Hijacked
+
+    pump = None
+    if isinstance(conn, Hijacked) and stdin:
+        keys = b""
+        if tty:
+            try:
+                keys = streams.parse_detach_keys(detach_keys or streams.DEFAULT_DETACH_KEYS)
+            except ValueError as exc:
+                raise CLIError(str(exc)) from exc
+        pump = streams.start_stdin_pump(conn, detach_keys=keys)
+    raw = streams.RawTerminal(0) if (tty and stdin) else None
+    try:
+        if raw is not None:
+            raw.__enter__()
+        streams.copy_output(conn, tty=tty)
+    finally:
+        if raw is not None:
+            raw.__exit__(None, None, None)
+        conn.close()
+    return pump is not None and pump.detached.is_set()
+
+
+def wait_status(client: Any, pending: Pending) -> int:
+    """Read a ``wait`` response sent earlier: its StatusCode, or 125 with the daemon's error."""
+    try:
+        result = client.finish(pending).json() or {}
+    except APIError as exc:
+        raise CLIError(f"Error response from daemon: {exc}", EXIT_DAEMON) from exc
+    error = result.get("Error") or {}
+    if error.get("Message"):
+        raise CLIError(str(error["Message"]), EXIT_DAEMON)
+    return int(result.get("StatusCode", 0))

@@ -1,0 +1,184 @@
+"""``volume ls|create|rm|inspect|prune``."""
+
+from __future__ import annotations
+
+import sys
+
+from berth.cli.command import Context, new_parser
+from berth.client.api import APIError
+from berth.client.http import quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+HEADERS = {
+    "Name": "VOLUME NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "Mountpoint": "MOUNTPOINT",
+    "Labels": "LABELS",
+    "Size": "SIZE",
+    "Links": "LINKS",
+    "CreatedAt": "CREATED AT",
+}
+
+
+def ls(ctx: Context, argv: list[str]) -> int:
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS]",
+        "List volumes",
+        ["berth volume ls", "berth volume ls -q"],
+        aliases=["volume ls", "volume list"],
+    )
+    p.add_argument("--cluster", action="store_true", help="Display only cluster volumes")
+    p.add_argument(
+        "-f", "--filter", action="append", default=[], metavar="filter", help="Provide filter values"
+    )
+    p.add_format()
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
+    ns = p.parse_args(argv)
+    from berth.api import filters
+    from berth.cli import format as fmt
+
+    params = {"filters": filters.encode(filters.parse_cli(ns.filter))} if ns.filter else None
+    result = ctx.client.get_json("/volumes", params) or {}
+    vols = sorted(result.get("Volumes") or [], key=lambda v: v.get("Name", ""))
+    for warning in result.get("Warnings") or []:
+        sys.stderr.write(f"{warning}\n")
+    rows = [
+        {
+            "Name": v.get("Name", ""),
+            "Driver": v.get("Driver", ""),
+            "Scope": v.get("Scope", ""),
+            "Mountpoint": v.get("Mountpoint", ""),
+            "CreatedAt": v.get("CreatedAt", ""),
+            "Labels": ",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items())),
+            "Size": "N/A",
+            "Links": "N/A",
+        }
+        for v in vols
+    ]
+    fmt.render(
+        "{{.Name}}" if ns.quiet else ns.format,
+        rows,
+        HEADERS,
+        "table {{.Driver}}\t{{.Name}}",
+        type_name="formatter.volumeContext",
+    )
+    return 0
+
+
+def create(ctx: Context, argv: list[str]) -> int:
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS] [VOLUME]",
+        "Create a volume",
+        ["berth volume create data", "berth volume create"],
+    )
+    p.add_argument(
+        "-d",
+        "--driver",
+        default="local",
+        metavar="string",
+        help='Specify volume driver name (default "local")',
+    )
+    p.add_argument("--label", action="append", default=[], metavar="list", help="Set metadata for a volume")
+    p.add_argument("--name", default="", metavar="string", help="Specify volume name")
+    p.add_argument(
+        "-o", "--opt", action="append", default=[], metavar="map", help="Set driver specific options"
+    )
+    p.add_argument("volume", nargs="?", default="")
+    ns = p.parse_args(argv)
+    if ns.volume and ns.name and ns.volume != ns.name:
+        from berth.cli.command import CLIError
+
+        raise CLIError(
+            "conflicting options: cannot specify a volume-name through both --name and as a positional arg"
+        )
+    body: dict[str, Any] = {
+        "Driver": ns.driver,
+        "DriverOpts": dict(o.partition("=")[::2] for o in ns.opt),
+        "Labels": dict(label.partition("=")[::2] for label in ns.label),
+        "Name": ns.volume or ns.name,
+    }
+    result = ctx.client.post_json("/volumes/create", None, body) or {}
+    sys.stdout.write(f"{result.get('Name', '')}\n")
+    return 0
+
+
+def rm(ctx: Context, argv: list[str]) -> int:
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS] VOLUME [VOLUME...]",
+        "Remove one or more volumes",
+        ["berth volume rm data"],
+        aliases=["volume rm", "volume remove"],
+    )
+    p.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
+    p.add_argument("volumes", nargs="+", metavar="VOLUME")
+    ns = p.parse_args(argv)
+    failed = False
+    for name in ns.volumes:
+        try:
+            ctx.client.request(
+                "DELETE", f"/volumes/{quote(name)}", {"force": "1"} if ns.force else None
+            ).read()
+        except APIError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+            continue
+        sys.stdout.write(name + "\n")
+    return 1 if failed else 0
+
+
+def inspect(ctx: Context, argv: list[str]) -> int:
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS] VOLUME [VOLUME...]",
+        "Display detailed information on one or more volumes",
+        ["berth volume inspect data"],
+    )
+    p.add_argument(
+        "-f", "--format", default=None, metavar="string", help="Format output using a custom template"
+    )
+    p.add_argument("volumes", nargs="+", metavar="VOLUME")
+    ns = p.parse_args(argv)
+    from berth.cli.inspect import typed_inspect
+
+    return typed_inspect(ctx, "volume", ns.volumes, ns.format)
+
+
+def prune(ctx: Context, argv: list[str]) -> int:
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS]",
+        "Remove unused local volumes",
+        ["berth volume prune -f", "berth volume prune -a -f"],
+    )
+    p.add_argument(
+        "-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones"
+    )
+    p.add_argument("--filter", action="append", default=[], metavar="filter", help="Provide filter values")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    ns = p.parse_args(argv)
+    from berth.api import filters
+    from berth.cli.format import human_size
+    from berth.cli.lifecycle import confirm
+
+    if ns.all:
+        confirm("WARNING! This will remove all local volumes not used by at least one container.", ns.force)
+    else:
+        confirm(
+            "WARNING! This will remove anonymous local volumes not used by at least one container.", ns.force
+        )
+    flt = filters.parse_cli(ns.filter)
+    if ns.all:
+        flt["all"] = ["true"]
+    report = ctx.client.post_json("/volumes/prune", {"filters": filters.encode(flt)} if flt else None) or {}
+    deleted = report.get("VolumesDeleted") or []
+    if deleted:
+        sys.stdout.write("Deleted Volumes:\n" + "".join(f"{v}\n" for v in deleted) + "\n")
+    sys.stdout.write(f"Total reclaimed space: {human_size(report.get('SpaceReclaimed') or 0)}\n")
+    return 0

@@ -1,0 +1,29 @@
+"""build_app: the aiohttp application of one Registry (distribution API, token, search, web page)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from berth.registry.handlers import dispatch, search, token
+from berth.registry.handlers import web as web_pages
+from berth.registry.handlers.context import REGISTRY_KEY
+from berth.registry.service import Registry
+
+
+def build_app(registry: Registry) -> web.Application:
+    """The whole HTTP surface. The registry is closed by its owner, not by the app."""
+    app = web.Application(client_max_size=16 << 20, handler_args={"read_bufsize": 1 << 20})
+    app[REGISTRY_KEY] = registry
+    dispatch.add_routes(app)
+    app.router.add_route("GET", "/token", token.handle_token)
+    app.router.add_route("POST", "/token", token.handle_token)
+    app.router.add_route("GET", "/v1/_ping", search.ping)
+    app.router.add_route("GET", "/v1/search", search.search)
+    web_pages.add_routes(app)
+
+    async def close_upstream(_: web.Application) -> None:
+        if registry.upstream is not None:
+            await registry.upstream.close()
+
+    app.on_cleanup.append(close_upstream)
+    return app

@@ -1,0 +1,91 @@
+"""RegistryConfig: the ``--config`` YAML file, with defaults for everything.
+
+storage:  {driver: filesystem | inmemory}      # filesystem lives under --root/storage
+auth:     {service: berth-registry, token_ttl: 300, realm: URL, bcrypt_rounds: 12}
+                                                   # realm defaults to the request's scheme://host/token
+default_visibility: private | public
+tls:      {certificate: FILE, key: FILE}       # serve HTTPS
+addr:     HOST:PORT                            # default for `serve --addr`
+gc:       {grace_seconds: 3600}                # blobs touched this recently are never collected
+proxy:    {remote_url: URL, username: U, password: P}   # pull-through cache of another registry
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from berth.errors import InvalidArgument
+from berth.registry.proxy import ProxyConfig
+
+DEFAULT_ROOT = Path("/var/lib/berth-registry")
+DEFAULT_ADDR = "127.0.0.1:5000"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    root: Path = DEFAULT_ROOT
+    storage_driver: str = "filesystem"
+    service: str = "berth-registry"
+    token_ttl: int = 300
+    realm: str | None = None
+    default_visibility: str = "private"
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
+    addr: str = DEFAULT_ADDR
+    gc_grace_seconds: float = 3600.0
+    bcrypt_rounds: int = 12
+    proxy: ProxyConfig | None = None
+
+
+def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key) or {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"config: {key} must be a mapping")
+    return value
+
+
+def _proxy(section: dict[str, Any]) -> ProxyConfig | None:
+    if not section:
+        return None
+    url = section.get("remote_url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidArgument("config: proxy.remote_url must be an http:// or https:// URL")
+    username, password = section.get("username"), section.get("password")
+    return ProxyConfig(url, str(username) if username else None, str(password) if password else None)
+
+
+def load(root: Path, path: Path | None) -> RegistryConfig:
+    """Defaults, overridden by the YAML file at ``path`` if given; InvalidArgument names a bad key."""
+    if path is None:
+        return RegistryConfig(root=root)
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidArgument(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"config {path}: top level must be a mapping")
+    storage, auth, tls, gc, proxy = (_section(doc, k) for k in ("storage", "auth", "tls", "gc", "proxy"))
+    visibility = str(doc.get("default_visibility", "private"))
+    if visibility not in ("public", "private"):
+        raise InvalidArgument(f"config: default_visibility must be public or private, not {visibility!r}")
+    driver = str(storage.get("driver", "filesystem"))
+    if driver not in ("filesystem", "inmemory"):
+        raise InvalidArgument(f"config: unknown storage driver {driver!r}")
+    return RegistryConfig(
+        root=root,
+        storage_driver=driver,
+        service=str(auth.get("service", "berth-registry")),
+        token_ttl=int(auth.get("token_ttl", 300)),
+        realm=auth.get("realm"),
+        default_visibility=visibility,
+        tls_certificate=Path(tls["certificate"]) if tls.get("certificate") else None,
+        tls_key=Path(tls["key"]) if tls.get("key") else None,
+        addr=str(doc.get("addr", DEFAULT_ADDR)),
+        gc_grace_seconds=float(gc.get("grace_seconds", 3600)),
+        bcrypt_rounds=int(auth.get("bcrypt_rounds", 12)),
+        proxy=_proxy(proxy),
+    )

@@ -1,0 +1,127 @@
+"""Garbage collection: remove blobs no manifest references, safely while the registry serves pushes.
+
+Mark: a blob is live if it is a manifest in some repository, or a child any manifest names
+(``manifest_refs``), or it was touched (uploaded, mounted, HEAD/GET) within ``grace`` seconds: a
+push uploads its blobs before its manifest, and the grace period keeps those blobs alive until the
+manifest arrives. Sweep: each dead blob is re-checked and unlinked inside one metadata write
+transaction (``BEGIN IMMEDIATE``, the same lock ``BlobStore.publish`` takes), its bytes are moved to
+``trash/`` in that transaction and deleted after it. So a concurrent publish of the same digest
+either happens before (and the blob is live again) or after (and puts fresh bytes in place).
+
+``delete_untagged`` first removes manifests no tag and no other manifest in the repository names
+(repeating, so an untagged index frees its children); referrers (manifests with a ``subject``) stay
+while their subject exists.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from berth.errors import NotFound
+from berth.registry.service import Registry
+from berth.registry.storage import paths
+
+# ?1 is the blob digest, ?2 the grace cutoff (unix time).
+_LIVE_SQL = """
+    SELECT 1 FROM manifests WHERE digest = ?1
+    UNION ALL SELECT 1 FROM manifest_refs WHERE child = ?1
+    UNION ALL SELECT 1 FROM blobs WHERE digest = ?1 AND touched >= ?2
+    LIMIT 1
+"""
+
+
+@dataclass(slots=True)
+class GCReport:
+    blobs: list[tuple[str, int]] = field(default_factory=list)
+    manifests: list[tuple[str, str]] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
+
+    @property
+    def freed(self) -> int:
+        return sum(size for _, size in self.blobs)
+
+    def render(self, *, dry_run: bool) -> str:
+        verb = "would remove" if dry_run else "removed"
+        lines = [f"{verb} manifest {repo}@{digest}" for repo, digest in self.manifests]
+        lines += [f"{verb} blob {digest} ({size} bytes)" for digest, size in self.blobs]
+        lines += [f"{verb} stale upload {upload_id}" for upload_id in self.uploads]
+        lines.append(f"{verb} {len(self.blobs)} blobs, {len(self.manifests)} manifests, {self.freed} bytes")
+        return "\n".join(lines)
+
+
+def _untagged(registry: Registry) -> list[tuple[str, str]]:
+    rows = registry.db.query(
+        "SELECT m.repo, m.digest FROM manifests m WHERE "
+        "NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest) AND "
+        "NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = m.repo AND r.child = m.digest) AND "
+        "NOT (m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo = m.repo "
+        "AND s.digest = m.subject))"
+    )
+    return [(str(r["repo"]), str(r["digest"])) for r in rows]
+
+
+def _delete_manifest(registry: Registry, repo: str, digest: str) -> None:
+    with registry.db.write():
+        registry.db.execute("DELETE FROM manifests WHERE repo = ? AND digest = ?", (repo, digest))
+        registry.db.execute("DELETE FROM manifest_refs WHERE repo = ? AND manifest = ?", (repo, digest))
+        registry.db.execute("DELETE FROM repo_blobs WHERE repo = ? AND digest = ?", (repo, digest))
+
+
+def collect(
+    registry: Registry, *, dry_run: bool = False, delete_untagged: bool = False, grace: float = 3600.0
+) -> GCReport:
+    """Run one mark-and-sweep; with ``dry_run`` nothing changes and the report says what would go.
+
+    A dry run with ``delete_untagged`` lists the untagged manifests, but not the blobs that only
+    removing them would free (those show up on the real run).
+    """
+    report = GCReport()
+    if delete_untagged:
+        seen: set[tuple[str, str]] = set()
+        while True:
+            batch = [m for m in _untagged(registry) if m not in seen]
+            if not batch:
+                break
+            for repo, digest in batch:
+                seen.add((repo, digest))
+                report.manifests.append((repo, digest))
+                if not dry_run:
+                    _delete_manifest(registry, repo, digest)
+            if dry_run:
+                break
+    doomed_manifests = {digest for _, digest in report.manifests} if dry_run else set()
+    cutoff = time.time() - grace
+    for row in registry.db.query("SELECT digest, size FROM blobs ORDER BY digest"):
+        digest, size = str(row["digest"]), int(row["size"])
+        if dry_run:
+            if digest in doomed_manifests or not registry.db.query_one(_LIVE_SQL, (digest, cutoff)):
+                report.blobs.append((digest, size))
+            continue
+        if _sweep(registry, digest, cutoff):
+            report.blobs.append((digest, size))
+    stale = time.time() - max(grace, 24 * 3600)
+    if dry_run:
+        report.uploads = [
+            str(r["id"]) for r in registry.db.query("SELECT id FROM uploads WHERE started < ?", (stale,))
+        ]
+    else:
+        report.uploads = registry.uploads.purge(stale)
+    return report
+
+
+def _sweep(registry: Registry, digest: str, cutoff: float) -> bool:
+    trash = paths.trash(uuid.uuid4().hex)
+    with registry.db.write():
+        live = registry.db.query_one(_LIVE_SQL, (digest, cutoff))
+        if live is not None:
+            return False
+        registry.db.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
+        registry.db.execute("DELETE FROM repo_blobs WHERE digest = ?", (digest,))
+        try:
+            registry.driver.move(paths.blob_data(digest), trash)
+        except NotFound:
+            return True  # bytes already gone; the rows were stale
+    registry.driver.delete(trash)
+    return True

@@ -1,0 +1,92 @@
+"""Manifest GET/HEAD (with Accept negotiation), PUT (by tag or digest, ``?tag=`` extras) and DELETE."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from berth.oci import digest as digests
+from berth.oci import mediatypes as mt
+from berth.registry.api.errors import ErrorCode, RegistryError
+from berth.registry.handlers import pullthrough
+from berth.registry.handlers.context import RequestContext
+from berth.registry.manifests import MAX_MANIFEST_BYTES, StoredManifest
+
+
+def _accepted(request: web.Request) -> set[str]:
+    types: set[str] = set()
+    for value in request.headers.getall("Accept", []):
+        for part in value.split(","):
+            media = part.split(";", 1)[0].strip()
+            if media:
+                types.add(media)
+    return types
+
+
+def _negotiate(ctx: RequestContext, name: str, reference: str, stored: StoredManifest) -> StoredManifest:
+    """What distribution does: an index for a client that takes no indexes becomes its linux/amd64
+    manifest; an OCI manifest asked for by tag by a client that takes only Docker types is unknown."""
+    accepted = _accepted(ctx.request)
+    if not accepted or "*/*" in accepted or stored.media_type in accepted or digests.is_digest(reference):
+        return stored
+    if stored.media_type in mt.INDEXES:
+        index = json.loads(ctx.registry.manifests.content(stored))
+        for child in index.get("manifests", []):
+            platform = child.get("platform") or {}
+            if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+                candidate = ctx.registry.manifests.resolve(name, str(child.get("digest")))
+                if candidate.media_type in accepted:
+                    return candidate
+        return stored
+    if stored.media_type == mt.OCI_MANIFEST and mt.DOCKER_MANIFEST in accepted:
+        raise RegistryError(
+            ErrorCode.MANIFEST_UNKNOWN, "OCI manifest found, but accept header does not support OCI manifests"
+        )
+    return stored
+
+
+async def get_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
+    await pullthrough.refresh_manifest(ctx, name, reference)
+    ctx.require_visible(name)
+    stored = _negotiate(ctx, name, reference, ctx.registry.manifests.resolve(name, reference))
+    headers = {
+        "Docker-Content-Digest": stored.digest,
+        "Content-Type": stored.media_type,
+        "ETag": f'"{stored.digest}"',
+    }
+    if ctx.request.method == "HEAD":
+        headers["Content-Length"] = str(stored.size)
+        return web.Response(status=200, headers=headers)
+    return web.Response(status=200, body=ctx.registry.manifests.content(stored), headers=headers)
+
+
+async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
+    request = ctx.request
+    if request.content_length is not None and request.content_length > MAX_MANIFEST_BYTES:
+        raise RegistryError(ErrorCode.MANIFEST_INVALID, "manifest too large", status=413)
+    data = await request.content.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise RegistryError(ErrorCode.MANIFEST_INVALID, "manifest too large", status=413)
+    ctx.registry.repos.ensure(name)
+    extra_tags = request.query.getall("tag", []) if digests.is_digest(reference) else []
+    content_type = request.headers.get("Content-Type")
+    digest = ctx.registry.manifests.put(name, reference, data, content_type, list(extra_tags))
+    headers = {
+        "Location": f"/v2/{name}/manifests/{digest}",
+        "Docker-Content-Digest": digest,
+        "Content-Length": "0",
+    }
+    parsed_subject = json.loads(data).get("subject")
+    if isinstance(parsed_subject, dict) and parsed_subject.get("digest"):
+        headers["OCI-Subject"] = str(parsed_subject["digest"])
+    response = web.Response(status=201, headers=headers)
+    for tag in extra_tags:
+        response.headers.add("OCI-Tag", tag)
+    return response
+
+
+async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
+    ctx.require_visible(name)
+    ctx.registry.manifests.delete(name, reference)
+    return web.Response(status=202, headers={"Content-Length": "0"})

@@ -1,0 +1,116 @@
+"""Blob uploads: POST (session, single-POST, cross-repository mount), PATCH, PUT, GET status, DELETE."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from berth.oci import digest as digests
+from berth.registry.api.errors import ErrorCode, RegistryError
+from berth.registry.auth.acl import PULL
+from berth.registry.handlers.context import RequestContext
+
+_RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)(?:/\S+)?$")
+
+
+def _body(request: web.Request) -> AsyncIterator[bytes]:
+    return request.content.iter_any()
+
+
+def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+        "Content-Length": "0",
+    }
+
+
+def _created(name: str, digest: str) -> web.Response:
+    return web.Response(
+        status=201,
+        headers={
+            "Location": f"/v2/{name}/blobs/{digest}",
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
+
+
+def _content_range_start(request: web.Request) -> int | None:
+    value = request.headers.get("Content-Range")
+    if not value:
+        return None
+    m = _RANGE_RE.match(value.strip())
+    if not m or int(m.group(2)) < int(m.group(1)):
+        raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, f"invalid Content-Range {value!r}", status=416)
+    return int(m.group(1))
+
+
+def _has_body(request: web.Request) -> bool:
+    return (
+        request.content_length not in (None, 0) or request.headers.get("Transfer-Encoding", "") == "chunked"
+    )
+
+
+async def start_upload(ctx: RequestContext, name: str) -> web.StreamResponse:
+    registry, query = ctx.registry, ctx.request.query
+    registry.repos.ensure(name)
+    mount, source = query.get("mount"), query.get("from")
+    if (
+        mount
+        and digests.is_digest(mount)
+        and source
+        and source != name
+        and ctx.can(source, PULL)
+        and registry.blobs.linked_size(source, mount) is not None
+        and registry.blobs.link(name, mount)
+    ):
+        return _created(name, mount)
+    upload_id = registry.uploads.start(name)
+    digest = query.get("digest")
+    if digest:
+        if not digests.is_digest(digest):
+            registry.uploads.cancel(name, upload_id)
+            raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {digest!r}")
+        try:
+            await registry.uploads.append(name, upload_id, _body(ctx.request))
+            await registry.uploads.finish(name, upload_id, digest)
+        except BaseException:
+            registry.uploads.cancel(name, upload_id)  # a single POST leaves nothing behind on failure
+            raise
+        return _created(name, digest)
+    return web.Response(status=202, headers=_upload_headers(name, upload_id, 0))
+
+
+async def upload_status(ctx: RequestContext, name: str, upload_id: str) -> web.StreamResponse:
+    size = ctx.registry.uploads.offset(name, upload_id)
+    return web.Response(status=204, headers=_upload_headers(name, upload_id, size))
+
+
+async def patch_upload(ctx: RequestContext, name: str, upload_id: str) -> web.StreamResponse:
+    start = _content_range_start(ctx.request)
+    before = ctx.registry.uploads.offset(name, upload_id)
+    size = await ctx.registry.uploads.append(name, upload_id, _body(ctx.request), start=start)
+    expected = ctx.request.content_length
+    if expected is not None and size - before != expected:
+        raise RegistryError(ErrorCode.SIZE_INVALID, detail={"expected": expected, "received": size - before})
+    return web.Response(status=202, headers=_upload_headers(name, upload_id, size))
+
+
+async def put_upload(ctx: RequestContext, name: str, upload_id: str) -> web.StreamResponse:
+    digest = ctx.request.query.get("digest")
+    if not digest:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, "the closing PUT needs ?digest=")
+    if _has_body(ctx.request):
+        start = _content_range_start(ctx.request)
+        await ctx.registry.uploads.append(name, upload_id, _body(ctx.request), start=start)
+    await ctx.registry.uploads.finish(name, upload_id, digest)
+    return _created(name, digest)
+
+
+async def cancel_upload(ctx: RequestContext, name: str, upload_id: str) -> web.StreamResponse:
+    ctx.registry.uploads.cancel(name, upload_id)
+    return web.Response(status=204, headers={"Content-Length": "0"})

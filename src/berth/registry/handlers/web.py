@@ -1,0 +1,144 @@
+"""The web page: search and browse repositories, a repository page with tags, digests, sizes, created
+times, layers and the pull command, and sign-in (a signed session cookie) to see private repositories.
+
+Server-rendered HTML, readable without JavaScript. A private repository the viewer may not pull is
+answered exactly as a missing one (404 "Not found").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from berth.errors import BerthError
+from berth.oci import mediatypes as mt
+from berth.registry.accounts.service import User
+from berth.registry.auth.basic import parse_basic
+from berth.registry.auth.tokens import SESSION, InvalidToken
+from berth.registry.handlers.context import REGISTRY_KEY
+from berth.registry.manifests import StoredManifest
+from berth.registry.service import Registry
+from berth.registry.web import templates as t
+
+COOKIE = "berth_session"
+_SESSION_TTL = 12 * 3600
+_PAGE_LIMIT = 200
+
+
+def _viewer(registry: Registry, request: web.Request) -> User | None:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        try:
+            claims = registry.tokens.verify(cookie, kind=SESSION)
+        except InvalidToken:
+            return None
+        return registry.accounts.get_user(str(claims.get("sub", "")))
+    creds = parse_basic(request.headers.get("Authorization", ""))
+    return registry.accounts.verify(*creds) if creds else None
+
+
+def _html(title: str, body: str, user: User | None, status: int = 200) -> web.Response:
+    return web.Response(
+        text=t.page(title, body, user=user.name if user else None),
+        status=status,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    )
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    registry = request.app[REGISTRY_KEY]
+    user = _viewer(registry, request)
+    query = request.query.get("q", "")
+    found = registry.repos.search(query, lambda info: registry.policy.can_pull(user, info))
+    rows = []
+    for info in found[:_PAGE_LIMIT]:
+        summary = registry.repos.summary(info)
+        rows.append(
+            t.RepoRow(info.name, info.visibility, info.description, summary["tags"], summary["updated"])
+        )
+    return _html("Search" if query else "Repositories", t.index_body(query, rows, len(found)), user)
+
+
+def _tag_row(registry: Registry, name: str, detail: dict[str, Any]) -> t.TagRow:
+    stored = StoredManifest(str(detail["digest"]), str(detail["media_type"]), int(detail["size"]))
+    row = t.TagRow(str(detail["tag"]), stored.digest, stored.media_type, 0, "-", "-")
+    try:
+        doc = json.loads(registry.manifests.content(stored))
+        if stored.media_type in mt.INDEXES:
+            for child in doc.get("manifests", []):
+                platform = child.get("platform") or {}
+                label = "/".join(
+                    str(platform[k]) for k in ("os", "architecture", "variant") if platform.get(k)
+                )
+                child_digest = str(child.get("digest"))
+                row.children.append((label or "unknown", child_digest))
+                child_row = registry.manifests.resolve(name, child_digest)
+                child_detail = {"tag": "", "digest": child_digest, "media_type": child_row.media_type}
+                row.size += _tag_row(registry, name, {**child_detail, "size": child_row.size}).size
+            row.platform = ", ".join(label for label, _ in row.children)
+            return row
+        config_desc = doc.get("config") or {}
+        layers = doc.get("layers") or []
+        row.layers = [
+            t.LayerRow(str(x.get("digest")), str(x.get("mediaType")), int(x.get("size", 0))) for x in layers
+        ]
+        row.size += int(config_desc.get("size", 0)) + sum(layer.size for layer in row.layers)
+        config = json.loads(registry.blobs.get_bytes(str(config_desc.get("digest"))))
+        if isinstance(config, dict):
+            created = str(config.get("created") or "-")
+            row.created = created.replace("T", " ")[:19] + (" UTC" if created != "-" else "")
+            row.platform = (
+                "/".join(str(config[k]) for k in ("os", "architecture", "variant") if config.get(k)) or "-"
+            )
+    except (BerthError, ValueError, TypeError):
+        pass  # a non-image artifact or a config that is not JSON: show what the manifest row says
+    return row
+
+
+async def repository(request: web.Request) -> web.StreamResponse:
+    registry = request.app[REGISTRY_KEY]
+    user = _viewer(registry, request)
+    name = request.match_info["name"].strip("/")
+    info = registry.repos.get(name)
+    if info is None or not registry.policy.can_pull(user, info):
+        return _html("Not found", t.not_found_body(name), user, status=404)
+    tags = [_tag_row(registry, name, d) for d in registry.manifests.tag_details(name)[:_PAGE_LIMIT]]
+    body = t.repo_body(info.name, info.visibility, info.description, request.host, tags)
+    return _html(info.name, body, user)
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    registry = request.app[REGISTRY_KEY]
+    return _html("Sign in", t.login_body(None), _viewer(registry, request))
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    registry = request.app[REGISTRY_KEY]
+    form = await request.post()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    user = registry.accounts.verify(username, password)
+    if user is None:
+        return _html("Sign in", t.login_body("Wrong username or password.", username), None, status=401)
+    response = web.Response(status=303, headers={"Location": "/"})
+    session = registry.tokens.issue(user.name, [], kind=SESSION, ttl=_SESSION_TTL)
+    response.set_cookie(
+        COOKIE, session, max_age=_SESSION_TTL, httponly=True, samesite="Lax", secure=request.secure, path="/"
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = web.Response(status=303, headers={"Location": "/"})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/login", login_form)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get(r"/r/{name:.+}", repository)

@@ -1,0 +1,208 @@
+"""``berth-registry``: serve the registry, and manage its users, organisations, teams, repositories and gc.
+
+Every command works on the registry that ``--root``/``--config`` name. Errors print one line
+(``berth-registry: …``) and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from berth.errors import BerthError, InvalidArgument
+from berth.registry import config as config_mod
+from berth.registry.service import Registry
+
+log = logging.getLogger("berth.registry")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="berth-registry", description="Berth's OCI image registry")
+    p.add_argument("--root", type=Path, default=config_mod.DEFAULT_ROOT, help="blobs and metadata")
+    p.add_argument("--config", type=Path, default=None, help="YAML: storage, auth, default visibility, TLS")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the registry in the foreground")
+    serve.add_argument("--addr", default=None, help="HOST:PORT (default 127.0.0.1:5000)")
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--admin", action="store_true")
+    user.add_parser("rm").add_argument("name")
+    passwd = user.add_parser("passwd")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    user.add_parser("list")
+
+    org = sub.add_parser("org", help="manage organisations").add_subparsers(dest="action", required=True)
+    org_add = org.add_parser("add")
+    org_add.add_argument("name")
+    org_add.add_argument("--owner", required=True)
+    org.add_parser("list")
+
+    team = sub.add_parser("team", help="manage teams").add_subparsers(dest="action", required=True)
+    team_add = team.add_parser("add")
+    team_add.add_argument("org")
+    team_add.add_argument("team")
+    members = team.add_parser("members")
+    members.add_argument("org")
+    members.add_argument("team")
+    members.add_argument("op", choices=["add", "rm", "list"])
+    members.add_argument("user", nargs="?")
+    team_grant = team.add_parser("grant")
+    team_grant.add_argument("org")
+    team_grant.add_argument("team")
+    team_grant.add_argument("repo")
+    team_grant.add_argument("access", choices=["pull", "push", "admin"])
+
+    repo = sub.add_parser("repo", help="manage repositories").add_subparsers(dest="action", required=True)
+    vis = repo.add_parser("visibility")
+    vis.add_argument("name")
+    vis.add_argument("visibility", choices=["public", "private"])
+    repo.add_parser("list")
+    repo.add_parser("rm").add_argument("name")
+
+    gc = sub.add_parser("gc", help="remove unreferenced blobs (safe while serving)")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be removed")
+    gc.add_argument("--delete-untagged", action="store_true", help="also remove untagged manifests")
+    gc.add_argument("--grace", type=float, default=None, help="keep blobs touched this many seconds ago")
+    return p
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise InvalidArgument("passwords do not match")
+    return first
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InvalidArgument(f"--addr must be HOST:PORT, not {addr!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+async def _serve(registry: Registry, addr: str) -> None:
+    from berth.registry.app import build_app
+
+    registry.tokens  # noqa: B018 - make (or load) the signing key before the first request
+    host, port = _split_addr(addr)
+    ssl_ctx = None
+    cfg = registry.config
+    if cfg.tls_certificate and cfg.tls_key:
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(cfg.tls_certificate, cfg.tls_key)
+    runner = web.AppRunner(build_app(registry), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024)
+    await site.start()
+    scheme = "https" if ssl_ctx else "http"
+    print(f"berth-registry listening on {scheme}://{host}:{port} (root {cfg.root})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.root, args.config)
+    registry = Registry(cfg)
+    try:
+        return _dispatch(registry, args)
+    finally:
+        registry.close()
+
+
+def _dispatch(registry: Registry, args: argparse.Namespace) -> int:
+    accounts = registry.accounts
+    cmd, action = args.command, getattr(args, "action", None)
+    if cmd == "serve":
+        asyncio.run(_serve(registry, args.addr or registry.config.addr))
+    elif cmd == "user" and action == "add":
+        accounts.add_user(args.name, _read_password(args.password_stdin), admin=args.admin)
+        print(f"user {args.name} added")
+    elif cmd == "user" and action == "rm":
+        accounts.remove_user(args.name)
+        print(f"user {args.name} removed")
+    elif cmd == "user" and action == "passwd":
+        accounts.set_password(args.name, _read_password(args.password_stdin))
+        print(f"password of {args.name} changed")
+    elif cmd == "user" and action == "list":
+        for u in accounts.users():
+            print(f"{u.name}{'  (admin)' if u.admin else ''}")
+    elif cmd == "org" and action == "add":
+        accounts.add_org(args.name, args.owner)
+        print(f"organisation {args.name} added (owner {args.owner})")
+    elif cmd == "org" and action == "list":
+        for name, owner in accounts.orgs():
+            print(f"{name}  owner={owner}")
+    elif cmd == "team" and action == "add":
+        accounts.add_team(args.org, args.team)
+        print(f"team {args.org}/{args.team} added")
+    elif cmd == "team" and action == "members":
+        if args.op == "list":
+            for member in accounts.members(args.org, args.team):
+                print(member)
+        elif not args.user:
+            raise InvalidArgument(f"team members {args.op} needs a USER")
+        elif args.op == "add":
+            accounts.add_member(args.org, args.team, args.user)
+            print(f"{args.user} added to {args.org}/{args.team}")
+        else:
+            accounts.remove_member(args.org, args.team, args.user)
+            print(f"{args.user} removed from {args.org}/{args.team}")
+    elif cmd == "team" and action == "grant":
+        full = accounts.grant(args.org, args.team, args.repo, args.access)
+        print(f"team {args.org}/{args.team} may {args.access} {full}")
+    elif cmd == "repo" and action == "visibility":
+        registry.repos.set_visibility(args.name, args.visibility)
+        print(f"{args.name} is {args.visibility}")
+    elif cmd == "repo" and action == "list":
+        for info in registry.repos.all():
+            print(f"{info.name}  {info.visibility}")
+    elif cmd == "repo" and action == "rm":
+        registry.repos.delete(args.name)
+        print(f"repository {args.name} removed (run gc to free its blobs)")
+    elif cmd == "gc":
+        from berth.registry.gc import collect
+
+        grace = args.grace if args.grace is not None else registry.config.gc_grace_seconds
+        report = collect(registry, dry_run=args.dry_run, delete_untagged=args.delete_untagged, grace=grace)
+        print(report.render(dry_run=args.dry_run))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return _run(args)
+    except BerthError as err:
+        print(f"berth-registry: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The registry's metadata in SQLite: what exists in which repository, and who may see it.
+
+Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
+
+    repositories  name PK, visibility ('public'|'private'), description, created
+    blobs         digest PK, size, touched          verified bytes present under storage/blobs/
+    repo_blobs    repo, digest  PK(repo, digest)    blob links: what a repository may serve
+    manifests     repo, digest, media_type, size, artifact_type, subject, annotations (JSON), created
+                  PK(repo, digest)
+    manifest_refs repo, manifest, child  PK(...)    descriptors a manifest names (config, layers,
+                                                    index children): the edges gc marks along
+    tags          repo, tag, digest, updated  PK(repo, tag)
+    uploads       id PK, repo, started              open upload sessions (bytes in storage/uploads/)
+    users         name PK, password_hash (bcrypt), admin, created
+    orgs          name PK, owner, created
+    teams         org, name  PK(org, name)
+    team_members  org, team, user  PK(org, team, user)
+    grants        org, team, repo, access ('pull'|'push'|'admin')  PK(org, team, repo)
+
+Concurrency: ``serve`` and ``gc`` may be separate processes. Every change that must agree with
+storage (publishing a blob, gc unlinking one) happens inside ``write()``, i.e. ``BEGIN IMMEDIATE``,
+so SQLite's write lock orders them across processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from berth.errors import Internal, Unavailable
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repositories (
+    name TEXT PRIMARY KEY, visibility TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, touched REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS repo_blobs (repo TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, digest));
+CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs (digest);
+CREATE TABLE IF NOT EXISTS manifests (
+    repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+    artifact_type TEXT, subject TEXT, annotations TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL,
+    PRIMARY KEY (repo, digest));
+CREATE INDEX IF NOT EXISTS manifests_subject ON manifests (repo, subject);
+CREATE INDEX IF NOT EXISTS manifests_digest ON manifests (digest);
+CREATE TABLE IF NOT EXISTS manifest_refs (
+    repo TEXT NOT NULL, manifest TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (repo, manifest, child));
+CREATE INDEX IF NOT EXISTS manifest_refs_child ON manifest_refs (child);
+CREATE TABLE IF NOT EXISTS tags (
+    repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (repo, tag));
+CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, repo TEXT NOT NULL, started REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, admin INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS orgs (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS teams (org TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (org, name));
+CREATE TABLE IF NOT EXISTS team_members (
+    org TEXT NOT NULL, team TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (org, team, user));
+CREATE TABLE IF NOT EXISTS grants (
+    org TEXT NOT NULL, team TEXT NOT NULL, repo TEXT NOT NULL, access TEXT NOT NULL,
+    PRIMARY KEY (org, team, repo));
+"""
+
+
+class MetadataDB:
+    """One SQLite connection shared by the process, serialised by a lock.
+
+    Reads are single statements (``query``/``query_one``); multi-statement changes go through
+    ``write()``, which takes SQLite's write lock up front (``BEGIN IMMEDIATE``) and commits or rolls back.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cannot open registry database {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._in_tx = False
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock, _map_sqlite_errors():
+            cur = self._conn.execute(sql, params)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchall()
+
+    def query_one(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
+        """Run one change statement (autocommitted unless inside ``write()``); returns rows changed."""
+        with self._lock, _map_sqlite_errors():
+            return self._conn.execute(sql, params).rowcount
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[MetadataDB]:
+        """A write transaction holding SQLite's write lock; commits on success, rolls back on error."""
+        with self._lock:
+            if self._in_tx:
+                yield self
+                return
+            with _map_sqlite_errors():
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            try:
+                yield self
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                with _map_sqlite_errors():
+                    self._conn.execute("COMMIT")
+            finally:
+                self._in_tx = False
+
+
+@contextlib.contextmanager
+def _map_sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise Unavailable(f"registry database: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise Internal(f"registry database: {exc}") from exc

@@ -1,0 +1,119 @@
+"""RepositoryService: which repositories exist, their visibility and description, catalog and search.
+
+A repository comes into being with its first upload or manifest push and takes the configured
+default visibility (private unless ``default_visibility: public``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from berth.errors import InvalidArgument, NotFound
+from berth.registry.metadata import MetadataDB
+
+NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+VISIBILITIES = ("public", "private")
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryInfo:
+    name: str
+    visibility: str
+    description: str
+    created: float
+
+
+class RepositoryService:
+    """Repository rows; visibility decisions themselves are made in ``auth.acl``."""
+
+    def __init__(self, db: MetadataDB, *, default_visibility: str = "private") -> None:
+        if default_visibility not in VISIBILITIES:
+            raise InvalidArgument(f"default_visibility must be public or private, not {default_visibility!r}")
+        self._db = db
+        self.default_visibility = default_visibility
+
+    def get(self, name: str) -> RepositoryInfo | None:
+        row = self._db.query_one(
+            "SELECT name, visibility, description, created FROM repositories WHERE name = ?", (name,)
+        )
+        if row is None:
+            return None
+        return RepositoryInfo(
+            str(row["name"]), str(row["visibility"]), str(row["description"]), row["created"]
+        )
+
+    def ensure(self, name: str) -> None:
+        """Create ``name`` with the default visibility if it does not exist yet (idempotent)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO repositories (name, visibility, created) VALUES (?, ?, ?)",
+            (name, self.default_visibility, time.time()),
+        )
+
+    def set_visibility(self, name: str, visibility: str) -> None:
+        """Make ``name`` public or private; a repository not pushed yet is created so the choice sticks."""
+        if visibility not in VISIBILITIES:
+            raise InvalidArgument(f"visibility must be public or private, not {visibility!r}")
+        if not NAME_RE.match(name):
+            raise InvalidArgument(f"invalid repository name {name!r}")
+        self.ensure(name)
+        self._db.execute("UPDATE repositories SET visibility = ? WHERE name = ?", (visibility, name))
+
+    def delete(self, name: str) -> None:
+        if self.get(name) is None:
+            raise NotFound(f"repository {name} not found")
+        with self._db.write():
+            for table in ("tags", "manifests", "manifest_refs", "repo_blobs"):
+                self._db.execute(f"DELETE FROM {table} WHERE repo = ?", (name,))  # noqa: S608 - fixed names
+            self._db.execute("DELETE FROM repositories WHERE name = ?", (name,))
+
+    def names(self) -> list[str]:
+        return [str(r["name"]) for r in self._db.query("SELECT name FROM repositories ORDER BY name")]
+
+    def all(self) -> list[RepositoryInfo]:
+        rows = self._db.query("SELECT name, visibility, description, created FROM repositories ORDER BY name")
+        return [
+            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
+            for r in rows
+        ]
+
+    def search(self, term: str, can_pull: Callable[[RepositoryInfo], bool]) -> list[RepositoryInfo]:
+        """Visible repositories matching ``term``, best first: exact name, name prefix, last path
+        component prefix, name contains, description contains; then alphabetical."""
+        term = term.strip().lower()
+        ranked: list[tuple[int, str, RepositoryInfo]] = []
+        for repo in self.all():
+            if not can_pull(repo):
+                continue
+            rank = _rank(repo, term)
+            if rank is not None:
+                ranked.append((rank, repo.name, repo))
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        return [item[2] for item in ranked]
+
+    def summary(self, repo: RepositoryInfo) -> dict[str, Any]:
+        row = self._db.query_one(
+            "SELECT COUNT(*) AS n, MAX(updated) AS updated FROM tags WHERE repo = ?", (repo.name,)
+        )
+        return {"tags": int(row["n"]) if row else 0, "updated": row["updated"] if row else None}
+
+
+def _rank(repo: RepositoryInfo, term: str) -> int | None:
+    if not term:
+        return 5
+    name = repo.name
+    short = name.rsplit("/", 1)[-1]
+    if term in (name, short):
+        return 0
+    if name.startswith(term):
+        return 1
+    if short.startswith(term):
+        return 2
+    if term in name:
+        return 3
+    if term in repo.description.lower():
+        return 4
+    return None

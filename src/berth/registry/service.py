@@ -1,0 +1,57 @@
+"""Registry: the one composition root that builds every store and service from a RegistryConfig."""
+
+from __future__ import annotations
+
+from berth.registry.accounts.service import AccountService
+from berth.registry.auth.acl import AccessPolicy
+from berth.registry.auth.tokens import TokenIssuer
+from berth.registry.blobs import BlobStore
+from berth.registry.config import RegistryConfig
+from berth.registry.manifests import ManifestService
+from berth.registry.metadata import MetadataDB
+from berth.registry.proxy import UpstreamClient
+from berth.registry.repositories import RepositoryService
+from berth.registry.storage import paths
+from berth.registry.storage.driver import StorageDriver
+from berth.registry.storage.filesystem import FilesystemDriver
+from berth.registry.storage.inmemory import InMemoryDriver
+from berth.registry.uploads import UploadService
+
+
+class Registry:
+    """Everything one registry root holds, wired once; the HTTP app and the CLI both use it."""
+
+    def __init__(self, config: RegistryConfig, *, driver: StorageDriver | None = None) -> None:
+        self.config = config
+        config.root.mkdir(parents=True, exist_ok=True)
+        if driver is None:
+            driver = (
+                InMemoryDriver()
+                if config.storage_driver == "inmemory"
+                else FilesystemDriver(config.root / paths.STORAGE_DIR)
+            )
+        self.driver = driver
+        self.db = MetadataDB(config.root / paths.DATABASE_FILE)
+        self.blobs = BlobStore(driver, self.db)
+        self.uploads = UploadService(self.blobs, self.db)
+        self.manifests = ManifestService(self.blobs, self.db)
+        visibility = "public" if config.proxy else config.default_visibility
+        self.repos = RepositoryService(self.db, default_visibility=visibility)
+        self.accounts = AccountService(self.db, bcrypt_rounds=config.bcrypt_rounds)
+        self.policy = AccessPolicy(self.accounts, self.repos, pull_through=config.proxy is not None)
+        self.upstream = UpstreamClient(config.proxy) if config.proxy else None
+        self._tokens: TokenIssuer | None = None
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        """The token issuer; its key is made (or loaded) on first use, i.e. on the first ``serve``."""
+        if self._tokens is None:
+            self._tokens = TokenIssuer(
+                self.config.root / paths.TOKEN_KEY_FILE,
+                service=self.config.service,
+                ttl=self.config.token_ttl,
+            )
+        return self._tokens
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,136 @@
+"""The StorageDriver Protocol: a filesystem-like byte store that knows nothing about registries.
+
+Terms: a *path* is an absolute, ``/``-separated key (``/blobs/sha256/ab/ab…/data``); directories exist
+implicitly while they hold files. Everything about manifests, tags and links lives above this layer
+(``berth.registry.blobs`` and ``berth.registry.metadata``).
+
+Lifecycle of a large object (an upload)::
+
+    w = driver.writer("/uploads/u1/data", append=False)   # create or truncate
+    w.write(chunk); w.write(chunk)                         # bytes land in the object as they come
+    w.close()                                              # keep what was written (resumable)
+    w = driver.writer("/uploads/u1/data", append=True)     # a later PATCH continues at w.size
+    w.commit()                                             # durable; then driver.move(...) publishes it
+
+``move`` is atomic per path (a reader sees the old object or the new one, never a torn one), so
+publishing a verified blob is a single ``move``. ``local_path`` lets the HTTP layer use sendfile when
+the object is a real file; object-store drivers return None and are streamed through ``reader``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from berth.errors import InvalidArgument, NotFound
+
+
+class PathNotFound(NotFound):
+    """The driver has no object or directory at ``path``. The caller named a missing path."""
+
+    def __init__(self, path: str, driver: str) -> None:
+        super().__init__(f"{driver}: path not found: {path}")
+        self.path = path
+        self.driver = driver
+
+
+class InvalidPath(InvalidArgument):
+    """``path`` is not absolute, or contains ``..`` or empty components. A bug in the caller."""
+
+    def __init__(self, path: str, driver: str) -> None:
+        super().__init__(f"{driver}: invalid path: {path!r}")
+        self.path = path
+        self.driver = driver
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What ``stat`` and ``walk`` report about one path."""
+
+    path: str
+    size: int
+    mtime: float
+    is_dir: bool
+
+
+class FileWriter(Protocol):
+    """An open, append-only object. ``close`` keeps the bytes (resumable); ``cancel`` removes them."""
+
+    @property
+    def size(self) -> int:
+        """Bytes in the object so far, including those written before this writer was opened."""
+        ...
+
+    def write(self, data: bytes) -> int: ...
+
+    def commit(self) -> None:
+        """Make the written bytes durable and close. Always closes, even on error."""
+        ...
+
+    def cancel(self) -> None:
+        """Close and delete the object. Idempotent."""
+        ...
+
+    def close(self) -> None:
+        """Close, keeping what was written. Idempotent."""
+        ...
+
+
+class StorageDriver(Protocol):
+    """A byte store addressed by absolute paths (distribution's ``storagedriver.StorageDriver``)."""
+
+    name: str
+
+    def get_content(self, path: str) -> bytes:
+        """The whole object; PathNotFound if absent."""
+        ...
+
+    def put_content(self, path: str, data: bytes) -> None:
+        """Replace the object atomically (readers never see a partial write)."""
+        ...
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        """A binary stream positioned at ``offset``; PathNotFound if absent. The caller closes it."""
+        ...
+
+    def writer(self, path: str, *, append: bool) -> FileWriter:
+        """Open for writing; ``append=False`` creates or truncates, ``append=True`` continues (creates
+        if missing)."""
+        ...
+
+    def stat(self, path: str) -> FileInfo:
+        """Size and kind of an object or directory; PathNotFound if absent."""
+        ...
+
+    def list(self, path: str) -> list[str]:
+        """Full paths of the direct children of directory ``path``, sorted; PathNotFound if absent."""
+        ...
+
+    def move(self, source: str, dest: str) -> None:
+        """Atomically replace ``dest`` with ``source``; PathNotFound if ``source`` is absent."""
+        ...
+
+    def delete(self, path: str) -> None:
+        """Remove an object or a whole directory tree; PathNotFound if absent."""
+        ...
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        """Every object (not directory) under ``path``, sorted by path; nothing if ``path`` is absent."""
+        ...
+
+    def local_path(self, path: str) -> Path | None:
+        """The real file behind an object, for sendfile; None if the driver has none."""
+        ...
+
+
+def check_path(path: str, driver: str) -> None:
+    """Raise InvalidPath unless ``path`` is ``/``-rooted with no empty, ``.`` or ``..`` components."""
+    if not path.startswith("/"):
+        raise InvalidPath(path, driver)
+    if path == "/":
+        return
+    for part in path[1:].split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidPath(path, driver)

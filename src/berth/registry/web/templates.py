@@ -1,0 +1,174 @@
+"""HTML templates of the web page. Every value passes through ``h()`` (HTML escaping) exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from html import escape
+from urllib.parse import quote
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d3557;color:#fff;padding:.8rem 1.5rem;display:flex;align-items:center;gap:1.5rem}
+header a{color:#fff;text-decoration:none}header .brand{font-weight:700;font-size:1.2rem}
+header form{margin:0}header .who{margin-left:auto;display:flex;gap:.8rem;align-items:center}
+main{max-width:72rem;margin:1.5rem auto;padding:0 1rem}
+.search{display:flex;gap:.5rem;margin-bottom:1.2rem}.search input{flex:1;padding:.55rem;font-size:1rem}
+button,.button{padding:.5rem .9rem;border:0;border-radius:4px;background:#457b9d;color:#fff;
+cursor:pointer;font-size:.95rem}
+.repo{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.8rem 1rem;margin:.5rem 0}
+.repo a{font-weight:600;font-size:1.05rem;color:#1d3557}.muted{color:#667085;font-size:.9rem}
+.badge{display:inline-block;font-size:.75rem;padding:.05rem .45rem;border-radius:9px;margin-left:.4rem;
+background:#e9f2e5;color:#2b6a1f}.badge.private{background:#fbeaea;color:#8a1c1c}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.45rem .6rem;
+border-bottom:1px solid #e4e7ec;font-size:.92rem;vertical-align:top}code{font-size:.85rem}
+.pull{background:#0f172a;color:#e2e8f0;padding:.7rem 1rem;border-radius:6px;font-family:monospace;
+user-select:all;margin:.8rem 0;overflow-x:auto}details{margin:.2rem 0}.error{color:#8a1c1c}
+.nowrap{white-space:nowrap}td.muted{overflow-wrap:anywhere}
+"""
+
+
+def h(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "-"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def page(title: str, body: str, *, user: str | None) -> str:
+    if user:
+        who = (
+            f"<span>Signed in as <b>{h(user)}</b></span>"
+            '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
+        )
+    else:
+        who = '<a class="button" href="/login">Sign in</a>'
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{h(title)} · berth-registry</title><style>{_CSS}</style></head><body>"
+        f'<header><a class="brand" href="/">berth-registry</a><div class="who">{who}</div></header>'
+        f"<main>{body}</main></body></html>"
+    )
+
+
+@dataclass(slots=True)
+class RepoRow:
+    name: str
+    visibility: str
+    description: str
+    tags: int
+    updated: float | None
+
+
+def index_body(query: str, repos: list[RepoRow], total: int) -> str:
+    rows = "".join(
+        f'<div class="repo"><a href="/r/{quote(r.name)}">{h(r.name)}</a>'
+        f'<span class="badge {h(r.visibility)}">{h(r.visibility)}</span>'
+        f'<div class="muted">{h(r.description) or "&nbsp;"}</div>'
+        f'<div class="muted">{r.tags} tag{"s" if r.tags != 1 else ""} · '
+        f"updated {h(when(r.updated))}</div></div>"
+        for r in repos
+    )
+    heading = f"Results for “{h(query)}”" if query else "Repositories"
+    empty = '<p class="muted">No repositories found.</p>' if not repos else ""
+    return (
+        '<form class="search" method="get" action="/">'
+        f'<input type="search" name="q" value="{h(query)}" placeholder="Search repositories" '
+        'aria-label="Search">'
+        '<button type="submit">Search</button></form>'
+        f'<h2>{heading} <span class="muted">({total})</span></h2>{rows}{empty}'
+    )
+
+
+@dataclass(slots=True)
+class LayerRow:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(slots=True)
+class TagRow:
+    tag: str
+    digest: str
+    media_type: str
+    size: int
+    created: str
+    platform: str
+    layers: list[LayerRow] = field(default_factory=list)
+    children: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _short_type(media_type: str) -> str:
+    return media_type.removeprefix("application/vnd.")
+
+
+def _tag_details(t: TagRow) -> str:
+    if t.children:
+        items = "".join(f"<li>{h(p)} <code>{h(d)}</code></li>" for p, d in t.children)
+        return f"<details><summary>{len(t.children)} platforms</summary><ul>{items}</ul></details>"
+    items = "".join(
+        f'<tr><td><code title="{h(layer.digest)}">{h(layer.digest[:19])}…</code></td>'
+        f'<td class="nowrap">{h(human_size(layer.size))}</td>'
+        f'<td class="muted" title="{h(layer.media_type)}">{h(_short_type(layer.media_type))}</td></tr>'
+        for layer in t.layers
+    )
+    return (
+        f"<details><summary>{len(t.layers)} layer{'s' if len(t.layers) != 1 else ''}</summary>"
+        f"<table><tr><th>Layer digest</th><th>Size</th><th>Media type</th></tr>{items}</table></details>"
+    )
+
+
+def repo_body(name: str, visibility: str, description: str, host: str, tags: list[TagRow]) -> str:
+    first = tags[0].tag if tags else "latest"
+    rows = "".join(
+        f'<tr id="tag-{h(t.tag)}"><td><b>{h(t.tag)}</b></td>'
+        f'<td><code title="{h(t.digest)}">{h(t.digest[:19])}…</code></td>'
+        f'<td class="nowrap">{h(human_size(t.size))}</td><td class="nowrap">{h(t.created)}</td>'
+        f"<td>{h(t.platform)}</td>"
+        f"<td>{_tag_details(t)}</td></tr>"
+        for t in tags
+    )
+    table = (
+        "<table><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Created</th><th>Platform</th><th>Layers</th></tr>"
+        f"{rows}</table>"
+        if tags
+        else '<p class="muted">No tags yet.</p>'
+    )
+    return (
+        f'<h1>{h(name)}<span class="badge {h(visibility)}">{h(visibility)}</span></h1>'
+        f'<p class="muted">{h(description)}</p>'
+        f'<div class="pull" aria-label="Pull command">docker pull {h(host)}/{h(name)}:{h(first)}</div>'
+        f"<h2>Tags</h2>{table}"
+    )
+
+
+def login_body(error: str | None, username: str = "") -> str:
+    message = f'<p class="error">{h(error)}</p>' if error else ""
+    return (
+        f"<h1>Sign in</h1>{message}"
+        '<form method="post" action="/login" class="repo">'
+        f'<p><label>Username<br><input name="username" value="{h(username)}" '
+        'autocomplete="username"></label></p>'
+        '<p><label>Password<br><input name="password" type="password" autocomplete="current-password">'
+        '</label></p><button type="submit">Sign in</button></form>'
+    )
+
+
+def not_found_body(name: str) -> str:
+    return (
+        f'<h1>Not found</h1><p>There is no repository named <b>{h(name)}</b>.</p><p><a href="/">Back</a></p>'
+    )
