@@ -272,7 +272,10 @@ def _debian(ctx: Context, suite: str, tag: str, mirror: str) -> int:
                 if os.path.isfile(full) and not os.path.islink(full):
                     os.unlink(full)
         tar = subprocess.Popen(
-            ["tar", "-C", target, "--numeric-owner", "--xattrs", "-cf", "-", "."], stdout=subprocess.PIPE
+            # /dev stays an empty directory: the runtime gives each container its own devices,
+            # and image layers may not carry device files.
+            ["tar", "-C", target, "--numeric-owner", "--xattrs", "--exclude=./dev/*", "-cf", "-", "."],
+            stdout=subprocess.PIPE,
         )
         if tar.stdout is None:
             raise CLIError("tar produced no output")

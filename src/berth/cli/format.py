@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 import time
 
+from berth.api.humanize import human_duration
+
 # typing, collections.abc and the template engine (re) stay out of ``ps``'s start-up path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,34 +44,6 @@ def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: binary units, ``%.4g``: ``1.5MiB``."""
     value, unit = _scaled(float(size), 1024.0, _BINARY_UNITS)
     return f"{value:.4g}{unit}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: "Less than a second", "5 seconds", "About a minute", "3 hours"…"""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def time_ago(timestamp: float, now: float | None = None) -> str:

@@ -59,7 +59,9 @@ def attach(ctx: Context, argv: list[str]) -> int:
         streams.proxy_signals(streams.killer(fork, path))
     if _pump(conn, tty=tty, stdin=stdin, detach_keys=ns.detach_keys):
         pending.cancel()
-        return 0  # detached: the container keeps running
+        # As docker attach (unlike run -it): detaching is reported and exits 1; the container runs on.
+        sys.stderr.write("read escape sequence\n")
+        return 1
     return wait_status(client, pending)
 
 

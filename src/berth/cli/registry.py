@@ -98,8 +98,6 @@ def push(ctx: Context, argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - InvalidArgument with the reason
         raise CLIError(f"invalid reference format: {exc}") from exc
     params: dict[str, Any] = {"tag": ref.tag} if ref.tag else {}
-    if not ns.quiet:
-        sys.stdout.write(f"The push refers to repository [{ref.repository}]\n")
     resp = ctx.client.request(
         "POST",
         f"/images/{quote(ref.familiar_name)}/push",

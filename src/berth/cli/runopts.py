@@ -407,6 +407,16 @@ def _healthcheck(ns: argparse.Namespace) -> dict[str, Any] | None:
     return health
 
 
+def _console_size(ns: argparse.Namespace) -> list[int]:
+    """As the docker CLI: with -t, the terminal's [height, width], so the pty has it from the start."""
+    if not ns.tty:
+        return [0, 0]
+    from berth.cli.streams import terminal_size
+
+    size = terminal_size(1)
+    return list(size) if size else [0, 0]
+
+
 def _host_config(
     ns: argparse.Namespace, binds: list[str], bindings: dict[str, list[dict[str, str]]]
 ) -> dict[str, Any]:
@@ -430,7 +440,7 @@ def _host_config(
         "AutoRemove": ns.rm,
         "VolumeDriver": "",
         "VolumesFrom": ns.volumes_from or None,
-        "ConsoleSize": [0, 0],
+        "ConsoleSize": _console_size(ns),
         "CapAdd": _caps(ns.cap_add) or None,
         "CapDrop": _caps(ns.cap_drop) or None,
         "CgroupnsMode": "",

@@ -162,9 +162,9 @@ def watch_resize(resize: Callable[[int, int], None], fd: int = 1) -> None:
             with contextlib.suppress(OSError, BerthError):  # best effort: the next SIGWINCH retries
                 resize(*size)
 
-    size = terminal_size(fd)
-    if size:
-        resize(*size)
+    # The first resize too is best effort, as docker's: a container that already exited must not
+    # turn its (already streamed) output into a resize error.
+    on_winch(signal.SIGWINCH, None)
     signal.signal(signal.SIGWINCH, on_winch)
 
 

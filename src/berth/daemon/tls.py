@@ -27,20 +27,21 @@ class _HalfCloseTLS(sslproto.SSLProtocol):
     _keep_open_after_peer_eof = False
 
     def _call_eof_received(self) -> None:
-        if self._app_state == sslproto.AppProtocolState.STATE_CON_MADE:  # type: ignore[attr-defined]
-            self._app_state = sslproto.AppProtocolState.STATE_EOF  # type: ignore[attr-defined]
+        if self._app_state == sslproto.AppProtocolState.STATE_CON_MADE:  # type: ignore[has-type]
+            self._app_state = sslproto.AppProtocolState.STATE_EOF
             try:
-                self._keep_open_after_peer_eof = bool(self._app_protocol.eof_received())  # type: ignore[attr-defined]
+                protocol: Any = self._app_protocol  # a Protocol (aiohttp's, or the hijacked one)
+                self._keep_open_after_peer_eof = bool(protocol.eof_received())
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:  # as asyncio's own: a failing protocol is a fatal error
-                self._fatal_error(exc, "Error calling eof_received()")  # type: ignore[attr-defined]
+                self._fatal_error(exc, "Error calling eof_received()")
 
     def _start_shutdown(self) -> None:
-        app_transport: Any = self._app_transport  # type: ignore[attr-defined]
+        app_transport: Any = self._app_transport
         if self._keep_open_after_peer_eof and app_transport is not None and not app_transport._closed:
             return  # the peer's close_notify only: shut down when the application closes
-        super()._start_shutdown()  # type: ignore[misc]
+        super()._start_shutdown()
 
 
 class TLSSite(web.TCPSite):

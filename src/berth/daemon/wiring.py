@@ -3,6 +3,7 @@
 data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
   image/                    ImageService (content store, snapshots, metadata) — see berth.engine.images
   containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
+  volumes/<name>/           local volumes: _data/ and volume.json — see berth.engine.volumes
   daemon-id
 exec-root/                  (default /run/berth)
   berth.sock                the API socket (default host)
@@ -25,6 +26,7 @@ from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
 from berth.engine.pull import PullService
 from berth.engine.push import PushService
+from berth.engine.volumes import VolumeService
 from berth.runtime import LinuxRuntime
 from berth.runtime.cgroups.base import detect_version
 
@@ -39,6 +41,7 @@ class Services:
     events: EventBus
     images: ImageService
     containers: ContainerService
+    volumes: VolumeService
     execs: ExecService
     resolver: RegistryResolver
     pull: PullService
@@ -69,6 +72,10 @@ def build_services(config: DaemonConfig) -> Services:
         in_use=lambda: holder["containers"].images_in_use(),
         running=lambda: holder["containers"].images_in_use(running_only=True),
     )
+    # Volumes are "in use" while a container mounts them; the containers answer that (lazily: built below).
+    volumes = VolumeService(
+        config.data_root / "volumes", in_use=lambda: holder["containers"].volume_users()
+    )
     containers = ContainerService(
         containers_root,
         images=images,
@@ -77,6 +84,7 @@ def build_services(config: DaemonConfig) -> Services:
         log_max_size=config.log_max_size,
         log_max_files=config.log_max_files,
         cgroup_parent=config.cgroup_parent,
+        volumes=volumes,
     )
     holder["containers"] = containers
     execs = ExecService(containers=containers, runtime=runtime, events=events)
@@ -93,6 +101,7 @@ def build_services(config: DaemonConfig) -> Services:
         events=events,
         images=images,
         containers=containers,
+        volumes=volumes,
         execs=execs,
         resolver=resolver,
         pull=PullService(images=images, resolver=resolver, events=events, client_factory=clients),

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from berth.api.filemode import from_st_mode
-from berth.errors import InvalidArgument
+from berth.errors import Conflict, InvalidArgument
 from berth.oci.mount import Mount
 from berth.runtime.linux import syscalls
 from berth.store.unpack import split_path, stream_members
@@ -44,7 +44,7 @@ _SYS_OPENAT2 = 437  # the same number on every architecture (unified syscall tab
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-_MS_BIND, _MS_REC, _MS_RDONLY, _MNT_DETACH = 4096, 16384, 1, 2
+_MS_BIND, _MS_REC, _MS_RDONLY, _MS_REMOUNT, _MNT_DETACH = 4096, 16384, 1, 32, 2
 _MAX_LINKS = 255
 _CHUNK = 1 << 20
 _PSEUDO_MOUNTS = {"/proc", "/sys", "/dev"}
@@ -57,6 +57,8 @@ class _OpenHow(ctypes.Structure):
 
 def open_in_root(root_fd: int, path: str, flags: int = _DIR_PATH) -> int:
     """``openat2(root_fd, path, RESOLVE_IN_ROOT)``: ``path`` resolved as if ``root_fd`` were ``/``."""
+    if "\x00" in path:
+        raise InvalidArgument("invalid path: contains a NUL byte")
     how = _OpenHow(flags, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
     fd = _libc.syscall(
         ctypes.c_long(_SYS_OPENAT2),
@@ -80,11 +82,21 @@ def _mount_all(mounts: list[Mount], target: Path) -> None:
             flags = _MS_BIND | (_MS_REC if "rbind" in mount.options else 0)
             syscalls.mount(mount.source, str(target), None, flags)
             if "ro" in mount.options:
-                syscalls.mount(None, str(target), None, _MS_BIND | _MS_RDONLY | 0x20)  # MS_REMOUNT
+                syscalls.mount(None, str(target), None, _MS_BIND | _MS_RDONLY | _MS_REMOUNT)
         else:
             flags = _MS_RDONLY if "ro" in mount.options else 0
             data = ",".join(o for o in mount.options if o not in ("ro", "rw"))
             syscalls.mount(mount.source, str(target), mount.type, flags, data)
+
+
+def _unmount(target: Path) -> None:
+    """Lazily unmount ``target`` and what is mounted below it; already gone (a concurrent
+    ``cleanup_stale`` detached it, and open fds keep working) is fine."""
+    try:
+        syscalls.umount2(str(target), _MNT_DETACH)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
 
 
 def cleanup_stale(directory: Path) -> None:
@@ -96,13 +108,65 @@ def cleanup_stale(directory: Path) -> None:
             entry.rmdir()
 
 
+def _bind_volumes(root_fd: int, binds: list[dict[str, object]]) -> None:
+    """Bind the binds and volumes of the container's last start (its bundle's OCI mounts) on the
+    mounted rootfs, so cp reaches them as in a running container. Missing mount points are skipped
+    (cp does not create them); destinations resolve inside the root."""
+    for bind in binds:
+        options = bind.get("options") or []
+        if bind.get("type") != "bind" or not isinstance(options, list):
+            continue
+        try:
+            fd = open_in_root(root_fd, str(bind.get("destination") or ""), os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            target = f"/proc/self/fd/{fd}"
+            syscalls.mount(str(bind.get("source")), target, None, _MS_BIND | _MS_REC)
+            if "ro" in options:
+                syscalls.mount(None, target, None, _MS_BIND | _MS_RDONLY | _MS_REMOUNT)
+        except OSError:
+            continue  # a source that went away: cp sees the rootfs below, as a restart would fail
+        finally:
+            os.close(fd)
+
+
+def bundle_binds(bundle: Path) -> list[dict[str, object]]:
+    """The bind mounts of the OCI spec in ``bundle`` (written at the container's last start)."""
+    import json
+
+    try:
+        mounts = json.loads((bundle / "config.json").read_text()).get("mounts") or []
+    except (OSError, ValueError):
+        return []
+    return [m for m in mounts if isinstance(m, dict) and m.get("type") == "bind"]
+
+
+def _check_owner(pid: int, root_fd: int, container_id: str) -> None:
+    """Refuse a ``pid`` that is no longer the container's (reused): it must sit in the container's
+    cgroup (checked after opening its root, so the root was the container's) and not see the host's /."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            cgroups = f.read()
+    except OSError:
+        cgroups = ""
+    host = os.stat("/")
+    root = os.fstat(root_fd)
+    if container_id not in cgroups or (root.st_dev, root.st_ino) == (host.st_dev, host.st_ino):
+        raise Conflict(f"container {container_id[:12]} is not running")
+
+
 @contextlib.contextmanager
-def container_root(pid: int, mounts: list[Mount] | None, directory: Path) -> Iterator[int]:
+def container_root(
+    pid: int, mounts: list[Mount] | None, directory: Path, binds: list[dict[str, object]] | None = None
+) -> Iterator[int]:
     """A directory fd of the container's root: ``/proc/<pid>/root`` when ``pid`` (running), else
-    ``mounts`` mounted on a temporary point under ``directory`` (unmounted on exit)."""
+    ``mounts`` mounted on a temporary point under ``directory`` with ``binds`` on it (all unmounted
+    on exit)."""
     if pid:
         fd = os.open(f"/proc/{pid}/root", _DIR_PATH)
         try:
+            _check_owner(pid, fd, directory.name)
             yield fd
         finally:
             os.close(fd)
@@ -115,11 +179,12 @@ def container_root(pid: int, mounts: list[Mount] | None, directory: Path) -> Ite
         try:
             fd = os.open(target, _DIR_PATH)
             try:
+                _bind_volumes(fd, binds or [])
                 yield fd
             finally:
                 os.close(fd)
         finally:
-            syscalls.umount2(str(target), _MNT_DETACH)
+            _unmount(target)
     finally:
         with contextlib.suppress(OSError):
             target.rmdir()
@@ -150,10 +215,7 @@ def locate(root_fd: int, path: str) -> Iterator[Located]:
     clean = posixpath.normpath("/" + path)
     if clean.startswith("//"):
         clean = "/" + clean.lstrip("/")
-    if path.endswith("/.") or path == ".":
-        base = "."
-    else:
-        base = posixpath.basename(clean) or "/"
+    base = "." if path.endswith("/.") or path == "." else posixpath.basename(clean) or "/"
     if _specifies_dir(path) or clean == "/":
         fd = open_in_root(root_fd, clean)
         name = "."
@@ -204,9 +266,9 @@ def _scoped_realpath(root_fd: int, path: str) -> str:
 # -- stat ----------------------------------------------------------------------------------------------
 
 
-def _rfc3339(ts: float) -> str:
-    seconds = int(ts)
-    nanos = int(round((ts - seconds) * 1e9))
+def _rfc3339(ns: int) -> str:
+    """Go's ``time.Time`` JSON form (RFC 3339, nanoseconds without trailing zeros, UTC)."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
     text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
@@ -224,7 +286,7 @@ def stat_path(root_fd: int, path: str) -> dict[str, object]:
             "name": where.base,
             "size": st.st_size,
             "mode": from_st_mode(st.st_mode),
-            "mtime": _rfc3339(st.st_mtime),
+            "mtime": _rfc3339(st.st_mtime_ns),
             "linkTarget": link_target,
         }
 
@@ -332,8 +394,13 @@ def write_archive(root_fd: int, path: str, out: BinaryIO) -> None:
     with locate(root_fd, path) as where:
         os.stat(where.name, dir_fd=where.parent, follow_symlinks=False)  # FileNotFoundError first
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            base = where.base if where.base != "/" else "."
-            _Archiver(tar).add(where.parent, where.name, base, where.clean, None)
+            parent = open_in_root(root_fd, posixpath.dirname(where.clean))
+            try:
+                parent_dev = os.fstat(parent).st_dev
+            finally:
+                os.close(parent)
+            # the root's entries start with "/", which the docker CLI's rebase expects
+            _Archiver(tar).add(where.parent, where.name, where.base, where.clean, parent_dev)
 
 
 # -- extract (PUT) -------------------------------------------------------------------------------------
@@ -448,9 +515,17 @@ class _Extractor:
             os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
 
     def _attrs(self, parent: int, name: str, member: tarfile.TarInfo) -> None:
-        uid, gid = self._owner(member)
-        os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
-        os.chmod(name, member.mode & 0o7777, dir_fd=parent)  # after chown, which clears setuid
+        """Owner and mode of the directory or FIFO just made, through an fd of it (never a symlink a
+        container process may have swapped in, which chmod would follow on the host)."""
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise InvalidArgument(f"invalid tar: entry {member.name!r} was replaced by a symlink")
+            uid, gid = self._owner(member)
+            os.chown(f"/proc/self/fd/{fd}", uid, gid)
+            os.chmod(f"/proc/self/fd/{fd}", member.mode & 0o7777)  # after chown, which clears setuid
+        finally:
+            os.close(fd)
 
     def _regular(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parent: int, name: str) -> None:
         source = tar.extractfile(member)
@@ -480,7 +555,9 @@ class _Extractor:
     def finish(self) -> None:
         for parts in sorted(self.dir_times, key=len, reverse=True):
             with contextlib.suppress(OSError):
-                fd = open_in_root(self.root_fd, self._cpath(parts), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fd = open_in_root(
+                    self.root_fd, self._cpath(parts), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+                )
                 try:
                     os.utime(fd, (self.dir_times[parts], self.dir_times[parts]))
                 finally:
@@ -531,11 +608,14 @@ def container_user(root_fd: int, spec: str) -> tuple[int, int]:
         paths = []
         for name in ("/etc/passwd", "/etc/group"):
             try:
-                fd = open_in_root(root_fd, name, os.O_RDONLY | os.O_CLOEXEC)
+                fd = open_in_root(root_fd, name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:
                 paths.append(Path("/nonexistent"))
                 continue
             fds.append(fd)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the reader forever
+                paths.append(Path("/nonexistent"))
+                continue
             paths.append(Path(f"/proc/self/fd/{fd}"))
         user = resolve(spec, paths[0], paths[1])
         return user.uid, user.gid

@@ -156,6 +156,7 @@ class Container:
             "RestartCount": self.restart_count,
             "ManuallyStopped": self.manually_stopped,
             "SnapshotKey": self.snapshot_key,
+            "Health": self.health,
         }
 
     def save(self) -> None:
@@ -186,4 +187,5 @@ class Container:
             restart_count=raw["RestartCount"],
             manually_stopped=raw.get("ManuallyStopped", False),
             snapshot_key=raw.get("SnapshotKey", ""),
+            health=raw.get("Health"),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal as signals
 import time
@@ -18,8 +19,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from berth.engine import archive, names, spec
 from berth.engine import create as creating
-from berth.engine import names, spec
 from berth.engine.container import (
     ZERO_TIME,
     Container,
@@ -31,6 +32,7 @@ from berth.engine.container import (
 from berth.engine.events import EventBus
 from berth.engine.health import HealthMonitor
 from berth.engine.images import ImageService
+from berth.engine.volumes import VolumeService, volume_mounts
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
@@ -73,8 +75,10 @@ class ContainerService:
         log_max_size: int,
         log_max_files: int,
         cgroup_parent: str,
+        volumes: VolumeService,
     ) -> None:
         self._root = root
+        self._volumes = volumes  # named and anonymous volumes (engine/volumes.py)
         self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
         self._images = images
         self.runtime = runtime
@@ -138,6 +142,14 @@ class ContainerService:
             used.setdefault(container.image_id, []).append(container.container_id)
         return used
 
+    def volume_users(self) -> Mapping[str, Sequence[str]]:
+        """{volume name: [ids of containers that mount it]} — what makes a volume "in use"."""
+        used: dict[str, list[str]] = {}
+        for container in list(self._containers.values()):
+            for mount in volume_mounts(container.container_id, container.config, container.host_config):
+                used.setdefault(mount.name, []).append(container.container_id)
+        return used
+
     # ---------------------------------------------------------------- create
 
     async def create(self, body: dict[str, Any], name: str | None) -> Container:
@@ -178,7 +190,45 @@ class ContainerService:
         container.snapshot_key = container.container_id
         self._images.snapshotter.prepare(container.snapshot_key, top_layer)
         creating.write_network_files(container)
+        self._prepare_volumes(container)
         container.save()
+
+    def _prepare_volumes(self, container: Container) -> None:
+        """Create the container's volumes on first use and, as Docker does, copy the image's content
+        at each mount path into a volume that is still empty (engine/volumes.py)."""
+        mounts = volume_mounts(container.container_id, container.config, container.host_config)
+        created = self._volumes.ensure(mounts)
+        try:
+            empty = [
+                m
+                for m in mounts
+                if "nocopy" not in m.mode.split(",") and not any(self._volumes.mountpoint(m.name).iterdir())
+            ]
+            if not empty:
+                return
+            rootfs = self._images.snapshotter.mounts(container.snapshot_key)
+            with archive.container_root(0, rootfs, container.directory) as root_fd:
+                for mount in empty:
+                    try:
+                        fd = archive.open_in_root(root_fd, mount.destination)
+                    except OSError:
+                        continue  # nothing in the image at that path
+                    try:
+                        self._volumes.populate(mount.name, Path(f"/proc/self/fd/{fd}"))
+                    finally:
+                        os.close(fd)
+        except BaseException:
+            for name in created:  # the create failed: the volumes it made go with it
+                with contextlib.suppress(BerthError, OSError):
+                    self._volumes.remove(name)
+            raise
+
+    def _remove_anonymous_volumes(self, container: Container) -> None:
+        """``rm -v`` and ``--rm``: the container's anonymous volumes go too (named ones stay)."""
+        for mount in volume_mounts(container.container_id, container.config, container.host_config):
+            if mount.anonymous:
+                with contextlib.suppress(BerthError, OSError):  # in use elsewhere or already gone
+                    self._volumes.remove(mount.name)
 
     def _discard_files(self, container: Container) -> None:
         with contextlib.suppress(NotFound):
@@ -189,6 +239,10 @@ class ContainerService:
 
     def _io_config(self, container: Container) -> IOConfig:
         config = container.config
+        # HostConfig.ConsoleSize [h, w] sizes the pty before init runs (a program reading its size at
+        # once must not see 0x0; the CLI's resize only follows start). Malformed values mean "unset".
+        size = container.host_config.get("ConsoleSize") or [0, 0]
+        height, width = (size if isinstance(size, list) and len(size) == 2 else [0, 0])[:2]
         return IOConfig(
             tty=bool(config.get("Tty")),
             open_stdin=bool(config.get("OpenStdin")),
@@ -196,6 +250,8 @@ class ContainerService:
             log_path=container.log_path,
             log_max_size=self._log_max_size,
             log_max_files=self._log_max_files,
+            console_height=height if isinstance(height, int) and 0 < height < 65536 else 0,
+            console_width=width if isinstance(width, int) and 0 < width < 65536 else 0,
         )
 
     def _runtime_create(self, container: Container) -> None:
@@ -203,7 +259,10 @@ class ContainerService:
             self.runtime.delete(container.container_id, force=True)  # leftovers of a previous run
         container.bundle.mkdir(exist_ok=True)
         (container.bundle / "rootfs").mkdir(exist_ok=True)
-        oci = spec.build(container, cgroup_parent=self._cgroup_parent)
+        self._volumes.ensure(
+            volume_mounts(container.container_id, container.config, container.host_config)
+        )  # volumes of containers made before volumes existed, or removed by hand since
+        oci = spec.build(container, cgroup_parent=self._cgroup_parent, mountpoint=self._volumes.mountpoint)
         write_json(container.bundle / "config.json", oci, durable=False)
         mounts = self._images.snapshotter.mounts(container.snapshot_key)
         self.runtime.create(
@@ -338,9 +397,10 @@ class ContainerService:
             self._publish(container, "restart")
         elif container.auto_remove:
             with contextlib.suppress(NotFound, Conflict):
-                await self.remove(container.container_id, force=False)
+                await self.remove(container.container_id, force=False, volumes=True)  # --rm: as dockerd
 
-    async def remove(self, ref: str, *, force: bool) -> None:
+    async def remove(self, ref: str, *, force: bool, volumes: bool = False) -> None:
+        """``volumes``: also remove the container's anonymous volumes (``rm -v``)."""
         container = self.get(ref)
         if container.status.is_alive() and not force:
             raise Conflict(
@@ -367,6 +427,8 @@ class ContainerService:
             await asyncio.to_thread(self._delete_runtime, container)
             await asyncio.to_thread(self._discard_files, container)
             del self._containers[container.container_id]
+            if volumes:
+                await asyncio.to_thread(self._remove_anonymous_volumes, container)
         for request in container.pending_attaches:
             request.future.cancel()
         self._publish(container, "destroy")

@@ -28,7 +28,7 @@ from typing import Any
 
 from berth.api.stdcopy import FrameDecoder, StdcopyError
 from berth.engine import spec
-from berth.engine.container import Container, ContainerStatus, now_rfc3339
+from berth.engine.container import Container, ContainerStatus, now_rfc3339, parse_rfc3339
 from berth.errors import BerthError
 from berth.runtime.container import LinuxRuntime
 from berth.runtime.types import IOConfig
@@ -135,23 +135,24 @@ class HealthMonitor:
             log.warning("health monitor of %s failed: %s", container_id[:12], task.exception())
 
     async def _loop(self, container: Container, probe: Probe) -> None:
-        started = time.monotonic()
+        def in_start_period() -> bool:  # counted from State.StartedAt, as dockerd (and across restore)
+            return time.time() - parse_rfc3339(container.started_at) < probe.start_period
+
         while True:
-            in_start_period = time.monotonic() - started < probe.start_period
             health = container.health or {}
             # As dockerd: the faster StartInterval applies only while the start period lasts and the
             # container has not been healthy yet.
-            fast = in_start_period and health.get("Status") == STARTING
+            fast = in_start_period() and health.get("Status") == STARTING
             await asyncio.sleep(probe.start_interval if fast else probe.interval)
             if container.status == ContainerStatus.PAUSED:
                 continue
             if container.status != ContainerStatus.RUNNING:
                 return
-            in_start_period = time.monotonic() - started < probe.start_period
+            starting = in_start_period()
             entry = await self._probe(container, probe)
             if not _running(container):  # it exited while the probe ran
                 return
-            self._record(container, probe, entry, in_start_period)
+            self._record(container, probe, entry, starting)
 
     def _record(
         self, container: Container, probe: Probe, entry: dict[str, Any], in_start_period: bool
@@ -193,6 +194,9 @@ class HealthMonitor:
                     _kill(pid)
                     output = bytearray(f"Health check exceeded timeout ({_duration(probe.timeout)})".encode())
                     exit_code = -1
+                    with contextlib.suppress(TimeoutError, BerthError):  # collect it: the shim forgets it
+                        async with asyncio.timeout(5):
+                            await self._runtime.exec_wait(container_id, exec_id)
             finally:
                 attached.writer.close()
         except BerthError as exc:

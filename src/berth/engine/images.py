@@ -295,8 +295,12 @@ class ImageService:
             row, blob = self._unpack_stream(layer, layers[-1].chain_id if layers else "")
             layers.append(row)
         created = now_rfc3339()
+        inherited = {k: v for k, v in base.config.items() if k not in ("author", "comment")} if base else {}
+        # author and comment describe this step (commit -a/-m), never the parent's import.
+        own = {k: history[k] for k in ("author", "comment") if history.get(k)}
         new_config: dict[str, Any] = {
-            **({k: v for k, v in base.config.items()} if base else {}),
+            **inherited,
+            **own,
             "architecture": base.config.get("architecture")
             if base
             else _ARCH.get(os.uname().machine, "amd64"),

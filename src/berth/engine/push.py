@@ -171,7 +171,7 @@ class PushService:
         emit = progress or _no_progress
         record = await asyncio.to_thread(self._images.resolve, str(ref))
         endpoint = self._resolver.push_endpoint(ref.domain)
-        await emit({"status": f"The push refers to repository [{ref.familiar_name}]"})
+        await emit({"status": f"The push refers to repository [{ref.repository}]"})
         client = self._client_factory(endpoint, credentials or Credentials())
         try:
             await client.ping()

@@ -7,8 +7,11 @@ masked paths, /dev/shm size, how ``--cpus`` becomes a CFS quota — is decided h
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from berth.engine import volumes
 from berth.engine.container import Container
 from berth.errors import InvalidArgument
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
@@ -32,10 +35,12 @@ def _bind_mounts(binds: list[str]) -> list[dict[str, Any]]:
     mounts = []
     for bind in binds:
         parts = bind.split(":")
-        if len(parts) < 2 or not parts[0].startswith("/"):
-            raise InvalidArgument(
-                f"invalid volume specification: '{bind}': named volumes are not supported yet"
-            )
+        if len(parts) == 1 and bind.startswith("/"):
+            continue  # "/path" alone: an anonymous volume, _volume_mounts (engine/volumes.py) mounts it
+        if len(parts) < 2:
+            raise InvalidArgument(f"invalid volume specification: '{bind}'")
+        if not parts[0].startswith("/"):
+            continue  # a named volume (name:/path): _volume_mounts (engine/volumes.py) mounts it
         source, destination, mode = parts[0], parts[1], parts[2] if len(parts) > 2 else "rw"
         if not destination.startswith("/"):
             raise InvalidArgument(f"invalid volume specification: '{bind}': mount path must be absolute")
@@ -45,6 +50,15 @@ def _bind_mounts(binds: list[str]) -> list[dict[str, Any]]:
             "options": ["rbind", "ro" if "ro" in flags else "rw", "rprivate"],
         })  # fmt: skip
     return mounts
+
+
+def _volume_mounts(container: Container, mountpoint: Callable[[str], Path]) -> list[dict[str, Any]]:
+    """Named and anonymous volumes (engine/volumes.py): a bind of the volume's ``_data`` directory."""
+    return [
+        {"destination": m.destination, "type": "bind", "source": str(mountpoint(m.name)),
+         "options": ["rbind", "rw" if m.rw else "ro", "rprivate"]}
+        for m in volumes.volume_mounts(container.container_id, container.config, container.host_config)
+    ]  # fmt: skip
 
 
 def _tmpfs_mounts(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
@@ -105,7 +119,9 @@ def _capabilities(host: dict[str, Any]) -> list[str]:
     return caps
 
 
-def build(container: Container, *, cgroup_parent: str) -> dict[str, Any]:
+def build(
+    container: Container, *, cgroup_parent: str, mountpoint: Callable[[str], Path] | None = None
+) -> dict[str, Any]:
     """The OCI runtime spec (``config.json``) for one start of ``container``."""
     config, host = container.config, container.host_config
     args = [container.path, *container.args]
@@ -148,7 +164,12 @@ def build(container: Container, *, cgroup_parent: str) -> dict[str, Any]:
             {"destination": INIT_PATH, "type": "bind", "source": _init_binary(), "options": ["bind", "ro"]}
         )
     mounts += _tmpfs_mounts(host.get("Tmpfs") or {})
-    mounts += _bind_mounts(host.get("Binds") or [])
+    # Binds and volumes (``mountpoint``: a volume name → its directory) go parents first, as Docker
+    # sorts them, so ``-v data:/a -v /host:/a/b`` mounts /a/b on top of the volume.
+    binds = _bind_mounts(host.get("Binds") or [])
+    if mountpoint is not None:
+        binds += _volume_mounts(container, mountpoint)
+    mounts += sorted(binds, key=lambda m: len(m["destination"].rstrip("/").split("/")))
     caps = _capabilities(host)
     process = oci["process"]
     process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}

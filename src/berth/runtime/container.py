@@ -353,8 +353,10 @@ class LinuxRuntime:
         except (OSError, KeyError):
             return  # exited meanwhile
         try:
+            # A zombie (exited, not yet reaped by the shim) answers ESRCH: it is already gone.
             if _alive(st.get("init_pid"), st.get("init_start")):
-                _pidfd_send_signal(pidfd, signal)
+                with contextlib.suppress(ProcessLookupError):
+                    _pidfd_send_signal(pidfd, signal)
         finally:
             os.close(pidfd)
 

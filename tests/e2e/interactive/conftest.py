@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -35,7 +36,12 @@ def terminal(berthd: Daemon, cli: str) -> Iterator[Callable[..., Terminal]]:
             term.close()
 
 
-def run_cli(berthd: Daemon, cli: str, *args: str, input: bytes | None = None, timeout: float = 60):  # type: ignore[no-untyped-def]
-    return berthd.docker(*args, input=input, timeout=timeout) if cli == "docker" else berthd.berth(
-        *args, input=input, timeout=timeout
+def run_cli(
+    berthd: Daemon, cli: str, *args: str, input: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``berth ARGS`` or ``docker ARGS`` (by ``cli``) against the test's daemon."""
+    return (
+        berthd.docker(*args, input=input, timeout=timeout)
+        if cli == "docker"
+        else berthd.berth(*args, input=input, timeout=timeout)
     )

@@ -80,6 +80,15 @@ class Terminal:
                 )
             open_ = self._read(min(remaining, 0.2))
 
+    def wait_raw(self, timeout: float = 15.0) -> None:
+        """Wait until the program put its terminal in raw mode (what the CLIs do once attached):
+        typing earlier would be line-edited and echoed by the local terminal, not sent through."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & (termios.ICANON | termios.ECHO):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.argv} never put its terminal in raw mode")
+            self._read(0.05)
+
     def resize(self, rows: int, cols: int) -> None:
         """Resize the terminal: the kernel sends SIGWINCH to its foreground process group."""
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -67,14 +67,14 @@ def test_images_table(stub: StubDaemon, berth: Berth) -> None:
                     "Id": "sha256:" + "b" * 64,
                     "RepoTags": ["busybox:latest", "localhost:5000/busybox:1"],
                     "RepoDigests": [],
-                    "Created": NOW - 7200,
+                    "Created": time.time() - 7200,
                     "Size": 4261550,
                 },
                 {
                     "Id": "sha256:" + "d" * 64,
                     "RepoTags": [],
                     "RepoDigests": [],
-                    "Created": NOW - 60,
+                    "Created": time.time() - 60,
                     "Size": 1000,
                 },
             ]

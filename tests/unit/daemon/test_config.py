@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from berth.api.humanize import human_duration
 from berth.daemon import config
-from berth.daemon.server.container_json import human_duration
 from berth.daemon.server.filters import parse_filters
 from berth.errors import InvalidArgument
 

@@ -6,7 +6,16 @@ from aiohttp import web
 
 from berth.daemon.server import middleware
 from berth.daemon.server.router import ApiRouter
-from berth.daemon.server.routes import containers, distribution, exec, images, system
+from berth.daemon.server.routes import (
+    archive,
+    containers,
+    distribution,
+    exec,
+    images,
+    networks,
+    system,
+    volumes,
+)
 from berth.daemon.wiring import Services
 
 MAX_REQUEST_BODY = 1 << 40  # image tarballs stream through; handlers read bodies incrementally
@@ -23,4 +32,7 @@ def make_app(services: Services) -> web.Application:
     distribution.register(router, pull=services.pull, push=services.push, registry=services.registry)
     containers.register(router, services)
     exec.register(router, services)
+    archive.register(router, services)
+    volumes.register(router, services.volumes, events=services.events)
+    networks.register(router, services)
     return app

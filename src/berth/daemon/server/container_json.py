@@ -6,35 +6,9 @@ import shlex
 import time
 from typing import Any
 
+from berth.api.humanize import human_duration
+from berth.engine import volumes
 from berth.engine.container import Container, ContainerStatus, parse_rfc3339
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's ``units.HumanDuration``: "Less than a second", "3 seconds", "About a minute", …"""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(container: Container) -> str:
@@ -45,7 +19,8 @@ def status_text(container: Container) -> str:
         if status == ContainerStatus.PAUSED:
             text += " (Paused)"
         if container.health:
-            text += f" ({container.health.get('Status', 'starting')})"
+            health = container.health.get("Status", "starting")
+            text += " (health: starting)" if health == "starting" else f" ({health})"
         return text
     if status == ContainerStatus.RESTARTING:
         return f"Restarting ({container.exit_code}) {human_duration(now - parse_rfc3339(container.finished_at))} ago"
@@ -105,10 +80,20 @@ def _mounts(container: Container) -> list[dict[str, Any]]:
     mounts = []
     for bind in container.host_config.get("Binds") or []:
         parts = bind.split(":")
+        if len(parts) < 2 or not parts[0].startswith("/"):
+            continue  # named and anonymous volumes: below
         mode = parts[2] if len(parts) > 2 else ""
         mounts.append({
             "Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
             "RW": "ro" not in mode.split(","), "Propagation": "rprivate",
+        })  # fmt: skip
+    # Named and anonymous volumes (engine/volumes.py), as Docker shows them.
+    for volume in volumes.volume_mounts(container.container_id, container.config, container.host_config):
+        mounts.append({
+            "Type": "volume", "Name": volume.name,
+            "Source": str(volumes.source_for(container.directory, volume.name)),
+            "Destination": volume.destination, "Driver": "local", "Mode": volume.mode,
+            "RW": volume.rw, "Propagation": "",
         })  # fmt: skip
     return mounts
 

@@ -239,13 +239,22 @@ class Shim:
             return
         for client in list(proc.clients):
             self._drop(client)
+        collected = bool(proc.waiters)
         for waiter in proc.waiters:
             self._reply(waiter, {"ok": True, "exit_code": proc.exit_code})
             waiter.close()
         proc.waiters = []
+        if collected:
+            self._forget(proc)
         if proc.stdin_fd is not None and not proc.tty:
             os.close(proc.stdin_fd)
             proc.stdin_fd = None
+
+    def _forget(self, proc: Proc) -> None:
+        """Drop an exec whose exit was collected: the daemon keeps its record, and a shim that kept
+        every finished exec (healthcheck probes run one every interval) would grow without bound."""
+        if proc is not self.init and proc.done and not proc.clients:
+            self.execs.pop(proc.name, None)
 
     def _drop(self, client: Client) -> None:
         if client.stdin_waiter is not None:
@@ -382,6 +391,7 @@ class Shim:
                     client.sock,
                     {"ok": True, "exit_code": proc.exit_code if proc.exit_code is not None else -1},
                 )
+                self._forget(proc)  # its exit is collected (a no-op unless it is done)
                 return False
             proc.waiters.append(client.sock)
             self.sel.unregister(client.sock)

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import tempfile
-
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +16,7 @@ from berth.daemon.server import container_json
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
-from berth.daemon.server.streams import frame, pump
+from berth.daemon.server.streams import frame, parse_detach_keys, pump
 from berth.daemon.wiring import Services
 from berth.engine.container import Container, ContainerStatus
 from berth.engine.containers import ContainerService, parse_signal
@@ -114,6 +113,8 @@ class _ContainerRoutes:
                     or container.image_id.removeprefix("sha256:").startswith(w)
                     for w in wanted
                 )
+            elif key == "health":  # Docker's ps filter: starting, healthy, unhealthy or none
+                ok = ((container.health or {}).get("Status") or "none") in wanted
             else:
                 raise InvalidArgument(f"invalid filter '{key}'")
             if not ok:
@@ -187,7 +188,9 @@ class _ContainerRoutes:
         return web.Response(status=204)
 
     async def remove(self, request: web.Request) -> web.Response:
-        await self._containers.remove(request.match_info["ref"], force=_flag(request, "force"))
+        await self._containers.remove(
+            request.match_info["ref"], force=_flag(request, "force"), volumes=_flag(request, "v")
+        )
         return web.Response(status=204)
 
     async def prune(self, request: web.Request) -> web.Response:
@@ -224,6 +227,8 @@ class _ContainerRoutes:
         stdin, stdout, stderr = _flag(request, "stdin"), _flag(request, "stdout"), _flag(request, "stderr")
         if not (_flag(request, "stream") or _flag(request, "logs")):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        # Detach keys (default ctrl-p,ctrl-q) end a TTY attach and leave the container running.
+        keys = parse_detach_keys(request.query.get("detachKeys")) if container.tty and stdin else None
         attaching = asyncio.get_running_loop().create_task(
             self._containers.attach(container.container_id, stdin=stdin, stdout=stdout, stderr=stderr)
         )
@@ -235,7 +240,12 @@ class _ContainerRoutes:
             await client.close()
             raise
         try:
-            await pump(attached, client, stdin=stdin)
+            if await pump(attached, client, stdin=stdin, detach_keys=keys):
+                # As dockerd, a detach-keys exit is a container event (published before the close,
+                # which may end this handler).
+                attributes = {"name": container.name.removeprefix("/"), "image": container.image}
+                attributes.update(container.config.get("Labels") or {})
+                self._services.events.publish("container", "detach", container.container_id, attributes)
         finally:
             await client.close()
         return client.response
@@ -279,6 +289,8 @@ class _ContainerRoutes:
             raise InvalidArgument(f"container {container.container_id} is not running")
         pids = set(await asyncio.to_thread(self._containers.runtime.pids, container.container_id))
         ps_args = (request.query.get("ps_args") or "-ef").split()
+        if any("\x00" in arg for arg in ps_args):  # fuzzing: a NUL made subprocess.run raise -> 500
+            raise InvalidArgument("invalid ps_args: NUL byte")
         result = await asyncio.to_thread(
             subprocess.run, ["ps", *ps_args], capture_output=True, text=True, check=False
         )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 from aiohttp import web
 
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.containers import _int, _json_body
-from berth.daemon.server.streams import pump
+from berth.daemon.server.streams import parse_detach_keys, pump
 from berth.daemon.wiring import Services
 from berth.runtime.errors import ExecFailed
 
@@ -24,6 +23,9 @@ def register(router: ApiRouter, services: Services) -> None:
         body = await _json_body(request)
         exec_id = request.match_info["exec_id"]
         detach = bool(body.get("Detach"))
+        stdin = bool(execs.get(exec_id).config.get("AttachStdin"))
+        # Detach keys end a TTY exec session and leave the process running (as dockerd).
+        keys = parse_detach_keys(execs.get(exec_id).config.get("DetachKeys")) if stdin else None
         instance, attached = await execs.prepare(exec_id, attach=not detach)
         if detach or attached is None:
             await execs.start(instance)
@@ -41,8 +43,11 @@ def register(router: ApiRouter, services: Services) -> None:
                     else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message
                 )
                 return client.response
-            await pump(attached, client, stdin=bool(instance.config.get("AttachStdin")))
-            await execs.wait(instance)
+            detached = await pump(
+                attached, client, stdin=stdin, detach_keys=keys if instance.tty else None
+            )
+            if not detached:
+                await execs.wait(instance)
         finally:
             await client.close()
         return client.response

@@ -164,6 +164,16 @@ def _parse_time(value: str | None) -> int | None:
         raise web.HTTPBadRequest(reason=f"invalid time {value!r}") from exc
 
 
+_PREFIXED_ACTIONS = ("health_status", "exec_create", "exec_start")
+
+
+def _value_matches(key: str, wanted: str, have: str) -> bool:
+    """Ids match by prefix; ``event=health_status`` matches "health_status: healthy" (as moby does)."""
+    if wanted == have or (key in {"container", "image"} and have.startswith(wanted)):
+        return True
+    return key == "event" and wanted in _PREFIXED_ACTIONS and have.startswith(wanted + ":")
+
+
 def _matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     actor = event["Actor"]
     checks = {
@@ -177,21 +187,14 @@ def _matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     for key, wanted in filters.items():
         if key == "label":
             labels = actor["Attributes"]
-            if not all(
-                (
-                    w.partition("=")[0] in labels
-                    and (not w.partition("=")[2] or labels[w.partition("=")[0]] == w.partition("=")[2])
-                )
-                for w in wanted
-            ):
+            pairs = [w.partition("=") for w in wanted]
+            if not all(k in labels and (not sep or labels[k] == v) for k, sep, v in pairs):
                 return False
             continue
         have = checks.get(key)
         if have is None:
             return False
-        if not any(
-            w == h or (key in {"container", "image"} and h.startswith(w)) for w in wanted for h in have if h
-        ):
+        if not any(_value_matches(key, w, h) for w in wanted for h in have if h):
             return False
     return True
 
@@ -241,7 +244,7 @@ async def _df(request: web.Request, services: Services) -> web.Response:
             "LayersSize": layers,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": await asyncio.to_thread(services.volumes.usage),  # with UsageData{Size,RefCount}
             "BuildCache": [],
         }
     )
