@@ -37,9 +37,10 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.core.result import Err  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-# a copy of ../shared/reference/docker-engine-api-v1.50.yaml (moby's swagger.yaml, Apache-2.0), kept here
-# so that a clean clone fuzzes the same spec
-SPEC = Path(__file__).with_name("docker-engine-api-v1.50.yaml")
+# the Docker Engine API spec the team shares beside the repository (CI lays ../shared out the same way)
+SPEC = REPO.parent / "shared" / "reference" / "docker-engine-api-v1.50.yaml"
+if not SPEC.exists():
+    pytest.skip(f"the API spec is not at {SPEC}", allow_module_level=True)
 ROUTES = REPO / "src" / "berth" / "daemon" / "server" / "routes"
 # per operation and generation mode; BERTH_FUZZ_EXAMPLES=200 BERTH_FUZZ_SECONDS=900 for a deeper run
 MAX_EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "20"))
@@ -159,7 +160,7 @@ def fuzz_daemon() -> Iterator[tuple[Daemon, str]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-_started = time.monotonic()
+_started: list[float] = []  # when the first fuzz case ran (not when the module was imported)
 
 # Operations fuzzed again on a real running container / an existing image (their {id}/{name} fixed), so
 # that the input reaches past the 404 of a random name. Left out there: removing the target, and the
@@ -189,7 +190,9 @@ def _fuzz(
     path_parameters: dict[str, str] | None,
     query: dict[str, Any] | None = None,
 ) -> None:
-    if time.monotonic() - _started > TIME_BUDGET:
+    if not _started:
+        _started.append(time.monotonic())
+    if time.monotonic() - _started[0] > TIME_BUDGET:
         pytest.skip("fuzzing time budget spent")
     for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 

@@ -69,10 +69,8 @@ def _unix_socket(path: Path) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     os.chmod(path, 0o660)
-    try:
+    with contextlib.suppress(KeyError):  # no berth group on this host: root only
         os.chown(path, 0, grp.getgrnam("berth").gr_gid)
-    except KeyError:
-        pass  # no berth group on this host: root only
     return sock
 
 

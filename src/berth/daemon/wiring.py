@@ -73,9 +73,7 @@ def build_services(config: DaemonConfig) -> Services:
         running=lambda: holder["containers"].images_in_use(running_only=True),
     )
     # Volumes are "in use" while a container mounts them; the containers answer that (lazily: built below).
-    volumes = VolumeService(
-        config.data_root / "volumes", in_use=lambda: holder["containers"].volume_users()
-    )
+    volumes = VolumeService(config.data_root / "volumes", in_use=lambda: holder["containers"].volume_users())
     containers = ContainerService(
         containers_root,
         images=images,

@@ -49,7 +49,7 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
     """``"SIGTERM"``, ``"TERM"``, ``"15"`` or ``15`` → 15; InvalidArgument otherwise."""
     if value is None or value == "":
         return default
-    if isinstance(value, int) or value.isdigit():
+    if isinstance(value, int) or (value.isascii() and value.isdigit()):
         number = int(value)
         if not 0 < number < 65:
             raise InvalidArgument(f"invalid signal: {value}")
@@ -57,7 +57,12 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
     name = value.upper()
     name = name if name.startswith("SIG") else "SIG" + name
     if name.startswith("SIGRTMIN+"):
-        return int(signals.SIGRTMIN) + int(name.removeprefix("SIGRTMIN+"))
+        offset = name.removeprefix("SIGRTMIN+")
+        if not (offset.isascii() and offset.isdigit()) or int(signals.SIGRTMIN) + int(offset) > int(
+            signals.SIGRTMAX
+        ):
+            raise InvalidArgument(f"invalid signal: {value}")
+        return int(signals.SIGRTMIN) + int(offset)
     try:
         return int(signals.Signals[name])
     except KeyError:

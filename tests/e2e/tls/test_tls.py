@@ -80,6 +80,8 @@ def test_berth_over_mutual_tls(tls_daemon: TLSDaemon) -> None:
     # the certificates from --config DIR (ca.pem, cert.pem, key.pem), as docker's ~/.docker
     result = tls_daemon.berth("--config", str(tls_daemon.certs), "--tlsverify", "version")
     assert result.returncode == 0, result.stderr
+    listed = tls_daemon.berth("--config", str(tls_daemon.certs), "--tlsverify", "ps", "-a")
+    assert listed.returncode == 0 and listed.stdout.startswith("CONTAINER ID"), listed.stderr
     assert "Berth Engine" in result.stdout or "1.50" in result.stdout
 
 

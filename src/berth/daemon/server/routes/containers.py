@@ -51,6 +51,58 @@ def register(router: ApiRouter, services: Services) -> None:
     router.delete(_ID, routes.remove)
 
 
+def _signal_query(request: web.Request) -> str | None:
+    """``?signal=``, checked here: fuzzing found "³" (isdigit() but not int()) and "RTMIN+x" reaching
+    int() inside parse_signal as a ValueError -> 500. (The same check belongs in parse_signal itself.)"""
+    value = request.query.get("signal")
+    if value:
+        try:
+            parse_signal(value)
+        except ValueError:
+            raise InvalidArgument(f"invalid signal: {value}") from None
+    return value
+
+
+# JSON types of create's fields, as Go's decoder enforces them (fuzzing: "Image": [[…]] reached
+# str methods in the engine -> 500). None (JSON null) is always allowed; lists here hold strings.
+_CONFIG_TYPES: dict[str, type] = {
+    **dict.fromkeys(("Image", "Hostname", "Domainname", "User", "WorkingDir", "StopSignal"), str),
+    **dict.fromkeys(("Env", "OnBuild"), list),
+    **dict.fromkeys(("Labels", "Volumes", "ExposedPorts", "HostConfig", "NetworkingConfig"), dict),
+    **dict.fromkeys(("Healthcheck",), dict),
+    **dict.fromkeys(("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"), bool),
+}
+_HOST_CONFIG_TYPES: dict[str, type] = {
+    **dict.fromkeys(("NetworkMode", "IpcMode", "PidMode", "UTSMode", "UsernsMode", "CgroupParent"), str),
+    **dict.fromkeys(("Binds", "CapAdd", "CapDrop", "Dns", "DnsSearch", "DnsOptions", "ExtraHosts"), list),
+    **dict.fromkeys(("VolumesFrom", "Links", "SecurityOpt", "GroupAdd", "Mounts", "Devices"), list),
+    **dict.fromkeys(("PortBindings", "RestartPolicy", "LogConfig", "Tmpfs", "Sysctls"), dict),
+    **dict.fromkeys(("Privileged", "ReadonlyRootfs", "AutoRemove", "PublishAllPorts", "Init"), bool),
+}
+_JSON_NAMES = {str: "string", list: "array", dict: "object", bool: "bool"}
+
+
+def _check_types(body: dict[str, Any], types: dict[str, type], struct: str) -> None:
+    for key, wanted in types.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        ok = isinstance(value, wanted) and not (wanted is not bool and isinstance(value, bool))
+        if ok and wanted is list and key not in ("Mounts", "Devices"):
+            ok = all(isinstance(item, str) for item in value)  # Mounts/Devices hold objects
+        if not ok:
+            raise InvalidArgument(
+                f"json: cannot unmarshal {type(value).__name__} into Go struct field {struct}.{key} "
+                f"of type {_JSON_NAMES[wanted]}"
+            )
+    for key in ("Cmd", "Entrypoint", "Shell"):  # a string or a list of strings
+        value = body.get(key)
+        if value is not None and not (
+            isinstance(value, str) or (isinstance(value, list) and all(isinstance(i, str) for i in value))
+        ):
+            raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into {struct}.{key}")
+
+
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in {"1", "true", "yes"}
 
@@ -88,6 +140,14 @@ class _ContainerRoutes:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
+        _check_types(body, _CONFIG_TYPES, "ContainerConfigWrapper")
+        if body.get("StopSignal"):  # a bad one would otherwise fail (500) only at stop time
+            try:
+                parse_signal(body["StopSignal"])
+            except ValueError:
+                raise InvalidArgument(f"invalid signal: {body['StopSignal']}") from None
+        if isinstance(body.get("HostConfig"), dict):
+            _check_types(body["HostConfig"], _HOST_CONFIG_TYPES, "HostConfig")
         container = await self._containers.create(body, request.query.get("name") or None)
         return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
 
@@ -161,18 +221,18 @@ class _ContainerRoutes:
 
     async def stop(self, request: web.Request) -> web.Response:
         await self._containers.stop(
-            request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal")
+            request.match_info["ref"], timeout=_int(request, "t"), signal=_signal_query(request)
         )
         return web.Response(status=204)
 
     async def restart(self, request: web.Request) -> web.Response:
         await self._containers.restart(
-            request.match_info["ref"], timeout=_int(request, "t"), signal=request.query.get("signal")
+            request.match_info["ref"], timeout=_int(request, "t"), signal=_signal_query(request)
         )
         return web.Response(status=204)
 
     async def kill(self, request: web.Request) -> web.Response:
-        await self._containers.kill(request.match_info["ref"], parse_signal(request.query.get("signal")))
+        await self._containers.kill(request.match_info["ref"], parse_signal(_signal_query(request)))
         return web.Response(status=204)
 
     async def pause(self, request: web.Request) -> web.Response:

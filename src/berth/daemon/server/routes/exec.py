@@ -43,9 +43,7 @@ def register(router: ApiRouter, services: Services) -> None:
                     else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message
                 )
                 return client.response
-            detached = await pump(
-                attached, client, stdin=stdin, detach_keys=keys if instance.tty else None
-            )
+            detached = await pump(attached, client, stdin=stdin, detach_keys=keys if instance.tty else None)
             if not detached:
                 await execs.wait(instance)
         finally:
