@@ -25,6 +25,7 @@ from berth.engine.stats import stats_json
 from berth.errors import InvalidArgument, NotFound
 
 _ID = "/containers/{ref}"
+_LOG_BATCH = 256 * 1024
 
 
 def register(router: ApiRouter, services: Services) -> None:
@@ -338,8 +339,16 @@ class _ContainerRoutes:
             else "application/vnd.docker.multiplexed-stream"
         )
         await resp.prepare(request)
+        # A log holds millions of short lines: batch them into large writes, except when following,
+        # where every line must reach the client as it comes.
+        batch = bytearray()
         async for stream, data in stream_logs(self._containers, container, query):
-            await resp.write(data if container.tty else frame(stream, data))
+            batch += data if container.tty else frame(stream, data)
+            if query.follow or len(batch) >= _LOG_BATCH:
+                await resp.write(bytes(batch))
+                batch.clear()
+        if batch:
+            await resp.write(bytes(batch))
         await resp.write_eof()
         return resp
 
