@@ -102,7 +102,7 @@ class ExecService:
     def _process(self, instance: ExecInstance) -> dict[str, Any]:
         container = self._containers.get(instance.container_id)
         config = instance.config
-        env = spec.build(container, cgroup_parent="")["process"]["env"]
+        env = spec.process_env(container)
         for entry in config.get("Env") or []:
             key = entry.split("=", 1)[0]
             env = [e for e in env if e.split("=", 1)[0] != key] + [entry]

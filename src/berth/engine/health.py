@@ -230,7 +230,7 @@ def _kill(pid: int) -> None:
 
 def _process(container: Container, argv: list[str]) -> dict[str, Any]:
     """The probe's OCI process: as ``docker exec`` would run it (container env, workdir and user)."""
-    env = spec.build(container, cgroup_parent="")["process"]["env"]
+    env = spec.process_env(container)
     caps = spec.DEFAULT_CAPS
     return {
         "terminal": False,

@@ -15,7 +15,7 @@ from berth.engine import volumes
 from berth.engine.container import Container
 from berth.errors import InvalidArgument
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
-from berth.runtime.spec import default_spec
+from berth.runtime.spec import DEFAULT_PATH, default_spec
 
 CFS_PERIOD = 100_000
 INIT_PATH = "/sbin/docker-init"
@@ -119,6 +119,20 @@ def _capabilities(host: dict[str, Any]) -> list[str]:
     return caps
 
 
+def process_env(container: Container) -> list[str]:
+    """The environment of the container's processes (its command, and ``exec``s and health probes):
+    the merged Config.Env plus Docker's PATH default, HOSTNAME and, with a TTY, TERM."""
+    config = container.config
+    env = list(config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.insert(1, f"HOSTNAME={config.get('Hostname', '')}")
+    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    return env
+
+
 def build(
     container: Container, *, cgroup_parent: str, mountpoint: Callable[[str], Path] | None = None
 ) -> dict[str, Any]:
@@ -128,14 +142,9 @@ def build(
     if host.get("Init"):
         args = [INIT_PATH, "--", *args]
     host_network = (host.get("NetworkMode") or "default") == "host"
-    env = list(config.get("Env") or [])
-    if not any(e.startswith("HOSTNAME=") for e in env):
-        env.insert(1 if env and env[0].startswith("PATH=") else 0, f"HOSTNAME={config.get('Hostname', '')}")
-    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
-        env.append("TERM=xterm")
     oci: dict[str, Any] = default_spec(
         args,
-        env=env,
+        env=process_env(container),
         cwd=config.get("WorkingDir") or "/",
         hostname=config.get("Hostname", ""),
         terminal=bool(config.get("Tty")),
