@@ -34,6 +34,20 @@ def _client_version() -> dict[str, Any]:
     }
 
 
+def _go_field_names(data: dict[str, Any]) -> dict[str, Any]:
+    """Templates name Go struct fields (``{{.Server.APIVersion}}``) where the JSON says ``ApiVersion``."""
+    out = dict(data)
+    for side in ("Client", "Server"):
+        section = out.get(side)
+        if isinstance(section, dict):
+            section = dict(section)
+            for json_key, go_name in (("ApiVersion", "APIVersion"), ("MinAPIVersion", "MinAPIVersion")):
+                if json_key in section:
+                    section[go_name] = section[json_key]
+            out[side] = section
+    return out
+
+
 def version(ctx: Context, argv: list[str]) -> int:
     p = new_parser(
         ctx.command,
@@ -59,7 +73,7 @@ def version(ctx: Context, argv: list[str]) -> int:
         text = (
             _struct_json(data)
             if ns.format == "json"
-            else render(ns.format.replace("\\n", "\n").replace("\\t", "\t"), data)
+            else render(ns.format.replace("\\n", "\n").replace("\\t", "\t"), _go_field_names(data))
         )
         sys.stdout.write(text + "\n")
     else:

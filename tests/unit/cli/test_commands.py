@@ -329,6 +329,7 @@ def test_version_and_help(stub: StubDaemon, berth: Berth) -> None:
     res = berth("version")
     assert res.rc == 0 and " API version:      1.50 (minimum version 1.24)" in res.out
     assert berth("version", "--format", "{{.Server.ApiVersion}}").out == "1.50\n"
+    assert berth("version", "--format", "{{.Server.APIVersion}}").out == "1.50\n"  # docker's Go name
     for cmd in (["ps"], ["run"], ["image", "ls"], ["network", "create"], ["bootstrap", "busybox"]):
         help_text = berth(*cmd, "--help")
         assert help_text.rc == 0 and "Examples:" in help_text.out, cmd
