@@ -104,12 +104,15 @@ class StdinPump:
                 data = os.read(self.in_fd, 65536)
                 if not data:
                     break
-                self.conn.sendall(data)
                 if self.detach_keys:
                     recent = (recent + data)[-len(self.detach_keys) :]
                     if recent == self.detach_keys:
+                        # Set before sending: the daemon closes the session as soon as it sees the
+                        # keys, and the output side must then already know this was a detach.
                         self.detached.set()
+                        self.conn.sendall(data)
                         return
+                self.conn.sendall(data)
         except OSError:
             return  # the connection or stdin went away: the output side reports the outcome
         self.conn.close_write()
