@@ -15,6 +15,7 @@ from berth.errors import BerthError
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost); mypy honours this name
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
     from typing import Any
 
     from berth.cli.parsing import Parser
@@ -106,6 +107,25 @@ def split_at_positional(
     from berth.cli import parsing
 
     return parsing.split_at_positional(parser, argv, count)
+
+
+def for_each(names: list[str], action: Callable[[str], str | None]) -> int:
+    """Docker's multi-object verbs (``rm A B``, ``volume rm …``): run ``action`` on each name, print
+    what it returns (None prints nothing), report each daemon error on its own line, go on, and
+    exit 1 if any failed."""
+    from berth.client.api import APIError  # already loaded by every command that talks to the daemon
+
+    failed = False
+    for name in names:
+        try:
+            shown = action(name)
+        except APIError as exc:
+            sys.stderr.write(f"Error response from daemon: {exc}\n")
+            failed = True
+            continue
+        if shown is not None:
+            sys.stdout.write(shown + "\n")
+    return 1 if failed else 0
 
 
 def err(message: str) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from berth.cli.command import CLIError, Context, new_parser
-from berth.client.api import APIError
+from berth.cli.command import CLIError, Context, for_each, new_parser
 from berth.client.http import quote
 
 TYPE_CHECKING = False
@@ -180,20 +179,15 @@ def rmi(ctx: Context, argv: list[str]) -> int:
         params["force"] = "1"
     if ns.no_prune:
         params["noprune"] = "1"
-    failed = False
-    for name in ns.images:
-        try:
-            report = ctx.client.delete(f"/images/{quote(name)}", params or None) or []
-        except APIError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
-            failed = True
-            continue
-        for item in report:
+
+    def remove(name: str) -> None:
+        for item in ctx.client.delete(f"/images/{quote(name)}", params or None) or []:
             if item.get("Untagged"):
                 sys.stdout.write(f"Untagged: {item['Untagged']}\n")
             if item.get("Deleted"):
                 sys.stdout.write(f"Deleted: {item['Deleted']}\n")
-    return 1 if failed else 0
+
+    return for_each(ns.images, remove)
 
 
 def tag(ctx: Context, argv: list[str]) -> int:

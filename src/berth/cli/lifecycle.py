@@ -7,28 +7,13 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from berth.cli.command import Context, StatusExit, new_parser
+from berth.cli.command import Context, StatusExit, for_each, new_parser
 from berth.client.api import APIError, APINotModified
 from berth.client.http import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
-
-
-def _each(names: list[str], action: Callable[[str], str | None]) -> int:
-    failed = False
-    for name in names:
-        try:
-            shown = action(name)
-        except APIError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
-            failed = True
-            continue
-        if shown is not None:
-            sys.stdout.write(shown + "\n")
-    return 1 if failed else 0
 
 
 def _path(name: str) -> str:
@@ -81,7 +66,7 @@ def start(ctx: Context, argv: list[str]) -> int:
             raise
         return name
 
-    code = _each(ns.containers, act)
+    code = for_each(ns.containers, act)
     if failed:
         sys.stderr.write(f"Error: failed to start containers: {', '.join(failed)}\n")
     return code
@@ -118,7 +103,7 @@ def _stop_like(ctx: Context, argv: list[str], verb: str, summary: str) -> int:
             ctx.client.post(f"{_path(name)}/{verb}", params or None)
         return name
 
-    return _each(ns.containers, act)
+    return for_each(ns.containers, act)
 
 
 def stop(ctx: Context, argv: list[str]) -> int:
@@ -141,7 +126,7 @@ def kill(ctx: Context, argv: list[str]) -> int:
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     ns = p.parse_args(argv)
     params = {"signal": ns.signal} if ns.signal else None
-    return _each(ns.containers, lambda n: (ctx.client.post(f"{_path(n)}/kill", params), n)[1])
+    return for_each(ns.containers, lambda n: (ctx.client.post(f"{_path(n)}/kill", params), n)[1])
 
 
 def rm(ctx: Context, argv: list[str]) -> int:
@@ -173,7 +158,7 @@ def rm(ctx: Context, argv: list[str]) -> int:
         ctx.client.request("DELETE", _path(name), params or None).read()
         return name
 
-    return _each(ns.containers, act)
+    return for_each(ns.containers, act)
 
 
 def _simple(ctx: Context, argv: list[str], verb: str, summary: str) -> int:
@@ -186,7 +171,7 @@ def _simple(ctx: Context, argv: list[str], verb: str, summary: str) -> int:
     )
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     ns = p.parse_args(argv)
-    return _each(ns.containers, lambda n: (ctx.client.post(f"{_path(n)}/{verb}"), n)[1])
+    return for_each(ns.containers, lambda n: (ctx.client.post(f"{_path(n)}/{verb}"), n)[1])
 
 
 def pause(ctx: Context, argv: list[str]) -> int:
@@ -227,7 +212,7 @@ def wait(ctx: Context, argv: list[str]) -> int:
         result = ctx.client.post_json(f"{_path(name)}/wait") or {}
         return str(result.get("StatusCode", 0))
 
-    return _each(ns.containers, act)
+    return for_each(ns.containers, act)
 
 
 def confirm(message: str, force: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from berth.cli.command import Context, new_parser
+from berth.cli.command import Context, for_each, new_parser
 from berth.client.api import APIError
 from berth.client.http import quote
 
@@ -145,18 +145,17 @@ def rm(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true", help="Do not error if the network does not exist")
     p.add_argument("networks", nargs="+", metavar="NETWORK")
     ns = p.parse_args(argv)
-    failed = False
-    for name in ns.networks:
+
+    def remove(name: str) -> str | None:
         try:
             ctx.client.request("DELETE", f"/networks/{quote(name)}").read()
         except APIError as exc:
             if ns.force and exc.status == 404:
-                continue
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
-            failed = True
-            continue
-        sys.stdout.write(name + "\n")
-    return 1 if failed else 0
+                return None
+            raise
+        return name
+
+    return for_each(ns.networks, remove)
 
 
 def inspect(ctx: Context, argv: list[str]) -> int:

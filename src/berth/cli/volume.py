@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from berth.cli.command import Context, new_parser
-from berth.client.api import APIError
+from berth.cli.command import Context, for_each, new_parser
 from berth.client.http import quote
 
 TYPE_CHECKING = False
@@ -119,18 +118,13 @@ def rm(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
     p.add_argument("volumes", nargs="+", metavar="VOLUME")
     ns = p.parse_args(argv)
-    failed = False
-    for name in ns.volumes:
-        try:
-            ctx.client.request(
-                "DELETE", f"/volumes/{quote(name)}", {"force": "1"} if ns.force else None
-            ).read()
-        except APIError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc}\n")
-            failed = True
-            continue
-        sys.stdout.write(name + "\n")
-    return 1 if failed else 0
+    params = {"force": "1"} if ns.force else None
+
+    def remove(name: str) -> str:
+        ctx.client.request("DELETE", f"/volumes/{quote(name)}", params).read()
+        return name
+
+    return for_each(ns.volumes, remove)
 
 
 def inspect(ctx: Context, argv: list[str]) -> int:
