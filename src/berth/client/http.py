@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import Any, BinaryIO
 
+    from berth.client.tlssock import TLSSocket
+
     Body = bytes | BinaryIO | Iterable[bytes] | None
+    Sock = _socket.socket | TLSSocket
 
 _CHUNK = 65536
 _MAX_HEAD = 1 << 20
@@ -51,8 +54,9 @@ class _ClosedBeforeHead(ProtocolError):
 
 
 def _refused(address: Address) -> Unavailable:
-    """A fresh tcp connection closed before any answer: berthd's TLS refused us (its asyncio TLS layer
-    closes without sending an alert, so this is all the client sees), or we spoke plain HTTP to it."""
+    """A fresh tcp connection closed (or reset) before any answer: berthd's TLS refused us (its asyncio
+    TLS layer closes without sending an alert, so this is all the client sees), or we spoke plain HTTP
+    to it."""
     tls = address.tls
     if tls is None:
         return Unavailable(f"the daemon at {address} closed the connection: does it need --tlsverify?")
@@ -67,7 +71,7 @@ def _refused(address: Address) -> Unavailable:
     )
 
 
-def _connect(address: Address, timeout: float | None) -> _socket.socket:
+def _connect(address: Address, timeout: float | None) -> Sock:
     try:
         if address.scheme == "unix":
             sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -84,14 +88,18 @@ def _connect(address: Address, timeout: float | None) -> _socket.socket:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
         raise DaemonUnreachable(address, str(exc)) from exc
-    if address.tls is not None:
-        sock = _wrap_tls(sock, address)
-    sock.settimeout(None)
-    return sock
+    if address.tls is None:
+        sock.settimeout(None)
+        return sock
+    tls = _wrap_tls(sock, address)  # the handshake still under the connect timeout
+    tls.settimeout(None)
+    return tls
 
 
-def _wrap_tls(sock: _socket.socket, address: Address) -> _socket.socket:
+def _wrap_tls(sock: _socket.socket, address: Address) -> TLSSocket:
     import ssl
+
+    from berth.client.tlssock import TLSSocket
 
     tls = address.tls
     if tls is None:
@@ -107,9 +115,8 @@ def _wrap_tls(sock: _socket.socket, address: Address) -> _socket.socket:
     if tls.cert_file:
         ctx.load_cert_chain(tls.cert_file, tls.key_file)
     try:
-        # tcp sockets come from socket.create_connection, so this is a socket.socket
-        return ctx.wrap_socket(sock, server_hostname=address.host)  # type: ignore[arg-type]
-    except (ssl.SSLError, OSError) as exc:
+        return TLSSocket(sock, ctx, server_hostname=address.host)
+    except OSError as exc:  # ssl.SSLError is one
         sock.close()
         raise Unavailable(f"TLS handshake with {address} failed: {exc}") from exc
 
@@ -117,7 +124,7 @@ def _wrap_tls(sock: _socket.socket, address: Address) -> _socket.socket:
 class _Reader:
     """Buffered reads from a socket (lines for the head, exact sizes for bodies)."""
 
-    def __init__(self, sock: _socket.socket, initial: bytes = b"") -> None:
+    def __init__(self, sock: Sock, initial: bytes = b"") -> None:
         self.sock = sock
         self.buf = bytearray(initial)
 
@@ -300,7 +307,7 @@ class Hijacked:
     ``recv`` returns b"" at the end of the stream; ``close_write`` half-closes (stdin EOF).
     """
 
-    def __init__(self, sock: _socket.socket, leftover: bytes) -> None:
+    def __init__(self, sock: Sock, leftover: bytes) -> None:
         self.sock = sock
         self._leftover = leftover
 
@@ -320,9 +327,8 @@ class Hijacked:
         self.sock.sendall(data)
 
     def close_write(self) -> None:
-        if hasattr(self.sock, "unwrap"):
-            # TLS: shutting the raw socket down would drop the TLS layer under our reads; docker's
-            # CloseWrite sends close_notify, which Python's ssl cannot do without unwrapping.
+        if not isinstance(self.sock, _socket.socket):  # TLS: close_notify, not a tcp shutdown under it
+            self.sock.close_write()
             return
         try:  # noqa: SIM105 - contextlib costs start-up time; this module is on the hot path
             self.sock.shutdown(_socket.SHUT_WR)
@@ -336,7 +342,7 @@ class Hijacked:
 class Pending:
     """A request already sent whose response has not been read yet."""
 
-    def __init__(self, conn: Connection, sock: _socket.socket, method: str) -> None:
+    def __init__(self, conn: Connection, sock: Sock, method: str) -> None:
         self._conn = conn
         self._sock = sock
         self._method = method
@@ -385,7 +391,7 @@ class Connection:
     def __init__(self, address: Address, *, timeout: float | None = None) -> None:
         self.address = address
         self.timeout = timeout
-        self._sock: _socket.socket | None = None
+        self._sock: Sock | None = None
         self._busy = False
         self._reused = False
 
@@ -399,7 +405,7 @@ class Connection:
             self._sock.close()
             self._sock = None
 
-    def _acquire(self) -> _socket.socket:
+    def _acquire(self) -> Sock:
         if self._busy:
             self.close()  # a previous response was not read to its end
         if self._sock is None:
@@ -411,7 +417,7 @@ class Connection:
         return self._sock
 
     def _send(
-        self, sock: _socket.socket, method: str, path: str, headers: dict[str, str], body: Body
+        self, sock: Sock, method: str, path: str, headers: dict[str, str], body: Body
     ) -> None:
         host = "berth" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: Berth-Client/0.1"]
@@ -461,7 +467,8 @@ class Connection:
                 self.close()
                 self._busy = False
                 retryable = reused and attempt == 0 and (body is None or isinstance(body, bytes))
-                if isinstance(exc, _ClosedBeforeHead) and not reused and self.address.scheme == "tcp":
+                dropped = isinstance(exc, _ClosedBeforeHead | ConnectionResetError)
+                if dropped and not reused and self.address.scheme == "tcp":
                     raise _refused(self.address) from exc
                 if not retryable:
                     if isinstance(exc, ProtocolError):

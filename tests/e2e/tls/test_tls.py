@@ -92,21 +92,22 @@ def test_berth_runs_containers_over_tls(tls_daemon: TLSDaemon) -> None:
     assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
 
 
-@pytest.mark.xfail(
-    reason="berth's TLS client cannot half-close (close_notify) for end of stdin yet", run=False
-)
 def test_berth_run_with_stdin_over_tls(tls_daemon: TLSDaemon) -> None:
+    """End of stdin is a TLS half-close (close_notify); the output keeps flowing after it."""
     tls_daemon.daemon.berth("bootstrap", "busybox", check=True)
     flags = ["--config", str(tls_daemon.certs), "--tlsverify"]
+    # Large enough that stdin and output are in flight at once (the stdin pump writes while we read).
+    payload = "".join(f"line {i:07d} through stdin\n" for i in range(100_000))
     piped = subprocess.run(
         [BERTH, "-H", tls_daemon.url, *flags, "run", "--rm", "-i", "busybox", "cat"],
         env=tls_daemon.daemon.env,
-        input="through stdin\n",
+        input=payload,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
     )
-    assert (piped.returncode, piped.stdout) == (0, "through stdin\n"), piped.stderr
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == payload
 
 
 def test_clients_without_a_certificate_from_the_ca_are_refused(
