@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from berth.cli.command import CLIError, Context, new_parser, split_at_positional
+from berth.cli.quickflags import Flags
 from berth.client.http import quote
 
 TYPE_CHECKING = False
@@ -30,7 +31,7 @@ def attach(ctx: Context, argv: list[str]) -> int:
     p.add_argument("container")
     ns = p.parse_args(argv)
     from berth.cli import streams
-    from berth.cli.run import _pump, wait_status
+    from berth.cli.run import wait_status
 
     client = ctx.client
     info = client.inspect_container(ns.container)
@@ -57,7 +58,7 @@ def attach(ctx: Context, argv: list[str]) -> int:
         streams.watch_resize(streams.resizer(fork, path))
     if ns.sig_proxy.lower() in ("true", "1") and not tty:
         streams.proxy_signals(streams.killer(fork, path))
-    if _pump(conn, tty=tty, stdin=stdin, detach_keys=ns.detach_keys):
+    if streams.pump_session(conn, tty=tty, stdin=stdin, detach_keys=ns.detach_keys):
         pending.cancel()
         # As docker attach (unlike run -it): detaching is reported and exits 1; the container runs on.
         sys.stderr.write("read escape sequence\n")
@@ -65,7 +66,38 @@ def attach(ctx: Context, argv: list[str]) -> int:
     return wait_status(client, pending)
 
 
-def exec_(ctx: Context, argv: list[str]) -> int:
+_EXEC_FLAGS = Flags(
+    bools={
+        "-d": "detach",
+        "--detach": "detach",
+        "-i": "interactive",
+        "--interactive": "interactive",
+        "--privileged": "privileged",
+        "-t": "tty",
+        "--tty": "tty",
+    },
+    values={
+        "--detach-keys": "detach_keys",
+        "-e": "env",
+        "--env": "env",
+        "--env-file": "env_file",
+        "-u": "user",
+        "--user": "user",
+        "-w": "workdir",
+        "--workdir": "workdir",
+    },
+    lists={"env", "env_file"},
+    defaults={"detach_keys": "", "user": "", "workdir": ""},
+)
+
+
+def _exec_args(ctx: Context, argv: list[str]) -> tuple[dict[str, Any], str, list[str]]:
+    """(options, container, command): the usual flags by hand (``exec`` is latency-critical, see
+    ``quickflags``), anything else through argparse."""
+    quick = _EXEC_FLAGS.parse(argv, positionals=True)
+    if quick is not None and quick[1]:
+        opts, (container, *command) = quick
+        return opts, container, command
     p = new_parser(
         ctx.command,
         "[OPTIONS] CONTAINER COMMAND [ARG...]",
@@ -102,56 +134,60 @@ def exec_(ctx: Context, argv: list[str]) -> int:
     )
     p.add_argument("container")
     head, command = split_at_positional(p, argv)
-    ns = p.parse_args(head)
-    from berth.cli.run import check_tty
+    opts = vars(p.parse_args(head))
+    return opts, opts.pop("container"), command
 
-    check_tty(ns.tty and ns.interactive and not ns.detach)
+
+def exec_(ctx: Context, argv: list[str]) -> int:
+    opts, container, command = _exec_args(ctx, argv)
+    detach, tty, interactive = opts["detach"], opts["tty"], opts["interactive"]
+    from berth.cli import streams
+
+    streams.check_tty(tty and interactive and not detach)
     if not command:
         from berth.cli.command import UsageError
 
         raise UsageError("'berth exec' requires at least 2 arguments", "exec")
-    from berth.cli import streams
-    from berth.cli.run import _pump
-    from berth.cli.runopts import _env, parse_env_file
+    from berth.cli.envvars import env_list, parse_env_file
 
     env: list[str] = []
-    for path in ns.env_file:
+    for path in opts["env_file"]:
         env += parse_env_file(path)
-    env += _env(ns.env)
+    env += env_list(opts["env"])
     client = ctx.client
-    info = client.inspect_container(ns.container)
+    info = client.inspect_container(container)
     if not (info.get("State") or {}).get("Running"):
         raise CLIError(
-            f"Error response from daemon: container {info.get('Id', ns.container)} is not running", prefix=""
+            f"Error response from daemon: container {info.get('Id', container)} is not running", prefix=""
         )
-    size = streams.terminal_size(1) if ns.tty else None
+    size = streams.terminal_size(1) if tty else None
     body: dict[str, Any] = {
-        "User": ns.user,
-        "Privileged": ns.privileged,
-        "Tty": ns.tty,
+        "User": opts["user"],
+        "Privileged": opts["privileged"],
+        "Tty": tty,
         "ConsoleSize": list(size) if size else None,
-        "AttachStdin": bool(ns.interactive and not ns.detach),
-        "AttachStderr": not ns.detach,
-        "AttachStdout": not ns.detach,
-        "Detach": ns.detach,
-        "DetachKeys": ns.detach_keys,
+        "AttachStdin": bool(interactive and not detach),
+        "AttachStderr": not detach,
+        "AttachStdout": not detach,
+        "Detach": detach,
+        "DetachKeys": opts["detach_keys"],
         "Env": env or None,
-        "WorkingDir": ns.workdir,
+        "WorkingDir": opts["workdir"],
         "Cmd": command,
     }
-    created = client.post_json(f"/containers/{quote(ns.container)}/exec", None, body) or {}
+    created = client.post_json(f"/containers/{quote(container)}/exec", None, body) or {}
     exec_id = str(created.get("Id", ""))
-    start_body: dict[str, Any] = {"Detach": ns.detach, "Tty": ns.tty}
+    start_body: dict[str, Any] = {"Detach": detach, "Tty": tty}
     if size:
         start_body["ConsoleSize"] = list(size)
-    if ns.detach:
+    if detach:
         client.request("POST", f"/exec/{exec_id}/start", json_body=start_body).read()
         return 0
     conn = client.hijack(f"/exec/{exec_id}/start", json_body=start_body)
-    if ns.tty and size:
+    if tty and size:
         fork = client.fork()
         streams.watch_resize(streams.resizer(fork, f"/exec/{exec_id}"))
-    if _pump(conn, tty=ns.tty, stdin=ns.interactive, detach_keys=ns.detach_keys or None):
+    if streams.pump_session(conn, tty=tty, stdin=interactive, detach_keys=opts["detach_keys"] or None):
         return 0  # detached from the exec session
     result = client.get_json(f"/exec/{exec_id}/json") or {}
     code = result.get("ExitCode")

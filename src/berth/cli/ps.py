@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from berth.cli.command import Context, new_parser
+from berth.cli.quickflags import Flags
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,81 +32,29 @@ HEADERS = {
 }
 
 
-_BOOL_FLAGS = {
-    "-a": "all",
-    "--all": "all",
-    "-q": "quiet",
-    "--quiet": "quiet",
-    "-s": "size",
-    "--size": "size",
-    "-l": "latest",
-    "--latest": "latest",
-    "--no-trunc": "no_trunc",
-}
-_VALUE_FLAGS = {"-f": "filter", "--filter": "filter", "--format": "format", "-n": "last", "--last": "last"}
+_FLAGS = Flags(
+    bools={
+        "-a": "all",
+        "--all": "all",
+        "-q": "quiet",
+        "--quiet": "quiet",
+        "-s": "size",
+        "--size": "size",
+        "-l": "latest",
+        "--latest": "latest",
+        "--no-trunc": "no_trunc",
+    },
+    values={"-f": "filter", "--filter": "filter", "--format": "format", "-n": "last", "--last": "last"},
+    lists={"filter"},
+    convert={"last": int},
+    defaults={"last": -1},
+)
 
 
 def fast_args(argv: list[str]) -> dict[str, Any] | None:
-    """Parse ps's flags by hand (no argparse: see ``parsing``); None sends anything unusual (help,
-    positional arguments, unknown flags, bad values) to argparse, which reports it as docker does."""
-    opts: dict[str, Any] = {
-        "all": False,
-        "quiet": False,
-        "size": False,
-        "latest": False,
-        "no_trunc": False,
-        "filter": [],
-        "format": None,
-        "last": -1,
-    }
-
-    def put(key: str, value: str) -> bool:
-        if key == "filter":
-            opts["filter"].append(value)
-        elif key == "last":
-            if not value.lstrip("-").isdigit():
-                return False
-            opts["last"] = int(value)
-        else:
-            opts[key] = value
-        return True
-
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        i += 1
-        if arg.startswith("--"):
-            name, eq, value = arg.partition("=")
-            if name in _BOOL_FLAGS and not eq:
-                opts[_BOOL_FLAGS[name]] = True
-            elif name in _VALUE_FLAGS:
-                if not eq:
-                    if i >= len(argv):
-                        return None
-                    value, i = argv[i], i + 1
-                if not put(_VALUE_FLAGS[name], value):
-                    return None
-            else:
-                return None
-        elif arg.startswith("-") and len(arg) > 1:
-            for j, letter in enumerate(arg[1:], start=1):
-                flag = "-" + letter
-                if flag in _BOOL_FLAGS:
-                    opts[_BOOL_FLAGS[flag]] = True
-                elif flag in _VALUE_FLAGS:
-                    value = arg[j + 1 :].removeprefix("=")
-                    if not value:
-                        if i >= len(argv):
-                            return None
-                        value, i = argv[i], i + 1
-                    if not put(_VALUE_FLAGS[flag], value):
-                        return None
-                    break
-                else:
-                    return None
-        else:
-            return None
-    return opts
+    """ps's flags parsed by hand (see ``quickflags``); None sends anything unusual to argparse."""
+    parsed = _FLAGS.parse(argv)
+    return parsed[0] if parsed else None
 
 
 def _argparse_args(ctx: Context, argv: list[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from berth.client.http import Hijacked, Pending, Response
+    from berth.client.http import Pending
 
 
 def _parser(ctx: Context, run: bool) -> Any:
@@ -103,14 +103,6 @@ def create(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def check_tty(needed: bool) -> None:
-    """docker refuses ``-it`` when stdin is not a terminal."""
-    import os
-
-    if needed and not os.isatty(0):
-        raise CLIError("the input device is not a TTY", prefix="")
-
-
 def start_exit_code(message: str) -> int:
     """docker's mapping of a start failure to run's exit code (126 cannot invoke, 127 not found)."""
     lowered = message.lower()
@@ -122,8 +114,10 @@ def start_exit_code(message: str) -> int:
 
 
 def run(ctx: Context, argv: list[str]) -> int:
+    from berth.cli import streams
+
     ns = parse_run_args(_parser(ctx, True), argv)
-    check_tty(ns.tty and ns.interactive and not ns.detach)
+    streams.check_tty(ns.tty and ns.interactive and not ns.detach)
     body = build_create_body(ns, detach=ns.detach)
     try:
         container_id = create_container(ctx, ns, body)
@@ -194,36 +188,10 @@ def attach_start_wait(
         streams.watch_resize(streams.resizer(fork, path))
     if sig_proxy:
         streams.proxy_signals(streams.killer(fork, path))
-    if _pump(conn, tty=tty, stdin=stdin, detach_keys=detach_keys):
+    if streams.pump_session(conn, tty=tty, stdin=stdin, detach_keys=detach_keys):
         pending.cancel()
         return 0  # detached: the container keeps running
     return wait_status(client, pending)
-
-
-def _pump(conn: Hijacked | Response, *, tty: bool, stdin: bool, detach_keys: str | None = None) -> bool:
-    """Copy the streams until the output ends; True if the user typed the detach keys."""
-    from berth.cli import streams
-    from berth.client.http import Hijacked
-
-    pump = None
-    if isinstance(conn, Hijacked) and stdin:
-        keys = b""
-        if tty:
-            try:
-                keys = streams.parse_detach_keys(detach_keys or streams.DEFAULT_DETACH_KEYS)
-            except ValueError as exc:
-                raise CLIError(str(exc)) from exc
-        pump = streams.start_stdin_pump(conn, detach_keys=keys)
-    raw = streams.RawTerminal(0) if (tty and stdin) else None
-    try:
-        if raw is not None:
-            raw.__enter__()
-        streams.copy_output(conn, tty=tty)
-    finally:
-        if raw is not None:
-            raw.__exit__(None, None, None)
-        conn.close()
-    return pump is not None and pump.detached.is_set()
 
 
 def wait_status(client: Any, pending: Pending) -> int:

@@ -8,10 +8,10 @@ compare bodies byte for byte).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 
 from berth.cli.command import CLIError, split_at_positional
+from berth.cli.envvars import env_list, parse_env_file
 from berth.cli.parsing import Parser
 
 TYPE_CHECKING = False
@@ -97,41 +97,6 @@ def parse_ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[s
             host = host_port if (host_port and len(c_range) == 1) else h_range[i]
             bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host})
     return dict(sorted(exposed.items())), dict(sorted(bindings.items()))
-
-
-def parse_env_file(path: str) -> list[str]:
-    """docker's ``--env-file``: ``KEY=VALUE`` lines, ``#`` comments, bare ``KEY`` taken from our env."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
-    env = []
-    for raw in lines:
-        line = raw.lstrip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, _ = line.partition("=")
-        if not key.strip() or " " in key.strip():
-            raise CLIError(f"invalid environment variable: {line}")
-        if sep:
-            env.append(line)
-        elif key in os.environ:
-            env.append(f"{key}={os.environ[key]}")
-    return env
-
-
-def _env(items: list[str]) -> list[str]:
-    out = []
-    for item in items:
-        key, sep, _ = item.partition("=")
-        if not key:
-            raise CLIError(f"invalid environment variable: {item}")
-        if sep:
-            out.append(item)
-        elif key in os.environ:
-            out.append(f"{key}={os.environ[key]}")
-    return out
 
 
 def _labels(items: list[str]) -> dict[str, str]:
@@ -302,7 +267,7 @@ def parse_run_args(p: Parser, argv: list[str]) -> argparse.Namespace:
 def build_create_body(ns: argparse.Namespace, *, detach: bool = False) -> dict[str, Any]:
     """The JSON body docker sends for ``create``/``run`` with these flags (see the module docstring)."""
     attach_out = not detach
-    env = _env(ns.env)
+    env = env_list(ns.env)
     for path in ns.env_file:
         env = parse_env_file(path) + env
     exposed, bindings = parse_ports(ns.publish)

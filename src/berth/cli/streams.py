@@ -8,11 +8,11 @@ mode for the duration and window size changes are forwarded.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
 from berth.api.stdcopy import STDERR, STDOUT, SYSTEMERR, FrameDecoder
+from berth.cli.command import CLIError
 from berth.client.http import Hijacked, Response
 from berth.errors import BerthError
 
@@ -157,6 +157,7 @@ def terminal_size(fd: int = 1) -> tuple[int, int] | None:
 
 def watch_resize(resize: Callable[[int, int], None], fd: int = 1) -> None:
     """Call ``resize(h, w)`` now and on every SIGWINCH."""
+    import contextlib  # not at the top: plain ``exec`` must not pay its ~2 ms of imports
     import signal
 
     def on_winch(_sig: int, _frame: object) -> None:
@@ -173,6 +174,7 @@ def watch_resize(resize: Callable[[int, int], None], fd: int = 1) -> None:
 
 def proxy_signals(kill: Callable[[str], None]) -> None:
     """Forward the usual terminal signals to the container (docker's ``--sig-proxy``)."""
+    import contextlib
     import signal
 
     def forward(signum: int, _frame: object) -> None:
@@ -200,3 +202,35 @@ def killer(client: Any, path: str) -> Callable[[str], None]:
         client.post(f"{path}/kill", {"signal": signal_name})
 
     return kill
+
+
+def check_tty(needed: bool) -> None:
+    """docker refuses ``-it`` when stdin is not a terminal."""
+    if needed and not os.isatty(0):
+        raise CLIError("the input device is not a TTY", prefix="")
+
+
+def pump_session(
+    conn: Hijacked | Response, *, tty: bool, stdin: bool, detach_keys: str | None = None
+) -> bool:
+    """Copy the streams of an attach/exec session until the output ends; True if the user typed the
+    detach keys."""
+    pump = None
+    if isinstance(conn, Hijacked) and stdin:
+        keys = b""
+        if tty:
+            try:
+                keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
+            except ValueError as exc:
+                raise CLIError(str(exc)) from exc
+        pump = start_stdin_pump(conn, detach_keys=keys)
+    raw = RawTerminal(0) if (tty and stdin) else None
+    try:
+        if raw is not None:
+            raw.__enter__()
+        copy_output(conn, tty=tty)
+    finally:
+        if raw is not None:
+            raw.__exit__(None, None, None)
+        conn.close()
+    return pump is not None and pump.detached.is_set()

@@ -193,9 +193,9 @@ class APIClient:
         """Send a request; raise APIError for a status >= 400. The body is left to the caller."""
         hdrs = dict(headers or {})
         if json_body is not None:
-            import json
+            from berth.client.wirejson import dumps
 
-            body = json.dumps(json_body).encode()
+            body = dumps(json_body)
             hdrs.setdefault("Content-Type", "application/json")
         resp = self._conn.request(
             method, self.path(path, params, versioned=versioned), headers=hdrs, body=body
@@ -249,9 +249,9 @@ class APIClient:
         hdrs = dict(headers or {})
         body: bytes | None = None
         if json_body is not None:
-            import json
+            from berth.client.wirejson import dumps
 
-            body = json.dumps(json_body).encode()
+            body = dumps(json_body)
             hdrs["Content-Type"] = "application/json"
         conn = Connection(self.address, timeout=self._conn.timeout)
         result = conn.hijack("POST", self.path(path, params), headers=hdrs, body=body)

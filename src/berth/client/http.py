@@ -416,9 +416,7 @@ class Connection:
         self._busy = True
         return self._sock
 
-    def _send(
-        self, sock: Sock, method: str, path: str, headers: dict[str, str], body: Body
-    ) -> None:
+    def _send(self, sock: Sock, method: str, path: str, headers: dict[str, str], body: Body) -> None:
         host = "berth" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: Berth-Client/0.1"]
         stream: Iterable[bytes] | None = None

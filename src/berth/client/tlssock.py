@@ -42,7 +42,9 @@ class TLSSocket:
             except ssl.SSLWantReadError:
                 self._send_pending()
                 if not self._feed():
-                    raise ssl.SSLEOFError("the server closed the connection during the TLS handshake")
+                    raise ssl.SSLEOFError(
+                        "the server closed the connection during the TLS handshake"
+                    ) from None
                 continue
             self._send_pending()
             return

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from berth.engine.container import Container, parse_rfc3339
-from berth.runtime import logfile
+from berth.runtime import logfile, logread
 
 if TYPE_CHECKING:
     from berth.engine.containers import ContainerService
@@ -40,11 +41,16 @@ def _render(entry: logfile.LogEntry, query: LogQuery) -> tuple[int, bytes] | Non
 async def stream_logs(
     service: ContainerService, container: Container, query: LogQuery
 ) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield (stream, bytes) pairs; with ``follow``, keep going until the container stops."""
+    """Yield (stream, bytes) pairs; with ``follow``, keep going until the container stops.
+
+    Unless every line needs its own timestamp (or, following, its own ``until`` check), a pair may
+    hold many lines of one stream: a large log is decoded in blocks, not line by line (``logread``).
+    """
     if query.follow and container.status.is_alive():
         exited = container.next_exit_event()
-        async for entry in logfile.follow(
-            container.log_path, since=query.since, tail=query.tail, stop=exited
+        merge = not query.timestamps and query.until is None
+        async for entry in logread.follow(
+            container.log_path, since=query.since, tail=query.tail, merge=merge, stop=exited
         ):
             if query.until is not None and _seconds(entry) >= query.until:
                 return
@@ -52,13 +58,20 @@ async def stream_logs(
             if rendered:
                 yield rendered
         return
-    entries = await asyncio.to_thread(
-        logfile.read_entries, container.log_path, since=query.since, until=query.until, tail=query.tail
+    entries = logread.read_entries(
+        container.log_path,
+        since=query.since,
+        until=query.until,
+        tail=query.tail,
+        merge=not query.timestamps,
     )
-    for entry in entries:
-        rendered = _render(entry, query)
-        if rendered:
-            yield rendered
+    while batch := await asyncio.to_thread(
+        list, itertools.islice(entries, 16)
+    ):  # decoding blocks is CPU: off the loop
+        for entry in batch:
+            rendered = _render(entry, query)
+            if rendered:
+                yield rendered
 
 
 def _seconds(entry: logfile.LogEntry) -> float:

@@ -1,6 +1,6 @@
 """berth.runtime: the OCI container runtime (namespaces, cgroups v1/v2, a forked shim per container).
 May import only berth.oci, berth.errors and berth.util — never berth.store, engine or daemon.
-Entry points: LinuxRuntime (the Runtime Protocol), spec.default_spec, logfile.read_entries/follow.
+Entry points: LinuxRuntime (the Runtime Protocol), spec.default_spec, logread.read_entries/follow (logfile writes).
 """
 
 from __future__ import annotations

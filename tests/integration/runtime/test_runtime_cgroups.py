@@ -55,7 +55,7 @@ def manager(request: pytest.FixtureRequest) -> Iterator[CgroupManager]:
 def test_join_freeze_pids_destroy(manager: CgroupManager) -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        for path in manager.procs_files():
+        for path in manager.join_files():
             Path(path).write_text(str(sleeper.pid))
         assert manager.pids() == [sleeper.pid]
         manager.freeze()

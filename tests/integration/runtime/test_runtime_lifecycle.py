@@ -18,7 +18,7 @@ from runtime_helpers import Maker, demux
 from berth.errors import Conflict, NotFound
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed, UserNotFound
-from berth.runtime.logfile import read_entries
+from berth.runtime.logread import read_entries
 from berth.runtime.types import IOConfig, Status
 
 pytestmark = pytest.mark.root

@@ -6,7 +6,7 @@ cgroup of the calling process (per controller on v1, read from ``/proc/self/cgro
 state dir as ``to_json()`` and re-opened by any process with ``load``::
 
     mgr = manager_for("berth/c1"); mgr.create(); mgr.apply(spec["linux"]["resources"])
-    ... child writes 0 to each of mgr.procs_files() ...
+    ... child writes 0 to each of mgr.join_files() ...
     mgr.freeze(); mgr.thaw(); mgr.stats(); mgr.destroy()
 """
 
@@ -41,8 +41,8 @@ class CgroupManager(Protocol):
         """Write an OCI ``linux.resources`` object (memory, cpu, pids, devices) to the cgroup files."""
         ...
 
-    def procs_files(self) -> list[str]:
-        """Files a process writes ``0`` to in order to join this cgroup."""
+    def join_files(self) -> list[str]:
+        """Files a single-threaded process writes ``0`` to in order to join this cgroup."""
         ...
 
     def freeze(self) -> None: ...

@@ -105,7 +105,7 @@ class V2Manager:
                 write(d / "pids.max", str(limit) if limit > 0 else "max")
         # linux.resources.devices needs an eBPF program on v2: not implemented (runc's devices filter).
 
-    def procs_files(self) -> list[str]:
+    def join_files(self) -> list[str]:
         return [str(self.directory / "cgroup.procs")]
 
     def freeze(self) -> None:

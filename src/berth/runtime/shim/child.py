@@ -49,8 +49,8 @@ def _stdio(stdio: Sequence[int], tty: bool) -> None:
         os.dup2(fd, target, inheritable=True)
 
 
-def _join_cgroup(procs_files: Sequence[str]) -> None:
-    for path in procs_files:
+def _join_cgroup(join_files: Sequence[str]) -> None:
+    for path in join_files:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
             os.write(fd, b"0")
@@ -87,14 +87,14 @@ def run_init(
     tty: bool,
     console: str | None,
     sync: socket.socket,
-    procs_files: Sequence[str],
+    join_files: Sequence[str],
     cgroup_version: int,
 ) -> NoReturn:
     """The container's init: set up everything, report, wait for start, exec. Never returns."""
     try:
         _reset_signals()
         _stdio(stdio, tty)
-        _setup_container(spec, bundle, rootfs_mounts, console, procs_files, cgroup_version)
+        _setup_container(spec, bundle, rootfs_mounts, console, join_files, cgroup_version)
         process = spec.get("process")
         process = process if isinstance(process, dict) else {}
         annotations = spec.get("annotations")
@@ -122,13 +122,13 @@ def _setup_container(
     bundle: str,
     rootfs_mounts: Sequence[Mount],
     console: str | None,
-    procs_files: Sequence[str],
+    join_files: Sequence[str],
     cgroup_version: int,
 ) -> None:
     linux = spec.get("linux")
     linux = linux if isinstance(linux, dict) else {}
     # Join the cgroup before unshare(CLONE_NEWCGROUP): the new cgroup namespace is rooted where we are.
-    _join_cgroup(procs_files)
+    _join_cgroup(join_files)
     namespaces = [ns for ns in linux.get("namespaces") or [] if isinstance(ns, dict)]
     flags = 0
     for ns in namespaces:
@@ -189,7 +189,7 @@ def run_exec(
     stdio: Sequence[int],
     tty: bool,
     sync: socket.socket,
-    procs_files: Sequence[str],
+    join_files: Sequence[str],
     privileged: bool,
 ) -> NoReturn:
     """An exec'd process: join init's cgroup and namespaces, apply the process spec, exec. Runs in a
@@ -210,7 +210,7 @@ def run_exec(
     try:
         _reset_signals()
         _stdio(stdio, tty)
-        _join_cgroup(procs_files)
+        _join_cgroup(join_files)
         own = {name: os.stat(f"/proc/self/ns/{name}").st_ino for name in NS_ORDER}
         fds = []
         for name in NS_ORDER:

@@ -107,7 +107,7 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
             tty=init.tty,
             console=console,
             sync=theirs,
-            procs_files=manager.procs_files(),
+            join_files=manager.join_files(),
             cgroup_version=manager.version,
         )
     theirs.close()

@@ -462,7 +462,7 @@ class Shim:
                 stdio=proc.stdio,
                 tty=proc.tty,
                 sync=theirs,
-                procs_files=self.cgroup.procs_files(),
+                join_files=self.cgroup.join_files(),
                 privileged=proc.privileged,
             )
         theirs.close()

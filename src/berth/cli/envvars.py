@@ -1,0 +1,44 @@
+"""``-e`` and ``--env-file`` as docker reads them (shared by ``run``/``create`` and ``exec``; kept out
+of ``runopts`` so that ``exec`` does not import argparse)."""
+
+from __future__ import annotations
+
+import os
+
+from berth.cli.command import CLIError
+
+
+def parse_env_file(path: str) -> list[str]:
+    """docker's ``--env-file``: ``KEY=VALUE`` lines, ``#`` comments, bare ``KEY`` taken from our env."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+    env = []
+    for raw in lines:
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, _ = line.partition("=")
+        if not key.strip() or " " in key.strip():
+            raise CLIError(f"invalid environment variable: {line}")
+        if sep:
+            env.append(line)
+        elif key in os.environ:
+            env.append(f"{key}={os.environ[key]}")
+    return env
+
+
+def env_list(items: list[str]) -> list[str]:
+    """``-e KEY=VALUE`` as given; a bare ``-e KEY`` takes KEY from our environment (skipped if unset)."""
+    out = []
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not key:
+            raise CLIError(f"invalid environment variable: {item}")
+        if sep:
+            out.append(item)
+        elif key in os.environ:
+            out.append(f"{key}={os.environ[key]}")
+    return out

@@ -1,0 +1,314 @@
+"""Reading json-file logs (as ``logfile.LogWriter`` writes them) for ``logs``: whole, by time, the tail,
+and following a live log across rotations.
+
+Logs are read in blocks of whole lines. With ``merge``, a block whose lines are all of one stream and
+all in the wanted time range becomes a single entry without parsing line by line: one regex pass cuts
+the JSON between the lines' ``log`` strings, leaving one long string literal that one ``json.loads``
+decodes (~1.5 ms per MB, against ~13 ms per MB for a ``json.loads`` per line). Any other block (mixed
+streams, straddling ``since``/``until``, lines of another shape) is parsed line by line, and with
+``merge`` consecutive lines of one stream are still joined. ``logs`` merges unless it must prefix
+every line with its timestamp.
+
+    [e.data for e in read_entries(Path("c1-json.log"), tail=2)]   # [b"line 8\\n", b"line 9\\n"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from berth.runtime.logfile import LogEntry, rfc3339nano
+
+if TYPE_CHECKING:
+    import asyncio
+
+BLOCK = 1 << 20
+_LOG_KEY = b'{"log":"'
+_STREAM_KEY = b'","stream":"'
+# What lies between two lines' log strings in Docker's key order; a quote inside a log string is
+# always escaped, so this cannot match inside one.
+_BETWEEN = {
+    stream: re.compile(rb'","stream":"' + stream.encode() + rb'","time":"[^"]*"\}\n\{"log":"')
+    for stream in ("stdout", "stderr")
+}
+_LAST = re.compile(rb'","stream":"(stdout|stderr)","time":"[^"]*"\}\n')
+
+
+def log_files(path: Path) -> list[Path]:
+    """The rotated files then ``path``, oldest first."""
+    rotated: list[tuple[int, Path]] = []
+    for candidate in path.parent.glob(path.name + ".*"):
+        suffix = candidate.name[len(path.name) + 1 :]
+        if suffix.isdigit():
+            rotated.append((int(suffix), candidate))
+    files = [p for _, p in sorted(rotated, reverse=True)]
+    if path.exists():
+        files.append(path)
+    return files
+
+
+def _norm(stamp: str) -> str:
+    """Normalise Docker's trimmed RFC3339Nano ("…:05.1Z") to 9 fractional digits for comparing."""
+    if len(stamp) == 30 or not stamp.endswith("Z"):
+        return stamp
+    head, _, frac = stamp[:-1].partition(".")
+    return f"{head}.{frac.ljust(9, '0')[:9]}Z"
+
+
+def _stamp(seconds: float) -> str:
+    return rfc3339nano(int(seconds * 1_000_000_000))
+
+
+def _parse(line: bytes) -> LogEntry | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None  # a torn last line while the writer appends
+    if not isinstance(record, dict):
+        return None
+    return LogEntry(
+        str(record.get("stream", "stdout")), str(record.get("log", "")).encode(), str(record.get("time", ""))
+    )
+
+
+def _parse_lines(block: bytes) -> list[LogEntry]:
+    """Every line of ``block``: one JSON array decoded by a single json.loads call (~3x faster than a
+    call per line); a block with a torn or foreign line falls back to one call per line."""
+    block = block.rstrip(b"\n")
+    if not block:
+        return []
+    try:
+        records = json.loads(b"[" + block.replace(b"\n", b",") + b"]")
+    except ValueError:
+        return [e for e in map(_parse, block.split(b"\n")) if e is not None]
+    make = LogEntry
+    return [make(r.get("stream", "stdout"), r.get("log", "").encode(), r.get("time", "")) for r in records]
+
+
+def _decode_whole(block: bytes) -> LogEntry | None:
+    """The whole block as one entry when every line is ours and of one stream, else None."""
+    last = block.rfind(_STREAM_KEY)
+    tail = _LAST.fullmatch(block, last) if last > 0 else None
+    if tail is None or not block.startswith(_LOG_KEY):
+        return None
+    stream = tail.group(1).decode()
+    other = b'"stream":"stderr"' if stream == "stdout" else b'"stream":"stdout"'
+    if other in block:
+        return None
+    body, joins = _BETWEEN[stream].subn(b"", block[len(_LOG_KEY) : last])
+    if joins != block.count(b"\n") - 1:
+        return None  # a line of another shape (extra keys, other order): parse it line by line
+    try:
+        text = json.loads(b'"' + body + b'"')
+    except ValueError:
+        return None
+    first = _parse(block[: block.find(b"\n")])
+    return LogEntry(stream, text.encode(), first.time if first else "")
+
+
+def _merged(entries: Iterable[LogEntry]) -> Iterator[LogEntry]:
+    """Consecutive entries of one stream joined (the first one's time)."""
+    run: list[LogEntry] = []
+    for entry in entries:
+        if run and entry.stream != run[0].stream:
+            yield LogEntry(run[0].stream, b"".join(e.data for e in run), run[0].time)
+            run = []
+        run.append(entry)
+    if run:
+        yield LogEntry(run[0].stream, b"".join(e.data for e in run), run[0].time)
+
+
+class _Window:
+    """``since <= time < until`` on normalised RFC3339Nano strings (None: unbounded)."""
+
+    def __init__(self, since: float | None, until: float | None) -> None:
+        self.low = _stamp(since) if since is not None else None
+        self.high = _stamp(until) if until is not None else None
+
+    @property
+    def unbounded(self) -> bool:
+        return self.low is None and self.high is None
+
+    def keeps(self, entry: LogEntry) -> bool:
+        stamp = _norm(entry.time)
+        return (self.low is None or stamp >= self.low) and (self.high is None or stamp < self.high)
+
+    def after(self, entry: LogEntry) -> bool:
+        return self.high is not None and _norm(entry.time) >= self.high
+
+    def before(self, entry: LogEntry) -> bool:
+        return self.low is not None and _norm(entry.time) < self.low
+
+
+def _block_entries(block: bytes, window: _Window, *, merge: bool) -> tuple[list[LogEntry], bool]:
+    """The entries of a block of whole lines within ``window``, and whether a later line can still be
+    in it (lines are in time order, so the first line at or past ``until`` ends the read)."""
+    if window.unbounded:
+        if merge and (whole := _decode_whole(block)) is not None:
+            return [whole], True
+        entries = _parse_lines(block)
+        return (list(_merged(entries)) if merge else entries), True
+    first = _parse(block[: block.find(b"\n")])
+    last = _parse(block[block.rfind(b"\n", 0, len(block) - 1) + 1 :])
+    if first is not None and window.after(first):
+        return [], False
+    if last is not None and window.before(last):
+        return [], True
+    inside = first is not None and last is not None and window.keeps(first) and window.keeps(last)
+    if merge and inside and (whole := _decode_whole(block)) is not None:
+        return [whole], True
+    kept: list[LogEntry] = []
+    for entry in _parse_lines(block):
+        if window.after(entry):
+            return (list(_merged(kept)) if merge else kept), False
+        if window.keeps(entry):
+            kept.append(entry)
+    return (list(_merged(kept)) if merge else kept), True
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The file in blocks of whole lines (the last may lack its newline: a torn line)."""
+    with open(path, "rb") as f:
+        rest = b""
+        while data := f.read(BLOCK):
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            rest = data[cut:]
+            yield data[:cut]
+        if rest.strip():
+            yield rest + b"\n"
+
+
+def _lines_backward(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        position = f.seek(0, os.SEEK_END)
+        tail = b""
+        while position > 0:
+            step = min(block, position)
+            position -= step
+            f.seek(position)
+            chunk = f.read(step) + tail
+            lines = chunk.split(b"\n")
+            tail = lines[0]
+            for line in reversed(lines[1:]):
+                if line:
+                    yield line
+        if tail:
+            yield tail
+
+
+def _tail(files: list[Path], count: int, window: _Window) -> list[LogEntry]:
+    """The last ``count`` entries in ``window``, read backwards (a large log's tail is cheap)."""
+    picked: deque[LogEntry] = deque()
+    if count == 0:
+        return []
+    for file in reversed(files):
+        for line in _lines_backward(file):
+            entry = _parse(line)
+            if entry is None:
+                continue
+            if window.before(entry):
+                return list(picked)
+            if not window.keeps(entry):
+                continue
+            picked.appendleft(entry)
+            if len(picked) >= count:
+                return list(picked)
+    return list(picked)
+
+
+def read_entries(
+    path: Path,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    tail: int | None = None,
+    merge: bool = False,
+) -> Iterator[LogEntry]:
+    """Every entry across rotated files, oldest first, with ``since <= time < until`` (Unix seconds);
+    ``tail`` keeps only the last N. With ``merge``, an entry may hold several consecutive lines of one
+    stream (its ``time`` is the first one's)."""
+    window = _Window(since, until)
+    files = log_files(path)
+    if tail is not None and tail >= 0:
+        picked = _tail(files, tail, window)
+        yield from (_merged(picked) if merge else picked)
+        return
+    for file in files:
+        for block in _blocks(file):
+            entries, more = _block_entries(block, window, merge=merge)
+            yield from entries
+            if not more:
+                return
+
+
+async def follow(
+    path: Path,
+    *,
+    since: float | None = None,
+    tail: int | None = None,
+    merge: bool = False,
+    poll: float = 0.1,
+    stop: asyncio.Event | None = None,
+) -> AsyncIterator[LogEntry]:
+    """Yield the existing entries (as ``read_entries``), then new ones as they are appended, across
+    rotations, until ``stop`` is set (the caller sets it when the container stops)."""
+    import asyncio
+    import itertools
+
+    existing = read_entries(path, since=since, tail=tail, merge=merge)
+    while batch := await asyncio.to_thread(list, itertools.islice(existing, 16)):
+        for entry in batch:
+            yield entry
+    unbounded = _Window(None, None)
+    fd: int | None = None
+    inode = 0
+    buffer = b""
+    first = True
+    try:
+        while True:
+            if fd is None:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    fd = None
+                if fd is not None:
+                    st = os.fstat(fd)
+                    inode = st.st_ino
+                    if first:
+                        os.lseek(fd, st.st_size, os.SEEK_SET)  # skip what read_entries returned
+                first = False
+            chunk = os.read(fd, BLOCK) if fd is not None else b""
+            if chunk:
+                buffer += chunk
+                cut = buffer.rfind(b"\n") + 1
+                if cut:
+                    block, buffer = buffer[:cut], buffer[cut:]
+                    for entry in _block_entries(block, unbounded, merge=merge)[0]:
+                        yield entry
+                continue
+            try:
+                rotated = os.stat(path).st_ino != inode
+            except FileNotFoundError:
+                rotated = True
+            if rotated and fd is not None:
+                os.close(fd)  # everything of the old file was read above
+                fd, buffer = None, b""
+                continue
+            if stop is not None and stop.is_set():
+                return
+            await asyncio.sleep(poll)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+__all__ = ["BLOCK", "follow", "log_files", "read_entries"]
