@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import IO, Any
+
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from berth.errors import NotFound
 from berth.oci import digest as digests
@@ -39,7 +43,7 @@ async def get_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamRes
         if not local.exists():
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
         # FileResponse uses sendfile(2) and answers Range requests itself.
-        return web.FileResponse(local, headers=headers)
+        return _PacedFileResponse(local, headers=headers)
     try:
         reader = ctx.registry.blobs.reader(digest)
     except NotFound as exc:
@@ -59,3 +63,32 @@ async def delete_blob(ctx: RequestContext, name: str, digest: str) -> web.Stream
     if not ctx.registry.blobs.unlink(name, digest):
         raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
     return web.Response(status=202, headers={"Docker-Content-Digest": digest, "Content-Length": "0"})
+
+
+class _PacedFileResponse(web.FileResponse):
+    """FileResponse whose sendfile goes in 512 KB steps instead of one call for the whole blob.
+
+    Measured on loopback (200 MB, 2 cores): one huge sendfile keeps the sending core in the kernel
+    while the reader waits, 0.16-0.17 s median; 256-512 KB steps let both sides run, 0.12-0.13 s
+    (distribution, in Go, sends 4 MB steps through its poller: 0.13 s). Only ``_sendfile`` changes
+    (aiohttp is pinned); Range, conditional requests and headers stay FileResponse's.
+    """
+
+    _STEP = 512 * 1024
+
+    async def _sendfile(
+        self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int
+    ) -> AbstractStreamWriter:
+        transport = request.transport
+        if transport is None or self.compression:
+            return await super()._sendfile(request, fobj, offset, count)
+        writer = await web.StreamResponse.prepare(self, request)
+        assert writer is not None
+        loop = asyncio.get_running_loop()
+        end = offset + count
+        while offset < end:
+            step = min(self._STEP, end - offset)
+            await loop.sendfile(transport, fobj, offset, step)
+            offset += step
+        await web.StreamResponse.write_eof(self)
+        return writer
