@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from berth.cli.command import EXIT_CANNOT_INVOKE, EXIT_DAEMON, EXIT_NOT_FOUND, CLIError, Context, new_parser
-from berth.cli.runopts import add_create_flags, build_create_body, parse_run_args
+from berth.cli.runopts import build_create_body, parse_run_args
 from berth.client.api import APIError, APINotFound, APINotModified
 from berth.client.http import quote
 
@@ -41,17 +41,9 @@ def _parser(ctx: Context, run: bool) -> Any:
         aliases=[f"container {'run' if run else 'create'}", "run" if run else "create"],
         add_help=False,
     )
-    add_create_flags(p)
-    if run:
-        p.add_argument(
-            "-d", "--detach", action="store_true", help="Run container in background and print container ID"
-        )
-        p.add_argument(
-            "--detach-keys", default=None, metavar="string", help="Override the key sequence for detaching"
-        )
-        p.add_argument(
-            "--sig-proxy", default="true", metavar="bool", help="Proxy received signals to the process"
-        )
+    from berth.cli import runflags
+
+    runflags.add_to_parser(p, run)
     p.add_argument("image", metavar="IMAGE")
     return p
 
@@ -95,7 +87,7 @@ def _pull_for_run(ctx: Context, image: str) -> None:
 
 
 def create(ctx: Context, argv: list[str]) -> int:
-    ns = parse_run_args(_parser(ctx, False), argv)
+    ns = parse_run_args(argv, run=False, make_parser=lambda: _parser(ctx, False))
     body = build_create_body(ns)
     # unlike run (125, "berth: " prefix), docker's create reports daemon errors plainly with status 1
     container_id = create_container(ctx, ns, body)
@@ -116,7 +108,7 @@ def start_exit_code(message: str) -> int:
 def run(ctx: Context, argv: list[str]) -> int:
     from berth.cli import streams
 
-    ns = parse_run_args(_parser(ctx, True), argv)
+    ns = parse_run_args(argv, run=True, make_parser=lambda: _parser(ctx, True))
     streams.check_tty(ns.tty and ns.interactive and not ns.detach)
     body = build_create_body(ns, detach=ns.detach)
     try:

@@ -2,24 +2,24 @@
 sends it (captured from the real CLI; key order and defaults included, since some daemons and tests
 compare bodies byte for byte).
 
-    build_create_body(parse_run_args(["-e", "A=B", "busybox", "echo", "hi"]))["Cmd"] == ["echo", "hi"]
+    ns = parse_run_args(["-e", "A=B", "busybox", "echo", "hi"], run=True, make_parser=…)
+    build_create_body(ns)["Cmd"] == ["echo", "hi"]
 """
 
 from __future__ import annotations
 
-import argparse
-import re
-
 from berth.cli.command import CLIError, split_at_positional
 from berth.cli.envvars import env_list, parse_env_file
-from berth.cli.parsing import Parser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
+    from berth.cli.parsing import Parser
+
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_PATTERN = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)"  # ``re`` is imported only when used
 _DURATION_NS = {
     "ns": 1,
     "us": 1_000,
@@ -33,6 +33,8 @@ _DURATION_NS = {
 
 def ram_in_bytes(text: str) -> int:
     """go-units ``RAMInBytes``: ``64m`` -> 67108864; ``-1`` stays -1. CLIError if malformed."""
+    import re
+
     value = text.strip().lower()
     if value == "-1":
         return -1
@@ -44,11 +46,13 @@ def ram_in_bytes(text: str) -> int:
 
 def parse_duration(text: str) -> int:
     """Go ``time.ParseDuration`` -> nanoseconds (``1m30s``, ``500ms``, ``0``)."""
+    import re
+
     value = text.strip()
     if value in ("0", "+0", "-0"):
         return 0
     pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(value):
+    for m in re.finditer(_DURATION_PATTERN, value):
         if m.start() != pos:
             break
         total += float(m.group(1)) * _DURATION_NS[m.group(2)]
@@ -60,6 +64,10 @@ def parse_duration(text: str) -> int:
 
 def parse_ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
     """``-p [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]`` -> (ExposedPorts, PortBindings)."""
+    if not specs:
+        return {}, {}
+    import re
+
     exposed: dict[str, Any] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for spec in specs:
@@ -132,139 +140,33 @@ def _restart(policy: str) -> dict[str, Any]:
     return {"Name": name or "no", "MaximumRetryCount": retries}
 
 
-def add_create_flags(p: Parser) -> None:
-    """The flags ``run`` and ``create`` share."""
-    a = p.add_argument
-    a(
-        "--add-host",
-        action="append",
-        default=[],
-        metavar="list",
-        help="Add a custom host-to-IP mapping (host:ip)",
-    )
-    a("-a", "--attach", action="append", default=[], metavar="list", help="Attach to STDIN, STDOUT or STDERR")
-    a("--cap-add", action="append", default=[], metavar="list", help="Add Linux capabilities")
-    a("--cap-drop", action="append", default=[], metavar="list", help="Drop Linux capabilities")
-    a("--cgroup-parent", default="", metavar="string", help="Optional parent cgroup for the container")
-    a("--cpu-shares", "-c", type=int, default=0, metavar="int", help="CPU shares (relative weight)")
-    a("--cpus", default="", metavar="decimal", help="Number of CPUs")
-    a("--dns", action="append", default=[], metavar="list", help="Set custom DNS servers")
-    a("-e", "--env", action="append", default=[], metavar="list", help="Set environment variables")
-    a(
-        "--env-file",
-        action="append",
-        default=[],
-        metavar="list",
-        help="Read in a file of environment variables",
-    )
-    a("--entrypoint", default=None, metavar="string", help="Overwrite the default ENTRYPOINT of the image")
-    a("--expose", action="append", default=[], metavar="list", help="Expose a port or a range of ports")
-    a("--health-cmd", default=None, metavar="string", help="Command to run to check health")
-    a("--health-interval", default=None, metavar="duration", help="Time between running the check (ms|s|m|h)")
-    a(
-        "--health-retries",
-        type=int,
-        default=0,
-        metavar="int",
-        help="Consecutive failures needed to report unhealthy",
-    )
-    a(
-        "--health-start-period",
-        default=None,
-        metavar="duration",
-        help="Start period for the container to initialize",
-    )
-    a(
-        "--health-start-interval",
-        default=None,
-        metavar="duration",
-        help="Time between checks during the start period",
-    )
-    a("--health-timeout", default=None, metavar="duration", help="Maximum time to allow one check to run")
-    a("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
-    a("-h", "--hostname", default="", metavar="string", help="Container host name")
-    a("--help", action="help", help="Print usage")
-    a(
-        "--init",
-        action="store_true",
-        help="Run an init inside the container that forwards signals and reaps processes",
-    )
-    a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
-    a("--ipc", default="", metavar="string", help="IPC mode to use")
-    a("-l", "--label", action="append", default=[], metavar="list", help="Set meta data on a container")
-    a("--log-driver", default="", metavar="string", help="Logging driver for the container")
-    a("--log-opt", action="append", default=[], metavar="list", help="Log driver options")
-    a("-m", "--memory", default="", metavar="bytes", help="Memory limit")
-    a(
-        "--memory-swap",
-        default="",
-        metavar="bytes",
-        help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
-    )
-    a("--name", default="", metavar="string", help="Assign a name to the container")
-    a("--network", "--net", default="", metavar="network", help="Connect a container to a network")
-    a("--pid", default="", metavar="string", help="PID namespace to use")
-    a(
-        "--pids-limit",
-        type=int,
-        default=0,
-        metavar="int",
-        help="Tune container pids limit (set -1 for unlimited)",
-    )
-    a("--platform", default="", metavar="string", help="Set platform if server is multi-platform capable")
-    a("--privileged", action="store_true", help="Give extended privileges to this container")
-    a(
-        "-p",
-        "--publish",
-        action="append",
-        default=[],
-        metavar="list",
-        help="Publish a container's port(s) to the host",
-    )
-    a(
-        "--pull",
-        default="missing",
-        choices=["always", "missing", "never"],
-        metavar="string",
-        help='Pull image before running ("always", "missing", "never")',
-    )
-    a("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
-    a("--restart", default="no", metavar="string", help="Restart policy to apply when a container exits")
-    a("--rm", action="store_true", help="Automatically remove the container and its volumes when it exits")
-    a("--security-opt", action="append", default=[], metavar="list", help="Security Options")
-    a("--shm-size", default="", metavar="bytes", help="Size of /dev/shm")
-    a("--stop-signal", default="", metavar="string", help="Signal to stop the container")
-    a(
-        "--stop-timeout",
-        type=int,
-        default=None,
-        metavar="int",
-        help="Timeout (in seconds) to stop a container",
-    )
-    a("--tmpfs", action="append", default=[], metavar="list", help="Mount a tmpfs directory")
-    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
-    a("-u", "--user", default="", metavar="string", help="Username or UID (format: <name|uid>[:<group|gid>])")
-    a("--uts", default="", metavar="string", help="UTS namespace to use")
-    a("-v", "--volume", action="append", default=[], metavar="list", help="Bind mount a volume")
-    a(
-        "--volumes-from",
-        action="append",
-        default=[],
-        metavar="list",
-        help="Mount volumes from the specified container(s)",
-    )
-    a("-w", "--workdir", default="", metavar="string", help="Working directory inside the container")
+class RunOptions:
+    """The parsed flags of ``run``/``create`` as attributes (what argparse's Namespace gives)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
-def parse_run_args(p: Parser, argv: list[str]) -> argparse.Namespace:
-    """Parse up to the image; everything after it is the container's command."""
+def parse_run_args(argv: list[str], *, run: bool, make_parser: Callable[[], Parser]) -> Any:
+    """Parse up to the image; everything after it is the container's command (``.args``).
+
+    The usual invocations are parsed by hand from the flag table (``runflags``); anything else —
+    ``--help``, an unknown flag, a bad value — goes to the argparse parser ``make_parser`` builds.
+    """
+    from berth.cli import runflags
+
+    quick = runflags.quick_parser(run).parse(argv, positionals=True)
+    if quick is not None and quick[1]:
+        values, (image, *args) = quick
+        return RunOptions({**values, "image": image, "args": args})
+    p = make_parser()
     head, rest = split_at_positional(p, argv)
     ns = p.parse_args(head)
     ns.args = rest
     return ns
 
 
-def build_create_body(ns: argparse.Namespace, *, detach: bool = False) -> dict[str, Any]:
+def build_create_body(ns: Any, *, detach: bool = False) -> dict[str, Any]:
     """The JSON body docker sends for ``create``/``run`` with these flags (see the module docstring)."""
     attach_out = not detach
     env = env_list(ns.env)
@@ -342,7 +244,7 @@ def build_create_body(ns: argparse.Namespace, *, detach: bool = False) -> dict[s
     return body
 
 
-def _healthcheck(ns: argparse.Namespace) -> dict[str, Any] | None:
+def _healthcheck(ns: Any) -> dict[str, Any] | None:
     if ns.no_healthcheck:
         return {"Test": ["NONE"]}
     given = [
@@ -372,7 +274,7 @@ def _healthcheck(ns: argparse.Namespace) -> dict[str, Any] | None:
     return health
 
 
-def _console_size(ns: argparse.Namespace) -> list[int]:
+def _console_size(ns: Any) -> list[int]:
     """As the docker CLI: with -t, the terminal's [height, width], so the pty has it from the start."""
     if not ns.tty:
         return [0, 0]
@@ -383,7 +285,7 @@ def _console_size(ns: argparse.Namespace) -> list[int]:
 
 
 def _host_config(
-    ns: argparse.Namespace, binds: list[str], bindings: dict[str, list[dict[str, str]]]
+    ns: Any, binds: list[str], bindings: dict[str, list[dict[str, str]]]
 ) -> dict[str, Any]:
     nano_cpus = 0
     if ns.cpus:

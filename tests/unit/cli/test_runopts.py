@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from berth.cli.command import CLIError, new_parser
+from berth.cli import runflags
+from berth.cli.command import CLIError, new_parser, split_at_positional
 from berth.cli.runopts import (
-    add_create_flags,
     build_create_body,
     parse_duration,
     parse_ports,
@@ -21,11 +21,53 @@ with open(os.path.join(os.path.dirname(__file__), "docker_create_bodies.json")) 
     CASES = json.load(_fh)["cases"]
 
 
-def _parse(argv: list[str]) -> object:
+def _parser(run: bool = False) -> object:
     p = new_parser("create", "", "", [], add_help=False)
-    add_create_flags(p)
+    runflags.add_to_parser(p, run)
     p.add_argument("image")
-    return parse_run_args(p, argv)
+    return p
+
+
+def _parse(argv: list[str]) -> object:
+    """As ``berth create`` parses: by hand from the flag table, argparse for anything unusual."""
+    return parse_run_args(argv, run=False, make_parser=_parser)  # type: ignore[arg-type]
+
+
+def _parse_with_argparse(argv: list[str], run: bool = False) -> object:
+    p = _parser(run)
+    head, rest = split_at_positional(p, argv)  # type: ignore[arg-type]
+    ns = p.parse_args(head)  # type: ignore[attr-defined]
+    ns.args = rest
+    return ns
+
+
+@pytest.mark.parametrize("case", CASES, ids=[" ".join(c["argv"])[:40] for c in CASES])
+def test_hand_parsing_agrees_with_argparse(case: dict[str, object]) -> None:
+    argv: list[str] = case["argv"]  # type: ignore[assignment]
+    quick = runflags.quick_parser(False).parse(argv, positionals=True)
+    assert quick is not None, "the usual invocations must not need argparse"
+    assert vars(_parse(argv)) == vars(_parse_with_argparse(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-dit", "--name", "web", "--rm", "-p", "8080:80", "busybox", "sh"],
+        ["--detach-keys=ctrl-x", "--sig-proxy", "false", "--pull", "never", "busybox"],
+        ["-h", "box", "--pids-limit", "-1", "--stop-timeout", "3", "-c", "512", "busybox"],
+    ],
+)
+def test_run_flags_parse_the_same_both_ways(argv: list[str]) -> None:
+    quick = parse_run_args(argv, run=True, make_parser=lambda: _parser(True))  # type: ignore[arg-type,return-value]
+    assert vars(quick) == vars(_parse_with_argparse(argv, run=True))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--pull", "sometimes", "busybox"], ["--pids-limit", "x", "busybox"], ["-Z", "busybox"]],
+)
+def test_unusual_invocations_go_to_argparse(argv: list[str]) -> None:
+    assert runflags.quick_parser(True).parse(argv, positionals=True) is None
 
 
 @pytest.mark.parametrize("case", CASES, ids=[" ".join(c["argv"])[:40] for c in CASES])
