@@ -4,9 +4,9 @@ Started once per runtime root by LinuxRuntime (``python -m berth.runtime.forkser
 shim's modules preloaded and its heap frozen (``gc.freeze``), so a shim costs a fork (~1 ms) rather
 than a Python start-up (~30 ms), and shares the forkserver's pages (measured with
 bench/runtime_start.py: ~2 MB private, ~3 MB PSS per idle shim with 10 containers running).
-Each request line on SOCK is a create request; the forkserver forks, the child calls setsid and forks
-again, and the grandchild — the shim, re-parented away from both
-the forkserver and the daemon — inherits the connection and answers the creator itself.
+Each request line on SOCK is a create request; the forkserver forks the shim (one fork: a double fork
+to detach it would cost ~1 ms of every ``run``), which calls setsid, inherits the connection and
+answers through its creator. The forkserver reaps shims that exit; when it exits, init adopts the rest.
 The forkserver exits when its stdin (a pipe from the daemon) reaches EOF, or on ``{"op": "exit"}``.
 """
 
@@ -45,10 +45,7 @@ def _spawn(listener: socket.socket, conn: socket.socket, request: dict[str, obje
     if pid == 0:
         try:
             listener.close()
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            # The shim: detached from our session, its parent is now init (or a subreaper).
+            os.setsid()  # the shim's own session: no terminal signals from ours
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1):
                 os.dup2(null, fd)
@@ -60,7 +57,13 @@ def _spawn(listener: socket.socket, conn: socket.socket, request: dict[str, obje
         finally:
             os._exit(0)
     conn.close()
-    os.waitpid(pid, 0)
+
+
+def _reap() -> None:
+    """Collect shims that exited (they are our children until we exit; then init adopts them)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
 
 
 def main(argv: list[str]) -> int:
@@ -82,7 +85,8 @@ def main(argv: list[str]) -> int:
     os.dup2(null, 1)
     os.close(null)
     while True:
-        for key, _ in sel.select():
+        _reap()
+        for key, _ in sel.select(timeout=1.0):
             if key.fd == 0:
                 if not os.read(0, 4096):
                     return 0  # the daemon is gone (or closed us): new daemons start their own

@@ -6,6 +6,8 @@ import importlib
 import subprocess
 import sys
 
+import pytest
+
 from berth.cli.main import COMMANDS, GROUPS
 from tests.unit.cli.conftest import SRC
 
@@ -22,8 +24,7 @@ def test_ps_does_not_import_heavy_modules() -> None:
     code = (
         "import sys\n"
         "from berth.cli import main\n"
-        "sys.argv = ['berth', '-H', 'unix:///nonexistent/berth.sock', 'ps', '-q']\n"
-        "try:\n    main.main()\nexcept SystemExit:\n    pass\n"
+        "main.run(['-H', 'unix:///nonexistent/berth.sock', 'ps', '-q'])\n"
         "heavy = {'http.client', 'requests', 'aiohttp', 'click', 'rich', 'ssl', 'dataclasses', 'typing',\n"
         "         'socket'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
@@ -34,12 +35,20 @@ def test_ps_does_not_import_heavy_modules() -> None:
     assert out.stdout.strip() == "[]", out.stderr
 
 
-def test_ps_quiet_imports_neither_re_nor_json() -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ps", "-aq"],
+        ["exec", "-e", "A=1", "web", "true"],  # fails to connect: what matters is what it imported
+        ["run", "--rm", "-e", "A=1", "--name", "x", "busybox", "true"],
+    ],
+)
+def test_latency_critical_commands_import_neither_re_nor_json(argv: list[str]) -> None:
+    """ps, exec and run start without argparse (quickflags), re, json (wirejson) or enum (_signal)."""
     code = (
         "import sys\n"
         "from berth.cli import main\n"
-        "sys.argv = ['berth', '-H', 'unix:///nonexistent/berth.sock', 'ps', '-aq']\n"
-        "try:\n    main.main()\nexcept SystemExit:\n    pass\n"
+        f"main.run(['-H', 'unix:///nonexistent/berth.sock', *{argv!r}])\n"
         "print(sorted({'re', 'json', 'argparse', 'enum'} & set(sys.modules)))\n"
     )
     env = {"PYTHONPATH": SRC}

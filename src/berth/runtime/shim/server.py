@@ -517,7 +517,7 @@ class _Reported(Exception):
 
 
 def run_shim(conn: socket.socket, request: JsonMap) -> None:
-    """Body of the shim process (already setsid and re-parented).
+    """Body of the shim process (a child of the forkserver, in a session of its own).
 
     The shim forks a short-lived *creator* before doing anything else: the creator sets up the
     container (config.json, cgroup, stdio, init in new namespaces, the control socket, state.json),
