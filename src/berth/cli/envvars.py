@@ -8,6 +8,13 @@ import os
 from berth.cli.command import CLIError
 
 
+def _resolved(entry: str, key: str, has_value: bool) -> list[str]:
+    """``KEY=VALUE`` as given; a bare ``KEY`` takes its value from our environment (none if unset)."""
+    if has_value:
+        return [entry]
+    return [f"{key}={os.environ[key]}"] if key in os.environ else []
+
+
 def parse_env_file(path: str) -> list[str]:
     """docker's ``--env-file``: ``KEY=VALUE`` lines, ``#`` comments, bare ``KEY`` taken from our env."""
     try:
@@ -15,7 +22,7 @@ def parse_env_file(path: str) -> list[str]:
             lines = fh.read().splitlines()
     except OSError as exc:
         raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
-    env = []
+    env: list[str] = []
     for raw in lines:
         line = raw.lstrip()
         if not line or line.startswith("#"):
@@ -23,22 +30,16 @@ def parse_env_file(path: str) -> list[str]:
         key, sep, _ = line.partition("=")
         if not key.strip() or " " in key.strip():
             raise CLIError(f"invalid environment variable: {line}")
-        if sep:
-            env.append(line)
-        elif key in os.environ:
-            env.append(f"{key}={os.environ[key]}")
+        env += _resolved(line, key, bool(sep))
     return env
 
 
 def env_list(items: list[str]) -> list[str]:
     """``-e KEY=VALUE`` as given; a bare ``-e KEY`` takes KEY from our environment (skipped if unset)."""
-    out = []
+    env: list[str] = []
     for item in items:
         key, sep, _ = item.partition("=")
         if not key:
             raise CLIError(f"invalid environment variable: {item}")
-        if sep:
-            out.append(item)
-        elif key in os.environ:
-            out.append(f"{key}={os.environ[key]}")
-    return out
+        env += _resolved(item, key, bool(sep))
+    return env
