@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+class Options:
+    """Parsed options as attributes, as argparse's Namespace gives them (so callers take either)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
 class Flags:
     """A command's flags: ``bools`` and ``values`` map each spelling (``-a``, ``--all``) to its
     destination; destinations in ``lists`` collect every value; ``convert`` checks or converts a
@@ -102,4 +109,4 @@ class Flags:
         return opts, []
 
 
-__all__ = ["Flags"]
+__all__ = ["Flags", "Options"]

@@ -140,13 +140,6 @@ def _restart(policy: str) -> dict[str, Any]:
     return {"Name": name or "no", "MaximumRetryCount": retries}
 
 
-class RunOptions:
-    """The parsed flags of ``run``/``create`` as attributes (what argparse's Namespace gives)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
 def parse_run_args(argv: list[str], *, run: bool, make_parser: Callable[[], Parser]) -> Any:
     """Parse up to the image; everything after it is the container's command (``.args``).
 
@@ -154,11 +147,12 @@ def parse_run_args(argv: list[str], *, run: bool, make_parser: Callable[[], Pars
     ``--help``, an unknown flag, a bad value — goes to the argparse parser ``make_parser`` builds.
     """
     from berth.cli import runflags
+    from berth.cli.quickflags import Options
 
     quick = runflags.quick_parser(run).parse(argv, positionals=True)
     if quick is not None and quick[1]:
         values, (image, *args) = quick
-        return RunOptions({**values, "image": image, "args": args})
+        return Options({**values, "image": image, "args": args})
     p = make_parser()
     head, rest = split_at_positional(p, argv)
     ns = p.parse_args(head)
