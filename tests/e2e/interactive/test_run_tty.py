@@ -90,12 +90,6 @@ def test_detach_keys_then_attach_again(
     assert run_cli(berthd, cli, "inspect", "-f", "{{.State.ExitCode}}", "detachable").stdout.strip() == "7"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="was intermittent under load (1 in ~5 full-suite runs): the CLI's stdin thread could mark the "
-    "detach only after the daemon had closed the session; fixed in cli/streams.py (the flag is set before "
-    "the keys are sent) — kept non-strict until it has run clean across many loaded runs",
-)
 def test_custom_detach_keys(berthd: Daemon, busybox_image: str, terminal: Callable[..., Terminal]) -> None:
     term = terminal("run", "-it", "--detach-keys", "ctrl-x,x", "--name", "custom", busybox_image, "sh")
     term.expect(PROMPT)
