@@ -278,9 +278,7 @@ def _console_size(ns: Any) -> list[int]:
     return list(size) if size else [0, 0]
 
 
-def _host_config(
-    ns: Any, binds: list[str], bindings: dict[str, list[dict[str, str]]]
-) -> dict[str, Any]:
+def _host_config(ns: Any, binds: list[str], bindings: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     nano_cpus = 0
     if ns.cpus:
         try:

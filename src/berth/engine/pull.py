@@ -124,13 +124,8 @@ class _Detached:
 
 
 class ImageServiceTarget:
-    """The pull's view of the local image store.
-
-    Everything pull needs beyond ``ImageService``'s public API sits here, in one place: recording a
-    layer row, registering an image from a pulled manifest with a RepoDigest, and rolling back. When
-    ``ImageService`` grows public methods for these (``add_layer``, ``register_pulled``, ``drop_layers``),
-    only this class changes.
-    """
+    """The pull's view of the local image store (``ImageStore``'s methods for pull and push), with
+    this pull's rollback record kept alongside."""
 
     def __init__(self, images: ImageService) -> None:
         self.images = images
@@ -141,7 +136,7 @@ class ImageServiceTarget:
         self.detachable = isinstance(images.snapshotter, OverlaySnapshotter)
 
     def existing_layer(self, chain: str) -> LayerRow | None:
-        row = self.images._index.layer(chain)  # noqa: SLF001 - see class docstring
+        row = self.images.layer(chain)
         if row is None or not self.snapshotter.exists(chain):
             return None
         if not self.content.exists(row.blob_digest):
@@ -150,15 +145,10 @@ class ImageServiceTarget:
 
     def commit_layer(self, key: str, row: LayerRow, rollback: _Rollback) -> LayerRow:
         """Commit extract snapshot ``key`` as ``row.chain_id`` (or drop it if another pull won)."""
-        images = self.images
-        with images._lock:  # noqa: SLF001
-            if self.snapshotter.exists(row.chain_id):
-                self.snapshotter.remove(key)
-            else:
-                self.snapshotter.commit(row.chain_id, key)
-                rollback.chains.append(row.chain_id)
-            images._index.add_layer(row)  # noqa: SLF001
-            return images._index.layer(row.chain_id) or row  # noqa: SLF001
+        stored, committed = self.images.adopt_layer(key, row)
+        if committed:
+            rollback.chains.append(row.chain_id)
+        return stored
 
     def register(
         self,
@@ -170,23 +160,16 @@ class ImageServiceTarget:
     ) -> tuple[ImageRecord, bool]:
         """Record the image, point ``tag`` and ``digest_name`` at it; (record, whether ``tag`` moved)."""
         images = self.images
-        previous = images._index.ref(str(tag)) if tag else None  # noqa: SLF001
-        record, _ = images._register(config_bytes, layers, manifest_bytes, [tag] if tag else [])  # noqa: SLF001
-        with images._lock:  # noqa: SLF001
-            images._index.set_ref(digest_name, "digest", record.image_id)  # noqa: SLF001
+        previous = images.ref(str(tag)) if tag else None
+        record, _ = images.register(config_bytes, layers, manifest_bytes, [tag] if tag else [])
+        images.set_ref(digest_name, "digest", record.image_id)
         return images.resolve(record.image_id), previous != record.image_id
 
     def rollback(self, rollback: _Rollback) -> None:
         """Remove the snapshots and blobs a failed pull added, unless an image uses them by now."""
-        images = self.images
-        with images._lock:  # noqa: SLF001
-            used = images._used_chains()  # noqa: SLF001
-            for key in rollback.detached:
-                self.snapshotter.remove(key)
-            for chain in reversed(rollback.chains):
-                if chain not in used:
-                    images._drop_layer(chain)  # noqa: SLF001
-            images._gc_blobs(set(rollback.blobs))  # noqa: SLF001
+        for key in rollback.detached:
+            self.snapshotter.remove(key)
+        self.images.discard_layers(rollback.chains, set(rollback.blobs))
 
 
 class PullCancelled(Unavailable):

@@ -226,10 +226,9 @@ class PushService:
         return PushResult(tag, digest, size)
 
     def _layers(self, record: ImageRecord) -> tuple[list[LayerRow], Manifest | None]:
-        index = self._images._index  # noqa: SLF001 - ImageService has no public layer lookup yet
         rows = []
         for chain in record.chain_ids:
-            row = index.layer(chain)
+            row = self._images.layer(chain)
             if row is None:
                 raise NotFound(f"layer {chain} of image {record.short_id}: not found")
             rows.append(row)
@@ -240,9 +239,7 @@ class PushService:
         return rows, stored
 
     def _record_digest(self, ref: reference.Reference, record: ImageRecord, digest: Digest) -> None:
-        images = self._images
-        with images._lock:  # noqa: SLF001
-            images._index.set_ref(f"{ref.repository}@{digest}", "digest", record.image_id)  # noqa: SLF001
+        self._images.set_ref(f"{ref.repository}@{digest}", "digest", record.image_id)
 
     def _siblings(self, host: str, record: ImageRecord) -> list[str]:
         """Repositories on ``host`` this image came from or went to (its RepoDigests and tags): a blob
