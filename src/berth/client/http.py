@@ -465,7 +465,7 @@ class Connection:
                 self.close()
                 self._busy = False
                 retryable = reused and attempt == 0 and (body is None or isinstance(body, bytes))
-                dropped = isinstance(exc, _ClosedBeforeHead | ConnectionResetError)
+                dropped = isinstance(exc, _ClosedBeforeHead | ConnectionResetError | BrokenPipeError)
                 if dropped and not reused and self.address.scheme == "tcp":
                     raise _refused(self.address) from exc
                 if not retryable:

@@ -32,7 +32,7 @@ from typing import Any
 
 from berth.errors import Conflict
 from berth.oci.mount import Mount
-from berth.runtime import cgroups
+from berth.runtime import cgroups, monitor
 from berth.runtime import spec as oci_spec
 from berth.runtime import state as transitions
 from berth.runtime.cgroups import CgroupManager
@@ -119,8 +119,18 @@ class LinuxRuntime:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o711)
         self._lock = threading.Lock()
         self._forkserver: subprocess.Popen[bytes] | None = None
+        self._monitor_path: str | None = None
+        self._monitor_checked = False
 
     # -- forkserver ---------------------------------------------------------------------------
+
+    def _monitor(self) -> str | None:
+        """The C monitor each new shim becomes (built once per source; None: the Python shim serves)."""
+        with self._lock:
+            if not self._monitor_checked:
+                self._monitor_path = monitor.ensure_built()
+                self._monitor_checked = True
+            return self._monitor_path
 
     @property
     def _fs_sock(self) -> Path:
@@ -293,6 +303,8 @@ class LinuxRuntime:
                 "rootfs": [m.to_json() for m in rootfs],
                 "io": _io_json(io),
                 "cgroup": manager.to_json(),
+                "monitor": self._monitor() or "",
+                "forkserver": str(self._fs_sock),
             }
             write_json(directory / "create.json", request, durable=False)
             self._ensure_forkserver()
@@ -461,6 +473,7 @@ class LinuxRuntime:
 
     def exec_start(self, container_id: str, exec_id: str) -> int:
         transitions.check(container_id, "exec", self.state(container_id).status)
+        self._ensure_forkserver()  # the C monitor asks it to start the process (after a restart too)
         reply = self._call(container_id, {"op": "exec_start", "exec_id": exec_id})
         _raise_reply(container_id, reply)
         pid = reply.get("pid")

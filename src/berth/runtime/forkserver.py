@@ -2,8 +2,10 @@
 
 Started once per runtime root by LinuxRuntime (``python -m berth.runtime.forkserver SOCK``) with the
 shim's modules preloaded and its heap frozen (``gc.freeze``), so a shim costs a fork (~1 ms) rather
-than a Python start-up (~30 ms), and shares the forkserver's pages (measured with
-bench/runtime_start.py: ~2 MB private, ~3 MB PSS per idle shim with 10 containers running).
+than a Python start-up (~30 ms); once the container is built the shim execs the C monitor
+(``runtime/monitor``: ~0.25 MB PSS per idle container, measured with bench/runtime_start.py).
+An ``{"op": "exec"}`` request (from a monitor, with the exec's stdio as SCM_RIGHTS) forks an exec
+helper instead (``shim/exec_helper``).
 Each request line on SOCK is a create request; the forkserver forks the shim (one fork: a double fork
 to detach it would cost ~1 ms of every ``run``), which calls setsid, inherits the connection and
 answers through its creator. The forkserver reaps shims that exit; when it exits, init adopts the rest.
@@ -26,18 +28,37 @@ import traceback
 from berth.runtime.cgroups import v1 as _v1  # noqa: F401
 from berth.runtime.cgroups import v2 as _v2  # noqa: F401
 from berth.runtime.shim import creator as _creator  # noqa: F401
-from berth.runtime.shim import server
+from berth.runtime.shim import exec_helper, server
 from berth.util.unixsock import short_path
 
 
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\n" not in data:
+def _read_request(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """One request line and the descriptors sent with it (an exec's stdio, from the C monitor)."""
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+    while data and b"\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
             break
         data += chunk
-    return data.partition(b"\n")[0]
+    return data.partition(b"\n")[0], fds
+
+
+def _spawn_exec(
+    listener: socket.socket, conn: socket.socket, request: dict[str, object], fds: list[int]
+) -> None:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            listener.close()
+            exec_helper.serve_exec(conn, request, fds)
+        except BaseException:
+            traceback.print_exc()  # to forkserver.log
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
+    conn.close()
+    for fd in fds:
+        os.close(fd)
 
 
 def _spawn(listener: socket.socket, conn: socket.socket, request: dict[str, object]) -> None:
@@ -92,11 +113,14 @@ def main(argv: list[str]) -> int:
                     return 0  # the daemon is gone (or closed us): new daemons start their own
                 continue
             conn, _ = listener.accept()
+            fds: list[int] = []
             try:
-                line = _read_line(conn)
+                line, fds = _read_request(conn)
                 request = json.loads(line) if line else {}
             except (OSError, ValueError):
                 conn.close()
+                for fd in fds:
+                    os.close(fd)
                 continue
             if not isinstance(request, dict):
                 conn.close()
@@ -106,6 +130,8 @@ def main(argv: list[str]) -> int:
             elif request.get("op") == "exit":
                 conn.close()
                 return 0
+            elif request.get("op") == "exec":
+                _spawn_exec(listener, conn, request, fds)
             else:
                 _spawn(listener, conn, request)
 

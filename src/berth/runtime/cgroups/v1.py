@@ -169,6 +169,10 @@ class V1Manager:
         directory = self.dirs.get("memory")
         return 0 if directory is None else read_keyed(directory / "memory.oom_control").get("oom_kill", 0)
 
+    def oom_events_file(self) -> str:
+        directory = self.dirs.get("memory")
+        return "" if directory is None else str(directory / "memory.oom_control")
+
     def pids(self) -> list[int]:
         directory = self.dirs.get("pids") or self.dirs.get("memory") or next(iter(self.dirs.values()))
         return read_pids(directory / "cgroup.procs")

@@ -127,6 +127,9 @@ class V2Manager:
     def oom_kills(self) -> int:
         return read_keyed(self.directory / "memory.events").get("oom_kill", 0)
 
+    def oom_events_file(self) -> str:
+        return str(self.directory / "memory.events")
+
     def pids(self) -> list[int]:
         return read_pids(self.directory / "cgroup.procs")
 

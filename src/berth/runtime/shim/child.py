@@ -181,6 +181,16 @@ def _setup_container(
 NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: after it, /proc/<init> paths change meaning
 
 
+def enter_pid_namespace(init_pid: int) -> None:
+    """setns into init's pid namespace: it applies to the children we fork from now on."""
+    fd = os.open(f"/proc/{init_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_ino != os.stat("/proc/self/ns/pid").st_ino:
+            sc.setns(fd, sc.CLONE_NEWPID)
+    finally:
+        os.close(fd)
+
+
 def run_exec(
     *,
     init_pid: int,
@@ -196,10 +206,7 @@ def run_exec(
     helper forked by the shim: setns(pid) only moves the helper's *children*, so the helper forks
     the real process, sends its pid and exits. Never returns."""
     try:
-        fd = os.open(f"/proc/{init_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        if os.fstat(fd).st_ino != os.stat("/proc/self/ns/pid").st_ino:
-            sc.setns(fd, sc.CLONE_NEWPID)
-        os.close(fd)
+        enter_pid_namespace(init_pid)
         pid = os.fork()
     except BaseException as exc:
         _send(sync, {"error": f"{exc}", "kind": "internal"})
@@ -207,6 +214,31 @@ def run_exec(
     if pid != 0:
         _send(sync, {"pid": pid})
         os._exit(0)
+    exec_in_container(
+        init_pid=init_pid,
+        process=process,
+        annotations=annotations,
+        stdio=stdio,
+        tty=tty,
+        sync=sync,
+        join_files=join_files,
+        privileged=privileged,
+    )
+
+
+def exec_in_container(
+    *,
+    init_pid: int,
+    process: JsonMap,
+    annotations: JsonMap,
+    stdio: Sequence[int],
+    tty: bool,
+    sync: socket.socket,
+    join_files: Sequence[str],
+    privileged: bool,
+) -> NoReturn:
+    """The exec'd process itself (already in init's pid namespace): join init's cgroup and the rest
+    of its namespaces, apply the process spec, exec; setup errors go to ``sync``."""
     try:
         _reset_signals()
         _stdio(stdio, tty)
