@@ -584,7 +584,15 @@ static void on_output(proc_t *p, int stream) {
 /* Write stdin without ever blocking the loop: a process that does not read its stdin must not stop
  * us draining its stdout. The backlog parks the client until the pipe drains. */
 static void feed(client_t *c, proc_t *p, const char *data, size_t len) {
-    if (p->stdin_fd < 0) return;
+    if (p->stdin_fd < 0) { /* stdin closed meanwhile: drop the backlog, stop polling for it */
+        if (c->stdin_waiter >= 0) {
+            watch_del(c->stdin_waiter);
+            close(c->stdin_waiter);
+            c->stdin_waiter = -1;
+        }
+        c->pending.len = 0;
+        return;
+    }
     ssize_t written = write(p->stdin_fd, data, len);
     if (written < 0) {
         if (errno != EAGAIN) return; /* the process closed its stdin: drop the bytes, as a pipe would */
