@@ -19,10 +19,7 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,82 +28,41 @@ from pathlib import Path
 
 import aiohttp
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from berth.testing.registry import RegistryProcess, start_berth_registry  # noqa: E402
+from berth.testing.registry import start_distribution as start_distribution_process  # noqa: E402
+
 REPO = "bench/app"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited early")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{name} did not start listening on {port}")
 
 
 @dataclass
 class Server:
+    """A registry under test (``berth.testing.registry``) and the headers its requests carry."""
+
     name: str
-    port: int
-    process: subprocess.Popen[bytes]
+    registry: RegistryProcess
     headers: dict[str, str]
 
+    @property
+    def port(self) -> int:
+        return self.registry.port
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.registry.stop()
 
 
 def start_distribution(tmp: Path) -> Server:
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        raise SystemExit("docker-registry is not installed: apt-get install -y docker-registry")
-    port = free_port()
-    config = tmp / "distribution.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'distribution'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = open(tmp / "distribution.log", "wb")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    wait_listening(port, process, "docker-registry")
-    return Server("distribution 2.8", port, process, {})
+    try:
+        registry = start_distribution_process(tmp / "distribution", quiet=True)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
+    return Server("distribution 2.8", registry, {})
 
 
 def start_berth(tmp: Path) -> Server:
-    exe = ROOT / ".venv" / "bin" / "berth-registry"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "berth.registry.main"]
-    root = tmp / "berth"
-    subprocess.run(
-        [*cmd, "--root", str(root), "user", "add", "bench", "--password-stdin"],
-        input=b"benchpw\n",
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    log = open(tmp / "berth.log", "wb")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen(
-        [*cmd, "--root", str(root), "--log-level", "warning", "serve", "--addr", f"127.0.0.1:{port}"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_listening(port, process, "berth-registry")
-    conn = http.client.HTTPConnection("127.0.0.1", port)
+    registry = start_berth_registry(tmp / "berth", users={"bench": "benchpw"}, log_level="warning")
+    conn = http.client.HTTPConnection("127.0.0.1", registry.port)
     basic = base64.b64encode(b"bench:benchpw").decode()
     conn.request(
         "GET",
@@ -115,7 +71,7 @@ def start_berth(tmp: Path) -> Server:
     )
     token = json.loads(conn.getresponse().read())["token"]
     conn.close()
-    return Server("berth-registry", port, process, {"Authorization": f"Bearer {token}"})
+    return Server("berth-registry", registry, {"Authorization": f"Bearer {token}"})
 
 
 def upload(server: Server, data: bytes, digest: str) -> float:

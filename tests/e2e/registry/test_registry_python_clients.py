@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from registry_e2e_helpers import RunningRegistry, self_signed, start_registry
+from registry_e2e_helpers import RunningRegistry, start_registry
+
+from berth.testing.registry import self_signed
 
 
 def test_oras_push_pull_tags_delete(

@@ -7,7 +7,9 @@ import shutil
 import ssl
 from pathlib import Path
 
-from registry_e2e_helpers import make_oci_layout, self_signed, skopeo, start_registry
+from registry_e2e_helpers import make_oci_layout, skopeo, start_registry
+
+from berth.testing.registry import self_signed
 
 
 def test_https_with_token_realm_on_https(tmp_path: Path) -> None:
