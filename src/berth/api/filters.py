@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+# json and typing are imported where needed: the CLI's ``images``/``ps`` start-up pays for every module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def encode(filters: dict[str, list[str]]) -> str:
     """The wire form of ``filters`` (empty dict -> ``{}``)."""
+    import json
+
     return json.dumps(
         {key: dict.fromkeys(values, True) for key, values in filters.items()}, separators=(",", ":")
     )
@@ -23,6 +27,8 @@ def decode(text: str) -> dict[str, list[str]]:
     """Parse the wire form, accepting the legacy ``{"key": ["v"]}`` shape too. ValueError if malformed."""
     if not text.strip():
         return {}
+    import json
+
     data: Any = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("invalid filters: expected a JSON object")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from berth.cli.command import CLIError, Context, for_each, new_parser
+from berth.cli.quickflags import Flags, Options
 from berth.client.http import quote
 
 TYPE_CHECKING = False
@@ -109,7 +110,26 @@ def image_rows(
     return rows
 
 
-def images(ctx: Context, argv: list[str]) -> int:
+_IMAGES_FLAGS = Flags(
+    bools={
+        "-a": "all",
+        "--all": "all",
+        "--digests": "digests",
+        "--no-trunc": "no_trunc",
+        "-q": "quiet",
+        "--quiet": "quiet",
+    },
+    values={"-f": "filter", "--filter": "filter", "--format": "format"},
+    lists={"filter"},
+)
+
+
+def _images_args(ctx: Context, argv: list[str]) -> Any:
+    """The usual ``images [-a] [-q] [--digests] [-f F] [--format T] [REPO[:TAG]]`` by hand (see
+    ``quickflags``), anything else (``--help``, flags after the reference) through argparse."""
+    quick = _IMAGES_FLAGS.parse(argv, positionals=True)
+    if quick is not None and len(quick[1]) <= 1 and not any(a.startswith("-") for a in quick[1]):
+        return Options({**quick[0], "reference": quick[1][0] if quick[1] else ""})
     p = new_parser(
         ctx.command,
         "[OPTIONS] [REPOSITORY[:TAG]]",
@@ -131,7 +151,11 @@ def images(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("reference", nargs="?", default="")
-    ns = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def images(ctx: Context, argv: list[str]) -> int:
+    ns = _images_args(ctx, argv)
     from berth.api import filters
     from berth.cli import format as fmt
 

@@ -41,10 +41,11 @@ def test_ps_does_not_import_heavy_modules() -> None:
         ["ps", "-aq"],
         ["exec", "-e", "A=1", "web", "true"],  # fails to connect: what matters is what it imported
         ["run", "--rm", "-e", "A=1", "--name", "x", "busybox", "true"],
+        ["images", "-a"],
     ],
 )
 def test_latency_critical_commands_import_neither_re_nor_json(argv: list[str]) -> None:
-    """ps, exec and run start without argparse (quickflags), re, json (wirejson) or enum (_signal)."""
+    """ps, exec, run and images start without argparse (quickflags), re, json (wirejson) or enum."""
     code = (
         "import sys\n"
         "from berth.cli import main\n"
