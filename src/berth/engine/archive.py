@@ -38,7 +38,7 @@ from berth.api.filemode import from_st_mode
 from berth.errors import Conflict, InvalidArgument
 from berth.oci.mount import Mount
 from berth.runtime.linux import syscalls
-from berth.store.unpack import split_path, stream_members
+from berth.store.unpack import split_path, stream_members, write_member_data
 
 _SYS_OPENAT2 = 437  # the same number on every architecture (unified syscall table)
 _RESOLVE_NO_MAGICLINKS = 0x02
@@ -528,19 +528,10 @@ class _Extractor:
             os.close(fd)
 
     def _regular(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parent: int, name: str) -> None:
-        source = tar.extractfile(member)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o600, dir_fd=parent)
         try:
-            remaining = member.size
-            while remaining > 0 and source is not None:
-                chunk = source.read(min(_CHUNK, remaining))
-                if not chunk:
-                    raise InvalidArgument(f"invalid tar: entry {member.name!r} is truncated")
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-                remaining -= len(chunk)
+            write_member_data(tar, member, fd)
             uid, gid = self._owner(member)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, member.mode & 0o7777)

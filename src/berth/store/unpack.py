@@ -235,6 +235,20 @@ def split_path(name: str, *, what: str = "entry") -> tuple[str, ...]:
     return parts
 
 
+def write_member_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int, *, what: str = "tar") -> None:
+    """Copy a regular file member's bytes to ``fd``; InvalidArgument if the archive ends early."""
+    source = tar.extractfile(member)
+    remaining = member.size
+    while remaining > 0 and source is not None:
+        chunk = source.read(min(_CHUNK, remaining))
+        if not chunk:
+            raise InvalidArgument(f"invalid {what}: entry {member.name!r} is truncated")
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
+        remaining -= len(chunk)
+
+
 def _file_attrs(fd: int, member: tarfile.TarInfo) -> None:
     os.fchown(fd, member.uid, member.gid)
     os.fchmod(fd, member.mode & 0o7777)  # after chown, which clears setuid/setgid
@@ -361,18 +375,9 @@ class _Applier:
         self.dir_times[parts] = _mtime_ns(member)
 
     def _regular(self, tar: tarfile.TarFile, member: tarfile.TarInfo, parent: int, base: str) -> None:
-        source = tar.extractfile(member)
         fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=parent)
         try:
-            remaining = member.size
-            while remaining > 0 and source is not None:
-                chunk = source.read(min(_CHUNK, remaining))
-                if not chunk:
-                    raise InvalidArgument(f"invalid layer tar: entry {member.name!r} is truncated")
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-                remaining -= len(chunk)
+            write_member_data(tar, member, fd, what="layer tar")
             _file_attrs(fd, member)
         finally:
             os.close(fd)

@@ -3,7 +3,6 @@ loopback tcp port next to its unix socket."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -13,13 +12,7 @@ from pathlib import Path
 import pytest
 
 from berth.testing.daemon import BERTH, Daemon, cleanup_daemon, start_daemon
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the daemon binds it right after)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from berth.testing.registry import free_port
 
 
 def make_certs(directory: Path, *extra: str) -> Path:

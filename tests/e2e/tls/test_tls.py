@@ -16,7 +16,8 @@ import pytest
 from cryptography import x509
 
 from berth.testing.daemon import BERTH, BERTHD, DOCKER, cleanup_daemon, start_daemon
-from tests.e2e.tls.conftest import TLSDaemon, free_port, make_certs
+from berth.testing.registry import free_port
+from tests.e2e.tls.conftest import TLSDaemon, make_certs
 
 pytestmark = pytest.mark.root
 
