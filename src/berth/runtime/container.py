@@ -211,6 +211,10 @@ class LinuxRuntime:
         st = self._read(directory / "state.json")
         done = self._read(directory / "exit.json")
         started_at = str(st.get("started_at", ""))
+        if not done and st and not _alive(st.get("shim_pid"), st.get("shim_start")):
+            # The shim writes exit.json and then exits: if it exited after our first read, the file
+            # is there now. Only a shim gone without it means the exit status is lost.
+            done = self._read(directory / "exit.json")
         if done:
             code = done.get("exit_code")
             return State(
