@@ -1,6 +1,6 @@
-"""The C monitor (runtime/monitor) that a shim becomes once the container is built: it serves idle
-containers, writes the json-file log exactly as the Python writer does, and the Python shim still
-serves when the monitor is turned off."""
+"""The C monitor (runtime/monitor, opt-in with BERTH_MONITOR=c) that a shim becomes once the container
+is built: it serves idle containers, writes the json-file log exactly as the Python writer does, and
+the Python shim serves when the monitor is off (the default)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,17 @@ from berth.runtime.logread import read_entries
 pytestmark = pytest.mark.root
 
 
+@pytest.fixture
+def with_monitor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTH_MONITOR", "c")
+
+
 def _shim_exe(maker: Maker, container_id: str) -> str:
     state = json.loads((maker.rt.root / container_id / "state.json").read_text())
     return os.readlink(f"/proc/{state['shim_pid']}/exe")
 
 
-async def test_a_running_container_is_served_by_the_c_monitor(maker: Maker) -> None:
+async def test_a_running_container_is_served_by_the_c_monitor(maker: Maker, with_monitor: None) -> None:
     assert monitor.ensure_built() is not None, "cc is installed on these machines"
     container_id = maker.create(["sleep", "30"])
     maker.rt.start(container_id)
@@ -36,7 +41,7 @@ async def test_a_running_container_is_served_by_the_c_monitor(maker: Maker) -> N
     assert state.exit_code == 137
 
 
-async def test_the_log_is_what_the_python_writer_would_write(maker: Maker) -> None:
+async def test_the_log_is_what_the_python_writer_would_write(maker: Maker, with_monitor: None) -> None:
     script = (
         r"printf 'a\001\377\303\251\n'; echo err >&2; "  # a control char, invalid UTF-8, é
         r"head -c 40000 /dev/zero | tr '\0' x; echo; "  # split into 16 KB partial messages
@@ -58,7 +63,7 @@ async def test_the_log_is_what_the_python_writer_would_write(maker: Maker) -> No
 async def test_the_python_shim_serves_when_the_monitor_is_off(
     maker: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BERTH_MONITOR", "python")
+    monkeypatch.delenv("BERTH_MONITOR", raising=False)
     container_id = maker.create(["sh", "-c", "echo from python; sleep 30"])
     maker.rt.start(container_id)
     try:
