@@ -210,40 +210,44 @@ class LinuxRuntime:
         directory = self._existing(container_id)
         st = self._read(directory / "state.json")
         done = self._read(directory / "exit.json")
-        started_at = str(st.get("started_at", ""))
-        if not done and st and not _alive(st.get("shim_pid"), st.get("shim_start")):
-            # The shim writes exit.json and then exits: if it exited after our first read, the file
-            # is there now. Only a shim gone without it means the exit status is lost.
-            done = self._read(directory / "exit.json")
         if done:
-            code = done.get("exit_code")
-            return State(
-                container_id,
-                Status.STOPPED,
-                exit_code=code if isinstance(code, int) else -1,
-                oom_killed=bool(done.get("oom_killed")),
-                started_at=started_at,
-                finished_at=str(done.get("finished_at", "")),
-                error=str(done.get("error", "")),
-            )
+            return self._stopped(container_id, st, done)
         if not st:
             return State(container_id, Status.CREATED)  # create in progress
+        started_at = str(st.get("started_at", ""))
         init_pid = int(st.get("init_pid", 0))
         init_alive = _alive(init_pid, st.get("init_start"))
-        shim_alive = _alive(st.get("shim_pid"), st.get("shim_start"))
-        if init_alive or shim_alive:
+        if init_alive or _alive(st.get("shim_pid"), st.get("shim_start")):
             if not started_at:
                 return State(container_id, Status.CREATED, pid=init_pid)
             status = Status.RUNNING
             if init_alive and self._cgroup(directory).frozen():
                 status = Status.PAUSED
             return State(container_id, status, pid=init_pid, started_at=started_at)
+        # The shim writes exit.json and then exits, so once it is seen gone the file is final: it may
+        # have appeared since the first read (the C monitor exits within microseconds of its child).
+        done = self._read(directory / "exit.json")
+        if done:
+            return self._stopped(container_id, st, done)
         return State(
             container_id,
             Status.STOPPED,
             exit_code=255,
             started_at=started_at,
             error="the container's shim exited without recording an exit status",
+        )
+
+    @staticmethod
+    def _stopped(container_id: str, st: Mapping[str, Any], done: Mapping[str, Any]) -> State:
+        code = done.get("exit_code")
+        return State(
+            container_id,
+            Status.STOPPED,
+            exit_code=code if isinstance(code, int) else -1,
+            oom_killed=bool(done.get("oom_killed")),
+            started_at=str(st.get("started_at", "")),
+            finished_at=str(done.get("finished_at", "")),
+            error=str(done.get("error", "")),
         )
 
     def list(self) -> list[str]:

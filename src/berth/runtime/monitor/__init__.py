@@ -4,8 +4,8 @@ May import only the standard library. Entry point: ``ensure_built() -> str | Non
 Why C: a shim forked from the Python forkserver keeps ~2 MB of private memory however idle (the
 interpreter writes to every page it touches), against ≤ 1 MB per idle container wanted (conmon, in C,
 is ~0.4 MB). The Python shim still builds the container, then execs this monitor, which serves the
-same protocol until the container exits. It is opt-in for now (``BERTH_MONITOR=c`` in berthd's
-environment); otherwise, or without a C compiler, the Python shim serves (``shim/server.py``).
+same protocol until the container exits. Without a C compiler, or with ``BERTH_MONITOR=python`` in
+berthd's environment, the Python shim serves instead (``shim/server.py``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ def cache_dir() -> Path:
 
 def ensure_built(directory: Path | None = None) -> str | None:
     """The path of the monitor built from this ``monitor.c`` (compiled once, ~0.3 s, with ``cc``), or
-    None: unless ``BERTH_MONITOR=c`` (opt-in while a rare lost exit status under full-suite load is
-    unexplained: see the README), without a compiler, or when the build fails."""
-    if os.environ.get("BERTH_MONITOR") != "c":
+    None when it cannot be had: no compiler, a failed build, or ``BERTH_MONITOR=python``."""
+    if os.environ.get("BERTH_MONITOR") == "python":
         return None
     source = SOURCE.read_bytes()
     target = (directory or cache_dir()) / f"berth-monitor-{hashlib.sha256(source).hexdigest()[:16]}"
