@@ -62,6 +62,26 @@ def test_range_and_head_over_filesystem(running: RunningRegistry) -> None:
     assert headers["Docker-Content-Digest"] == digest
 
 
+def test_blobs_larger_than_a_copy_buffer_read_back_whole_from_cache_and_from_disk(
+    running: RunningRegistry,
+) -> None:
+    data = os.urandom(5 << 20)  # three 2 MB copy buffers, the last one partial
+    digest = _upload(running, "alice/big", data)
+    path = f"/v2/alice/big/blobs/{digest}"
+    (stored,) = [p for p in running.root.rglob("data") if p.parent.name == digest.split(":")[1]]
+    for _ in ("page cache", "disk"):
+        status, _, body = running.request("GET", path, headers=ALICE)
+        assert status == 200 and body == data
+        status, _, body = running.request("GET", path, headers={**ALICE, "Range": "bytes=2097000-4194400"})
+        assert status == 206 and body == data[2097000:4194401]
+        os.sync()  # dirty pages cannot be dropped; then evict them: reads go to a thread
+        fd = os.open(stored, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def test_chunked_upload_resumes_after_416(running: RunningRegistry) -> None:
     data = os.urandom(300_000)
     status, h, _ = running.request("POST", "/v2/alice/chunks/blobs/uploads/", headers=ALICE)

@@ -1,8 +1,9 @@
-"""Blob GET/HEAD (sendfile and Range through FileResponse) and DELETE (unlink; gc frees the bytes)."""
+"""Blob GET/HEAD (Range through FileResponse, copied in 2 MB buffers) and DELETE (unlink; gc frees the bytes)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import IO, Any
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers import pullthrough
 from berth.registry.handlers.context import RequestContext
 
-_COPY_CHUNK = 1 << 20
+_COPY_CHUNK = 2 << 20  # measured on loopback: 1 MB steps ~10% slower, 256 KB and less much slower
 
 
 def _check_digest(digest: str) -> None:
@@ -42,8 +43,8 @@ async def get_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamRes
     if local is not None:
         if not local.exists():
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
-        # FileResponse uses sendfile(2) and answers Range requests itself.
-        return _PacedFileResponse(local, headers=headers)
+        # FileResponse answers Range and conditional requests itself.
+        return _CopyingFileResponse(local, headers=headers)
     try:
         reader = ctx.registry.blobs.reader(digest)
     except NotFound as exc:
@@ -65,30 +66,45 @@ async def delete_blob(ctx: RequestContext, name: str, digest: str) -> web.Stream
     return web.Response(status=202, headers={"Docker-Content-Digest": digest, "Content-Length": "0"})
 
 
-class _PacedFileResponse(web.FileResponse):
-    """FileResponse whose sendfile goes in 512 KB steps instead of one call for the whole blob.
+class _CopyingFileResponse(web.FileResponse):
+    """FileResponse that copies the file through 2 MB buffers instead of sendfile(2).
 
-    Measured on loopback (200 MB, 2 cores): one huge sendfile keeps the sending core in the kernel
-    while the reader waits, 0.16-0.17 s median; 256-512 KB steps let both sides run, 0.12-0.13 s
-    (distribution, in Go, sends 4 MB steps through its poller: 0.13 s). Only ``_sendfile`` changes
-    (aiohttp is pinned); Range, conditional requests and headers stay FileResponse's.
+    Measured on loopback (200 MB from the page cache, 2 cores, a reader in another process): sendfile,
+    whole or in 512 KB-4 MB steps, blocking or polled, takes 0.07-0.19 s, bimodal from one request to
+    the next; pread + send of 2 MB buffers a steady 0.045-0.06 s, as distribution's buffered copy (the
+    receiver copies from freshly written socket buffers rather than cold page-cache pages; the sending
+    core, which also runs loopback's receive path, is the bottleneck). Reads that would block on the
+    disk go to a thread; page-cache hits (RWF_NOWAIT) stay on the loop. Only ``_sendfile`` changes (aiohttp is
+    pinned); Range, conditional requests and headers stay FileResponse's.
     """
-
-    _STEP = 512 * 1024
 
     async def _sendfile(
         self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int
     ) -> AbstractStreamWriter:
-        transport = request.transport
-        if transport is None or self.compression:
-            return await super()._sendfile(request, fobj, offset, count)
         writer = await web.StreamResponse.prepare(self, request)
         assert writer is not None
         loop = asyncio.get_running_loop()
-        end = offset + count
+        fd, end = fobj.fileno(), offset + count
         while offset < end:
-            step = min(self._STEP, end - offset)
-            await loop.sendfile(transport, fobj, offset, step)
-            offset += step
+            block = _read_cached(fd, min(_COPY_CHUNK, end - offset), offset)
+            if block is None:
+                block = await loop.run_in_executor(None, os.pread, fd, min(_COPY_CHUNK, end - offset), offset)
+            if not block:
+                raise ConnectionResetError("blob shrank while it was being sent")
+            await writer.write(block)
+            offset += len(block)
         await web.StreamResponse.write_eof(self)
         return writer
+
+
+def _read_cached(fd: int, size: int, offset: int) -> bytes | bytearray | None:
+    """What of the range is in the page cache, without waiting for the disk (None: nothing is)."""
+    buffer = bytearray(size)
+    try:
+        got = os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
+    except (BlockingIOError, OSError):
+        return None  # not cached, or a filesystem without RWF_NOWAIT
+    if got == 0:
+        return b""
+    del buffer[got:]
+    return buffer
