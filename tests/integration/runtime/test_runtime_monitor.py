@@ -14,7 +14,7 @@ from test_runtime_lifecycle import run
 
 from berth.runtime import monitor
 from berth.runtime.logread import read_entries
-from berth.runtime.types import Status
+from berth.runtime.types import IOConfig, Status
 
 pytestmark = pytest.mark.root
 
@@ -84,6 +84,9 @@ async def test_the_python_shim_serves_when_the_monitor_is_off(
         async with asyncio.timeout(30):
             while not list(read_entries(maker.log(container_id))):
                 await asyncio.sleep(0.02)  # the shell's echo, written by the Python shim
+        maker.rt.exec_create(container_id, "e1", {"args": ["sh", "-c", "exit 7"], "cwd": "/"}, IOConfig())
+        maker.rt.exec_start(container_id, "e1")
+        assert await asyncio.wait_for(maker.rt.exec_wait(container_id, "e1"), 10) == 7  # exec, in-shim
     finally:
         maker.rt.kill(container_id, 9)
         async with asyncio.timeout(30):
