@@ -1,4 +1,4 @@
-"""Blob GET/HEAD (Range through FileResponse, copied in 2 MB buffers) and DELETE (unlink; gc frees the bytes)."""
+"""Blob GET/HEAD (Range through FileResponse, sent in 2 MB copies) and DELETE (unlink; gc frees them)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ class _CopyingFileResponse(web.FileResponse):
     the next; pread + send of 2 MB buffers a steady 0.045-0.06 s, as distribution's buffered copy (the
     receiver copies from freshly written socket buffers rather than cold page-cache pages; the sending
     core, which also runs loopback's receive path, is the bottleneck). Reads that would block on the
-    disk go to a thread; page-cache hits (RWF_NOWAIT) stay on the loop. Only ``_sendfile`` changes (aiohttp is
-    pinned); Range, conditional requests and headers stay FileResponse's.
+    disk go to a thread; page-cache hits (RWF_NOWAIT) stay on the loop. Only ``_sendfile`` changes
+    (aiohttp is pinned); Range, conditional requests and headers stay FileResponse's.
     """
 
     async def _sendfile(
