@@ -20,6 +20,8 @@ from berth.daemon.config import DaemonConfig
 from berth.distribution.resolver import RegistryResolver
 from berth.distribution.service import RegistryService
 from berth.distribution.tls import client_factory
+from berth.engine.build.builder import BuildService
+from berth.engine.commit import CommitService
 from berth.engine.containers import ContainerService
 from berth.engine.events import EventBus
 from berth.engine.execs import ExecService
@@ -47,6 +49,7 @@ class Services:
     pull: PullService
     push: PushService
     registry: RegistryService
+    build: BuildService
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -92,6 +95,7 @@ def build_services(config: DaemonConfig) -> Services:
         insecure_registries=config.insecure_registries,
     )
     clients = client_factory(certs_dir=CERTS_DIR)
+    pull = PullService(images=images, resolver=resolver, events=events, client_factory=clients)
     return Services(
         config=config,
         daemon_id=_daemon_id(config.data_root),
@@ -102,7 +106,7 @@ def build_services(config: DaemonConfig) -> Services:
         volumes=volumes,
         execs=execs,
         resolver=resolver,
-        pull=PullService(images=images, resolver=resolver, events=events, client_factory=clients),
+        pull=pull,
         push=PushService(
             images=images,
             resolver=resolver,
@@ -111,4 +115,11 @@ def build_services(config: DaemonConfig) -> Services:
             client_factory=clients,
         ),
         registry=RegistryService(resolver=resolver, client_factory=clients),
+        build=BuildService(
+            images=images,
+            containers=containers,
+            commits=CommitService(containers=containers, images=images, events=events),
+            pull=pull,
+            work_dir=config.data_root / "builder",
+        ),
     )

@@ -109,23 +109,12 @@ class CommitService:
         if tag and not repo:
             raise InvalidArgument("invalid reference format: repository name must be given with a tag")
         new_config = merge_config(apply_changes(dict(config or {}), list(changes)), container.config)
-        fd, layer_path = tempfile.mkstemp(prefix="commit-", dir=container.directory)
-        os.close(fd)
-        try:
-            has_changes = await self._write_diff(container, layer_path, pause)
-            history: dict[str, Any] = {
-                "created_by": " ".join(container.config.get("Cmd") or []),
-            }
-            if author:
-                history["author"] = author
-            if comment:
-                history["comment"] = comment
-            record = await asyncio.to_thread(
-                self._create, layer_path if has_changes else None, container, new_config, history, repo, tag
-            )
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(layer_path)
+        history: dict[str, Any] = {"created_by": " ".join(container.config.get("Cmd") or [])}
+        if author:
+            history["author"] = author
+        if comment:
+            history["comment"] = comment
+        record = await self.image_of(container, new_config, history, repo=repo, tag=tag, pause=pause)
         attributes = {
             "name": container.name.removeprefix("/"),
             "image": container.image,
@@ -136,6 +125,29 @@ class CommitService:
             attributes["imageRef"] = f"{repo}:{tag or 'latest'}"
         self._events.publish("container", "commit", container.container_id, attributes)
         return record
+
+    async def image_of(
+        self,
+        container: Container,
+        config: dict[str, Any],
+        history: dict[str, Any],
+        *,
+        repo: str = "",
+        tag: str = "",
+        pause: bool = False,
+    ) -> ImageRecord:
+        """A new image: the container's image plus its changes as one layer (none if it changed
+        nothing), with exactly this ``config`` section. For ``commit`` and each builder step."""
+        fd, layer_path = tempfile.mkstemp(prefix="commit-", dir=container.directory)
+        os.close(fd)
+        try:
+            has_changes = await self._write_diff(container, layer_path, pause)
+            return await asyncio.to_thread(
+                self._create, layer_path if has_changes else None, container, config, history, repo, tag
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(layer_path)
 
     async def _write_diff(self, container: Container, path: str, pause: bool) -> bool:
         paused_here = False

@@ -69,8 +69,20 @@ class ImageRemoval(ImageStore):
                 raise conflict
             for r in refs:
                 self._untag(image_id, r.name, records)
+            row = self._index.image(image_id)
             records.extend(self._remove_image(image_id))
+            if prune and row is not None:
+                self._prune_parents(row.parent, records)
             return records
+
+    def _prune_parents(self, parent: str, records: list[dict[str, str]]) -> None:
+        """Delete the untagged, unused parents left childless (a build's steps), as moby's rmi does."""
+        while parent:
+            row = self._index.image(parent)
+            if row is None or self._index.refs(parent) or self._children(parent) or self._in_use().get(parent):
+                return
+            records.extend(self._remove_image(parent))
+            parent = row.parent
 
     def _children(self, image_id: str) -> list[str]:
         return [row.image_id for row in self._index.images() if row.parent == image_id]

@@ -30,8 +30,12 @@ class ImageViews(ImageStore):
         before = [self.resolve(v).created for v in filters.get("before", [])]
         since = [self.resolve(v).created for v in filters.get("since", [])]
         until = until_time(filters.get("until", []))
+        # Untagged parents of other images are build steps: shown only with --all, as Docker does.
+        parents = set() if all_images else {r.parent for r in records if r.parent}
         out = []
         for record in sorted(records, key=lambda r: (-r.created, r.image_id)):
+            if not record.repo_tags and record.image_id in parents:
+                continue
             if "dangling" in filters:
                 want = any(v.lower() in ("true", "1") for v in filters["dangling"])
                 if want == bool(record.repo_tags):

@@ -8,6 +8,7 @@ from berth.daemon.server import middleware
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes import (
     archive,
+    build,
     containers,
     distribution,
     exec,
@@ -35,4 +36,5 @@ def make_app(services: Services) -> web.Application:
     archive.register(router, services)
     volumes.register(router, services.volumes, events=services.events)
     networks.register(router, services)
+    build.register(router, services)
     return app

@@ -1,21 +1,28 @@
-"""Docker's ``filters`` query parameter: JSON ``{"key": {"value": true}}`` or ``{"key": ["value"]}``."""
+"""JSON in query values: Docker's ``filters`` (``{"key": {"value": true}}`` or ``{"key": ["value"]}``), other objects."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from berth.errors import InvalidArgument
 
 
-def parse_filters(raw: str | None) -> dict[str, list[str]]:
+def json_object(raw: str | bytes | None, what: str) -> dict[str, Any]:
+    """A JSON object from a query value or body (empty → ``{}``); 400 naming ``what`` otherwise."""
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise InvalidArgument(f"invalid filter: {exc}") from exc
+        raise InvalidArgument(f"invalid {what}: {exc}") from exc
     if not isinstance(value, dict):
-        raise InvalidArgument("invalid filter: expected a JSON object")
+        raise InvalidArgument(f"invalid {what}: expected a JSON object")
+    return value
+
+
+def parse_filters(raw: str | None) -> dict[str, list[str]]:
+    value = json_object(raw, "filter")
     out: dict[str, list[str]] = {}
     for key, wanted in value.items():
         if isinstance(wanted, dict):

@@ -1,0 +1,1 @@
+"""The image builder: Dockerfile parsing and the build service (POST /build)."""

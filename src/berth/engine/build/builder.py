@@ -1,0 +1,503 @@
+"""``POST /build``: Docker's classic builder. Each Dockerfile step makes an image on top of the last:
+RUN runs the command in a container from the current image and commits its changes; COPY/ADD extract
+files from the context into such a container's root (resolved inside it, as ``cp`` does) and commit;
+the other instructions only change the image config (an empty layer in the history). Output is the
+classic builder's JSON stream (``Step 1/3 : FROM busybox``, `` ---> 1a2b3c4d5e6f``, the commands'
+output, ``{"aux": {"ID": …}}``, ``Successfully built …``, ``Successfully tagged …``).
+
+Multi-stage files build stage by stage (``--target`` stops at a stage); ``COPY --from`` is not
+supported yet, nor the build cache (every build runs every step, as ``--no-cache`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from berth.distribution.auth import Credentials
+from berth.engine import archive
+from berth.engine.build import context as build_context
+from berth.engine.build.dockerfile import Instruction, expand, key_values, parse, split_words
+from berth.engine.commit import CommitService
+from berth.engine.containers import ContainerService
+from berth.engine.images import ImageRecord, ImageService
+from berth.engine.pull import PullService
+from berth.errors import BerthError, InvalidArgument, NotFound
+from berth.oci import reference
+from berth.oci.image import apply_changes
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_CONFIG_ONLY = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "CMD", "ENTRYPOINT"}
+_EXPANDED = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "COPY", "ADD", "FROM"}
+
+
+class BuildFailed(BerthError):
+    """A step failed, in Docker's words (``The command '/bin/sh -c false' returned a non-zero code: 1``)."""
+
+
+@dataclass
+class BuildOptions:
+    tags: list[str] = field(default_factory=list)
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    quiet: bool = False
+    pull: bool = False
+    platform: str = ""
+    registry_auths: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Stage:
+    """What the steps so far have made: the image (``""`` for scratch) and its config section."""
+
+    image_id: str
+    config: dict[str, Any]
+    args: dict[str, str] = field(default_factory=dict)
+    started: bool = True  # False before the first FROM
+
+
+class BuildService:
+    def __init__(
+        self,
+        *,
+        images: ImageService,
+        containers: ContainerService,
+        commits: CommitService,
+        pull: PullService | None,
+        work_dir: Path,
+    ) -> None:
+        self._images = images
+        self._containers = containers
+        self._commits = commits
+        self._pull = pull
+        self._work_dir = work_dir
+
+    async def build(self, context_tar: BinaryIO, options: BuildOptions, send: Send) -> ImageRecord:
+        """Unpack the context, run the Dockerfile's steps, tag the result; ``send`` gets the stream."""
+        self._work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=self._work_dir))
+        try:
+            context = work / "context"
+            context.mkdir(mode=0o700)
+            await asyncio.to_thread(build_context.unpack, context_tar, context)
+            steps = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
+            return await _Build(self, context, options, send).run(steps)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+
+    @staticmethod
+    def _read_dockerfile(context: Path, name: str) -> list[Instruction]:
+        clean = os.path.normpath("/" + (name or "Dockerfile")).lstrip("/")
+        path = context / clean
+        if not path.resolve().is_relative_to(context.resolve()) or not path.is_file():
+            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name or 'Dockerfile'}")
+        return parse(path.read_text(encoding="utf-8", errors="replace"))
+
+
+class _Build:
+    """One build's state and steps."""
+
+    def __init__(self, service: BuildService, context: Path, options: BuildOptions, send: Send) -> None:
+        self.s = service
+        self.context = context
+        self.options = options
+        self._send = send
+        self.global_args: dict[str, str] = {}  # ARGs before the first FROM
+        self.stage = _Stage("", {}, started=False)
+        self.alias = ""  # of the current stage (FROM … AS alias)
+        self.stage_names: dict[str, str] = {}  # alias → the image a finished stage made
+
+    async def say(self, text: str) -> None:
+        if not self.options.quiet:
+            await self._send({"stream": text})
+
+    async def run(self, steps: list[Instruction]) -> ImageRecord:
+        steps = self._until_target(steps)
+        total = len(steps)
+        for number, step in enumerate(steps, 1):
+            await self.say(f"Step {number}/{total} : {step.original}\n")
+            await self.step(step)
+            if self.stage.image_id:
+                await self.say(f" ---> {_short(self.stage.image_id)}\n")
+        if not self.stage.image_id:
+            raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        if self.options.labels:
+            config = dict(self.stage.config)
+            config["Labels"] = {**(config.get("Labels") or {}), **self.options.labels}
+            await self.commit_config(
+                config, "LABEL " + " ".join(f"{k}={v}" for k, v in self.options.labels.items())
+            )
+        record = self.s._images.resolve(self.stage.image_id)
+        await self._send({"aux": {"ID": record.image_id}})
+        if self.options.quiet:  # the docker CLI's -q prints the stream it got: just the id
+            await self._send({"stream": record.image_id + "\n"})
+        await self.say(f"Successfully built {_short(record.image_id)}\n")
+        for tag in self.options.tags:
+            ref = reference.parse(tag)
+            await asyncio.to_thread(self.s._images.tag, record.image_id, ref.repository, ref.tag or "latest")
+            await self.say(f"Successfully tagged {ref.familiar_name}:{ref.tag or 'latest'}\n")
+        return record
+
+    def _until_target(self, steps: list[Instruction]) -> list[Instruction]:
+        if not self.options.target:
+            return steps
+        for index, step in enumerate(steps):
+            if step.command == "FROM":
+                words = step.args.split()
+                if (
+                    len(words) == 3
+                    and words[1].lower() == "as"
+                    and words[2].lower() == self.options.target.lower()
+                ):
+                    end = next(
+                        (i for i in range(index + 1, len(steps)) if steps[i].command == "FROM"), len(steps)
+                    )
+                    return steps[:end]
+        raise InvalidArgument(f"failed to reach build target {self.options.target} in Dockerfile")
+
+    # -- the steps --------------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """Variables for expansion: the stage's ARGs, then its ENV (ENV wins, as in Docker)."""
+        values = dict(self.stage.args)
+        for item in self.stage.config.get("Env") or []:
+            key, _, value = item.partition("=")
+            values[key] = value
+        return values
+
+    async def step(self, step: Instruction) -> None:
+        command = step.command
+        if command == "FROM":
+            await self.from_(step)
+        elif command == "ARG":
+            self.arg(step)
+        elif command == "RUN":
+            await self.run_(step)
+        elif command in ("COPY", "ADD"):
+            await self.copy(step)
+        elif command in _CONFIG_ONLY:
+            self._require_stage(command)
+            change = self._change(step)
+            await self.commit_config(apply_changes(dict(self.stage.config), [change]), change)
+        elif command == "SHELL":
+            if step.json is None:
+                raise InvalidArgument("SHELL requires the arguments to be in JSON form")
+            await self.commit_config(
+                {**self.stage.config, "Shell": step.json}, f"SHELL {json.dumps(step.json)}"
+            )
+        elif command == "HEALTHCHECK":
+            await self.healthcheck(step)
+        elif command == "MAINTAINER":
+            await self.commit_config(dict(self.stage.config), f"MAINTAINER {step.args}")
+        elif command == "ONBUILD":
+            config = dict(self.stage.config)
+            config["OnBuild"] = [*(config.get("OnBuild") or []), step.args]
+            await self.commit_config(config, f"ONBUILD {step.args}")
+        else:  # the parser refuses unknown instructions: this is a new one not handled here
+            raise InvalidArgument(f"{command} is not supported by the Berth builder")
+
+    def _require_stage(self, command: str) -> None:
+        if not self.stage.started:
+            raise InvalidArgument(f"{command} before FROM: no build stage in current context")
+
+    def _change(self, step: Instruction) -> str:
+        """The instruction as an ``apply_changes`` line, variables expanded where Docker expands them."""
+        if step.command in ("CMD", "ENTRYPOINT"):
+            return f"{step.command} {json.dumps(step.json) if step.json is not None else step.args}"
+        env = self.env()
+        if step.command in ("ENV", "LABEL"):
+            pairs = [
+                (key, expand(value or "", env, escape=step.escape))
+                for key, value in key_values(step.command, step.args, escape=step.escape)
+            ]
+            return f"{step.command} " + " ".join(
+                f"{expand(k, env, escape=step.escape)}={shlex.quote(v)}" for k, v in pairs
+            )
+        if step.command == "VOLUME" and step.json is not None:
+            return f"VOLUME {json.dumps([expand(w, env, escape=step.escape) for w in step.json])}"
+        words = [expand(word, env, escape=step.escape) for word in split_words(step.args, escape=step.escape)]
+        if step.command == "WORKDIR":
+            current = self.stage.config.get("WorkingDir") or "/"
+            return f"WORKDIR {os.path.normpath(os.path.join(current, ' '.join(words)))}"
+        return f"{step.command} {' '.join(words)}"
+
+    async def from_(self, step: Instruction) -> None:
+        words = split_words(step.args, escape=step.escape)
+        name = expand(words[0], {**self.global_args}, escape=step.escape)
+        if len(words) == 3 and words[1].lower() == "as":
+            alias = words[2].lower()
+        elif len(words) == 1:
+            alias = ""
+        else:
+            raise InvalidArgument(f"FROM requires either one or three arguments: {step.args}")
+        if self.alias and self.stage.image_id:
+            self.stage_names[self.alias] = self.stage.image_id
+        if name.lower() == "scratch":
+            self.stage = _Stage("", {})
+        elif name.lower() in self.stage_names:
+            image_id = self.stage_names[name.lower()]
+            self.stage = _Stage(image_id, dict(self.s._images.resolve(image_id).config.get("config") or {}))
+        else:
+            record = await self._image(name)
+            self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}))
+        self.alias = alias  # a stage sees global ARGs only when it declares them again (arg())
+
+    async def _image(self, name: str) -> ImageRecord:
+        if not self.options.pull:
+            with contextlib.suppress(NotFound):
+                return self.s._images.resolve(name)
+        if self.s._pull is None:
+            raise NotFound(f"pull access denied for {name}: this daemon cannot pull")
+        ref = reference.parse(name)
+        auth = self.options.registry_auths.get(ref.domain) or {}
+        credentials = Credentials.from_auth_config(auth) if auth else Credentials()
+        await self.s._pull.pull(
+            ref, credentials=credentials, progress=self._send, platform=self.options.platform
+        )
+        return self.s._images.resolve(str(ref))
+
+    def arg(self, step: Instruction) -> None:
+        for key, default in key_values("ARG", step.args, escape=step.escape):
+            if not self.stage.started:
+                value = self.options.build_args.get(
+                    key, expand(default, self.global_args, escape=step.escape) if default is not None else ""
+                )
+                self.global_args[key] = value
+                continue
+            if key in self.options.build_args:
+                self.stage.args[key] = self.options.build_args[key]
+            elif default is not None:
+                self.stage.args[key] = expand(default, self.env(), escape=step.escape)
+            elif key in self.global_args:
+                self.stage.args[key] = self.global_args[key]
+
+    async def commit_config(self, config: dict[str, Any], change: str) -> None:
+        record = await asyncio.to_thread(
+            self.s._images.create_image,
+            None,
+            parent=self.stage.image_id,
+            config=config,
+            history={"created_by": f"/bin/sh -c #(nop)  {change}"},
+        )
+        self.stage = _Stage(record.image_id, config, self.stage.args)
+
+    async def healthcheck(self, step: Instruction) -> None:
+        words = step.args.split(None, 1)
+        config = dict(self.stage.config)
+        if words and words[0].upper() == "NONE":
+            config["Healthcheck"] = {"Test": ["NONE"]}
+        elif words and words[0].upper() == "CMD":
+            rest = words[1] if len(words) > 1 else ""
+            try:
+                test = ["CMD", *json.loads(rest)]
+            except ValueError:
+                test = ["CMD-SHELL", rest]
+            check: dict[str, Any] = {"Test": test}
+            for flag, key in (
+                ("interval", "Interval"),
+                ("timeout", "Timeout"),
+                ("start-period", "StartPeriod"),
+                ("retries", "Retries"),
+            ):
+                if flag in step.flags:
+                    check[key] = int(step.flags[flag]) if key == "Retries" else _duration_ns(step.flags[flag])
+            config["Healthcheck"] = check
+        else:
+            raise InvalidArgument("HEALTHCHECK requires NONE or CMD")
+        await self.commit_config(config, f"HEALTHCHECK {step.args}")
+
+    # -- steps that run a container ---------------------------------------------------------------
+
+    def _run_env(self) -> list[str]:
+        env = list(self.stage.config.get("Env") or [])
+        keys = {e.partition("=")[0] for e in env}
+        if "PATH" not in keys:
+            env.append(_DEFAULT_PATH)
+        env.extend(f"{k}={v}" for k, v in self.stage.args.items() if k not in keys)
+        return env
+
+    async def _container(self, cmd: list[str]) -> str:
+        body = {
+            "Image": self.stage.image_id,
+            "Cmd": cmd,
+            "Entrypoint": [""],
+            "Env": self._run_env(),
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "HostConfig": {},
+        }
+        if not self.stage.image_id:
+            raise InvalidArgument(
+                "a step that needs a container cannot run on scratch before any COPY or ADD"
+            )
+        container = await self.s._containers.create(body, None)
+        return container.container_id
+
+    async def _remove(self, container_id: str) -> None:
+        with contextlib.suppress(BerthError):
+            await self.s._containers.remove(container_id, force=True)
+
+    async def run_(self, step: Instruction) -> None:
+        self._require_stage("RUN")
+        if step.json is not None:
+            cmd = list(step.json)
+            shown = " ".join(cmd)
+        else:
+            shell = list(self.stage.config.get("Shell") or ["/bin/sh", "-c"])
+            cmd = [*shell, step.args]
+            shown = " ".join(cmd)
+        container_id = await self._container(cmd)
+        try:
+            await self.say(f" ---> Running in {container_id[:12]}\n")
+            attach = asyncio.create_task(
+                self.s._containers.attach(container_id, stdin=False, stdout=True, stderr=True)
+            )
+            await asyncio.sleep(0)  # the attach is registered before the process can write
+            await self.s._containers.start(container_id)
+            attached = await attach
+            try:
+                await self._relay(attached.reader)
+            finally:
+                attached.writer.close()
+            container = await self.s._containers.wait(container_id, "not-running")
+            if container.exit_code != 0:
+                raise BuildFailed(f"The command '{shown}' returned a non-zero code: {container.exit_code}")
+            record = await self.s._commits.image_of(container, dict(self.stage.config), {"created_by": shown})
+        finally:
+            await self._remove(container_id)
+        await self.say(f"Removing intermediate container {container_id[:12]}\n")
+        self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}), self.stage.args)
+
+    async def _relay(self, reader: asyncio.StreamReader) -> None:
+        """The container's stdcopy frames as ``stream`` messages (stdout and stderr alike, as Docker)."""
+        while True:
+            try:
+                header = await reader.readexactly(8)
+            except asyncio.IncompleteReadError:
+                return
+            size = int.from_bytes(header[4:8], "big")
+            data = await reader.readexactly(size)
+            await self.say(data.decode("utf-8", errors="replace"))
+
+    async def copy(self, step: Instruction) -> None:
+        command = step.command
+        self._require_stage(command)
+        if "from" in step.flags:
+            raise InvalidArgument(f"{command} --from is not supported by the Berth builder yet")
+        env = self.env()
+        words = [
+            expand(w, env, escape=step.escape)
+            for w in (step.json if step.json is not None else split_words(step.args, escape=step.escape))
+        ]
+        if len(words) < 2:
+            raise InvalidArgument(
+                f"{command} requires at least two arguments, but only one was provided. "
+                "Destination could not be determined."
+            )
+        *patterns, dest = words
+        srcs = await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+        if not self.stage.image_id:  # scratch: an empty image to hold the first files
+            await self.commit_config(dict(self.stage.config), "scratch")
+        container_id = await self._container(["/"])
+        try:
+            container = self.s._containers.get(container_id)
+            mounts = await asyncio.to_thread(self.s._images.snapshotter.mounts, container.snapshot_key)
+            chown = step.flags.get("chown", "")
+            unpack = command == "ADD"
+
+            def apply() -> None:
+                with archive.container_root(0, mounts, container.directory) as root_fd:
+                    owner = archive.container_user(root_fd, chown) if chown else (0, 0)
+                    workdir = self.stage.config.get("WorkingDir") or "/"
+                    target = os.path.normpath(os.path.join("/", workdir, dest))
+                    dest_is_dir = _is_dir_in(root_fd, target)
+                    archives = [s for s in srcs if unpack and build_context.is_archive(s.path)]
+                    plain = [s for s in srcs if s not in archives]
+                    if plain:
+                        plan = build_context.copy_plan(
+                            plain, dest, workdir, dest_is_dir or bool(archives), command
+                        )
+                        with tempfile.TemporaryFile(dir=container.directory) as tar:
+                            build_context.write_tar(plan, tar)
+                            tar.seek(0)
+                            archive.extract_archive(
+                                root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner
+                            )
+                    for source in archives:
+                        _make_dirs(root_fd, target)
+                        with open(source.path, "rb") as stream:
+                            archive.extract_archive(
+                                root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None
+                            )
+
+            await asyncio.to_thread(apply)
+            record = await self.s._commits.image_of(
+                container,
+                dict(self.stage.config),
+                {"created_by": f"/bin/sh -c #(nop) {command} {' '.join(patterns)} in {dest} "},
+            )
+        finally:
+            await self._remove(container_id)
+        self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}), self.stage.args)
+
+
+def _is_dir_in(root_fd: int, path: str) -> bool:
+    try:
+        fd = archive.open_in_root(root_fd, path)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _make_dirs(root_fd: int, path: str) -> None:
+    """``mkdir -p`` inside the root (each component resolved in it)."""
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        parent = archive.open_in_root(root_fd, current)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=parent)
+        finally:
+            os.close(parent)
+        current = os.path.join(current, part)
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _duration_ns(text: str) -> int:
+    units = {
+        "ns": 1,
+        "us": 1_000,
+        "ms": 1_000_000,
+        "s": 1_000_000_000,
+        "m": 60_000_000_000,
+        "h": 3_600_000_000_000,
+    }
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * units[unit])
+            except ValueError:
+                break
+    raise InvalidArgument(f"invalid duration {text!r}")
+
+
+def decode_auths(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``X-Registry-Config`` (registry → auth config) with Docker Hub's names folded to the domain."""
+    return {str(k).removeprefix("https://").removeprefix("http://").rstrip("/"): v for k, v in value.items()}

@@ -1,0 +1,125 @@
+"""The build context on the daemon's side: the client's tar unpacked into a private directory (scoped:
+``..``, absolute symlinks and device files cannot escape or get in), and what COPY/ADD take from it.
+
+Sources are resolved inside the context and never through a symlink that leaves it; they are copied as
+they are (a symlink stays a symlink). The destination is resolved later, inside the image's root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from berth.engine import archive
+from berth.errors import InvalidArgument, NotFound, NotSupported
+
+_DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def unpack(stream: BinaryIO, directory: Path) -> None:
+    """Extract the context tar (plain or compressed) into ``directory``, scoped to it."""
+    fd = os.open(directory, _DIR_PATH)
+    try:
+        archive.extract_archive(fd, "/", stream, no_overwrite_dir_non_dir=False, owner=None)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    path: Path  # on the host, inside the context
+    name: str  # as the Dockerfile named it (for messages)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path.is_dir() and not self.path.is_symlink()
+
+
+def sources(context: Path, patterns: list[str], command: str) -> list[Source]:
+    """The context entries ``patterns`` name (wildcards allowed), in order; an error for none."""
+    root = context.resolve()
+    found: list[Source] = []
+    for pattern in patterns:
+        if "://" in pattern:
+            raise NotSupported(f"{command} from a URL is not supported: {pattern}")
+        clean = posixpath.normpath("/" + pattern).lstrip("/")
+        matches = sorted(glob.glob(glob.escape(str(root)) + "/" + clean)) if clean else [str(root)]
+        if not matches:
+            raise NotFound(
+                f"{command} failed: file not found in build context or excluded by .dockerignore: "
+                f"stat {pattern}: file does not exist"
+            )
+        for match in matches:
+            path = Path(match)
+            if not path.parent.resolve().is_relative_to(root):  # a symlinked parent leading out
+                raise InvalidArgument(
+                    f"{command} failed: forbidden path outside the build context: {pattern}"
+                )
+            found.append(Source(path, pattern))
+    return found
+
+
+def copy_plan(
+    srcs: list[Source], dest: str, workdir: str, dest_is_dir: bool, command: str
+) -> list[tuple[Path, str]]:
+    """(host path, path in the image) pairs: a directory source's contents go into the destination;
+    files go into it when it is a directory (ends with ``/``, exists as one, or there are several
+    sources), else become it."""
+    target = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
+    into = dest.endswith("/") or dest_is_dir or dest in (".", "./")
+    if len(srcs) > 1 and not into:
+        raise InvalidArgument(
+            f"When using {command} with more than one source file, the destination must be a directory "
+            "and end with a /"
+        )
+    plan: list[tuple[Path, str]] = []
+    for src in srcs:
+        if src.is_dir:
+            plan.append((src.path, target))
+        elif into:
+            plan.append((src.path, posixpath.join(target, src.path.name)))
+        else:
+            plan.append((src.path, target))
+    return plan
+
+
+def write_tar(plan: list[tuple[Path, str]], out: BinaryIO) -> None:
+    """A tar of the plan, entries named by their path in the image (relative to ``/``), contents of
+    directories included; owners are set at extraction."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for host, image_path in plan:
+            top = image_path.lstrip("/")
+            if host.is_dir() and not host.is_symlink():
+                for dirpath, dirnames, filenames in os.walk(host):
+                    dirnames.sort()
+                    relative = os.path.relpath(dirpath, host)
+                    base = top if relative == "." else posixpath.join(top, relative)
+                    if relative != "." and base:
+                        tar.add(dirpath, arcname=base, recursive=False)
+                    for name in sorted(filenames) + [
+                        d for d in dirnames if os.path.islink(os.path.join(dirpath, d))
+                    ]:
+                        tar.add(
+                            os.path.join(dirpath, name), arcname=posixpath.join(base, name), recursive=False
+                        )
+                    dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+            else:
+                if not top:
+                    raise InvalidArgument("cannot copy a file over the image's root directory")
+                tar.add(host, arcname=top, recursive=False)
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ADD should unpack this local file (a tar, possibly compressed)."""
+    if not path.is_file() or path.is_symlink():
+        return False
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, OSError, EOFError):
+        return False
