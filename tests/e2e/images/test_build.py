@@ -170,3 +170,33 @@ def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tm
         assert any("final" in entry.get("stream", "") for entry in logs)
     finally:
         client.close()
+
+
+def test_config_instructions_land_in_the_image_config(
+    berthd: Daemon, busybox_image: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "# escape=`\n"
+        "FROM busybox\n"
+        'HEALTHCHECK --interval=5s --retries=2 CMD ["true"]\n'
+        "EXPOSE 80 53/udp\n"
+        "VOLUME /data\n"
+        "STOPSIGNAL SIGINT\n"
+        'ENTRYPOINT ["echo", `\n'
+        '  "from entrypoint"]\n'
+    )
+    result = berthd.berth("build", "-q", "-t", "cfg", str(ctx))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("sha256:") and "Step" not in result.stdout
+    fmt = (
+        "{{json .Config.Healthcheck}} {{json .Config.ExposedPorts}} {{json .Config.Volumes}} "
+        "{{.Config.StopSignal}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}"
+    )
+    shown = berthd.berth("image", "inspect", "--format", fmt, "cfg", check=True).stdout.strip()
+    assert shown == (
+        '{"Interval":5000000000,"Retries":2,"Test":["CMD","true"]} {"53/udp":{},"80/tcp":{}} '
+        '{"/data":{}} SIGINT ["echo","from entrypoint"] null'  # a new ENTRYPOINT drops the base CMD
+    )
+    assert berthd.berth("run", "--rm", "cfg").stdout == "from entrypoint\n"

@@ -39,7 +39,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "CMD", "ENTRYPOINT"}
-_EXPANDED = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "COPY", "ADD", "FROM"}
 
 
 class BuildFailed(BerthError):
@@ -67,6 +66,7 @@ class _Stage:
     config: dict[str, Any]
     args: dict[str, str] = field(default_factory=dict)
     started: bool = True  # False before the first FROM
+    cmd_set: bool = False  # this stage has its own CMD
 
 
 class BuildService:
@@ -79,10 +79,10 @@ class BuildService:
         pull: PullService | None,
         work_dir: Path,
     ) -> None:
-        self._images = images
-        self._containers = containers
-        self._commits = commits
-        self._pull = pull
+        self.images = images
+        self.containers = containers
+        self.commits = commits
+        self.pull = pull
         self._work_dir = work_dir
 
     async def build(self, context_tar: BinaryIO, options: BuildOptions, send: Send) -> ImageRecord:
@@ -140,14 +140,14 @@ class _Build:
             await self.commit_config(
                 config, "LABEL " + " ".join(f"{k}={v}" for k, v in self.options.labels.items())
             )
-        record = self.s._images.resolve(self.stage.image_id)
+        record = self.s.images.resolve(self.stage.image_id)
         await self._send({"aux": {"ID": record.image_id}})
         if self.options.quiet:  # the docker CLI's -q prints the stream it got: just the id
             await self._send({"stream": record.image_id + "\n"})
         await self.say(f"Successfully built {_short(record.image_id)}\n")
         for tag in self.options.tags:
             ref = reference.parse(tag)
-            await asyncio.to_thread(self.s._images.tag, record.image_id, ref.repository, ref.tag or "latest")
+            await asyncio.to_thread(self.s.images.tag, record.image_id, ref.repository, ref.tag or "latest")
             await self.say(f"Successfully tagged {ref.familiar_name}:{ref.tag or 'latest'}\n")
         return record
 
@@ -191,7 +191,12 @@ class _Build:
         elif command in _CONFIG_ONLY:
             self._require_stage(command)
             change = self._change(step)
-            await self.commit_config(apply_changes(dict(self.stage.config), [change]), change)
+            config = apply_changes(dict(self.stage.config), [change])
+            if command == "CMD":
+                self.stage.cmd_set = True
+            elif command == "ENTRYPOINT" and not self.stage.cmd_set:
+                config["Cmd"] = None  # the base image's CMD does not outlive a new ENTRYPOINT (Docker)
+            await self.commit_config(config, change)
         elif command == "SHELL":
             if step.json is None:
                 raise InvalidArgument("SHELL requires the arguments to be in JSON form")
@@ -249,7 +254,7 @@ class _Build:
             self.stage = _Stage("", {})
         elif name.lower() in self.stage_names:
             image_id = self.stage_names[name.lower()]
-            self.stage = _Stage(image_id, dict(self.s._images.resolve(image_id).config.get("config") or {}))
+            self.stage = _Stage(image_id, dict(self.s.images.resolve(image_id).config.get("config") or {}))
         else:
             record = await self._image(name)
             self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}))
@@ -258,16 +263,16 @@ class _Build:
     async def _image(self, name: str) -> ImageRecord:
         if not self.options.pull:
             with contextlib.suppress(NotFound):
-                return self.s._images.resolve(name)
-        if self.s._pull is None:
+                return self.s.images.resolve(name)
+        if self.s.pull is None:
             raise NotFound(f"pull access denied for {name}: this daemon cannot pull")
         ref = reference.parse(name)
         auth = self.options.registry_auths.get(ref.domain) or {}
         credentials = Credentials.from_auth_config(auth) if auth else Credentials()
-        await self.s._pull.pull(
+        await self.s.pull.pull(
             ref, credentials=credentials, progress=self._send, platform=self.options.platform
         )
-        return self.s._images.resolve(str(ref))
+        return self.s.images.resolve(str(ref))
 
     def arg(self, step: Instruction) -> None:
         for key, default in key_values("ARG", step.args, escape=step.escape):
@@ -286,13 +291,13 @@ class _Build:
 
     async def commit_config(self, config: dict[str, Any], change: str) -> None:
         record = await asyncio.to_thread(
-            self.s._images.create_image,
+            self.s.images.create_image,
             None,
             parent=self.stage.image_id,
             config=config,
             history={"created_by": f"/bin/sh -c #(nop)  {change}"},
         )
-        self.stage = _Stage(record.image_id, config, self.stage.args)
+        self.stage.image_id, self.stage.config = record.image_id, config
 
     async def healthcheck(self, step: Instruction) -> None:
         words = step.args.split(None, 1)
@@ -301,10 +306,7 @@ class _Build:
             config["Healthcheck"] = {"Test": ["NONE"]}
         elif words and words[0].upper() == "CMD":
             rest = words[1] if len(words) > 1 else ""
-            try:
-                test = ["CMD", *json.loads(rest)]
-            except ValueError:
-                test = ["CMD-SHELL", rest]
+            test = ["CMD", *step.json] if step.json is not None else ["CMD-SHELL", rest]
             check: dict[str, Any] = {"Test": test}
             for flag, key in (
                 ("interval", "Interval"),
@@ -313,7 +315,9 @@ class _Build:
                 ("retries", "Retries"),
             ):
                 if flag in step.flags:
-                    check[key] = int(step.flags[flag]) if key == "Retries" else _duration_ns(step.flags[flag])
+                    check[key] = (
+                        _retries(step.flags[flag]) if key == "Retries" else _duration_ns(step.flags[flag])
+                    )
             config["Healthcheck"] = check
         else:
             raise InvalidArgument("HEALTHCHECK requires NONE or CMD")
@@ -343,12 +347,12 @@ class _Build:
             raise InvalidArgument(
                 "a step that needs a container cannot run on scratch before any COPY or ADD"
             )
-        container = await self.s._containers.create(body, None)
+        container = await self.s.containers.create(body, None)
         return container.container_id
 
     async def _remove(self, container_id: str) -> None:
         with contextlib.suppress(BerthError):
-            await self.s._containers.remove(container_id, force=True)
+            await self.s.containers.remove(container_id, force=True)
 
     async def run_(self, step: Instruction) -> None:
         self._require_stage("RUN")
@@ -363,23 +367,23 @@ class _Build:
         try:
             await self.say(f" ---> Running in {container_id[:12]}\n")
             attach = asyncio.create_task(
-                self.s._containers.attach(container_id, stdin=False, stdout=True, stderr=True)
+                self.s.containers.attach(container_id, stdin=False, stdout=True, stderr=True)
             )
             await asyncio.sleep(0)  # the attach is registered before the process can write
-            await self.s._containers.start(container_id)
+            await self.s.containers.start(container_id)
             attached = await attach
             try:
                 await self._relay(attached.reader)
             finally:
                 attached.writer.close()
-            container = await self.s._containers.wait(container_id, "not-running")
+            container = await self.s.containers.wait(container_id, "not-running")
             if container.exit_code != 0:
                 raise BuildFailed(f"The command '{shown}' returned a non-zero code: {container.exit_code}")
-            record = await self.s._commits.image_of(container, dict(self.stage.config), {"created_by": shown})
+            record = await self.s.commits.image_of(container, dict(self.stage.config), {"created_by": shown})
         finally:
             await self._remove(container_id)
         await self.say(f"Removing intermediate container {container_id[:12]}\n")
-        self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}), self.stage.args)
+        self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
     async def _relay(self, reader: asyncio.StreamReader) -> None:
         """The container's stdcopy frames as ``stream`` messages (stdout and stderr alike, as Docker)."""
@@ -413,8 +417,8 @@ class _Build:
             await self.commit_config(dict(self.stage.config), "scratch")
         container_id = await self._container(["/"])
         try:
-            container = self.s._containers.get(container_id)
-            mounts = await asyncio.to_thread(self.s._images.snapshotter.mounts, container.snapshot_key)
+            container = self.s.containers.get(container_id)
+            mounts = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
             chown = step.flags.get("chown", "")
             unpack = command == "ADD"
 
@@ -444,14 +448,14 @@ class _Build:
                             )
 
             await asyncio.to_thread(apply)
-            record = await self.s._commits.image_of(
+            record = await self.s.commits.image_of(
                 container,
                 dict(self.stage.config),
                 {"created_by": f"/bin/sh -c #(nop) {command} {' '.join(patterns)} in {dest} "},
             )
         finally:
             await self._remove(container_id)
-        self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}), self.stage.args)
+        self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
 
 def _is_dir_in(root_fd: int, path: str) -> bool:
@@ -478,6 +482,12 @@ def _make_dirs(root_fd: int, path: str) -> None:
 
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
+
+
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise InvalidArgument(f"invalid HEALTHCHECK --retries {text!r}")
+    return int(text)
 
 
 def _duration_ns(text: str) -> int:
