@@ -157,7 +157,9 @@ def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tm
         'ENTRYPOINT ["cat"]\n'
         'CMD ["/tmp/c"]\n'
         "FROM busybox\n"
-        "RUN echo final\n"
+        "COPY --from=base /b /copied/\n"
+        "COPY --from=1 /tmp/c /copied/c\n"
+        "RUN echo final; cat /copied/b /copied/c\n"
     )
     result = berthd.berth("build", "--target", "second", "-t", "t:1", str(ctx))
     assert result.returncode == 0, result.stderr
@@ -167,7 +169,8 @@ def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tm
     try:
         image, logs = client.images.build(path=str(ctx), tag="py:1", buildargs={"BASE": "busybox"})
         assert image.tags == ["py:1"]
-        assert any("final" in entry.get("stream", "") for entry in logs)
+        streamed = "".join(entry.get("stream", "") for entry in logs)
+        assert "final\nbase\nbase\n65534\n" in streamed  # files from the two earlier stages
     finally:
         client.close()
 

@@ -5,8 +5,8 @@ the other instructions only change the image config (an empty layer in the histo
 classic builder's JSON stream (``Step 1/3 : FROM busybox``, `` ---> 1a2b3c4d5e6f``, the commands'
 output, ``{"aux": {"ID": …}}``, ``Successfully built …``, ``Successfully tagged …``).
 
-Multi-stage files build stage by stage (``--target`` stops at a stage); ``COPY --from`` is not
-supported yet, nor the build cache (every build runs every step, as ``--no-cache`` does).
+Multi-stage files build stage by stage (``--target`` stops at a stage; ``COPY --from`` reads a
+finished stage's or another image's root). No build cache yet: every build runs every step.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class _Build:
         self.stage = _Stage("", {}, started=False)
         self.alias = ""  # of the current stage (FROM … AS alias)
         self.stage_names: dict[str, str] = {}  # alias → the image a finished stage made
+        self.stages: list[str] = []  # the images finished stages made, in order (COPY --from=0)
 
     async def say(self, text: str) -> None:
         if not self.options.quiet:
@@ -248,8 +249,10 @@ class _Build:
             alias = ""
         else:
             raise InvalidArgument(f"FROM requires either one or three arguments: {step.args}")
-        if self.alias and self.stage.image_id:
-            self.stage_names[self.alias] = self.stage.image_id
+        if self.stage.started:
+            self.stages.append(self.stage.image_id)
+            if self.alias:
+                self.stage_names[self.alias] = self.stage.image_id
         if name.lower() == "scratch":
             self.stage = _Stage("", {})
         elif name.lower() in self.stage_names:
@@ -259,6 +262,16 @@ class _Build:
             record = await self._image(name)
             self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}))
         self.alias = alias  # a stage sees global ARGs only when it declares them again (arg())
+
+    async def _stage_image(self, name: str) -> str:
+        """``COPY --from``: a finished stage by name or index, else an image (local, else pulled)."""
+        if name.lower() in self.stage_names:
+            return self.stage_names[name.lower()]
+        if name.isdigit():
+            if int(name) >= len(self.stages) or not self.stages[int(name)]:
+                raise InvalidArgument(f"invalid from flag value {name}: no such build stage")
+            return self.stages[int(name)]
+        return (await self._image(name)).image_id
 
     async def _image(self, name: str) -> ImageRecord:
         if not self.options.pull:
@@ -333,9 +346,10 @@ class _Build:
         env.extend(f"{k}={v}" for k, v in self.stage.args.items() if k not in keys)
         return env
 
-    async def _container(self, cmd: list[str]) -> str:
+    async def _container(self, cmd: list[str], image: str = "") -> str:
+        """A (not yet started) container of the current image, or of ``image``, for one step."""
         body = {
-            "Image": self.stage.image_id,
+            "Image": image or self.stage.image_id,
             "Cmd": cmd,
             "Entrypoint": [""],
             "Env": self._run_env(),
@@ -343,7 +357,7 @@ class _Build:
             "AttachStderr": True,
             "HostConfig": {},
         }
-        if not self.stage.image_id:
+        if not body["Image"]:
             raise InvalidArgument(
                 "a step that needs a container cannot run on scratch before any COPY or ADD"
             )
@@ -399,8 +413,8 @@ class _Build:
     async def copy(self, step: Instruction) -> None:
         command = step.command
         self._require_stage(command)
-        if "from" in step.flags:
-            raise InvalidArgument(f"{command} --from is not supported by the Berth builder yet")
+        if "from" in step.flags and command == "ADD":
+            raise InvalidArgument("ADD does not support --from: use COPY --from")
         env = self.env()
         words = [
             expand(w, env, escape=step.escape)
@@ -412,50 +426,76 @@ class _Build:
                 "Destination could not be determined."
             )
         *patterns, dest = words
-        srcs = await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+        source_image = await self._stage_image(step.flags["from"]) if "from" in step.flags else ""
+        if not source_image:  # fail early, before any container is made
+            await asyncio.to_thread(build_context.sources, self.context, patterns, command)
         if not self.stage.image_id:  # scratch: an empty image to hold the first files
             await self.commit_config(dict(self.stage.config), "scratch")
-        container_id = await self._container(["/"])
+        made: list[str] = []
         try:
-            container = self.s.containers.get(container_id)
+            made.append(await self._container(["/"]))
+            container = self.s.containers.get(made[0])
             mounts = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
+            source = None
+            if source_image:  # COPY --from: that image's root is the context
+                made.append(await self._container(["/"], image=source_image))
+                source = self.s.containers.get(made[1])
+                source_mounts = await asyncio.to_thread(self.s.images.snapshotter.mounts, source.snapshot_key)
             chown = step.flags.get("chown", "")
-            unpack = command == "ADD"
+            workdir = str(self.stage.config.get("WorkingDir") or "/")
 
             def apply() -> None:
-                with archive.container_root(0, mounts, container.directory) as root_fd:
-                    owner = archive.container_user(root_fd, chown) if chown else (0, 0)
-                    workdir = self.stage.config.get("WorkingDir") or "/"
-                    target = os.path.normpath(os.path.join("/", workdir, dest))
-                    dest_is_dir = _is_dir_in(root_fd, target)
-                    archives = [s for s in srcs if unpack and build_context.is_archive(s.path)]
-                    plain = [s for s in srcs if s not in archives]
-                    if plain:
-                        plan = build_context.copy_plan(
-                            plain, dest, workdir, dest_is_dir or bool(archives), command
+                with contextlib.ExitStack() as stack:
+                    root_fd = stack.enter_context(archive.container_root(0, mounts, container.directory))
+                    context = self.context
+                    if source is not None:
+                        source_fd = stack.enter_context(
+                            archive.container_root(0, source_mounts, source.directory)
                         )
-                        with tempfile.TemporaryFile(dir=container.directory) as tar:
-                            build_context.write_tar(plan, tar)
-                            tar.seek(0)
-                            archive.extract_archive(
-                                root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner
-                            )
-                    for source in archives:
-                        _make_dirs(root_fd, target)
-                        with open(source.path, "rb") as stream:
-                            archive.extract_archive(
-                                root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None
-                            )
+                        context = Path(f"/proc/self/fd/{source_fd}")
+                    _copy_into(root_fd, context, patterns, dest, workdir, chown, command, container.directory)
 
             await asyncio.to_thread(apply)
+            shown = f"--from={step.flags['from']} " if source_image else ""
             record = await self.s.commits.image_of(
                 container,
                 dict(self.stage.config),
-                {"created_by": f"/bin/sh -c #(nop) {command} {' '.join(patterns)} in {dest} "},
+                {"created_by": f"/bin/sh -c #(nop) {command} {shown}{' '.join(patterns)} in {dest} "},
             )
         finally:
-            await self._remove(container_id)
+            for container_id in made:
+                await self._remove(container_id)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+
+
+def _copy_into(
+    root_fd: int,
+    context: Path,
+    patterns: list[str],
+    dest: str,
+    workdir: str,
+    chown: str,
+    command: str,
+    scratch: Path,
+) -> None:
+    """COPY/ADD ``patterns`` from ``context`` to ``dest`` in the root ``root_fd`` (resolved in it, as
+    ``cp`` does); ADD unpacks local tarballs. ``scratch``: where the temporary tar goes."""
+    srcs = build_context.sources(context, patterns, command)
+    owner = archive.container_user(root_fd, chown) if chown else (0, 0)
+    target = os.path.normpath(os.path.join("/", workdir, dest))
+    tarballs = [s for s in srcs if command == "ADD" and build_context.is_archive(s.path)]
+    plain = [s for s in srcs if s not in tarballs]
+    if plain:
+        into = _is_dir_in(root_fd, target) or bool(tarballs)
+        plan = build_context.copy_plan(plain, dest, workdir, into, command)
+        with tempfile.TemporaryFile(dir=scratch) as tar:
+            build_context.write_tar(plan, tar)
+            tar.seek(0)
+            archive.extract_archive(root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner)
+    for tarball in tarballs:
+        _make_dirs(root_fd, target)
+        with open(tarball.path, "rb") as stream:
+            archive.extract_archive(root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None)
 
 
 def _is_dir_in(root_fd: int, path: str) -> bool:
