@@ -203,3 +203,33 @@ def test_config_instructions_land_in_the_image_config(
         '{"/data":{}} SIGINT ["echo","from entrypoint"] null'  # a new ENTRYPOINT drops the base CMD
     )
     assert berthd.berth("run", "--rm", "cfg").stdout == "from entrypoint\n"
+
+
+def test_the_build_cache_reuses_steps_until_something_changes(
+    berthd: Daemon, busybox_image: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nENV A=1\nRUN echo ran-1\nCOPY f.txt /f.txt\nRUN echo ran-2; cat /f.txt\n"
+    )
+    (ctx / "f.txt").write_text("one\n")
+
+    def build(*flags: str) -> tuple[str, str]:
+        result = berthd.berth("build", *flags, "-t", "cached", str(ctx))
+        assert result.returncode == 0, result.stderr
+        image_id = berthd.berth("image", "inspect", "--format", "{{.Id}}", "cached", check=True).stdout
+        return result.stdout, image_id.strip()
+
+    first, first_id = build()
+    assert "\nran-1\n" in first and "\none\n" in first and "Using cache" not in first
+    again, again_id = build()
+    assert again.count(" ---> Using cache") == 4 and "\nran-1\n" not in again and again_id == first_id
+    (ctx / "f.txt").write_text("two\n")  # COPY and what follows run again; what comes before does not
+    changed, changed_id = build()
+    assert changed.count(" ---> Using cache") == 2 and "\nran-1\n" not in changed
+    assert "ran-2\ntwo\n" in changed and changed_id != first_id
+    fresh, fresh_id = build("--no-cache")
+    assert "Using cache" not in fresh and "\nran-1\n" in fresh and fresh_id != changed_id
+    arg, _ = build("--build-arg", "A=2")  # an unused build arg: RUN needs no re-run (not declared)
+    assert arg.count(" ---> Using cache") == 4

@@ -6,7 +6,9 @@ classic builder's JSON stream (``Step 1/3 : FROM busybox``, `` ---> 1a2b3c4d5e6f
 output, ``{"aux": {"ID": …}}``, ``Successfully built …``, ``Successfully tagged …``).
 
 Multi-stage files build stage by stage (``--target`` stops at a stage; ``COPY --from`` reads a
-finished stage's or another image's root). No build cache yet: every build runs every step.
+finished stage's or another image's root). The build cache: a step whose parent image already has
+a child made by the same step (same history line, which for COPY/ADD holds a digest of the files,
+and same config) reuses it (`` ---> Using cache``); ``--no-cache`` turns that off.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
     quiet: bool = False
+    no_cache: bool = False
     pull: bool = False
     platform: str = ""
     registry_auths: dict[str, Any] = field(default_factory=dict)
@@ -303,14 +306,43 @@ class _Build:
                 self.stage.args[key] = self.global_args[key]
 
     async def commit_config(self, config: dict[str, Any], change: str) -> None:
+        created_by = f"/bin/sh -c #(nop)  {change}"
+        if await self._use_cache(created_by, config):
+            return
         record = await asyncio.to_thread(
             self.s.images.create_image,
             None,
             parent=self.stage.image_id,
             config=config,
-            history={"created_by": f"/bin/sh -c #(nop)  {change}"},
+            history={"created_by": created_by},
         )
         self.stage.image_id, self.stage.config = record.image_id, config
+
+    async def _use_cache(self, created_by: str, config: Mapping[str, Any]) -> bool:
+        """Move to an image an earlier build made from this one by the same step (same history line,
+        same resulting config), as the classic builder's cache does; False when there is none."""
+        if self.options.no_cache or not self.stage.image_id:
+            return False
+        parent = self.stage.image_id
+
+        def find() -> ImageRecord | None:
+            for record in sorted(self.s.images.records(), key=lambda r: -r.created):
+                history = record.config.get("history") or []
+                if (
+                    record.parent == parent
+                    and history
+                    and history[-1].get("created_by") == created_by
+                    and (record.config.get("config") or {}) == config
+                ):
+                    return record
+            return None
+
+        record = await asyncio.to_thread(find)
+        if record is None:
+            return False
+        await self.say(" ---> Using cache\n")
+        self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+        return True
 
     async def healthcheck(self, step: Instruction) -> None:
         words = step.args.split(None, 1)
@@ -377,6 +409,13 @@ class _Build:
             shell = list(self.stage.config.get("Shell") or ["/bin/sh", "-c"])
             cmd = [*shell, step.args]
             shown = " ".join(cmd)
+        if self.stage.args:  # build args change what RUN does: Docker's "|N K=V … cmd" in the history
+            pairs = " ".join(f"{k}={v}" for k, v in sorted(self.stage.args.items()))
+            created_by = f"|{len(self.stage.args)} {pairs} {shown}"
+        else:
+            created_by = shown
+        if await self._use_cache(created_by, self.stage.config):
+            return
         container_id = await self._container(cmd)
         try:
             await self.say(f" ---> Running in {container_id[:12]}\n")
@@ -393,7 +432,9 @@ class _Build:
             container = await self.s.containers.wait(container_id, "not-running")
             if container.exit_code != 0:
                 raise BuildFailed(f"The command '{shown}' returned a non-zero code: {container.exit_code}")
-            record = await self.s.commits.image_of(container, dict(self.stage.config), {"created_by": shown})
+            record = await self.s.commits.image_of(
+                container, dict(self.stage.config), {"created_by": created_by}
+            )
         finally:
             await self._remove(container_id)
         await self.say(f"Removing intermediate container {container_id[:12]}\n")
@@ -427,8 +468,15 @@ class _Build:
             )
         *patterns, dest = words
         source_image = await self._stage_image(step.flags["from"]) if "from" in step.flags else ""
-        if not source_image:  # fail early, before any container is made
-            await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+        if source_image:  # an image never changes: its id (and the paths) identify the files
+            what = f"--from={source_image} {' '.join(patterns)}"
+        else:  # resolved before any container is made: a missing file fails early
+            srcs = await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+            what = await asyncio.to_thread(build_context.content_digest, srcs)
+        chown = f"--chown={step.flags['chown']} " if step.flags.get("chown") else ""
+        created_by = f"/bin/sh -c #(nop) {command} {chown}{what} in {dest} "
+        if await self._use_cache(created_by, self.stage.config):
+            return
         if not self.stage.image_id:  # scratch: an empty image to hold the first files
             await self.commit_config(dict(self.stage.config), "scratch")
         made: list[str] = []
@@ -456,11 +504,8 @@ class _Build:
                     _copy_into(root_fd, context, patterns, dest, workdir, chown, command, container.directory)
 
             await asyncio.to_thread(apply)
-            shown = f"--from={step.flags['from']} " if source_image else ""
             record = await self.s.commits.image_of(
-                container,
-                dict(self.stage.config),
-                {"created_by": f"/bin/sh -c #(nop) {command} {shown}{' '.join(patterns)} in {dest} "},
+                container, dict(self.stage.config), {"created_by": created_by}
             )
         finally:
             for container_id in made:

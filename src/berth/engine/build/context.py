@@ -8,8 +8,10 @@ they are (a symlink stays a symlink). The destination is resolved later, inside 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import posixpath
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +125,27 @@ def is_archive(path: Path) -> bool:
             return tar.next() is not None
     except (tarfile.TarError, OSError, EOFError):
         return False
+
+
+def content_digest(srcs: list[Source]) -> str:
+    """A digest of what COPY/ADD would take (names, types, modes, link targets, contents), for the
+    build cache: a step is reused only when these are the same."""
+    digest = hashlib.sha256()
+    for src in srcs:
+        digest.update(f"{src.name}\0".encode())
+        entries = [src.path]
+        if src.is_dir:
+            for dirpath, dirnames, filenames in os.walk(src.path):
+                dirnames.sort()
+                entries.extend(Path(dirpath, name) for name in sorted(filenames + dirnames))
+        for path in entries:
+            st = os.lstat(path)
+            relative = os.path.relpath(path, src.path)
+            digest.update(f"{relative}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0".encode())
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(os.readlink(path).encode("utf-8", "surrogateescape"))
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    while block := f.read(1 << 20):
+                        digest.update(block)
+    return "sha256:" + digest.hexdigest()

@@ -46,6 +46,7 @@ class _Handler:
             labels=_string_map(request, "labels"),
             target=request.query.get("target", ""),
             quiet=_bool(request, "q"),
+            no_cache=_bool(request, "nocache"),
             pull=_bool(request, "pull"),
             platform=request.query.get("platform", ""),
             registry_auths=auths,
