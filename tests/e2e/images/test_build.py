@@ -79,6 +79,15 @@ def test_berth_build_runs_every_step_and_the_image_has_them(
     tags = berthd.berth("images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.split()
     assert sorted(tags) == ["app:1", "busybox:latest"]
     assert berthd.berth("ps", "-aq", check=True).stdout == ""
+    assert len(berthd.berth("images", "-aq", check=True).stdout.split()) == 9  # busybox + 8 steps (not FROM, ARG)
+    removed = berthd.berth("rmi", "app:1", check=True).stdout
+    assert removed.count("Deleted: sha256:") >= 8  # the image and its untagged steps
+    assert berthd.berth("images", "-aq", check=True).stdout.split() == [busybox_id(berthd)]
+
+
+def busybox_id(berthd: Daemon) -> str:
+    shown = berthd.berth("image", "inspect", "--format", "{{.Id}}", "busybox", check=True).stdout
+    return shown.strip().removeprefix("sha256:")[:12]
 
 
 def test_docker_cli_classic_build_and_quiet_id(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
