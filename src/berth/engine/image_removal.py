@@ -79,7 +79,12 @@ class ImageRemoval(ImageStore):
         """Delete the untagged, unused parents left childless (a build's steps), as moby's rmi does."""
         while parent:
             row = self._index.image(parent)
-            if row is None or self._index.refs(parent) or self._children(parent) or self._in_use().get(parent):
+            if (
+                row is None
+                or self._index.refs(parent)
+                or self._children(parent)
+                or self._in_use().get(parent)
+            ):
                 return
             records.extend(self._remove_image(parent))
             parent = row.parent

@@ -79,7 +79,9 @@ def test_berth_build_runs_every_step_and_the_image_has_them(
     tags = berthd.berth("images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.split()
     assert sorted(tags) == ["app:1", "busybox:latest"]
     assert berthd.berth("ps", "-aq", check=True).stdout == ""
-    assert len(berthd.berth("images", "-aq", check=True).stdout.split()) == 9  # busybox + 8 steps (not FROM, ARG)
+    assert (
+        len(berthd.berth("images", "-aq", check=True).stdout.split()) == 9
+    )  # busybox + 8 steps (not FROM, ARG)
     removed = berthd.berth("rmi", "app:1", check=True).stdout
     assert removed.count("Deleted: sha256:") >= 8  # the image and its untagged steps
     assert berthd.berth("images", "-aq", check=True).stdout.split() == [busybox_id(berthd)]
