@@ -126,6 +126,12 @@ def build(ctx: Context, argv: list[str]) -> int:
         "-f", "--file", default="", metavar="string", help="Name of the Dockerfile (default: PATH/Dockerfile)"
     )
     p.add_argument("--label", action="append", default=[], metavar="list", help="Set metadata for an image")
+    p.add_argument(
+        "--network",
+        default="",
+        metavar="string",
+        help="Networking mode for the RUN instructions (none, host)",
+    )
     p.add_argument("--no-cache", action="store_true", help="Do not use cache when building the image")
     p.add_argument(
         "--platform", default="", metavar="string", help="Set platform if server is multi-platform capable"
@@ -167,6 +173,8 @@ def build(ctx: Context, argv: list[str]) -> int:
             params[key] = "1"
     if ns.platform:
         params["platform"] = ns.platform
+    if ns.network:
+        params["networkmode"] = ns.network
     params["t"] = ns.tag or None
     if ns.target:
         params["target"] = ns.target

@@ -4,6 +4,7 @@ output, ARG/ENV/WORKDIR/COPY/ADD/RUN/CMD/LABEL in the image, failures and hostil
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -244,3 +245,16 @@ def test_the_build_cache_reuses_steps_until_something_changes(
     assert "Using cache" not in fresh and "\nran-1\n" in fresh and fresh_id != changed_id
     arg, _ = build("--build-arg", "A=2")  # an unused build arg: RUN needs no re-run (not declared)
     assert arg.count(" ---> Using cache") == 4
+
+
+def test_run_steps_get_their_own_network_unless_host(
+    berthd: Daemon, busybox_image: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN readlink /proc/self/ns/net\n")
+    host_ns = os.readlink("/proc/self/ns/net")
+    own = berthd.berth("build", "--no-cache", str(ctx))
+    shared = berthd.berth("build", "--no-cache", "--network", "host", str(ctx))
+    assert own.returncode == 0 and shared.returncode == 0, own.stderr + shared.stderr
+    assert f"\n{host_ns}\n" in shared.stdout and host_ns not in own.stdout

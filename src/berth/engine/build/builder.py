@@ -58,6 +58,7 @@ class BuildOptions:
     no_cache: bool = False
     pull: bool = False
     platform: str = ""
+    network_mode: str = ""  # RUN's network: "" (own namespace, loopback only), "none" or "host"
     registry_auths: dict[str, Any] = field(default_factory=dict)
 
 
@@ -387,7 +388,7 @@ class _Build:
             "Env": self._run_env(),
             "AttachStdout": True,
             "AttachStderr": True,
-            "HostConfig": {},
+            "HostConfig": {"NetworkMode": self.options.network_mode} if self.options.network_mode else {},
         }
         if not body["Image"]:
             raise InvalidArgument(

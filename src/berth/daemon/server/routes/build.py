@@ -49,6 +49,7 @@ class _Handler:
             no_cache=_bool(request, "nocache"),
             pull=_bool(request, "pull"),
             platform=request.query.get("platform", ""),
+            network_mode=request.query.get("networkmode", ""),
             registry_auths=auths,
         )
         body = _BodyReader(request, asyncio.get_running_loop())
