@@ -9,6 +9,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.e2e.conftest import DOCKER, Daemon
@@ -155,8 +156,6 @@ def test_a_hostile_context_is_refused_and_writes_nothing_outside(
 
 
 def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
-    import docker
-
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(
