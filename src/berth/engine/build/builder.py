@@ -502,7 +502,9 @@ class _Build:
                             archive.container_root(0, source_mounts, source.directory)
                         )
                         context = Path(f"/proc/self/fd/{source_fd}")
-                    _copy_into(root_fd, context, patterns, dest, workdir, chown, command, container.directory)
+                    build_context.copy_into(
+                        root_fd, context, patterns, dest, workdir, chown, command, container.directory
+                    )
 
             await asyncio.to_thread(apply)
             record = await self.s.commits.image_of(
@@ -512,58 +514,6 @@ class _Build:
             for container_id in made:
                 await self._remove(container_id)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
-
-
-def _copy_into(
-    root_fd: int,
-    context: Path,
-    patterns: list[str],
-    dest: str,
-    workdir: str,
-    chown: str,
-    command: str,
-    scratch: Path,
-) -> None:
-    """COPY/ADD ``patterns`` from ``context`` to ``dest`` in the root ``root_fd`` (resolved in it, as
-    ``cp`` does); ADD unpacks local tarballs. ``scratch``: where the temporary tar goes."""
-    srcs = build_context.sources(context, patterns, command)
-    owner = archive.container_user(root_fd, chown) if chown else (0, 0)
-    target = os.path.normpath(os.path.join("/", workdir, dest))
-    tarballs = [s for s in srcs if command == "ADD" and build_context.is_archive(s.path)]
-    plain = [s for s in srcs if s not in tarballs]
-    if plain:
-        into = _is_dir_in(root_fd, target) or bool(tarballs)
-        plan = build_context.copy_plan(plain, dest, workdir, into, command)
-        with tempfile.TemporaryFile(dir=scratch) as tar:
-            build_context.write_tar(plan, tar)
-            tar.seek(0)
-            archive.extract_archive(root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner)
-    for tarball in tarballs:
-        _make_dirs(root_fd, target)
-        with open(tarball.path, "rb") as stream:
-            archive.extract_archive(root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None)
-
-
-def _is_dir_in(root_fd: int, path: str) -> bool:
-    try:
-        fd = archive.open_in_root(root_fd, path)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
-
-
-def _make_dirs(root_fd: int, path: str) -> None:
-    """``mkdir -p`` inside the root (each component resolved in it)."""
-    current = "/"
-    for part in [p for p in path.split("/") if p]:
-        parent = archive.open_in_root(root_fd, current)
-        try:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=parent)
-        finally:
-            os.close(parent)
-        current = os.path.join(current, part)
 
 
 def _short(image_id: str) -> str:

@@ -1,18 +1,21 @@
 """The build context on the daemon's side: the client's tar unpacked into a private directory (scoped:
-``..``, absolute symlinks and device files cannot escape or get in), and what COPY/ADD take from it.
+``..``, absolute symlinks and device files cannot escape or get in), what COPY/ADD take from it (or
+from another image's root, for ``COPY --from``), its digest for the cache, and the copy into an image.
 
 Sources are resolved inside the context and never through a symlink that leaves it; they are copied as
-they are (a symlink stays a symlink). The destination is resolved later, inside the image's root.
+they are (a symlink stays a symlink). The destination is resolved inside the image's root, as ``cp``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
 import posixpath
 import stat
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -149,3 +152,55 @@ def content_digest(srcs: list[Source]) -> str:
                     while block := f.read(1 << 20):
                         digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def copy_into(
+    root_fd: int,
+    context: Path,
+    patterns: list[str],
+    dest: str,
+    workdir: str,
+    chown: str,
+    command: str,
+    scratch: Path,
+) -> None:
+    """COPY/ADD ``patterns`` from ``context`` to ``dest`` in the root ``root_fd`` (resolved in it, as
+    ``cp`` does); ADD unpacks local tarballs. ``scratch``: where the temporary tar goes."""
+    srcs = sources(context, patterns, command)
+    owner = archive.container_user(root_fd, chown) if chown else (0, 0)
+    target = os.path.normpath(os.path.join("/", workdir, dest))
+    tarballs = [s for s in srcs if command == "ADD" and is_archive(s.path)]
+    plain = [s for s in srcs if s not in tarballs]
+    if plain:
+        into = _is_dir_in(root_fd, target) or bool(tarballs)
+        plan = copy_plan(plain, dest, workdir, into, command)
+        with tempfile.TemporaryFile(dir=scratch) as tar:
+            write_tar(plan, tar)
+            tar.seek(0)
+            archive.extract_archive(root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner)
+    for tarball in tarballs:
+        _make_dirs(root_fd, target)
+        with open(tarball.path, "rb") as stream:
+            archive.extract_archive(root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None)
+
+
+def _is_dir_in(root_fd: int, path: str) -> bool:
+    try:
+        fd = archive.open_in_root(root_fd, path)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _make_dirs(root_fd: int, path: str) -> None:
+    """``mkdir -p`` inside the root (each component resolved in it)."""
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        parent = archive.open_in_root(root_fd, current)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=parent)
+        finally:
+            os.close(parent)
+        current = os.path.join(current, part)
