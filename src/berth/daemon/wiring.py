@@ -49,6 +49,7 @@ class Services:
     pull: PullService
     push: PushService
     registry: RegistryService
+    commits: CommitService
     build: BuildService
 
 
@@ -96,6 +97,7 @@ def build_services(config: DaemonConfig) -> Services:
     )
     clients = client_factory(certs_dir=CERTS_DIR)
     pull = PullService(images=images, resolver=resolver, events=events, client_factory=clients)
+    commits = CommitService(containers=containers, images=images, events=events)
     return Services(
         config=config,
         daemon_id=_daemon_id(config.data_root),
@@ -115,10 +117,11 @@ def build_services(config: DaemonConfig) -> Services:
             client_factory=clients,
         ),
         registry=RegistryService(resolver=resolver, client_factory=clients),
+        commits=commits,
         build=BuildService(
             images=images,
             containers=containers,
-            commits=CommitService(containers=containers, images=images, events=events),
+            commits=commits,
             pull=pull,
             work_dir=config.data_root / "builder",
         ),

@@ -49,7 +49,7 @@ class ImageRemoval(ImageStore):
                     return records
                 removed_ref = True
             elif _single_reference(refs):
-                children = [] if force else self._children(image_id)
+                children = [] if force else self._child_ids(image_id)
                 conflict = _conflict(image_id, running, stopped if not force else [], [], children)
                 if conflict:
                     raise conflict
@@ -61,7 +61,7 @@ class ImageRemoval(ImageStore):
                 running,
                 [] if force else stopped,
                 [] if force else refs,
-                [] if force else self._children(image_id),
+                [] if force else self._child_ids(image_id),
             )
             if conflict:
                 if removed_ref:
@@ -75,6 +75,9 @@ class ImageRemoval(ImageStore):
                 self._prune_parents(row.parent, records)
             return records
 
+    def _child_ids(self, image_id: str) -> list[str]:
+        return [row.image_id for row in self._index.images() if row.parent == image_id]
+
     def _prune_parents(self, parent: str, records: list[dict[str, str]]) -> None:
         """Delete the untagged, unused parents left childless (a build's steps), as moby's rmi does."""
         while parent:
@@ -82,15 +85,12 @@ class ImageRemoval(ImageStore):
             if (
                 row is None
                 or self._index.refs(parent)
-                or self._children(parent)
+                or self._child_ids(parent)
                 or self._in_use().get(parent)
             ):
                 return
             records.extend(self._remove_image(parent))
             parent = row.parent
-
-    def _children(self, image_id: str) -> list[str]:
-        return [row.image_id for row in self._index.images() if row.parent == image_id]
 
     def _untag(self, image_id: str, name: str, records: list[dict[str, str]]) -> None:
         self._index.delete_ref(name)

@@ -224,6 +224,10 @@ class ImageStore:
     def records(self) -> list[ImageRecord]:
         return [self._record(row.image_id, row) for row in self._index.images()]
 
+    def children(self, image_id: str) -> list[ImageRecord]:
+        """The images made on top of ``image_id`` (commit, build steps), from the index alone."""
+        return [self._record(row.image_id, row) for row in self._index.images() if row.parent == image_id]
+
     def _unpack(self, blob: str, parent_chain: str, expected_diff: str | None) -> LayerRow:
         """Unpack stored layer ``blob`` on ``parent_chain`` into a committed snapshot; its layer record."""
         key = EXTRACT_PREFIX + secrets.token_hex(8)

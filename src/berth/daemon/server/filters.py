@@ -1,9 +1,12 @@
-"""JSON in query values: Docker's ``filters`` (``{"key": {"value": true}}`` or ``{"key": ["value"]}``), other objects."""
+"""Query values: Docker's ``filters`` (``{"key": {"value": true}}`` or ``{"key": ["value"]}``), other JSON
+objects, and boolean flags."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from aiohttp import web
 
 from berth.errors import InvalidArgument
 
@@ -32,3 +35,8 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
         else:
             raise InvalidArgument(f"invalid filter {key!r}")
     return out
+
+
+def query_bool(request: web.Request, key: str) -> bool:
+    """A boolean query flag as dockerd reads one: absent, ``0``, ``false``, ``no`` or ``off`` is false."""
+    return request.query.get(key, "").strip().lower() not in ("", "0", "false", "no", "off")

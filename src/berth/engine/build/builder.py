@@ -327,11 +327,10 @@ class _Build:
         parent = self.stage.image_id
 
         def find() -> ImageRecord | None:
-            for record in sorted(self.s.images.records(), key=lambda r: -r.created):
+            for record in sorted(self.s.images.children(parent), key=lambda r: -r.created):
                 history = record.config.get("history") or []
                 if (
-                    record.parent == parent
-                    and history
+                    history
                     and history[-1].get("created_by") == created_by
                     and (record.config.get("config") or {}) == config
                 ):

@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+from berth.daemon.server.bodies import BodyReader
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
 from berth.engine import archive
-from berth.engine.commit import CommitService
 from berth.engine.container import Container
 from berth.errors import Conflict, Internal, InvalidArgument, NotFound
 
@@ -37,35 +37,6 @@ def _bool(request: web.Request, name: str, default: bool = False) -> bool:
     if value == "":
         return default
     return value not in {"0", "false", "no", "none"}
-
-
-class _BodyReader:
-    """A blocking ``read()`` of the request body for a worker thread (bytes come from the event loop)."""
-
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self._content = request.content
-        self._loop = loop
-
-    def read(self, size: int | None = -1) -> bytes:
-        want = _CHUNK if size is None or size < 0 else size
-        if size is None or size < 0:
-            parts = []
-            while chunk := self._call(want):
-                parts.append(chunk)
-            return b"".join(parts)
-        data = b""
-        while len(data) < want:
-            chunk = self._call(want - len(data))
-            if not chunk:
-                break
-            data += chunk
-        return data
-
-    def _call(self, size: int) -> bytes:
-        return asyncio.run_coroutine_threadsafe(self._content.read(size), self._loop).result()
-
-    def readable(self) -> bool:
-        return True
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -88,9 +59,7 @@ def _path_error(exc: OSError, path: str, ref: str) -> Exception:
 class _ArchiveRoutes:
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._commits = CommitService(
-            containers=services.containers, images=services.images, events=services.events
-        )
+        self._commits = services.commits
 
     @contextlib.asynccontextmanager
     async def _root(self, container: Container) -> AsyncIterator[int]:
@@ -202,7 +171,7 @@ class _ArchiveRoutes:
         container = self._services.containers.get(ref)
         if container.host_config.get("ReadonlyRootfs"):
             raise InvalidArgument("container rootfs is marked read-only")
-        body = _BodyReader(request, asyncio.get_running_loop())
+        body = BodyReader(request, asyncio.get_running_loop())
         user = str(container.config.get("User") or "")
         async with self._root(container) as root_fd:
 

@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from berth.api.auth import decode_header
-from berth.daemon.server.filters import json_object
+from berth.daemon.server.bodies import BodyReader
+from berth.daemon.server.filters import json_object, query_bool
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.distribution import ProgressStream
-from berth.daemon.server.routes.images import _BodyReader, _bool
 from berth.daemon.wiring import Services
 from berth.engine.build.builder import BuildOptions, BuildService, decode_auths
 from berth.errors import InvalidArgument
@@ -45,14 +45,14 @@ class _Handler:
             build_args=_string_map(request, "buildargs"),
             labels=_string_map(request, "labels"),
             target=request.query.get("target", ""),
-            quiet=_bool(request, "q"),
-            no_cache=_bool(request, "nocache"),
-            pull=_bool(request, "pull"),
+            quiet=query_bool(request, "q"),
+            no_cache=query_bool(request, "nocache"),
+            pull=query_bool(request, "pull"),
             platform=request.query.get("platform", ""),
             network_mode=request.query.get("networkmode", ""),
             registry_auths=auths,
         )
-        body = _BodyReader(request, asyncio.get_running_loop())
+        body = BodyReader(request, asyncio.get_running_loop())
 
         async def work(stream: ProgressStream) -> None:
             await self._builder.build(body, options, stream.send)  # type: ignore[arg-type]  # duck-typed

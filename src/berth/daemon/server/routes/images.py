@@ -1,6 +1,6 @@
 """Image endpoints of the Docker Engine API: list, create (import; pull is wired later), inspect, delete,
 tag, history, save (get), load, prune. The work happens in ``ImageService`` on worker threads; request
-and response bodies stream between the loop and those threads (``_BodyReader``, ``_LoopWriter``).
+and response bodies stream between the loop and those threads (``BodyReader``, ``_LoopWriter``).
 
 Names in paths may hold slashes and colons (``/images/localhost:5000/a/b:tag/json``): regex variables.
 """
@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from berth.api.versions import parse as parse_version
-from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.bodies import BodyReader
+from berth.daemon.server.filters import parse_filters, query_bool
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes import distribution
 from berth.engine.images import ImageService
@@ -38,42 +39,9 @@ def register(router: ApiRouter, images: ImageService, *, pull: PullService | Non
     router.delete("/images/{name:.+}", handlers.delete)
 
 
-def _bool(request: web.Request, key: str) -> bool:
-    value = request.query.get(key, "")
-    return value.strip().lower() not in ("", "0", "false", "no", "off")
-
-
 def _api_version(request: web.Request) -> tuple[int, int]:
     raw = request.match_info.get("api_version")
     return parse_version(raw) if raw else (1, 50)
-
-
-class _BodyReader:
-    """A blocking ``read(size)`` over the request body, for worker threads; fills reads up to ``size``."""
-
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self._content = request.content
-        self._loop = loop
-
-    def _call(self, size: int) -> bytes:
-        return asyncio.run_coroutine_threadsafe(self._content.read(size), self._loop).result()
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            parts = []
-            while chunk := self._call(_CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
-        data = self._call(size)
-        while data and len(data) < size:
-            more = self._call(size - len(data))
-            if not more:
-                break
-            data += more
-        return data
-
-    def readable(self) -> bool:
-        return True
 
 
 class _LoopWriter:
@@ -111,7 +79,7 @@ class _Handlers:
         if "filter" in request.query:  # API < 1.28 "filter=name"
             filters.setdefault("reference", []).append(request.query["filter"])
         summaries = await asyncio.to_thread(
-            self.images.list_images, _bool(request, "all"), filters, _bool(request, "digests")
+            self.images.list_images, query_bool(request, "all"), filters, query_bool(request, "digests")
         )
         if _api_version(request) < (1, 44):
             for item in summaries:
@@ -133,7 +101,7 @@ class _Handlers:
         tag = request.query.get("tag", "")
         changes = request.query.getall("changes", [])
         message = request.query.get("message", "")
-        reader = _BodyReader(request, asyncio.get_running_loop())
+        reader = BodyReader(request, asyncio.get_running_loop())
         record = await asyncio.to_thread(
             lambda: self.images.import_image(reader, repo=repo, tag=tag, changes=changes, message=message)  # type: ignore[arg-type]
         )
@@ -149,7 +117,7 @@ class _Handlers:
         name = request.match_info["name"]
         records = await asyncio.to_thread(
             lambda: self.images.delete(
-                name, force=_bool(request, "force"), prune=not _bool(request, "noprune")
+                name, force=query_bool(request, "force"), prune=not query_bool(request, "noprune")
             )
         )
         return web.json_response(records)
@@ -186,7 +154,7 @@ class _Handlers:
         return response
 
     async def load(self, request: web.Request) -> web.Response:
-        reader = _BodyReader(request, asyncio.get_running_loop())
+        reader = BodyReader(request, asyncio.get_running_loop())
         messages = await asyncio.to_thread(self.images.load, reader)  # type: ignore[arg-type]
         return _json_lines([{"stream": line + "\n"} for line in messages])
 
