@@ -1,4 +1,5 @@
-"""Suite-wide rules: ``root`` tests run only as uid 0; a session finalizer fails the run on leaks."""
+"""Suite-wide rules: ``root`` tests run only as uid 0; a session finalizer fails the run on leaks;
+each test's report is kept on its item (``item.failed``) so fixtures can add evidence on failure."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    report: pytest.TestReport = yield
+    if report.failed:
+        item.failed = True  # type: ignore[attr-defined]
+    return report
 
 
 def _leaked_mounts() -> list[str]:

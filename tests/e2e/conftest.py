@@ -38,11 +38,14 @@ def tmp_root() -> Iterator[Path]:
 
 
 @pytest.fixture
-def berthd(tmp_root: Path) -> Iterator[Daemon]:
+def berthd(tmp_root: Path, request: pytest.FixtureRequest) -> Iterator[Daemon]:
     daemon = start_daemon(tmp_root, f"berth-test-{uuid.uuid4().hex[:8]}")
     try:
         yield daemon
     finally:
+        if getattr(request.node, "failed", False):
+            # pytest shows this under "Captured stdout teardown": CI keeps only what a run printed.
+            print("berthd log (last 40 lines):\n" + "\n".join(daemon.log_text().splitlines()[-40:]))
         cleanup_daemon(daemon)
 
 

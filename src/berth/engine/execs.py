@@ -65,6 +65,9 @@ class ExecService:
         self._runtime = runtime
         self._events = events
         self._execs: dict[str, ExecInstance] = {}
+        # The loop keeps only weak references to tasks: an unreferenced reaper can be garbage-collected
+        # mid-wait, and its exec would never record an exit code.
+        self._reapers: set[asyncio.Task[None]] = set()
 
     def get(self, exec_id: str) -> ExecInstance:
         try:
@@ -167,7 +170,9 @@ class ExecService:
             "container", "exec_start: " + " ".join(instance.config["Cmd"]), instance.container_id,
             {"name": container.name.removeprefix("/"), "image": container.image, "execID": instance.exec_id},
         )  # fmt: skip
-        asyncio.get_running_loop().create_task(self._reap(instance))
+        reaper = asyncio.get_running_loop().create_task(self._reap(instance))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
 
     async def _reap(self, instance: ExecInstance) -> None:
         try:

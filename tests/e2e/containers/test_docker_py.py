@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import docker
 import pytest
 
@@ -47,3 +49,31 @@ def test_low_level_api_client(berthd: Daemon, busybox_image: str) -> None:
     api.remove_container("low")
     with pytest.raises(docker.errors.NotFound):
         api.inspect_container("low")
+
+
+def test_every_exec_has_its_exit_code_once_its_stream_ends(berthd: Daemon, busybox_image: str) -> None:
+    """The docker CLI asks for ExitCode as soon as an ``exec -it`` stream ends: it must be there, for
+    every exec, with others running at once (an unreferenced reaper task was once garbage-collected
+    mid-wait and ~1 in 6 such execs answered null, which the CLI reports as 0)."""
+    api = docker.APIClient(base_url=berthd.host, timeout=60)
+    container = api.create_container(busybox_image, ["sleep", "300"])["Id"]
+    api.start(container)
+
+    def one(code: int) -> tuple[int, object, object]:
+        exec_id = api.exec_create(container, ["sh"], stdin=True, tty=True)["Id"]
+        response = api.exec_start(exec_id, tty=True, socket=True)
+        raw = response._sock
+        try:
+            raw.sendall(b"sleep 0.05; exit %d\n" % code)
+            while response.read(4096):
+                pass
+        finally:
+            response.close()
+            raw.close()
+        state = api.exec_inspect(exec_id)
+        return code, state["ExitCode"], state["Running"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, [n % 7 + 1 for n in range(60)]))
+    assert [r for r in results if r[1:] != (r[0], False)] == []
+    api.remove_container(container, force=True)
