@@ -118,6 +118,7 @@ CREATE_FLAGS = (
         ("--init",), "bool", help="Run an init inside the container that forwards signals and reaps processes"
     ),
     Flag(("-i", "--interactive"), "bool", help="Keep STDIN open even if not attached"),
+    Flag(("--ip",), "value", default="", metavar="string", help="IPv4 address (e.g., 172.30.100.104)"),
     Flag(("--ipc",), "value", default="", metavar="string", help="IPC mode to use"),
     Flag(("-l", "--label"), "list", metavar="list", help="Set meta data on a container"),
     Flag(("--log-driver",), "value", default="", metavar="string", help="Logging driver for the container"),
@@ -138,6 +139,7 @@ CREATE_FLAGS = (
         metavar="network",
         help="Connect a container to a network",
     ),
+    Flag(("--network-alias",), "list", metavar="list", help="Add network-scoped alias for the container"),
     Flag(("--pid",), "value", default="", metavar="string", help="PID namespace to use"),
     Flag(
         ("--pids-limit",),
@@ -156,6 +158,7 @@ CREATE_FLAGS = (
     ),
     Flag(("--privileged",), "bool", help="Give extended privileges to this container"),
     Flag(("-p", "--publish"), "list", metavar="list", help="Publish a container's port(s) to the host"),
+    Flag(("-P", "--publish-all"), "bool", help="Publish all exposed ports to random ports"),
     Flag(
         ("--pull",),
         "value",

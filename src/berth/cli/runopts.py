@@ -234,6 +234,11 @@ def build_create_body(ns: Any, *, detach: bool = False) -> dict[str, Any]:
             "GlobalIPv6PrefixLen": 0,
             "DNSNames": None,
         }
+    elif ns.network_alias or ns.ip:
+        endpoints[ns.network] = {
+            "Aliases": ns.network_alias or None,
+            "IPAMConfig": {"IPv4Address": ns.ip} if ns.ip else None,
+        }
     body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return body
 
@@ -314,7 +319,7 @@ def _host_config(ns: Any, binds: list[str], bindings: dict[str, list[dict[str, s
         "OomScoreAdj": 0,
         "PidMode": ns.pid,
         "Privileged": ns.privileged,
-        "PublishAllPorts": False,
+        "PublishAllPorts": ns.publish_all,
         "ReadonlyRootfs": ns.read_only,
         "SecurityOpt": ns.security_opt or None,
     }

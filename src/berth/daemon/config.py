@@ -31,6 +31,7 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     cgroup_parent: str = "berth"
     bip: str = "172.30.0.1/16"
+    bridge: str = "berth0"  # the Linux bridge of the default "bridge" network
     log_level: str = "info"
     log_max_size: int = 20 * 1024 * 1024
     log_max_files: int = 5
@@ -77,7 +78,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
     p.add_argument("--cgroup-parent", help="parent cgroup of containers, relative to berthd's own")
-    p.add_argument("--bip", help="default bridge network's subnet")
+    p.add_argument("--bip", help="default bridge network's address and subnet (default 172.30.0.1/16)")
+    p.add_argument(
+        "-b", "--bridge", help="name of the default bridge network's Linux bridge (default berth0)"
+    )
     p.add_argument("--config-file", type=Path, help="JSON file with the same keys as the flags")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return p

@@ -4,10 +4,12 @@ data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
   image/                    ImageService (content store, snapshots, metadata) — see berth.engine.images
   containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
   volumes/<name>/           local volumes: _data/ and volume.json — see berth.engine.volumes
+  networks/<id>.json        user-defined networks — see berth.engine.networks
   daemon-id
 exec-root/                  (default /run/berth)
   berth.sock                the API socket (default host)
   runtime/                  LinuxRuntime state: one dir per container, shim sockets, exit files
+  netns/<container id>      network namespaces of containers on bridge networks (bind mounts)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from berth.engine.containers import ContainerService
 from berth.engine.events import EventBus
 from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
+from berth.engine.networks import NetworkService
 from berth.engine.pull import PullService
 from berth.engine.push import PushService
 from berth.engine.volumes import VolumeService
@@ -44,6 +47,7 @@ class Services:
     images: ImageService
     containers: ContainerService
     volumes: VolumeService
+    networks: NetworkService
     execs: ExecService
     resolver: RegistryResolver
     pull: PullService
@@ -78,6 +82,15 @@ def build_services(config: DaemonConfig) -> Services:
     )
     # Volumes are "in use" while a container mounts them; the containers answer that (lazily: built below).
     volumes = VolumeService(config.data_root / "volumes", in_use=lambda: holder["containers"].volume_users())
+    daemon_id = _daemon_id(config.data_root)
+    networks = NetworkService(
+        config.data_root / "networks",
+        netns_root=config.exec_root / "netns",
+        daemon_id=daemon_id,
+        bridge=config.bridge,
+        bip=config.bip,
+        containers=lambda: holder["containers"].all(),
+    )
     containers = ContainerService(
         containers_root,
         images=images,
@@ -87,6 +100,7 @@ def build_services(config: DaemonConfig) -> Services:
         log_max_files=config.log_max_files,
         cgroup_parent=config.cgroup_parent,
         volumes=volumes,
+        networks=networks,
     )
     holder["containers"] = containers
     execs = ExecService(containers=containers, runtime=runtime, events=events)
@@ -100,12 +114,13 @@ def build_services(config: DaemonConfig) -> Services:
     commits = CommitService(containers=containers, images=images, events=events)
     return Services(
         config=config,
-        daemon_id=_daemon_id(config.data_root),
+        daemon_id=daemon_id,
         cgroup_version=str(detect_version()),
         events=events,
         images=images,
         containers=containers,
         volumes=volumes,
+        networks=networks,
         execs=execs,
         resolver=resolver,
         pull=pull,

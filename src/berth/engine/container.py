@@ -95,6 +95,9 @@ class Container:
     manually_stopped: bool = False
     snapshot_key: str = ""
     health: dict[str, Any] | None = None
+    # network name → Docker's EndpointSettings (Aliases, IPAMConfig; IPAddress & co. while running)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ports: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # published: "80/tcp" → bindings
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     exit_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     removed_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -157,6 +160,8 @@ class Container:
             "ManuallyStopped": self.manually_stopped,
             "SnapshotKey": self.snapshot_key,
             "Health": self.health,
+            "Endpoints": self.endpoints,
+            "Ports": self.ports,
         }
 
     def save(self) -> None:
@@ -188,4 +193,6 @@ class Container:
             manually_stopped=raw.get("ManuallyStopped", False),
             snapshot_key=raw.get("SnapshotKey", ""),
             health=raw.get("Health"),
+            endpoints=raw.get("Endpoints") or {},
+            ports=raw.get("Ports") or {},
         )

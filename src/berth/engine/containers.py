@@ -32,6 +32,7 @@ from berth.engine.container import (
 from berth.engine.events import EventBus
 from berth.engine.health import HealthMonitor
 from berth.engine.images import ImageService
+from berth.engine.networks import NetworkService
 from berth.engine.volumes import VolumeService, volume_mounts
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
@@ -81,9 +82,11 @@ class ContainerService:
         log_max_files: int,
         cgroup_parent: str,
         volumes: VolumeService,
+        networks: NetworkService,
     ) -> None:
         self._root = root
         self._volumes = volumes  # named and anonymous volumes (engine/volumes.py)
+        self._networks = networks  # bridges, addresses, published ports (engine/networks.py)
         self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
         self._images = images
         self.runtime = runtime
@@ -164,6 +167,7 @@ class ContainerService:
         image = self._images.resolve(image_name)
         host = dict(body.get("HostConfig") or {})
         creating.validate_host_config(host)
+        endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
             name = names.validate(name)
@@ -181,6 +185,7 @@ class ContainerService:
         container = creating.new_record(
             directory, container_id, name, image_name, image.image_id, config, host
         )
+        container.endpoints = endpoints
         directory.mkdir(mode=0o710)
         try:
             await asyncio.to_thread(self._prepare_files, container, image.top_layer)
@@ -267,12 +272,22 @@ class ContainerService:
         self._volumes.ensure(
             volume_mounts(container.container_id, container.config, container.host_config)
         )  # volumes of containers made before volumes existed, or removed by hand since
-        oci = spec.build(container, cgroup_parent=self._cgroup_parent, mountpoint=self._volumes.mountpoint)
-        write_json(container.bundle / "config.json", oci, durable=False)
-        mounts = self._images.snapshotter.mounts(container.snapshot_key)
-        self.runtime.create(
-            container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container)
-        )
+        sandbox = self._networks.attach(container)  # its network namespace, wired (or None)
+        try:
+            oci = spec.build(
+                container,
+                cgroup_parent=self._cgroup_parent,
+                mountpoint=self._volumes.mountpoint,
+                netns=sandbox,
+            )
+            write_json(container.bundle / "config.json", oci, durable=False)
+            mounts = self._images.snapshotter.mounts(container.snapshot_key)
+            self.runtime.create(
+                container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container)
+            )
+        except BaseException:
+            self._networks.detach(container)
+            raise
 
     async def start(self, ref: str) -> None:
         container = self.get(ref)
@@ -295,6 +310,11 @@ class ContainerService:
         if container.status == ContainerStatus.REMOVING:
             raise Conflict(f"container {container.short_id} is marked for removal and cannot be started")
         await asyncio.to_thread(self._runtime_create, container)
+        try:
+            await self._networks.publish(container)  # host ports, before init can accept on them
+        except BaseException:
+            await self._teardown(container)
+            raise
         # Attaches made before start connect now, before init may exec: they see every byte.
         pending, container.pending_attaches = container.pending_attaches, []
         for request in pending:
@@ -316,7 +336,7 @@ class ContainerService:
             container.exit_code = 127 if exc.errno == 2 else 126
             container.error = str(exc)
             container.finished_at = now_rfc3339()
-            await asyncio.to_thread(self._delete_runtime, container)
+            await self._teardown(container)
             container.save()
             container.exit_event.set()
             self._publish(container, "die", exitCode=str(container.exit_code))
@@ -336,6 +356,12 @@ class ContainerService:
     def _delete_runtime(self, container: Container) -> None:
         with contextlib.suppress(NotFound):
             self.runtime.delete(container.container_id, force=True)
+        self._networks.detach(container)
+
+    async def _teardown(self, container: Container) -> None:
+        """After init is gone: close its published ports, delete it from the runtime, free its addresses."""
+        await self._networks.unpublish(container)
+        await asyncio.to_thread(self._delete_runtime, container)
 
     # ---------------------------------------------------------------- monitor, restart, remove
 
@@ -354,7 +380,7 @@ class ContainerService:
                 return
             self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
             self._health.stop(container)  # healthcheck probes end with the process
-            await asyncio.to_thread(self._delete_runtime, container)
+            await self._teardown(container)
             container.save()
         if container.oom_killed:
             self._publish(container, "oom")
@@ -429,7 +455,7 @@ class ContainerService:
             monitor = container.monitor
             if monitor is not None and not monitor.done() and monitor is not asyncio.current_task():
                 monitor.cancel()
-            await asyncio.to_thread(self._delete_runtime, container)
+            await self._teardown(container)
             await asyncio.to_thread(self._discard_files, container)
             del self._containers[container.container_id]
             if volumes:
@@ -582,6 +608,12 @@ class ContainerService:
                         ContainerStatus.PAUSED if state.status == Status.PAUSED else ContainerStatus.RUNNING
                     )
                     container.pid = state.pid
+                    try:
+                        await self._networks.publish(container)  # the same host ports as before
+                    except BerthError as exc:
+                        log.warning(
+                            "container %s: cannot publish its ports again: %s", container.short_id, exc
+                        )
                     container.save()
                     self._spawn_monitor(container)
                     self._health.start(container)  # healthcheck probes resume (status "starting")
@@ -591,7 +623,7 @@ class ContainerService:
                 else:
                     self._record_exit(container, 255, False, now_rfc3339())
                     container.error = "container state was lost while the daemon was down"
-                await asyncio.to_thread(self._delete_runtime, container)
+                await self._teardown(container)
                 container.save()
                 self._publish(container, "die", exitCode=str(container.exit_code))
                 container.exit_event.set()

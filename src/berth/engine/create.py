@@ -14,7 +14,7 @@ from typing import Any
 from berth.engine.container import Container, now_rfc3339
 from berth.errors import InvalidArgument
 
-_HOSTS = (
+BASE_HOSTS = (
     "127.0.0.1\tlocalhost\n"
     "::1\tlocalhost ip6-localhost ip6-loopback\n"
     "fe00::0\tip6-localnet\n"
@@ -80,9 +80,6 @@ def validate_host_config(host: dict[str, Any]) -> None:
         raise InvalidArgument(f"invalid restart policy '{policy}'")
     if policy in {"always", "unless-stopped"} and host.get("AutoRemove"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
-    network = host.get("NetworkMode") or "default"
-    if network not in {"default", "bridge", "none", "host"}:
-        raise InvalidArgument(f"network {network} not found")
     memory = int(host.get("Memory") or 0)
     if 0 < memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
@@ -127,12 +124,23 @@ def new_record(
     )
 
 
+def extra_hosts(container: Container) -> str:
+    """``--add-host name:address`` entries, as /etc/hosts lines."""
+    lines = []
+    for entry in container.host_config.get("ExtraHosts") or []:
+        name, sep, address = str(entry).partition(":")
+        if sep and name and address:
+            lines.append(f"{address.strip('[]')}\t{name}\n")
+    return "".join(lines)
+
+
 def write_network_files(container: Container) -> None:
     """hostname, hosts and resolv.conf, bind-mounted into the container (NOTES.md §5.4)."""
     directory = container.directory
     host_network = container.host_config.get("NetworkMode") == "host"
     (directory / "hostname").write_text(container.config["Hostname"] + "\n")
-    (directory / "hosts").write_text(Path("/etc/hosts").read_text() if host_network else _HOSTS)
+    base = Path("/etc/hosts").read_text() if host_network else BASE_HOSTS
+    (directory / "hosts").write_text(base + extra_hosts(container))
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:

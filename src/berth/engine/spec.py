@@ -134,9 +134,14 @@ def process_env(container: Container) -> list[str]:
 
 
 def build(
-    container: Container, *, cgroup_parent: str, mountpoint: Callable[[str], Path] | None = None
+    container: Container,
+    *,
+    cgroup_parent: str,
+    mountpoint: Callable[[str], Path] | None = None,
+    netns: Path | None = None,
 ) -> dict[str, Any]:
-    """The OCI runtime spec (``config.json``) for one start of ``container``."""
+    """The OCI runtime spec (``config.json``) for one start of ``container``; ``netns``: a network
+    namespace made (and wired) beforehand, to join instead of a new empty one."""
     config, host = container.config, container.host_config
     args = [container.path, *container.args]
     if host.get("Init"):
@@ -187,6 +192,10 @@ def build(
         oci["hostname"] = ""
     oci["annotations"]["io.berth.container.name"] = container.name
     linux = oci["linux"]
+    if netns is not None:
+        for namespace in linux["namespaces"]:
+            if namespace["type"] == "network":
+                namespace["path"] = str(netns)
     linux["resources"].update(_resources(host))
     if host.get("Privileged"):
         linux["maskedPaths"], linux["readonlyPaths"] = [], []

@@ -8,6 +8,7 @@ removes the cgroups and unmounts anything left under the root — even after a f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -82,8 +83,16 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], deadline: flo
     raise RuntimeError("berthd did not answer /_ping in time")
 
 
+def bridge_for(cgroup_parent: str) -> tuple[str, str]:
+    """The default bridge's name and address for a test daemon: its own, so tests never share one,
+    and the same again when a test restarts its daemon."""
+    digest = hashlib.sha256(cgroup_parent.encode()).digest()
+    return f"bt{digest[:4].hex()}", f"10.{200 + digest[4] % 50}.{digest[5]}.1/24"
+
+
 def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None) -> Daemon:
     data_root, exec_root, sock = root / "data", root / "run", root / "berth.sock"
+    bridge, bip = bridge_for(cgroup_parent)
     stderr = open(root / "berthd.stderr", "ab")  # noqa: SIM115 — owned by the daemon process
     process = subprocess.Popen(
         [
@@ -98,6 +107,10 @@ def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None)
             cgroup_parent,
             "--log-level",
             "debug",
+            "--bridge",
+            bridge,
+            "--bip",
+            bip,
             *(extra or []),
         ],
         stdout=subprocess.DEVNULL,
@@ -189,7 +202,18 @@ def cleanup_daemon(daemon: Daemon) -> None:
     stop_daemon(daemon)
     _kill_shims(daemon.exec_root)
     _kill_cgroup_processes(daemon.cgroup_parent)
-    unmount_under(daemon.root)
+    unmount_under(daemon.root)  # the containers' network namespaces too
+    _delete_bridges(daemon)
+
+
+def _delete_bridges(daemon: Daemon) -> None:
+    """The daemon's bridges (default and user-defined): only links this daemon made, by name."""
+    names = [bridge_for(daemon.cgroup_parent)[0]]
+    for record in (daemon.data_root / "networks").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            names.append(str(json.loads(record.read_text())["Device"]))
+    for name in names:
+        subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
 
 
 def _start_time(pid: int) -> int | None:

@@ -9,6 +9,7 @@ from typing import Any
 from berth.api.humanize import human_duration
 from berth.engine import volumes
 from berth.engine.container import Container, ContainerStatus, parse_rfc3339
+from berth.engine.networks import primary_network
 
 
 def status_text(container: Container) -> str:
@@ -55,25 +56,64 @@ def _state(container: Container) -> dict[str, Any]:
     return state
 
 
+def _published(container: Container) -> dict[str, list[dict[str, str]] | None]:
+    """NetworkSettings.Ports: exposed ports (null) and, while it runs, the host ports published."""
+    ports: dict[str, list[dict[str, str]] | None] = {}
+    for key in container.config.get("ExposedPorts") or {}:
+        port, _, proto = key.partition("/")
+        ports[f"{port}/{proto or 'tcp'}"] = None
+    if container.status.is_alive():
+        ports.update({key: list(bindings) for key, bindings in container.ports.items()})
+    return ports
+
+
+def _port_rows(container: Container) -> list[dict[str, Any]]:
+    """``GET /containers/json``'s Ports: one row per binding, or per exposed port without one."""
+    rows: list[dict[str, Any]] = []
+    for key, bindings in _published(container).items():
+        port, _, proto = key.partition("/")
+        if not bindings:
+            rows.append({"PrivatePort": int(port), "Type": proto})
+        for binding in bindings or []:
+            rows.append(
+                {
+                    "IP": binding["HostIp"],
+                    "PrivatePort": int(port),
+                    "PublicPort": int(binding["HostPort"]),
+                    "Type": proto,
+                }
+            )
+    return rows
+
+
+def _endpoint(container: Container, name: str) -> dict[str, Any]:
+    endpoint = container.endpoints.get(name) or {}
+    return {
+        "IPAMConfig": endpoint.get("IPAMConfig"), "Links": None, "Aliases": endpoint.get("Aliases"),
+        "MacAddress": endpoint.get("MacAddress", ""), "DriverOpts": None, "GwPriority": 0,
+        "NetworkID": endpoint.get("NetworkID", name), "EndpointID": endpoint.get("EndpointID", ""),
+        "Gateway": endpoint.get("Gateway", ""), "IPAddress": endpoint.get("IPAddress", ""),
+        "IPPrefixLen": endpoint.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": [container.name.removeprefix("/"), container.short_id, *(endpoint.get("Aliases") or [])]
+        if endpoint.get("IPAddress") and name != "bridge" else None,
+    }  # fmt: skip
+
+
 def _network_settings(container: Container) -> dict[str, Any]:
-    mode = container.host_config.get("NetworkMode") or "default"
-    network = "bridge" if mode == "default" else mode
+    primary = primary_network(container)
+    names = [primary, *(n for n in container.endpoints if n != primary)]
+    sandbox = container.status.is_alive() and primary != "host"
     return {
         "Bridge": "",
-        "SandboxID": container.container_id if mode != "host" else "",
-        "SandboxKey": "" if mode == "host" else f"/proc/{container.pid}/ns/net" if container.pid else "",
+        "SandboxID": container.container_id if primary != "host" else "",
+        "SandboxKey": f"/proc/{container.pid}/ns/net" if sandbox and container.pid else "",
         "HairpinMode": False,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "Networks": {
-            network: {
-                "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": network,
-                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
-            }
-        },
-    }  # fmt: skip
+        "Ports": _published(container),
+        "Networks": {name: _endpoint(container, name) for name in names},
+    }
 
 
 def _mounts(container: Container) -> list[dict[str, Any]]:
@@ -161,7 +201,7 @@ def list_row(container: Container, *, size: tuple[int, int] | None = None) -> di
         "ImageID": container.image_id,
         "Command": command_line(container),
         "Created": int(parse_rfc3339(container.created)),
-        "Ports": [],
+        "Ports": _port_rows(container),
         "Labels": container.config.get("Labels") or {},
         "State": container.status.value,
         "Status": status_text(container),

@@ -58,7 +58,7 @@ class BuildOptions:
     no_cache: bool = False
     pull: bool = False
     platform: str = ""
-    network_mode: str = ""  # RUN's network: "" (own namespace, loopback only), "none" or "host"
+    network_mode: str = ""  # RUN's network: "" (the default bridge), "none" or "host"
     registry_auths: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,154 @@
+"""Links through netlink (pyroute2): the bridge a network is, and the veth pair that plugs a container in.
+
+Blocking calls: run them on a worker thread (pyroute2's synchronous API runs an event loop of its own).
+Only links Berth names are ever changed on the host: its bridges and the host ends of its veth pairs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from berth.network import netns
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
+_EEXIST = 17
+_ENODEV = 19
+_LOOPBACK_INDEX = 1  # the kernel numbers every namespace's loopback 1
+
+
+class StaleBridge(OSError):
+    """The bridge a cached index named was deleted (by hand, or by another daemon's clean-up)."""
+
+
+def _iproute() -> IPRoute:
+    from pyroute2 import IPRoute  # ~100 ms to import: only once the first network is used
+
+    # pyroute2 sets its logger to log everything at import; at debug that is every netlink message.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
+    return IPRoute()
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface) -> int:
+    """The bridge ``name``, up, with ``gateway`` (e.g. 172.30.0.1/16) as its address; its link index."""
+    from pyroute2 import NetlinkError
+
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            with contextlib.suppress(NetlinkError):  # made meanwhile by another start: fine
+                ipr.link("add", ifname=name, kind="bridge")
+            index = _index(ipr, name)
+            if index is None:
+                raise OSError(f"cannot create bridge {name}")
+        try:
+            ipr.addr("add", index=index, address=str(gateway.ip), prefixlen=gateway.network.prefixlen)
+        except NetlinkError as exc:
+            if exc.code != _EEXIST:
+                raise
+        ipr.link("set", index=index, state="up")
+        return index
+
+
+def delete_link(name: str) -> None:
+    """Remove a link Berth made (a bridge, or a veth's host end, which takes its peer along)."""
+    from pyroute2 import NetlinkError
+
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code != _ENODEV:
+                raise
+
+
+def host_routes(exclude: Iterable[str] = ()) -> list[ipaddress.IPv4Network]:
+    """The IPv4 destinations the host routes (main table, default route aside), except through the
+    links named in ``exclude``: a subnet that overlaps one would cut the host off from it."""
+    skip = set(exclude)
+    with _iproute() as ipr:
+        names = {int(link["index"]): link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        out = []
+        for route in ipr.get_routes(family=socket.AF_INET, table=254):
+            destination = route.get_attr("RTA_DST")
+            if destination is None or names.get(route.get_attr("RTA_OIF")) in skip:
+                continue
+            out.append(ipaddress.IPv4Network(f"{destination}/{route['dst_len']}", strict=False))
+        return out
+
+
+def link_exists(name: str) -> bool:
+    with _iproute() as ipr:
+        return _index(ipr, name) is not None
+
+
+def plug(
+    namespace: Path,
+    *,
+    bridge_index: int,
+    host_name: str,
+    inner_name: str,
+    address: ipaddress.IPv4Interface,
+    mac: str,
+    gateway: ipaddress.IPv4Address | None,
+) -> None:
+    """A veth pair: ``host_name`` on the bridge, ``inner_name`` in ``namespace`` with ``address`` (and the
+    default route through ``gateway`` when given: the container's first network). Raises
+    ``StaleBridge`` when no link has ``bridge_index`` any more."""
+    from pyroute2 import NetlinkError
+
+    fd = os.open(namespace, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _iproute() as ipr:  # one request: both ends made, the host's enslaved and up, the MAC set
+            peer = {"ifname": inner_name, "net_ns_fd": fd, "address": mac}
+            try:
+                ipr.link("add", ifname=host_name, kind="veth", master=bridge_index, state="up", peer=peer)
+            except NetlinkError:
+                if not ipr.link_lookup(index=bridge_index):
+                    raise StaleBridge(f"bridge index {bridge_index} is gone") from None
+                raise
+    finally:
+        os.close(fd)
+
+    def configure() -> None:
+        with _iproute() as ipr:  # opened on this thread: inside the container's namespace
+            index = _index(ipr, inner_name)
+            if index is None:
+                raise OSError(f"{inner_name} did not arrive in {namespace}")
+            ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+            ipr.link("set", index=index, state="up")
+            ipr.link("set", index=_LOOPBACK_INDEX, state="up")
+            if gateway is not None:
+                ipr.route("add", dst="default", gateway=str(gateway))
+
+    netns.inside(namespace, configure)
+
+
+def unplug(namespace: Path, inner_name: str) -> None:
+    """Remove the container's end of a veth pair (its host end goes with it)."""
+    from pyroute2 import NetlinkError
+
+    def remove() -> None:
+        with _iproute() as ipr:
+            index = _index(ipr, inner_name)
+            if index is not None:
+                with contextlib.suppress(NetlinkError):
+                    ipr.link("del", index=index)
+
+    netns.inside(namespace, remove)

@@ -1,0 +1,193 @@
+"""Bridge networking on the real kernel: addresses, names, connect/disconnect and published ports,
+driven with ``berth`` and the docker CLI. All traffic stays on loopback and on the test daemon's bridges."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from berth.testing.daemon import bridge_for
+from tests.e2e.conftest import Daemon, start_daemon, stop_daemon
+
+pytestmark = pytest.mark.root
+
+HTTPD = ["sh", "-c", "hostname > /tmp/www/index.html; exec httpd -f -p 80 -h /tmp/www"]
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fetch(port: int, timeout: float = 10.0) -> str:
+    """GET / on a published port, retrying while the server in the container starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def address(daemon: Daemon, container: str, network: str) -> str:
+    template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+    return ok(daemon.docker("inspect", "-f", template, container)).strip()
+
+
+def httpd(daemon: Daemon, image: str, *args: str) -> str:
+    return ok(daemon.berth("run", "-d", *args, image, "sh", "-c", "mkdir /tmp/www; " + HTTPD[2])).strip()
+
+
+def test_default_bridge_gives_each_container_an_address(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.berth("run", "-d", "--name", "one", busybox_image, "sleep", "60"))
+    first = address(berthd, "one", "bridge")
+    [bridge] = json.loads(ok(berthd.docker("network", "inspect", "bridge")))
+    gateway = bridge["IPAM"]["Config"][0]["Gateway"]
+    assert first.rsplit(".", 1)[0] == gateway.rsplit(".", 1)[0] and first != gateway
+    routes = ok(berthd.docker("run", "--rm", busybox_image, "ip", "route"))
+    assert f"default via {gateway} dev eth0" in routes
+    ping = berthd.docker("run", "--rm", busybox_image, "ping", "-c", "1", "-W", "2", first)
+    assert ping.returncode == 0 and "1 packets received" in ping.stdout
+    mac = ok(berthd.docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.MacAddress}}", "one")).strip()
+    assert mac.startswith("02:42:")
+    # the default bridge has no name resolution, as in Docker
+    assert berthd.docker("run", "--rm", busybox_image, "ping", "-c", "1", "-W", "1", "one").returncode != 0
+
+
+def test_user_network_resolves_names_and_aliases(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.docker("network", "create", "app"))
+    ok(berthd.docker("run", "-d", "--name", "db", "--network", "app", "--network-alias", "database",
+                     busybox_image, "sleep", "60"))  # fmt: skip
+    ok(berthd.berth("run", "-d", "--name", "api", "--network", "app", busybox_image, "sleep", "60"))
+    db = address(berthd, "db", "app")
+    for name in ("db", "database"):
+        out = ok(berthd.docker("exec", "api", "ping", "-c", "1", "-W", "2", name))
+        assert f"({db})" in out
+    # names resolve both ways: the earlier container learnt about the later one
+    assert f"({address(berthd, 'api', 'app')})" in ok(
+        berthd.docker("exec", "db", "ping", "-c", "1", "-W", "2", "api")
+    )
+    ok(berthd.docker("rm", "-f", "api"))
+    assert "api" not in ok(berthd.docker("exec", "db", "cat", "/etc/hosts"))
+
+
+def test_static_address_and_its_conflicts(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.docker("network", "create", "--subnet", "10.252.9.0/24", "fixed"))
+    ok(berthd.docker("run", "-d", "--name", "pinned", "--network", "fixed", "--ip", "10.252.9.50",
+                     busybox_image, "sleep", "60"))  # fmt: skip
+    assert address(berthd, "pinned", "fixed") == "10.252.9.50"
+    taken = berthd.docker("run", "--rm", "--network", "fixed", "--ip", "10.252.9.50", busybox_image, "true")
+    assert taken.returncode == 125 and "Address already in use" in taken.stderr
+    outside = berthd.docker("run", "--rm", "--network", "fixed", "--ip", "10.9.9.9", busybox_image, "true")
+    assert outside.returncode == 125 and "does not belong to the network's subnet" in outside.stderr
+    default = berthd.docker("run", "--rm", "--ip", "10.252.9.60", busybox_image, "true")
+    assert default.returncode == 125 and "user defined networks only" in default.stderr
+
+
+def test_connect_and_disconnect_a_running_container(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.berth("network", "create", "side"))
+    ok(berthd.berth("run", "-d", "--name", "peer", "--network", "side", busybox_image, "sleep", "60"))
+    ok(berthd.berth("run", "-d", "--name", "roamer", busybox_image, "sleep", "60"))
+    ok(berthd.docker("network", "connect", "--alias", "wanderer", "side", "roamer"))
+    links = ok(berthd.berth("exec", "roamer", "ip", "-o", "-4", "addr"))
+    assert f"eth1    inet {address(berthd, 'roamer', 'side')}/24" in links
+    assert ok(berthd.berth("exec", "roamer", "ping", "-c", "1", "-W", "2", "peer")).count(
+        "1 packets received"
+    )
+    assert "wanderer" in ok(berthd.berth("exec", "peer", "cat", "/etc/hosts"))
+    networks = json.loads(ok(berthd.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "roamer")))
+    assert sorted(networks) == ["bridge", "side"]
+    ok(berthd.docker("network", "disconnect", "side", "roamer"))
+    assert "eth1" not in ok(berthd.berth("exec", "roamer", "ip", "-o", "-4", "addr"))
+    again = berthd.docker("network", "disconnect", "side", "roamer")
+    assert again.returncode == 1 and "is not connected to network side" in again.stderr
+
+
+def test_published_ports_relay_to_the_container(berthd: Daemon, busybox_image: str) -> None:
+    fixed = free_port()
+    cid = httpd(berthd, busybox_image, "--name", "web", "-p", f"127.0.0.1:{fixed}:80", "--expose", "443")
+    assert fetch(fixed) == cid[:12] + "\n"
+    assert ok(berthd.docker("port", "web")) == f"80/tcp -> 127.0.0.1:{fixed}\n"
+    assert ok(berthd.berth("port", "web", "80")) == f"127.0.0.1:{fixed}\n"
+    for cli in (berthd.docker, berthd.berth):  # as docker prints them: mappings last
+        row = ok(cli("ps", "--format", "{{.Ports}}", "--filter", "name=web")).strip()
+        assert row == f"443/tcp, 127.0.0.1:{fixed}->80/tcp"
+    ports = json.loads(ok(berthd.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web")))
+    assert ports == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(fixed)}], "443/tcp": None}
+    # the same host port again: Docker's error, and the second container does not run
+    clash = berthd.docker(
+        "run", "-d", "--name", "clash", "-p", f"127.0.0.1:{fixed}:80", busybox_image, "sleep", "60"
+    )
+    assert clash.returncode == 125 and "port is already allocated" in clash.stderr
+    assert ok(berthd.docker("inspect", "-f", "{{.State.Running}}", "clash")).strip() == "false"
+    # -P: every exposed port on an ephemeral host port
+    httpd(berthd, busybox_image, "--name", "auto", "--expose", "80", "-P")
+    mapping = ok(berthd.docker("port", "auto", "80/tcp")).strip()
+    assert mapping.startswith("0.0.0.0:")
+    assert (
+        fetch(int(mapping.rsplit(":", 1)[1])).strip()
+        == ok(berthd.berth("inspect", "-f", "{{.Config.Hostname}}", "auto")).strip()
+    )
+    ok(berthd.berth("stop", "-t", "1", "web"))
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{fixed}/", timeout=2)
+
+
+def test_addresses_and_ports_survive_a_daemon_restart(berthd: Daemon, busybox_image: str) -> None:
+    port = free_port()
+    cid = httpd(berthd, busybox_image, "--name", "lasting", "-p", f"127.0.0.1:{port}:80")
+    before = address(berthd, "lasting", "bridge")
+    assert fetch(port) == cid[:12] + "\n"
+    stop_daemon(berthd)
+    berthd.process = start_daemon(berthd.root, berthd.cgroup_parent).process
+    assert address(berthd, "lasting", "bridge") == before
+    assert fetch(port) == cid[:12] + "\n"
+    # a container started now gets another address than the one still in use
+    ok(berthd.berth("run", "-d", "--name", "newcomer", busybox_image, "sleep", "60"))
+    assert address(berthd, "newcomer", "bridge") != before
+
+
+def test_nothing_is_left_behind(berthd: Daemon, busybox_image: str) -> None:
+    def veths() -> set[str]:
+        out = subprocess.run(
+            ["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True
+        ).stdout
+        return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+    before = veths()
+    ok(berthd.berth("network", "create", "temp"))
+    ok(berthd.berth("run", "-d", "--name", "short", "--network", "temp", busybox_image, "sleep", "60"))
+    ok(berthd.berth("network", "connect", "bridge", "short"))
+    assert len(veths() - before) == 2
+    ok(berthd.berth("run", "--rm", busybox_image, "true"))
+    ok(berthd.berth("rm", "-f", "short"))
+    deadline = time.monotonic() + 5
+    while veths() - before and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kernel tears veths down after their namespace
+    assert veths() - before == set()
+    assert list(Path(berthd.exec_root / "netns").iterdir()) == []
+    ok(berthd.berth("network", "rm", "temp"))
+
+
+def test_a_bridge_deleted_by_hand_is_made_again(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.berth("run", "--rm", busybox_image, "true"))  # the default bridge exists (and is cached) now
+    device = bridge_for(berthd.cgroup_parent)[0]
+    subprocess.run(["ip", "link", "delete", device], check=True)
+    routes = ok(berthd.berth("run", "--rm", busybox_image, "ip", "route"))
+    assert "default via" in routes
+    assert subprocess.run(["ip", "link", "show", device], capture_output=True).returncode == 0
