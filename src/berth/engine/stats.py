@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berth.engine.container import Container, now_rfc3339
@@ -79,4 +80,31 @@ def stats_json(
         },
         "name": container.name,
         "id": container.container_id,
+        **({"networks": networks} if (networks := _networks(container)) else {}),
     }
+
+
+_NET_FIELDS = ("bytes", "packets", "errors", "dropped")
+
+
+def _networks(container: Container) -> dict[str, dict[str, int]]:
+    """Per-interface counters from the container's own namespace (``/proc/PID/net/dev``), loopback
+    aside; none for ``--network host`` (the host's counters are not the container's)."""
+    if not container.pid or (container.host_config.get("NetworkMode") or "default") == "host":
+        return {}
+    try:
+        lines = Path(f"/proc/{container.pid}/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for line in lines:
+        name, _, counters = line.partition(":")
+        values = [int(v) for v in counters.split()]
+        if name.strip() == "lo" or len(values) < 12:
+            continue
+        rx, tx = values[0:4], values[8:12]  # bytes packets errs drop, for receive then transmit
+        out[name.strip()] = {
+            **{f"rx_{field}": value for field, value in zip(_NET_FIELDS, rx, strict=True)},
+            **{f"tx_{field}": value for field, value in zip(_NET_FIELDS, tx, strict=True)},
+        }
+    return out

@@ -65,6 +65,10 @@ def test_default_bridge_gives_each_container_an_address(berthd: Daemon, busybox_
     assert ping.returncode == 0 and "1 packets received" in ping.stdout
     mac = ok(berthd.docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.MacAddress}}", "one")).strip()
     assert mac.startswith("02:42:")
+    received, sent = (
+        ok(berthd.docker("stats", "--no-stream", "--format", "{{.NetIO}}", "one")).strip().split(" / ")
+    )
+    assert received != "0B" and sent != "0B"  # the ping went through one's eth0, counted in its namespace
     # the default bridge has no name resolution, as in Docker
     assert berthd.docker("run", "--rm", busybox_image, "ping", "-c", "1", "-W", "1", "one").returncode != 0
 
