@@ -64,6 +64,8 @@ CREATE_FLAGS = (
     ),
     Flag(("--cpus",), "value", default="", metavar="decimal", help="Number of CPUs"),
     Flag(("--dns",), "list", metavar="list", help="Set custom DNS servers"),
+    Flag(("--dns-option",), "list", metavar="list", help="Set DNS options"),
+    Flag(("--dns-search",), "list", metavar="list", help="Set custom DNS search domains"),
     Flag(("-e", "--env"), "list", metavar="list", help="Set environment variables"),
     Flag(("--env-file",), "list", metavar="list", help="Read in a file of environment variables"),
     Flag(

@@ -145,4 +145,22 @@ def write_network_files(container: Container) -> None:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
-    (directory / "resolv.conf").write_text(resolv)
+    (directory / "resolv.conf").write_text(resolv_conf(resolv, container.host_config))
+
+
+def resolv_conf(host_text: str, host_config: dict[str, Any]) -> str:
+    """The host's resolv.conf with ``--dns``, ``--dns-search`` and ``--dns-option`` replacing its own
+    nameserver, search and options lines (as Docker does: each flag replaces only its kind)."""
+    replace = {
+        "nameserver": [f"nameserver {s}" for s in host_config.get("Dns") or []],
+        "search": [f"search {' '.join(host_config['DnsSearch'])}"] if host_config.get("DnsSearch") else [],
+        "options": [f"options {' '.join(host_config['DnsOptions'])}"]
+        if host_config.get("DnsOptions")
+        else [],
+    }
+    kept = [
+        line for line in host_text.splitlines()
+        if not (line.split() and line.split()[0] in replace and replace[line.split()[0]])
+    ]  # fmt: skip
+    added = [line for lines in replace.values() for line in lines]
+    return "".join(f"{line}\n" for line in [*kept, *added])

@@ -195,3 +195,13 @@ def test_a_bridge_deleted_by_hand_is_made_again(berthd: Daemon, busybox_image: s
     routes = ok(berthd.berth("run", "--rm", busybox_image, "ip", "route"))
     assert "default via" in routes
     assert subprocess.run(["ip", "link", "show", device], capture_output=True).returncode == 0
+
+
+def test_dns_flags_and_extra_hosts_reach_the_container(berthd: Daemon, busybox_image: str) -> None:
+    for cli in (berthd.berth, berthd.docker):
+        out = ok(
+            cli("run", "--rm", "--dns", "10.0.0.53", "--dns-search", "corp.test", "--dns-option", "ndots:2",
+                "--add-host", "db.local:10.1.2.3", busybox_image, "cat", "/etc/resolv.conf", "/etc/hosts")
+        )  # fmt: skip
+        assert "nameserver 10.0.0.53\n" in out and "search corp.test\n" in out and "options ndots:2\n" in out
+        assert "10.1.2.3\tdb.local\n" in out

@@ -70,3 +70,13 @@ def test_spec_turns_flags_into_cgroup_resources(tmp_path: Path) -> None:
     assert {"type": "network"} in oci["linux"]["namespaces"]
     assert oci["process"]["capabilities"]["bounding"] == spec.DEFAULT_CAPS
     assert oci["process"]["env"][:2] == ["PATH=/bin", "HOSTNAME=bbbbbbbbbbbb"]
+
+
+def test_dns_flags_replace_only_their_own_kind_of_line() -> None:
+    host = "# from the host\nnameserver 192.0.2.53\nsearch corp.example\noptions edns0\n"
+    assert create.resolv_conf(host, {}) == host
+    changed = create.resolv_conf(host, {"Dns": ["10.0.0.53", "10.0.0.54"], "DnsSearch": ["a.test", "b.test"]})
+    assert changed == (
+        "# from the host\noptions edns0\nnameserver 10.0.0.53\nnameserver 10.0.0.54\nsearch a.test b.test\n"
+    )
+    assert create.resolv_conf("", {"DnsOptions": ["ndots:2"]}) == "options ndots:2\n"
