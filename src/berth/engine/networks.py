@@ -34,7 +34,7 @@ from berth.engine.container import Container
 from berth.engine.create import BASE_HOSTS, extra_hosts
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns
-from berth.network.proxy import Binding, Relay
+from berth.network.proxy import Binding, Relay, relay_for
 from berth.util.atomic import read_json, write_json
 
 log = logging.getLogger("berthd.networks")
@@ -470,11 +470,11 @@ class NetworkService:
         try:
             for key, binds in wanted.items():
                 port, proto = _split_port(key)
-                if proto != "tcp":
-                    raise InvalidArgument(f"publishing {proto} ports is not supported yet: {key}")
+                if proto not in {"tcp", "udp"}:
+                    raise InvalidArgument(f"publishing {proto} ports is not supported: {key}")
                 for bind in binds:
                     host_port = _host_port(str(bind.get("HostPort") or ""), container.ports.get(key))
-                    relay = Relay(Binding(str(bind.get("HostIp") or ""), host_port, address, port))
+                    relay = relay_for(Binding(str(bind.get("HostIp") or ""), host_port, address, port, proto))
                     await relay.open()
                     relays.append(relay)
                     resolved.setdefault(key, []).append(

@@ -205,3 +205,46 @@ def test_dns_flags_and_extra_hosts_reach_the_container(berthd: Daemon, busybox_i
         )  # fmt: skip
         assert "nameserver 10.0.0.53\n" in out and "search corp.test\n" in out and "options ndots:2\n" in out
         assert "10.1.2.3\tdb.local\n" in out
+
+
+UDP_ECHO_C = r"""
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+int main(void) {  /* answers every datagram on UDP port 5353 with "echo:" and the datagram */
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(5353)};
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0) return 1;
+    for (;;) {
+        char buf[2048] = "echo:";
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        ssize_t n = recvfrom(fd, buf + 5, sizeof buf - 5, 0, (struct sockaddr *)&peer, &len);
+        if (n >= 0) sendto(fd, buf, (size_t)n + 5, 0, (struct sockaddr *)&peer, len);
+    }
+}
+"""
+
+
+def test_udp_ports_are_published_too(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
+    (tmp_path / "udp-echo.c").write_text(UDP_ECHO_C)
+    subprocess.run(
+        ["cc", "-static", "-O2", "-o", str(tmp_path / "udp-echo"), str(tmp_path / "udp-echo.c")], check=True
+    )
+    port = free_port()
+    ok(berthd.docker("run", "-d", "--name", "echo", "-p", f"127.0.0.1:{port}:5353/udp",
+                     "-v", f"{tmp_path}:/opt:ro", busybox_image, "/opt/udp-echo"))  # fmt: skip
+    assert ok(berthd.docker("port", "echo")) == f"5353/udp -> 127.0.0.1:{port}\n"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(0.5)
+        deadline = time.monotonic() + 10
+        while True:  # UDP has no connect: ask until the server in the container is up
+            client.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                assert client.recvfrom(2048)[0] == b"echo:ping"
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "no UDP answer through the published port"
+        for n in range(5):  # the same client keeps its relay socket
+            client.sendto(b"n%d" % n, ("127.0.0.1", port))
+            assert client.recvfrom(2048)[0] == b"echo:n%d" % n
