@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -400,15 +401,19 @@ class NetworkService:
         del container.endpoints[network.name]
         if network.name == primary_network(container):  # as Docker: the next network becomes the primary
             container.host_config["NetworkMode"] = next(iter(container.endpoints), "none")
-        self.refresh_hosts(container)
-        self._write_hosts(container)
+        self.refresh_hosts(container, left={network.name})
 
     # ---------------------------------------------------------------- /etc/hosts
 
-    def refresh_hosts(self, container: Container, *, leaving: bool = False) -> None:
-        """Rewrite the hosts files of ``container`` and of everyone sharing a user network with it."""
+    def refresh_hosts(
+        self, container: Container, *, leaving: bool = False, left: AbstractSet[str] = frozenset()
+    ) -> None:
+        """Rewrite the hosts files of ``container`` and of everyone sharing a user network with it (or
+        sharing one of the networks it has ``left``)."""
         shared = {
-            name for name in self.memberships(container) if self.get_or_none(name) and name not in PREDEFINED
+            name
+            for name in [*self.memberships(container), *left]
+            if self.get_or_none(name) and name not in PREDEFINED
         }
         affected = [container] if not leaving else []
         affected += [

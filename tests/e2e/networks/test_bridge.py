@@ -118,6 +118,7 @@ def test_connect_and_disconnect_a_running_container(berthd: Daemon, busybox_imag
     assert sorted(networks) == ["bridge", "side"]
     ok(berthd.docker("network", "disconnect", "side", "roamer"))
     assert "eth1" not in ok(berthd.berth("exec", "roamer", "ip", "-o", "-4", "addr"))
+    assert "wanderer" not in ok(berthd.berth("exec", "peer", "cat", "/etc/hosts"))  # the peer forgot it
     again = berthd.docker("network", "disconnect", "side", "roamer")
     assert again.returncode == 1 and "is not connected to network side" in again.stderr
 
