@@ -79,7 +79,9 @@ def start_docker_proxy(port: int, address: str) -> subprocess.Popen[bytes] | Non
     argv = [binary, "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", str(port),
             "-container-ip", address, "-container-port", "80"]  # fmt: skip
     # the proxy writes "0\n" to its fd 3 once it listens
-    proxy = subprocess.Popen(argv, pass_fds=(3,), preexec_fn=lambda: os.dup2(ready_w, 3))  # noqa: PLW1509
+    proxy = subprocess.Popen(  # noqa: PLW1509
+        argv, pass_fds=(3,), preexec_fn=lambda: os.dup2(ready_w, 3), stderr=subprocess.DEVNULL
+    )
     os.close(ready_w)
     with os.fdopen(ready_r) as ready:
         if ready.read(2) != "0\n":

@@ -9,7 +9,6 @@ does). A daemon restart closes the listeners; restore opens them again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import time
 from dataclasses import dataclass
@@ -56,63 +55,114 @@ def _bind_error(binding: Binding, exc: OSError) -> Conflict:
     return Conflict(f"cannot listen on {where}/{binding.proto}: {exc.strerror}")
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
+class _Half(asyncio.Protocol):
+    """One socket of a relayed TCP connection; what it reads, its peer writes. Flow control crosses
+    over (a full peer pauses our reading), and so do half-closes: EOF read here is EOF written there,
+    and a socket closes once it has both read and written EOF."""
+
+    def __init__(self, live: set[_Half]) -> None:
+        self.live = live  # the relay's open sockets, closed with it
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Half | None = None
+        self.read_eof = self.wrote_eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.pause_reading()  # nothing to forward to until linked
+        self.live.add(self)
+
+    def link(self, peer: _Half) -> None:
+        self.peer, peer.peer = peer, self
+        for half in (self, peer):
+            if half.transport is not None:
+                half.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        self.read_eof = True
+        peer = self.peer
+        if peer is not None and peer.transport is not None and not peer.wrote_eof:
+            if peer.transport.can_write_eof():
+                peer.transport.write_eof()
+            peer.wrote_eof = True
+            if peer.read_eof:
+                peer.transport.close()
+        if self.wrote_eof and self.transport is not None:
+            self.transport.close()
+        return True  # keep the other direction open
+
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+        self.transport = None
+        self.live.discard(self)
 
 
 class TcpRelay:
-    """Listens on one host port and relays each connection to the container."""
+    """Listens on one host port and relays each connection to the container (asyncio protocols, no
+    streams: a connection costs an accept, a connect and two small objects)."""
 
     def __init__(self, binding: Binding) -> None:
         self.binding = binding
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._halves: set[_Half] = set()
+        self._connecting: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.start_server(
-                self._serve, self.binding.listen_ip, self.binding.host_port, reuse_address=True
+            self._server = await loop.create_server(
+                self._accepted, self.binding.listen_ip, self.binding.host_port, reuse_address=True
             )
         except OSError as exc:
             raise _bind_error(self.binding, exc) from None
         if self.binding.host_port == 0:  # an ephemeral port: the kernel chose it
             self.binding.host_port = int(self._server.sockets[0].getsockname()[1])
 
-    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)  # closed with the relay
+    def _accepted(self) -> _Half:
+        client = _Half(self._halves)
+        task = asyncio.get_running_loop().create_task(self._connect(client))
+        self._connecting.add(task)  # referenced until done: the loop keeps tasks only weakly
+        task.add_done_callback(self._connecting.discard)
+        return client
+
+    async def _connect(self, client: _Half) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            try:
-                reader, writer = await asyncio.open_connection(
-                    self.binding.target_ip, self.binding.target_port
-                )
-            except OSError:
-                return  # nothing listens in the container: the client sees the connection close
-            try:
-                await asyncio.gather(_copy(client_reader, writer), _copy(reader, client_writer))
-            finally:
-                writer.close()
-        finally:
-            client_writer.close()
-            self._connections.discard(task)
+            _, upstream = await loop.create_connection(
+                lambda: _Half(self._halves), self.binding.target_ip, self.binding.target_port
+            )
+        except OSError:  # nothing listens in the container: the client sees the connection close
+            if client.transport is not None:
+                client.transport.close()
+            return
+        if client.transport is None:  # the client left meanwhile
+            if upstream.transport is not None:
+                upstream.transport.close()
+            return
+        client.link(upstream)
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for task in list(self._connections):
+        for task in list(self._connecting):
             task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for half in list(self._halves):
+            if half.transport is not None:
+                half.transport.close()
+        self._halves.clear()
 
 
 class _Upstream(asyncio.DatagramProtocol):
