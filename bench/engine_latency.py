@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from berth.testing.baselines import dockerd  # noqa: E402
 from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, shim_pids, start_daemon  # noqa: E402
 
 RUNS = 20
@@ -64,6 +65,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="berth-bench-"))
     daemon = start_daemon(root, f"berth-bench-{uuid.uuid4().hex[:8]}")
     rows: list[tuple[str, str, str]] = []
+    berth_none = float("nan")
     try:
         daemon.berth("bootstrap", "busybox", check=True)
         rootfs = root / "rootfs"
@@ -77,6 +79,8 @@ def main() -> None:
         for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
             for network in ([], ["--network", "none"]):
                 ms = median_ms([*argv, "run", "--rm", *network, "busybox", "true"], daemon.env)
+                if cli == "berth" and network:
+                    berth_none = ms
                 rows.append(
                     (
                         f"{cli} run --rm {' '.join(network) + ' ' if network else ''}busybox true",
@@ -99,9 +103,26 @@ def main() -> None:
                     "goal ≤1 MB (containerd-shim ≈3 MB, conmon ≈0.4 MB)",
                 )
             )
-        for engine in ("dockerd", "podman"):
-            if not shutil.which(engine):
-                rows.append((f"{engine} run --rm busybox true", "not installed", "—"))
+        with dockerd(root / "dockerd") as docker_env:
+            if docker_env is None:
+                rows.append(("dockerd run --rm --network none busybox true", "not installed", "—"))
+            else:  # our busybox, through `berth save | docker load` (Docker's archive format)
+                saved = subprocess.run(
+                    [BERTH, "save", "busybox"], env=daemon.env, capture_output=True, check=True
+                )
+                subprocess.run(
+                    [DOCKER, "load"], env=docker_env, input=saved.stdout, capture_output=True, check=True
+                )
+                ms = median_ms([DOCKER, "run", "--rm", "--network", "none", "busybox", "true"], docker_env)
+                rows.append(
+                    (
+                        "dockerd (docker.io) run --rm --network none busybox true",
+                        f"{ms:.1f} ms",
+                        f"{ms / floor:.1f}× floor; berth is {ms / berth_none:.1f}× faster",
+                    )
+                )
+        if not shutil.which("podman"):
+            rows.append(("podman run --rm busybox true", "not installed", "—"))
     finally:
         cleanup_daemon(daemon)
         shutil.rmtree(root, ignore_errors=True)

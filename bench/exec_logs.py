@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from berth.testing.baselines import dockerd  # noqa: E402
 from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, start_daemon  # noqa: E402
 
 RUNS = 20
@@ -80,6 +81,23 @@ def main() -> None:
         for cli, binary in (("berth", BERTH), ("docker CLI", DOCKER)):
             ms = median_ms([binary, "exec", "target", "true"], env)
             rows.append((f"{cli} exec CTR true", f"{ms:.1f} ms", f"{ms / floor:.1f}× floor (goal ≤30 ms)"))
+        with dockerd(root / "dockerd") as docker_env:
+            if docker_env is None:
+                rows.append(("dockerd exec CTR true", "not installed", "—"))
+            else:  # our busybox, through `berth save | docker load`
+                saved = subprocess.run([BERTH, "save", "busybox"], env=env, capture_output=True, check=True)
+                subprocess.run(
+                    [DOCKER, "load"], env=docker_env, input=saved.stdout, capture_output=True, check=True
+                )
+                subprocess.run([DOCKER, "run", "-d", "--network", "none", "--name", "target", "busybox",
+                                "sleep", "3600"], env=docker_env, capture_output=True, check=True)  # fmt: skip
+                try:
+                    ms = median_ms([DOCKER, "exec", "target", "true"], docker_env)
+                    rows.append(
+                        ("dockerd (docker.io) exec CTR true", f"{ms:.1f} ms", f"{ms / floor:.1f}× floor")
+                    )
+                finally:
+                    subprocess.run([DOCKER, "rm", "-f", "target"], env=docker_env, capture_output=True)
 
         # 20 MB × 5 files is the default rotation: the log keeps the last ~100 MB of json.
         script = f"yes 'a log line of some sixty bytes, as programs print them......' | head -c {LOG_MB * 1024 * 1024}"
