@@ -90,6 +90,7 @@ def build_services(config: DaemonConfig) -> Services:
         bridge=config.bridge,
         bip=config.bip,
         containers=lambda: holder["containers"].all(),
+        container=lambda ref: holder["containers"].get(ref),
     )
     containers = ContainerService(
         containers_root,

@@ -41,6 +41,7 @@ from berth.util.atomic import read_json, write_json
 log = logging.getLogger("berthd.networks")
 
 PREDEFINED = ("bridge", "host", "none")
+_SHARED = "container:"  # NetworkMode of a container in another's namespace
 # What an endpoint holds only while its container runs ("Ifname": the link's name inside, ours only).
 _RUNTIME_FIELDS = ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID", "NetworkID", "Ifname")
 
@@ -105,11 +106,13 @@ class NetworkService:
         bridge: str,
         bip: str,
         containers: Callable[[], Iterable[Container]],
+        container: Callable[[str], Container],
     ) -> None:
         self._root = root
         self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._netns_root = netns_root
         self._containers = containers
+        self._container = container  # Docker's lookup of one, for --network container:NAME
         self._lock = threading.Lock()  # addresses are handed out from worker threads
         self._relays: dict[str, list[Relay]] = {}
         self._bridges: dict[str, int] = {}  # device → link index, once made or found in this daemon's life
@@ -236,8 +239,13 @@ class NetworkService:
         """At create: check ``HostConfig.NetworkMode`` (naming its network by name from now on) and
         ``NetworkingConfig.EndpointsConfig``; the container's endpoints, one per bridge network."""
         mode = host.get("NetworkMode") or "default"
-        if mode.startswith("container:"):
-            raise InvalidArgument("--network container:<name> is not supported: join a network instead")
+        if mode.startswith(_SHARED):
+            if host.get("PortBindings") or host.get("PublishAllPorts"):
+                raise InvalidArgument(
+                    "conflicting options: port publishing and the container type network mode"
+                )
+            host["NetworkMode"] = _SHARED + self._container(mode.removeprefix(_SHARED)).container_id
+            return {}
         primary = self.get("bridge" if mode == "default" else mode)
         if mode != "default":
             host["NetworkMode"] = primary.name
@@ -278,6 +286,8 @@ class NetworkService:
     def attach(self, container: Container) -> Path | None:
         """Before init runs (worker thread): the container's namespace, wired to each of its networks.
         None when the runtime should make the namespace itself (``none``) or use the host's."""
+        if primary_network(container).startswith(_SHARED):
+            return self._shared_namespace(container)
         primary = self.get(primary_network(container))
         if primary.driver != "bridge":
             return None
@@ -292,6 +302,13 @@ class NetworkService:
             raise
         self.refresh_hosts(container)
         return path
+
+    def _shared_namespace(self, container: Container) -> Path:
+        """``--network container:X``: X's own namespace, while X runs."""
+        target = self._container(primary_network(container).removeprefix(_SHARED))
+        if not target.status.is_alive() or not target.pid:
+            raise Conflict(f"cannot join network of a non running container: {target.container_id}")
+        return Path(f"/proc/{target.pid}/ns/net")
 
     def _plug(self, container: Container, network: Network, path: Path) -> None:
         assert network.subnet is not None and network.gateway is not None
@@ -370,6 +387,8 @@ class NetworkService:
     def connect(self, ref: str, container: Container, config: dict[str, Any]) -> None:
         """``network connect`` (worker thread, under the container's lock): plugged at once if it runs."""
         network = self.get(ref)
+        if primary_network(container).startswith(_SHARED):
+            raise Forbidden("container sharing a network namespace cannot be connected to any other network")
         primary = self.get(primary_network(container))
         if network.driver != "bridge" or primary.driver != "bridge":
             raise Forbidden(

@@ -249,3 +249,27 @@ def test_udp_ports_are_published_too(berthd: Daemon, busybox_image: str, tmp_pat
         for n in range(5):  # the same client keeps its relay socket
             client.sendto(b"n%d" % n, ("127.0.0.1", port))
             assert client.recvfrom(2048)[0] == b"echo:n%d" % n
+
+
+def test_a_container_can_share_another_ones_network_namespace(berthd: Daemon, busybox_image: str) -> None:
+    cid = httpd(berthd, busybox_image, "--name", "pod")
+    for cli in (berthd.berth, berthd.docker):  # the sidecar sees pod's own loopback
+        fetched = ok(cli("run", "--rm", "--network", "container:pod", busybox_image, "sh", "-c",
+                         "for i in $(seq 50); do wget -qO- http://127.0.0.1/ && exit; sleep 0.1; done; exit 1"))  # fmt: skip
+        assert fetched == cid[:12] + "\n"
+    ok(berthd.docker("create", "--name", "side", "--network", "container:pod", busybox_image, "true"))
+    mode = ok(
+        berthd.docker(
+            "inspect", "-f", "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}", "side"
+        )
+    )
+    assert mode == f"container:{cid} 0\n"
+    refused = berthd.docker(
+        "run", "--rm", "--network", "container:pod", "-p", "8080:80", busybox_image, "true"
+    )
+    assert (
+        refused.returncode == 125 and "port publishing and the container type network mode" in refused.stderr
+    )
+    ok(berthd.berth("stop", "-t", "1", "pod"))
+    stopped = berthd.docker("start", "side")
+    assert stopped.returncode == 1 and "cannot join network of a non running container" in stopped.stderr

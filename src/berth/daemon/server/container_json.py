@@ -112,7 +112,8 @@ def _network_settings(container: Container) -> dict[str, Any]:
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "Ports": _published(container),
-        "Networks": {name: _endpoint(container, name) for name in names},
+        # --network container:X has no endpoints of its own (Docker shows none either)
+        "Networks": {name: _endpoint(container, name) for name in names if not name.startswith("container:")},
     }
 
 
