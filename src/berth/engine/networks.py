@@ -163,9 +163,12 @@ class NetworkService:
 
     @staticmethod
     def memberships(container: Container) -> list[str]:
-        """The networks a container is on, its primary first."""
+        """The networks a container is on, its primary (``NetworkMode``) first. On bridges that is its
+        endpoints: a container disconnected from every network keeps its mode and has loopback only."""
         primary = primary_network(container)
-        return [primary, *(name for name in container.endpoints if name != primary)]
+        if primary in {"host", "none"} or primary.startswith(_SHARED):
+            return [primary]
+        return sorted(container.endpoints, key=lambda name: name != primary)
 
     # ---------------------------------------------------------------- networks
 
@@ -315,7 +318,7 @@ class NetworkService:
         endpoint = container.endpoints.setdefault(network.name, {})
         in_use = {e.get("Ifname") for e in container.endpoints.values()}
         inner_name = next(f"eth{n}" for n in range(len(in_use) + 1) if f"eth{n}" not in in_use)
-        primary = network.name == primary_network(container)
+        primary = network.name == (self.memberships(container) or [""])[0]  # gets the default route
         with self._lock:
             bridge_index = self._bridge_index(network)
             taken = {
@@ -417,9 +420,7 @@ class NetworkService:
         ifname = container.endpoints[network.name].get("Ifname")
         if container.status.is_alive() and ifname:
             links.unplug(self.sandbox_path(container), ifname)
-        del container.endpoints[network.name]
-        if network.name == primary_network(container):  # as Docker: the next network becomes the primary
-            container.host_config["NetworkMode"] = next(iter(container.endpoints), "none")
+        del container.endpoints[network.name]  # NetworkMode stays, as in Docker: connect may follow
         self.refresh_hosts(container, left={network.name})
 
     # ---------------------------------------------------------------- /etc/hosts
