@@ -257,3 +257,15 @@ def test_run_steps_get_their_own_network_unless_host(
     shared = berthd.berth("build", "--no-cache", "--network", "host", str(ctx))
     assert own.returncode == 0 and shared.returncode == 0, own.stderr + shared.stderr
     assert f"\n{host_ns}\n" in shared.stdout and host_ns not in own.stdout
+
+
+def test_run_output_keeps_characters_split_across_writes(
+    berthd: Daemon, busybox_image: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    # "é" is two bytes, written 0.2 s apart: two frames on the wire, one character in the output
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN printf 'caf\\303'; sleep 0.2; printf '\\251 ok\\n'\n")
+    result = berthd.berth("build", str(ctx))
+    assert result.returncode == 0, result.stderr
+    assert "café ok\n" in result.stdout and "\ufffd" not in result.stdout

@@ -14,6 +14,7 @@ and same config) reuses it (`` ---> Using cache``); ``--no-cache`` turns that of
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -441,15 +442,22 @@ class _Build:
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
     async def _relay(self, reader: asyncio.StreamReader) -> None:
-        """The container's stdcopy frames as ``stream`` messages (stdout and stderr alike, as Docker)."""
+        """The container's stdcopy frames as ``stream`` messages (stdout and stderr alike, as Docker).
+        One incremental decoder per stream: a character split across two frames stays whole."""
+        decoders = {kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in (1, 2)}
         while True:
             try:
                 header = await reader.readexactly(8)
             except asyncio.IncompleteReadError:
-                return
+                break
             size = int.from_bytes(header[4:8], "big")
             data = await reader.readexactly(size)
-            await self.say(data.decode("utf-8", errors="replace"))
+            text = decoders.get(header[0], decoders[1]).decode(data)
+            if text:
+                await self.say(text)
+        for decoder in decoders.values():
+            if tail := decoder.decode(b"", final=True):
+                await self.say(tail)
 
     async def copy(self, step: Instruction) -> None:
         command = step.command
