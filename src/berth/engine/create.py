@@ -6,6 +6,7 @@ Entrypoint *and* clears its Cmd; run-time args replace Cmd; labels, ports and vo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -90,6 +91,34 @@ def validate_host_config(host: dict[str, Any]) -> None:
         raise InvalidArgument(
             f"range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
         )
+    _validate_name_files(host)
+
+
+def _validate_name_files(host: dict[str, Any]) -> None:
+    """What goes into the container's hosts and resolv.conf: addresses must parse and names be single
+    words, so that no value can add lines of its own to those files."""
+    for entry in host.get("ExtraHosts") or []:
+        name, _, address = str(entry).partition(":")
+        if not is_word(name):
+            raise InvalidArgument(f'invalid extra host: "{entry}": a name, a colon, an address')
+        _address(address.strip("[]"), f'invalid IP address in add-host: "{address}"')
+    for server in host.get("Dns") or []:
+        _address(str(server), f"invalid IP address: {server}")
+    for value in [*(host.get("DnsSearch") or []), *(host.get("DnsOptions") or [])]:
+        if not is_word(str(value)):
+            raise InvalidArgument(f"invalid DNS search domain or option: {value!r}")
+
+
+def is_word(value: str) -> bool:
+    """One printable word: no spaces, no control characters (a hosts or resolv.conf field)."""
+    return bool(value) and len(value) <= 255 and all(c.isprintable() and not c.isspace() for c in value)
+
+
+def _address(text: str, message: str) -> None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidArgument(message) from None
 
 
 def new_record(

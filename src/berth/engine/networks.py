@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine.container import Container
-from berth.engine.create import BASE_HOSTS, extra_hosts
+from berth.engine.create import BASE_HOSTS, extra_hosts, is_word
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns
 from berth.network.proxy import Binding, Relay, relay_for
@@ -257,13 +257,11 @@ class NetworkService:
         for name, config in (configs or {}).items():
             network = primary if name == "default" else self.get(name)
             config = config if isinstance(config, dict) else {}
-            endpoint = {
-                "Aliases": config.get("Aliases") or None,
-                "IPAMConfig": config.get("IPAMConfig") or None,
-            }
-            if network.name == "bridge" and (endpoint["IPAMConfig"] or {}).get("IPv4Address"):
+            aliases, ipam_config = _aliases(config.get("Aliases")), config.get("IPAMConfig") or None
+            endpoint: dict[str, Any] = {"Aliases": aliases, "IPAMConfig": ipam_config}
+            if network.name == "bridge" and isinstance(ipam_config, dict) and ipam_config.get("IPv4Address"):
                 raise InvalidArgument("user specified IP address is supported on user defined networks only")
-            if network.name == "bridge" and endpoint["Aliases"]:
+            if network.name == "bridge" and aliases:
                 raise InvalidArgument(
                     "network-scoped alias is supported only for containers in user defined networks"
                 )
@@ -401,7 +399,7 @@ class NetworkService:
             name = container.name.removeprefix("/")
             raise Forbidden(f"endpoint with name {name} already exists in network {network.name}")
         container.endpoints[network.name] = {
-            "Aliases": list(config.get("Aliases") or []) or None,
+            "Aliases": _aliases(config.get("Aliases")),
             "IPAMConfig": config.get("IPAMConfig") or None,
         }
         if container.status.is_alive():
@@ -525,6 +523,15 @@ class NetworkService:
             if address:
                 return str(address)
         return None
+
+
+def _aliases(value: Any) -> list[str] | None:
+    """``--network-alias`` values: single words (they become /etc/hosts fields)."""
+    aliases = [str(a) for a in value or []]
+    for alias in aliases:
+        if not is_word(alias):
+            raise InvalidArgument(f"invalid network alias {alias!r}: a single word without spaces")
+    return aliases or None
 
 
 def _derived_id(daemon_id: str, name: str) -> str:

@@ -80,3 +80,24 @@ def test_dns_flags_replace_only_their_own_kind_of_line() -> None:
         "# from the host\noptions edns0\nnameserver 10.0.0.53\nnameserver 10.0.0.54\nsearch a.test b.test\n"
     )
     assert create.resolv_conf("", {"DnsOptions": ["ndots:2"]}) == "options ndots:2\n"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"ExtraHosts": ["evil\n10.0.0.1 bank.example:10.0.0.1"]},
+        {"ExtraHosts": ["db:not-an-address"]},
+        {"Dns": ["10.0.0.53\nnameserver 10.6.6.6"]},
+        {"DnsSearch": ["corp.test\nnameserver 10.6.6.6"]},
+        {"DnsOptions": ["ndots:1 attempts:9"]},
+    ],
+)
+def test_values_bound_for_hosts_and_resolv_conf_cannot_add_lines(host: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgument):
+        create.validate_host_config(host)
+
+
+def test_well_formed_name_values_pass() -> None:
+    create.validate_host_config(
+        {"ExtraHosts": ["db:10.0.0.1", "v6:[::1]"], "Dns": ["10.0.0.53"], "DnsSearch": ["corp.test"]}
+    )
