@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import docker.errors
@@ -126,3 +127,24 @@ def test_docker_py(berthd: Daemon, busybox_image: str) -> None:
     container.remove(force=True)
     network.remove()
     assert [n.name for n in client.networks.list(names=["pynet"])] == []
+
+
+def test_concurrent_starts_get_distinct_addresses(berthd: Daemon, busybox_image: str) -> None:
+    client = docker.DockerClient(base_url=berthd.host, timeout=60)
+    network = client.networks.create("crowd")
+
+    def start(n: int) -> str:
+        container = client.containers.run(
+            busybox_image, ["sleep", "60"], detach=True, network="crowd", name=f"c{n}"
+        )
+        container.reload()
+        return str(container.attrs["NetworkSettings"]["Networks"]["crowd"]["IPAddress"])
+
+    with ThreadPoolExecutor(6) as pool:
+        addresses = list(pool.map(start, range(12)))
+    assert len(set(addresses)) == 12 and all(addresses), addresses
+    network.reload()
+    assert len(network.attrs["Containers"]) == 12
+    for container in client.containers.list(all=True):
+        container.remove(force=True)
+    network.remove()
