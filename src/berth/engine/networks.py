@@ -3,7 +3,7 @@
 A bridge network is a Linux bridge with the network's gateway address; a container on it gets a network
 namespace of its own, made before its init runs (``network/netns.py``), and one veth pair per network
 (``network/links.py``), with addresses from the network's subnet (``network/ipam.py``). Published
-ports are relays in the daemon's loop (``network/proxy.py``).
+ports are relays in the daemon's loop (``engine/ports.py`` over ``network/proxy.py``).
 
 Names resolve through ``/etc/hosts``: on a user-defined network every container sees the others by
 name, id prefix and alias (Docker's embedded DNS does this); the files are rewritten in place as
@@ -33,9 +33,9 @@ from typing import Any
 
 from berth.engine.container import Container
 from berth.engine.create import BASE_HOSTS, extra_hosts, is_word
+from berth.engine.ports import PublishedPorts
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns
-from berth.network.proxy import Binding, Relay, relay_for
 from berth.util.atomic import read_json, write_json
 
 log = logging.getLogger("berthd.networks")
@@ -114,7 +114,7 @@ class NetworkService:
         self._containers = containers
         self._container = container  # Docker's lookup of one, for --network container:NAME
         self._lock = threading.Lock()  # addresses are handed out from worker threads
-        self._relays: dict[str, list[Relay]] = {}
+        self._ports = PublishedPorts()  # engine/ports.py
         self._bridges: dict[str, int] = {}  # device → link index, once made or found in this daemon's life
         try:
             gateway = IPv4Interface(bip)
@@ -472,50 +472,12 @@ class NetworkService:
 
     # ---------------------------------------------------------------- published ports
 
-    def port_bindings(self, container: Container) -> dict[str, list[dict[str, str]] | None]:
-        """Docker's NetworkSettings.Ports: every exposed or published port, with its host bindings."""
-        out: dict[str, list[dict[str, str]] | None] = {
-            _port_key(p): None for p in (container.config.get("ExposedPorts") or {})
-        }
-        out.update({k: list(v) for k, v in container.ports.items()})
-        return out
-
     async def publish(self, container: Container) -> None:
-        """Open the host ports of a started container (on the loop), recording the ports chosen."""
-        await self.unpublish(container)
-        address = self._primary_address(container)
-        wanted = _requested_bindings(container)
-        if not wanted or address is None:
-            container.ports = {}
-            return
-        relays: list[Relay] = []
-        resolved: dict[str, list[dict[str, str]]] = {}
-        try:
-            for key, binds in wanted.items():
-                port, proto = _split_port(key)
-                if proto not in {"tcp", "udp"}:
-                    raise InvalidArgument(f"publishing {proto} ports is not supported: {key}")
-                for bind in binds:
-                    host_port = _host_port(str(bind.get("HostPort") or ""), container.ports.get(key))
-                    relay = relay_for(Binding(str(bind.get("HostIp") or ""), host_port, address, port, proto))
-                    await relay.open()
-                    relays.append(relay)
-                    resolved.setdefault(key, []).append(
-                        {
-                            "HostIp": relay.binding.host_ip or "0.0.0.0",
-                            "HostPort": str(relay.binding.host_port),
-                        }
-                    )
-        except BaseException:
-            for relay in relays:
-                await relay.close()
-            raise
-        self._relays[container.container_id] = relays
-        container.ports = resolved
+        """Open the host ports of a started container (on the loop), towards its primary address."""
+        await self._ports.publish(container, self._primary_address(container))
 
     async def unpublish(self, container: Container) -> None:
-        for relay in self._relays.pop(container.container_id, []):
-            await relay.close()
+        await self._ports.unpublish(container)
 
     def _primary_address(self, container: Container) -> str | None:
         for name in self.memberships(container):
@@ -536,40 +498,3 @@ def _aliases(value: Any) -> list[str] | None:
 
 def _derived_id(daemon_id: str, name: str) -> str:
     return hashlib.sha256(f"{daemon_id}\0network\0{name}".encode()).hexdigest()
-
-
-def _port_key(key: str) -> str:
-    port, _, proto = key.partition("/")
-    return f"{port}/{proto or 'tcp'}"
-
-
-def _split_port(key: str) -> tuple[int, str]:
-    port, _, proto = key.partition("/")
-    try:
-        return int(port), proto or "tcp"
-    except ValueError:
-        raise InvalidArgument(f"invalid port {key}") from None
-
-
-def _host_port(text: str, previous: list[dict[str, str]] | None) -> int:
-    """``HostPort`` "" or "0" is an ephemeral port (kept across restarts when it can be)."""
-    if text in {"", "0"}:
-        return int(previous[0]["HostPort"]) if previous else 0
-    try:
-        value = int(text.split("-")[0])
-    except ValueError:
-        raise InvalidArgument(f"invalid host port {text}") from None
-    if not 0 < value < 65536:
-        raise InvalidArgument(f"invalid host port {text}: must be 1-65535")
-    return value
-
-
-def _requested_bindings(container: Container) -> dict[str, list[dict[str, Any]]]:
-    host = container.host_config
-    wanted: dict[str, list[dict[str, Any]]] = {
-        _port_key(k): list(v or [{}]) for k, v in (host.get("PortBindings") or {}).items()
-    }
-    if host.get("PublishAllPorts"):
-        for key in container.config.get("ExposedPorts") or {}:
-            wanted.setdefault(_port_key(key), [{}])
-    return wanted

@@ -273,3 +273,17 @@ def test_a_container_can_share_another_ones_network_namespace(berthd: Daemon, bu
     ok(berthd.berth("stop", "-t", "1", "pod"))
     stopped = berthd.docker("start", "side")
     assert stopped.returncode == 1 and "cannot join network of a non running container" in stopped.stderr
+
+
+def test_an_ephemeral_port_is_kept_across_restarts_unless_taken(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.berth("run", "-d", "--name", "eph", "-p", "127.0.0.1::80", busybox_image, "sleep", "300"))
+    first = ok(berthd.docker("port", "eph", "80")).strip()
+    ok(berthd.berth("restart", "-t", "1", "eph"))
+    assert ok(berthd.docker("port", "eph", "80")).strip() == first  # asked for again by number
+    ok(berthd.berth("stop", "-t", "1", "eph"))
+    with socket.socket() as squatter:  # another program takes it meanwhile
+        squatter.bind(("127.0.0.1", int(first.rsplit(":", 1)[1])))
+        squatter.listen()
+        ok(berthd.berth("start", "eph"))
+        second = ok(berthd.docker("port", "eph", "80")).strip()
+    assert second.startswith("127.0.0.1:") and second != first
