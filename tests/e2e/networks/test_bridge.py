@@ -86,6 +86,10 @@ def test_user_network_resolves_names_and_aliases(berthd: Daemon, busybox_image: 
     assert f"({address(berthd, 'api', 'app')})" in ok(
         berthd.docker("exec", "db", "ping", "-c", "1", "-W", "2", "api")
     )
+    network_id = ok(berthd.docker("network", "inspect", "-f", "{{.Id}}", "app")).strip()
+    for ref in ("app", network_id[:12]):
+        members = ok(berthd.docker("ps", "--format", "{{.Names}}", "--filter", f"network={ref}")).split()
+        assert sorted(members) == ["api", "db"]
     ok(berthd.docker("rm", "-f", "api"))
     assert "api" not in ok(berthd.docker("exec", "db", "cat", "/etc/hosts"))
 
@@ -148,6 +152,13 @@ def test_published_ports_relay_to_the_container(berthd: Daemon, busybox_image: s
         fetch(int(mapping.rsplit(":", 1)[1])).strip()
         == ok(berthd.berth("inspect", "-f", "{{.Config.Hostname}}", "auto")).strip()
     )
+
+    def names(*filters: str) -> set[str]:
+        return set(ok(berthd.docker("ps", "--format", "{{.Names}}", *filters)).split())
+
+    assert names("--filter", "publish=80") == {"web", "auto"}
+    assert names("--filter", "publish=443") == set()  # exposed, not published
+    assert names("--filter", "expose=443/tcp") == {"web"}
     ok(berthd.berth("stop", "-t", "1", "web"))
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{fixed}/", timeout=2)

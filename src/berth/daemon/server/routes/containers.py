@@ -21,6 +21,7 @@ from berth.daemon.wiring import Services
 from berth.engine.container import Container, ContainerStatus
 from berth.engine.containers import ContainerService, parse_signal
 from berth.engine.logs import LogQuery, stream_logs
+from berth.engine.ports import port_key
 from berth.engine.stats import stats_json
 from berth.errors import InvalidArgument, NotFound
 
@@ -176,11 +177,27 @@ class _ContainerRoutes:
                 )
             elif key == "health":  # Docker's ps filter: starting, healthy, unhealthy or none
                 ok = ((container.health or {}).get("Status") or "none") in wanted
+            elif key == "network":  # a network's name or id (prefix)
+                ok = any(self._on_network(container, w) for w in wanted)
+            elif key in {"publish", "expose"}:  # "80", "80/tcp": published (to the host) or exposed
+                ports = container.ports if key == "publish" else (container.config.get("ExposedPorts") or {})
+                have = (
+                    {port_key(p) for p in ports} if key == "expose" or container.status.is_alive() else set()
+                )
+                ok = any(port_key(w) in have for w in wanted)
             else:
                 raise InvalidArgument(f"invalid filter '{key}'")
             if not ok:
                 return False
         return True
+
+    def _on_network(self, container: Container, ref: str) -> bool:
+        networks = self._services.networks
+        names = networks.memberships(container)
+        try:
+            return networks.get(ref).name in names
+        except (NotFound, InvalidArgument):
+            return ref in names
 
     async def list(self, request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))
