@@ -3,7 +3,9 @@ output, ARG/ENV/WORKDIR/COPY/ADD/RUN/CMD/LABEL in the image, failures and hostil
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import subprocess
 import tarfile
@@ -269,3 +271,22 @@ def test_run_output_keeps_characters_split_across_writes(
     result = berthd.berth("build", str(ctx))
     assert result.returncode == 0, result.stderr
     assert "café ok\n" in result.stdout and "\ufffd" not in result.stdout
+
+
+def test_docker_py_build_sends_every_login_and_that_is_fine(
+    berthd: Daemon, busybox_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker-py puts all the client's logins in X-Registry-Config: ~17 KB of header for 200 of them
+    (aiohttp's default limit was 8 KB; dockerd's is 1 MB)."""
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    auth = base64.b64encode(b"someone:" + b"p" * 40).decode()
+    logins = {f"registry{n}.example:5000": {"auth": auth} for n in range(200)}
+    (config / "config.json").write_text(json.dumps({"auths": logins}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nLABEL many=logins\n")
+    client = docker.DockerClient(base_url=berthd.host, timeout=60)
+    image, _ = client.images.build(path=str(ctx), tag="many:1")
+    assert image.labels["many"] == "logins"

@@ -16,6 +16,9 @@ def test_oras_push_pull_tags_delete(
 ) -> None:
     oras_client = pytest.importorskip("oras.client")
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv(
+        "HOME", str(tmp_path)
+    )  # oras-py's login writes ~/.docker/config.json, whatever DOCKER_CONFIG says
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")  # oras login tries docker-py first
     monkeypatch.chdir(tmp_path)
     (tmp_path / "artifact.txt").write_text("hello oras\n")

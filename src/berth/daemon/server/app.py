@@ -20,12 +20,16 @@ from berth.daemon.server.routes import (
 from berth.daemon.wiring import Services
 
 MAX_REQUEST_BODY = 1 << 40  # image tarballs stream through; handlers read bodies incrementally
+# X-Registry-Config carries every login the client has (docker-py sends them all with a build): a
+# header of a few KB per dozen registries. Go's server, dockerd's, allows 1 MB of headers.
+MAX_HEADER_FIELD = 1 << 20
 
 
 def make_app(services: Services) -> web.Application:
     app = web.Application(
         middlewares=[middleware.headers_and_version, middleware.errors],
         client_max_size=MAX_REQUEST_BODY,
+        handler_args={"max_field_size": MAX_HEADER_FIELD, "max_line_size": MAX_HEADER_FIELD},
     )
     router = ApiRouter(app)
     system.register(router, services)
