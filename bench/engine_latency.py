@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from berth.testing.baselines import dockerd  # noqa: E402
+from berth.testing.baselines import dockerd, load_from_berth  # noqa: E402
 from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, shim_pids, start_daemon  # noqa: E402
 
 RUNS = 20
@@ -106,13 +106,8 @@ def main() -> None:
         with dockerd(root / "dockerd") as docker_env:
             if docker_env is None:
                 rows.append(("dockerd run --rm --network none busybox true", "not installed", "—"))
-            else:  # our busybox, through `berth save | docker load` (Docker's archive format)
-                saved = subprocess.run(
-                    [BERTH, "save", "busybox"], env=daemon.env, capture_output=True, check=True
-                )
-                subprocess.run(
-                    [DOCKER, "load"], env=docker_env, input=saved.stdout, capture_output=True, check=True
-                )
+            else:
+                load_from_berth("busybox", daemon.env, docker_env)
                 ms = median_ms([DOCKER, "run", "--rm", "--network", "none", "busybox", "true"], docker_env)
                 rows.append(
                     (

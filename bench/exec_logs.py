@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from berth.testing.baselines import dockerd  # noqa: E402
+from berth.testing.baselines import dockerd, load_from_berth  # noqa: E402
 from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, start_daemon  # noqa: E402
 
 RUNS = 20
@@ -84,11 +84,8 @@ def main() -> None:
         with dockerd(root / "dockerd") as docker_env:
             if docker_env is None:
                 rows.append(("dockerd exec CTR true", "not installed", "—"))
-            else:  # our busybox, through `berth save | docker load`
-                saved = subprocess.run([BERTH, "save", "busybox"], env=env, capture_output=True, check=True)
-                subprocess.run(
-                    [DOCKER, "load"], env=docker_env, input=saved.stdout, capture_output=True, check=True
-                )
+            else:
+                load_from_berth("busybox", env, docker_env)
                 subprocess.run([DOCKER, "run", "-d", "--network", "none", "--name", "target", "busybox",
                                 "sleep", "3600"], env=docker_env, capture_output=True, check=True)  # fmt: skip
                 try:

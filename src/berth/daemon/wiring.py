@@ -15,6 +15,7 @@ exec-root/                  (default /run/berth)
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,12 @@ def _daemon_id(data_root: Path) -> str:
         return value
 
 
+def _first_use(data_root: Path) -> str:
+    """When this data root was first used (the daemon id's birth), as Docker's RFC 3339 times."""
+    made = (data_root / "daemon-id").stat().st_mtime
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime(made))
+
+
 def build_services(config: DaemonConfig) -> Services:
     for directory in (config.data_root, config.exec_root):
         directory.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -87,6 +94,7 @@ def build_services(config: DaemonConfig) -> Services:
         config.data_root / "networks",
         netns_root=config.exec_root / "netns",
         daemon_id=daemon_id,
+        since=_first_use(config.data_root),
         bridge=config.bridge,
         bip=config.bip,
         containers=lambda: holder["containers"].all(),

@@ -23,7 +23,6 @@ import hashlib
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from berth.engine.container import Container
+from berth.engine.container import Container, now_rfc3339
 from berth.engine.create import BASE_HOSTS, extra_hosts, is_word
 from berth.engine.ports import PublishedPorts
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
@@ -92,10 +91,6 @@ class Network:
         )  # fmt: skip
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
-
-
 class NetworkService:
     def __init__(
         self,
@@ -103,6 +98,7 @@ class NetworkService:
         *,
         netns_root: Path,
         daemon_id: str,
+        since: str,
         bridge: str,
         bip: str,
         containers: Callable[[], Iterable[Container]],
@@ -122,7 +118,7 @@ class NetworkService:
             raise InvalidArgument(
                 f"invalid --bip {bip}: an address with its prefix, e.g. 172.30.0.1/16"
             ) from None
-        created = _now()
+        created = since  # the predefined networks are as old as the daemon's root, as in Docker
         self._networks: dict[str, Network] = {
             "bridge": Network(
                 "bridge", _derived_id(daemon_id, "bridge"), created, "bridge", device=bridge,
@@ -188,7 +184,7 @@ class NetworkService:
         subnet, gateway = self._address_plan(body.get("IPAM") or {})
         network_id = secrets.token_hex(32)
         network = Network(
-            name, network_id, _now(), "bridge", device=f"br-{network_id[:12]}", subnet=subnet, gateway=gateway,
+            name, network_id, now_rfc3339(), "bridge", device=f"br-{network_id[:12]}", subnet=subnet, gateway=gateway,
             internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
             labels=dict(body.get("Labels") or {}), options=dict(body.get("Options") or {}),
         )  # fmt: skip
@@ -281,7 +277,7 @@ class NetworkService:
         """The host's routes, except those of Berth's own bridges: subnets a network must not take."""
         return links.host_routes(exclude={n.device for n in self._networks.values() if n.device})
 
-    def sandbox_path(self, container: Container) -> Path:
+    def _sandbox_path(self, container: Container) -> Path:
         return self._netns_root / container.container_id
 
     def attach(self, container: Container) -> Path | None:
@@ -292,7 +288,7 @@ class NetworkService:
         primary = self.get(primary_network(container))
         if primary.driver != "bridge":
             return None
-        path = self.sandbox_path(container)
+        path = self._sandbox_path(container)
         netns.delete(path)  # a leftover of a run that ended while the daemon was down
         netns.create(path)
         try:
@@ -331,10 +327,10 @@ class NetworkService:
                 ipam.check_address(network.subnet, network.gateway, address, taken)
             else:
                 address = ipam.free_address(network.subnet, taken)
-            endpoint_id = secrets.token_hex(32)
+            endpoint_id, mac = secrets.token_hex(32), ipam.mac_for(address)
             endpoint.update(
                 IPAddress=str(address), IPPrefixLen=network.subnet.prefixlen, Gateway=str(network.gateway),
-                MacAddress=ipam.mac_for(address), EndpointID=endpoint_id, NetworkID=network.network_id,
+                MacAddress=mac, EndpointID=endpoint_id, NetworkID=network.network_id,
                 Ifname=inner_name,
             )  # fmt: skip
         plug = functools.partial(
@@ -343,7 +339,7 @@ class NetworkService:
             host_name=f"veth{endpoint_id[:7]}",
             inner_name=inner_name,
             address=IPv4Interface(f"{address}/{network.subnet.prefixlen}"),
-            mac=ipam.mac_for(address),
+            mac=mac,
             gateway=network.gateway if primary and not network.internal else None,
         )
         try:
@@ -376,7 +372,10 @@ class NetworkService:
 
     def detach(self, container: Container) -> None:
         """After the container is gone (worker thread): its namespace and addresses are released."""
-        path = self.sandbox_path(container)
+        path = self._sandbox_path(container)
+        plugged = any(e.get("IPAddress") for e in container.endpoints.values())
+        if not plugged and not path.exists():
+            return  # host, none, container:…, or never started: nothing of ours to release
         netns.delete(path)
         for endpoint in container.endpoints.values():
             for key in _RUNTIME_FIELDS:
@@ -404,7 +403,7 @@ class NetworkService:
         }
         if container.status.is_alive():
             try:
-                self._plug(container, network, self.sandbox_path(container))
+                self._plug(container, network, self._sandbox_path(container))
             except BaseException:
                 container.endpoints.pop(network.name, None)
                 raise
@@ -417,7 +416,7 @@ class NetworkService:
             raise Forbidden(f"container {container.short_id} is not connected to network {network.name}")
         ifname = container.endpoints[network.name].get("Ifname")
         if container.status.is_alive() and ifname:
-            links.unplug(self.sandbox_path(container), ifname)
+            links.unplug(self._sandbox_path(container), ifname)
         del container.endpoints[network.name]  # NetworkMode stays, as in Docker: connect may follow
         self.refresh_hosts(container, left={network.name})
 

@@ -66,14 +66,6 @@ def delete(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def exists(path: Path) -> bool:
-    """Whether ``path`` still holds a namespace (a bind mount of nsfs, not a plain leftover file)."""
-    try:
-        return os.stat(path).st_dev != os.stat(path.parent).st_dev
-    except OSError:
-        return False
-
-
 def inside(path: Path, work: Callable[[], T]) -> T:
     """Run ``work`` inside the namespace at ``path`` (on a thread of its own; see module docstring)."""
 

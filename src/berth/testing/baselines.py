@@ -13,10 +13,10 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from berth.testing.daemon import DOCKER, unmount_under
+from berth.testing.daemon import BERTH, DOCKER, unmount_under
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -56,6 +56,12 @@ def dockerd(root: Path) -> Iterator[dict[str, str] | None]:
             process.wait()
         _reap_orphans()
         unmount_under(root)
+
+
+def load_from_berth(image: str, berth_env: Mapping[str, str], docker_env: Mapping[str, str]) -> None:
+    """Give dockerd one of berthd's images: ``berth save | docker load`` (Docker's archive format)."""
+    saved = subprocess.run([BERTH, "save", image], env=berth_env, capture_output=True, check=True)
+    subprocess.run([DOCKER, "load"], env=docker_env, input=saved.stdout, capture_output=True, check=True)
 
 
 def _become_subreaper() -> None:

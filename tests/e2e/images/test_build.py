@@ -34,6 +34,14 @@ CMD ["cat", "/app/out"]
 """
 
 
+def _dockerfile(tmp_path: Path, text: str) -> Path:
+    """A build context holding only ``text`` as its Dockerfile."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(text)
+    return ctx
+
+
 def _context(tmp_path: Path) -> Path:
     ctx = tmp_path / "ctx"
     (ctx / "src" / "sub").mkdir(parents=True)
@@ -97,9 +105,7 @@ def busybox_id(berthd: Daemon) -> str:
 
 
 def test_docker_cli_classic_build_and_quiet_id(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo built > /built\nCMD cat /built\n")
+    ctx = _dockerfile(tmp_path, "FROM busybox\nRUN echo built > /built\nCMD cat /built\n")
     env = {**berthd.env, "DOCKER_BUILDKIT": "0"}
     built = subprocess.run(
         [DOCKER, "build", "-q", "-t", "dk:1", str(ctx)], env=env, capture_output=True, text=True, timeout=120
@@ -115,9 +121,7 @@ def test_docker_cli_classic_build_and_quiet_id(berthd: Daemon, busybox_image: st
 def test_a_failing_step_is_one_clear_error_and_leaves_nothing(
     berthd: Daemon, busybox_image: str, tmp_path: Path
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo before; exit 3\nRUN echo never\n")
+    ctx = _dockerfile(tmp_path, "FROM busybox\nRUN echo before; exit 3\nRUN echo never\n")
     result = berthd.berth("build", "-t", "broken", str(ctx))
     assert result.returncode == 1
     assert "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3" in result.stderr
@@ -158,9 +162,8 @@ def test_a_hostile_context_is_refused_and_writes_nothing_outside(
 
 
 def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(
+    ctx = _dockerfile(
+        tmp_path,
         "ARG BASE=busybox\n"
         "FROM $BASE AS base\n"
         "RUN echo base > /b\n"
@@ -172,7 +175,7 @@ def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tm
         "FROM busybox\n"
         "COPY --from=base /b /copied/\n"
         "COPY --from=1 /tmp/c /copied/c\n"
-        "RUN echo final; cat /copied/b /copied/c\n"
+        "RUN echo final; cat /copied/b /copied/c\n",
     )
     result = berthd.berth("build", "--target", "second", "-t", "t:1", str(ctx))
     assert result.returncode == 0, result.stderr
@@ -191,9 +194,8 @@ def test_stages_target_user_and_docker_py(berthd: Daemon, busybox_image: str, tm
 def test_config_instructions_land_in_the_image_config(
     berthd: Daemon, busybox_image: str, tmp_path: Path
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(
+    ctx = _dockerfile(
+        tmp_path,
         "# escape=`\n"
         "FROM busybox\n"
         'HEALTHCHECK --interval=5s --retries=2 CMD ["true"]\n'
@@ -201,7 +203,7 @@ def test_config_instructions_land_in_the_image_config(
         "VOLUME /data\n"
         "STOPSIGNAL SIGINT\n"
         'ENTRYPOINT ["echo", `\n'
-        '  "from entrypoint"]\n'
+        '  "from entrypoint"]\n',
     )
     result = berthd.berth("build", "-q", "-t", "cfg", str(ctx))
     assert result.returncode == 0, result.stderr
@@ -221,10 +223,8 @@ def test_config_instructions_land_in_the_image_config(
 def test_the_build_cache_reuses_steps_until_something_changes(
     berthd: Daemon, busybox_image: str, tmp_path: Path
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(
-        "FROM busybox\nENV A=1\nRUN echo ran-1\nCOPY f.txt /f.txt\nRUN echo ran-2; cat /f.txt\n"
+    ctx = _dockerfile(
+        tmp_path, "FROM busybox\nENV A=1\nRUN echo ran-1\nCOPY f.txt /f.txt\nRUN echo ran-2; cat /f.txt\n"
     )
     (ctx / "f.txt").write_text("one\n")
 
@@ -251,9 +251,7 @@ def test_the_build_cache_reuses_steps_until_something_changes(
 def test_run_steps_get_their_own_network_unless_host(
     berthd: Daemon, busybox_image: str, tmp_path: Path
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM busybox\nRUN readlink /proc/self/ns/net\n")
+    ctx = _dockerfile(tmp_path, "FROM busybox\nRUN readlink /proc/self/ns/net\n")
     host_ns = os.readlink("/proc/self/ns/net")
     own = berthd.berth("build", "--no-cache", str(ctx))
     shared = berthd.berth("build", "--no-cache", "--network", "host", str(ctx))
@@ -264,10 +262,8 @@ def test_run_steps_get_their_own_network_unless_host(
 def test_run_output_keeps_characters_split_across_writes(
     berthd: Daemon, busybox_image: str, tmp_path: Path
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
     # "é" is two bytes, written 0.2 s apart: two frames on the wire, one character in the output
-    (ctx / "Dockerfile").write_text("FROM busybox\nRUN printf 'caf\\303'; sleep 0.2; printf '\\251 ok\\n'\n")
+    ctx = _dockerfile(tmp_path, "FROM busybox\nRUN printf 'caf\\303'; sleep 0.2; printf '\\251 ok\\n'\n")
     result = berthd.berth("build", str(ctx))
     assert result.returncode == 0, result.stderr
     assert "café ok\n" in result.stdout and "\ufffd" not in result.stdout
@@ -284,9 +280,7 @@ def test_docker_py_build_sends_every_login_and_that_is_fine(
     logins = {f"registry{n}.example:5000": {"auth": auth} for n in range(200)}
     (config / "config.json").write_text(json.dumps({"auths": logins}))
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM busybox\nLABEL many=logins\n")
+    ctx = _dockerfile(tmp_path, "FROM busybox\nLABEL many=logins\n")
     client = docker.DockerClient(base_url=berthd.host, timeout=60)
     image, _ = client.images.build(path=str(ctx), tag="many:1")
     assert image.labels["many"] == "logins"

@@ -16,7 +16,7 @@ def service(tmp_path: Path) -> NetworkService:
         raise NotFound(f"No such container: {ref}")
 
     return NetworkService(
-        tmp_path / "networks", netns_root=tmp_path / "netns", daemon_id="d", bridge="bt0",
+        tmp_path / "networks", netns_root=tmp_path / "netns", daemon_id="d", since="2026-01-01T00:00:00.000000000Z", bridge="bt0",
         bip="10.9.8.1/24", containers=list, container=no_container,
     )  # fmt: skip
 

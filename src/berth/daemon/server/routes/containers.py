@@ -196,7 +196,7 @@ class _ContainerRoutes:
         names = networks.memberships(container)
         try:
             return networks.get(ref).name in names
-        except (NotFound, InvalidArgument):
+        except NotFound:
             return ref in names
 
     async def list(self, request: web.Request) -> web.Response:
