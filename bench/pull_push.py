@@ -52,8 +52,8 @@ from berth.distribution.client import RegistryClient  # noqa: E402
 from berth.distribution.resolver import RegistryResolver  # noqa: E402
 from berth.engine.events import EventBus  # noqa: E402
 from berth.engine.images import ImageService  # noqa: E402
-from berth.engine.pull import PullService  # noqa: E402
-from berth.engine.push import PushService  # noqa: E402
+from berth.engine.images.pull import PullService  # noqa: E402
+from berth.engine.images.push import PushService  # noqa: E402
 from berth.oci import mediatypes, reference  # noqa: E402
 
 USERS = {"bench": "benchpw"}

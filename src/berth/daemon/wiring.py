@@ -4,7 +4,7 @@ data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
   image/                    ImageService (content store, snapshots, metadata) — see berth.engine.images
   containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
   volumes/<name>/           local volumes: _data/ and volume.json — see berth.engine.volumes
-  networks/<id>.json        user-defined networks — see berth.engine.networks
+  networks/<id>.json        user-defined networks — see berth.engine.networks.service
   daemon-id
 exec-root/                  (default /run/berth)
   berth.sock                the API socket (default host)
@@ -23,15 +23,15 @@ from berth.daemon.config import DaemonConfig
 from berth.distribution.resolver import RegistryResolver
 from berth.distribution.service import RegistryService
 from berth.distribution.tls import client_factory
-from berth.engine.build.builder import BuildService
-from berth.engine.commit import CommitService
-from berth.engine.containers import ContainerService
+from berth.engine.builder.builder import BuildService
+from berth.engine.containers.commit import CommitService
+from berth.engine.containers.execs import ExecService
+from berth.engine.containers.service import ContainerService
 from berth.engine.events import EventBus
-from berth.engine.execs import ExecService
 from berth.engine.images import ImageService
-from berth.engine.networks import NetworkService
-from berth.engine.pull import PullService
-from berth.engine.push import PushService
+from berth.engine.images.pull import PullService
+from berth.engine.images.push import PushService
+from berth.engine.networks.service import NetworkService
 from berth.engine.volumes import VolumeService
 from berth.runtime import LinuxRuntime
 from berth.runtime.cgroups.base import detect_version

@@ -5,5 +5,5 @@
     ipam.py     subnets for new networks, addresses for containers (pure functions)
     proxy.py    published ports: TCP relays from host ports to container addresses
 
-``engine/networks.py`` decides which container gets what; these modules only do it.
+``engine/networks/`` decides which container gets what; these modules only do it.
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from berth.daemon.server.streams import EscapeProxy, parse_detach_keys
-from berth.engine.health import Probe
+from berth.engine.containers.health import Probe
 from berth.errors import InvalidArgument
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from berth.distribution.resolver import RegistryResolver
 from berth.engine.events import EventBus
 from berth.engine.images import ImageService
-from berth.engine.pull import PullService
-from berth.engine.push import PushService
+from berth.engine.images.pull import PullService
+from berth.engine.images.push import PushService
 from berth.testing.registry import DISTRIBUTION, self_signed, start_distribution
 from berth.testing.registry import RegistryProcess as Registry
 from berth.testing.registry import start_berth_registry as _start_berth_registry

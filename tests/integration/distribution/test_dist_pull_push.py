@@ -15,7 +15,7 @@ import pytest
 from dist_helpers import USERS, Layout, Registry, Store, layer_tar, skopeo_push
 
 from berth.distribution.auth import Credentials
-from berth.engine.pull import PullService
+from berth.engine.images.pull import PullService
 from berth.errors import NotFound, Unauthorized
 from berth.oci import mediatypes, reference
 

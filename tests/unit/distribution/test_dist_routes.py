@@ -26,8 +26,8 @@ from berth.distribution.resolver import RegistryResolver
 from berth.distribution.service import RegistryService, server_host, split_search_term
 from berth.engine.events import EventBus
 from berth.engine.images import ImageService
-from berth.engine.pull import PullService
-from berth.engine.push import PushService
+from berth.engine.images.pull import PullService
+from berth.engine.images.push import PushService
 from berth.registry.app import build_app
 from berth.registry.config import RegistryConfig
 from berth.registry.service import Registry

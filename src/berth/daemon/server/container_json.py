@@ -8,8 +8,8 @@ from typing import Any
 
 from berth.api.humanize import human_duration
 from berth.engine import volumes
-from berth.engine.container import Container, ContainerStatus, parse_rfc3339
-from berth.engine.networks import primary_network
+from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339
+from berth.engine.networks.service import primary_network
 
 
 def status_text(container: Container) -> str:

@@ -17,8 +17,8 @@ from aiohttp import web
 from berth.daemon.server.bodies import BodyReader
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
-from berth.engine import archive
-from berth.engine.container import Container
+from berth.engine.containers import archive
+from berth.engine.containers.container import Container
 from berth.errors import Conflict, Internal, InvalidArgument, NotFound
 
 _STAT_HEADER = "X-Docker-Container-Path-Stat"

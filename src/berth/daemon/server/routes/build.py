@@ -14,7 +14,7 @@ from berth.daemon.server.filters import json_object, query_bool
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.distribution import ProgressStream
 from berth.daemon.wiring import Services
-from berth.engine.build.builder import BuildOptions, BuildService, decode_auths
+from berth.engine.builder.builder import BuildOptions, BuildService, decode_auths
 from berth.errors import InvalidArgument
 
 

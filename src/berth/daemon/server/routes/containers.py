@@ -18,11 +18,11 @@ from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.streams import frame, parse_detach_keys, pump
 from berth.daemon.wiring import Services
-from berth.engine.container import Container, ContainerStatus
-from berth.engine.containers import ContainerService, parse_signal
-from berth.engine.logs import LogQuery, stream_logs
-from berth.engine.ports import port_key
-from berth.engine.stats import stats_json
+from berth.engine.containers.container import Container, ContainerStatus
+from berth.engine.containers.logs import LogQuery, stream_logs
+from berth.engine.containers.service import ContainerService, parse_signal
+from berth.engine.containers.stats import stats_json
+from berth.engine.networks.ports import port_key
 from berth.errors import InvalidArgument, NotFound
 
 _ID = "/containers/{ref}"

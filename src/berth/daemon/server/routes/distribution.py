@@ -23,8 +23,8 @@ from berth.daemon.server.middleware import SERVER_HEADERS
 from berth.daemon.server.router import ApiRouter
 from berth.distribution.auth import Credentials
 from berth.distribution.service import RegistryService
-from berth.engine.pull import PullService
-from berth.engine.push import PushService
+from berth.engine.images.pull import PullService
+from berth.engine.images.push import PushService
 from berth.errors import BerthError, InvalidArgument
 
 log = logging.getLogger("berthd.distribution")

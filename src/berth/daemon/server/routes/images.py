@@ -19,7 +19,7 @@ from berth.daemon.server.filters import parse_filters, query_bool
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes import distribution
 from berth.engine.images import ImageService
-from berth.engine.pull import PullService
+from berth.engine.images.pull import PullService
 from berth.errors import InvalidArgument, NotSupported
 
 _CHUNK = 1 << 20

@@ -1,6 +1,6 @@
 """``/networks/…``: list, inspect, create, remove, prune, connect and disconnect, in Docker's shapes.
 
-The networks themselves (bridges, addresses, endpoints) are ``engine/networks.py``'s.
+The networks themselves (bridges, addresses, endpoints) are ``engine/networks/``'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiohttp import web
 from berth.daemon.server.filters import json_object, parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
-from berth.engine.networks import Network, NetworkService
+from berth.engine.networks.service import Network, NetworkService
 from berth.errors import InvalidArgument
 
 _FILTERS = {"name", "id", "driver", "type", "scope", "label", "dangling"}

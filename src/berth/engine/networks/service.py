@@ -3,7 +3,7 @@
 A bridge network is a Linux bridge with the network's gateway address; a container on it gets a network
 namespace of its own, made before its init runs (``network/netns.py``), and one veth pair per network
 (``network/links.py``), with addresses from the network's subnet (``network/ipam.py``). Published
-ports are relays in the daemon's loop (``engine/ports.py`` over ``network/proxy.py``).
+ports are relays in the daemon's loop (``engine/networks/ports.py`` over ``network/proxy.py``).
 
 Names resolve through ``/etc/hosts``: on a user-defined network every container sees the others by
 name, id prefix and alias (Docker's embedded DNS does this); the files are rewritten in place as
@@ -30,9 +30,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from berth.engine.container import Container, now_rfc3339
-from berth.engine.create import BASE_HOSTS, extra_hosts, is_word
-from berth.engine.ports import PublishedPorts
+from berth.engine.containers.container import Container, now_rfc3339
+from berth.engine.containers.create import BASE_HOSTS, extra_hosts, is_word
+from berth.engine.networks.ports import PublishedPorts
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns
 from berth.util.atomic import read_json, write_json
@@ -110,7 +110,7 @@ class NetworkService:
         self._containers = containers
         self._container = container  # Docker's lookup of one, for --network container:NAME
         self._lock = threading.Lock()  # addresses are handed out from worker threads
-        self._ports = PublishedPorts()  # engine/ports.py
+        self._ports = PublishedPorts()  # engine/networks/ports.py
         self._bridges: dict[str, int] = {}  # device → link index, once made or found in this daemon's life
         try:
             gateway = IPv4Interface(bip)

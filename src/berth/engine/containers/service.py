@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.engine import archive, names, spec
-from berth.engine import create as creating
-from berth.engine.container import (
+from berth.engine.containers import archive, names, spec
+from berth.engine.containers import create as creating
+from berth.engine.containers.container import (
     ZERO_TIME,
     Container,
     ContainerStatus,
@@ -29,10 +29,10 @@ from berth.engine.container import (
     now_rfc3339,
     parse_rfc3339,
 )
+from berth.engine.containers.health import HealthMonitor
 from berth.engine.events import EventBus
-from berth.engine.health import HealthMonitor
 from berth.engine.images import ImageService
-from berth.engine.networks import NetworkService
+from berth.engine.networks.service import NetworkService
 from berth.engine.volumes import VolumeService, volume_mounts
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
@@ -86,7 +86,7 @@ class ContainerService:
     ) -> None:
         self._root = root
         self._volumes = volumes  # named and anonymous volumes (engine/volumes.py)
-        self._networks = networks  # bridges, addresses, published ports (engine/networks.py)
+        self._networks = networks  # bridges, addresses, published ports (engine/networks/)
         self._root.mkdir(parents=True, exist_ok=True, mode=0o710)
         self._images = images
         self.runtime = runtime

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from berth.engine.container import Container, now_rfc3339
+from berth.engine.containers.container import Container, now_rfc3339
 from berth.errors import InvalidArgument
 
 BASE_HOSTS = (

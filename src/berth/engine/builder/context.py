@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from berth.engine import archive
+from berth.engine.containers import archive
 from berth.errors import InvalidArgument, NotFound, NotSupported
 
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine import create, names, spec
+from berth.engine.containers import create, names, spec
 from berth.errors import InvalidArgument
 
 IMAGE = {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.engine.container import Container
-from berth.engine.networks import NetworkService
+from berth.engine.containers.container import Container
+from berth.engine.networks.service import NetworkService
 from berth.errors import InvalidArgument, NotFound
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from berth.engine.image_filters import labels_match, until_time
-from berth.engine.image_store import ImageStore, _familiar, _repo
+from berth.engine.images.filters import labels_match, until_time
+from berth.engine.images.store import ImageStore, _familiar, _repo
 from berth.errors import Conflict
 from berth.oci import reference
 from berth.oci.digest import hex_of

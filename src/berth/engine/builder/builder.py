@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.distribution.auth import Credentials
-from berth.engine import archive
-from berth.engine.build import context as build_context
-from berth.engine.build.dockerfile import Instruction, expand, key_values, parse, split_words
-from berth.engine.commit import CommitService
-from berth.engine.containers import ContainerService
+from berth.engine.builder import context as build_context
+from berth.engine.builder.dockerfile import Instruction, expand, key_values, parse, split_words
+from berth.engine.containers import archive
+from berth.engine.containers.commit import CommitService
+from berth.engine.containers.service import ContainerService
 from berth.engine.images import ImageRecord, ImageService
-from berth.engine.pull import PullService
+from berth.engine.images.pull import PullService
 from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.oci import reference
 from berth.oci.image import apply_changes

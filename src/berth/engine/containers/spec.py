@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine import volumes
-from berth.engine.container import Container
+from berth.engine.containers.container import Container
 from berth.errors import InvalidArgument
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
 from berth.runtime.spec import DEFAULT_PATH, default_spec

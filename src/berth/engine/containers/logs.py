@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from berth.engine.container import Container, parse_rfc3339
+from berth.engine.containers.container import Container, parse_rfc3339
 from berth.runtime import logfile, logread
 
 if TYPE_CHECKING:
-    from berth.engine.containers import ContainerService
+    from berth.engine.containers.service import ContainerService
 
 STDOUT, STDERR = 1, 2
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from berth.engine.container import Container
+from berth.engine.containers.container import Container
 from berth.errors import Conflict, InvalidArgument
 from berth.network.proxy import Binding, Relay, relay_for
 

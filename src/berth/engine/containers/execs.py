@@ -11,9 +11,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.engine import spec
-from berth.engine.container import ContainerStatus
-from berth.engine.containers import ContainerService
+from berth.engine.containers import spec
+from berth.engine.containers.container import ContainerStatus
+from berth.engine.containers.service import ContainerService
 from berth.engine.events import EventBus
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import LinuxRuntime

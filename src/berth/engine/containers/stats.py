@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from berth.engine.container import Container, now_rfc3339
+from berth.engine.containers.container import Container, now_rfc3339
 from berth.errors import NotFound
 
 if TYPE_CHECKING:
-    from berth.engine.containers import ContainerService
+    from berth.engine.containers.service import ContainerService
 
 
 def _empty(container: Container) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from berth.engine.image_filters import labels_match, reference_match, until_time
-from berth.engine.image_store import ImageRecord, ImageStore
+from berth.engine.images.filters import labels_match, reference_match, until_time
+from berth.engine.images.store import ImageRecord, ImageStore
 from berth.errors import InvalidArgument
 from berth.oci.image import diff_ids, format_rfc3339, parse_rfc3339
 

@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from berth.engine.container import Container, ContainerStatus
-from berth.engine.containers import ContainerService
+from berth.engine.containers.container import Container, ContainerStatus
+from berth.engine.containers.service import ContainerService
 from berth.engine.events import EventBus
 from berth.engine.images import ImageRecord, ImageService
 from berth.errors import Conflict, InvalidArgument

@@ -36,7 +36,7 @@ from berth.distribution.client import RegistryClient
 from berth.distribution.resolver import Endpoint, RegistryResolver
 from berth.engine.events import EventBus
 from berth.engine.images import ImageRecord, ImageService
-from berth.engine.pull import Progress, _no_progress, progress_bar, run_all
+from berth.engine.images.pull import Progress, _no_progress, progress_bar, run_all
 from berth.errors import InvalidArgument, NotFound
 from berth.oci import mediatypes, reference
 from berth.oci.digest import Digest, hex_of, is_digest

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.api.stdcopy import FrameDecoder, StdcopyError
-from berth.engine import spec
-from berth.engine.container import Container, ContainerStatus, now_rfc3339, parse_rfc3339
+from berth.engine.containers import spec
+from berth.engine.containers.container import Container, ContainerStatus, now_rfc3339, parse_rfc3339
 from berth.errors import BerthError
 from berth.runtime.container import LinuxRuntime
 from berth.runtime.types import IOConfig

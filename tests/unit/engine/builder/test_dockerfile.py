@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from berth.engine.build.dockerfile import Instruction, expand, key_values, parse, split_words
+from berth.engine.builder.dockerfile import Instruction, expand, key_values, parse, split_words
 from berth.errors import InvalidArgument
 
 ENV = {"HOME": "/root", "EMPTY": "", "NAME": "berth"}

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
-from berth.engine.image_store import ImageRecord, ImageStore, _familiar, _repo
+from berth.engine.images.store import ImageRecord, ImageStore, _familiar, _repo
 from berth.errors import InvalidArgument, NotFound
 from berth.oci import reference
 from berth.oci.digest import Digest, of_bytes

@@ -1,6 +1,6 @@
 """``ImageStore``: the local image store every image verb works on — recovery at start, lookups, layers
-and the registration of new images (the verbs themselves: ``image_transfer``, ``image_removal``,
-``image_views``; ``ImageService`` in ``images`` puts them together).
+and the registration of new images (the verbs themselves: ``transfer``, ``removal``,
+``views``; ``ImageService`` in ``engine/images/__init__`` puts them together).
 
 Storage layout (``root`` is ``<data-root>/image``)::
 

@@ -1,1 +1,0 @@
-"""The image builder: Dockerfile parsing and the build service (POST /build)."""
