@@ -1,7 +1,7 @@
 """Docker's defaults as an OCI runtime spec: what ``docker run`` flags become in ``config.json``.
 
 The runtime follows the spec literally (as runc does); every Docker policy — default capabilities,
-masked paths, /dev/shm size, how ``--cpus`` becomes a CFS quota — is decided here.
+masked paths, /dev/shm size — is decided here; mounts in ``mounts.py``, cgroup limits in ``resources.py``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from berth.engine import volumes
+from berth.engine.containers import mounts as spec_mounts
 from berth.engine.containers.container import Container
+from berth.engine.containers.resources import resources
 from berth.errors import InvalidArgument
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
 from berth.runtime.spec import DEFAULT_PATH, default_spec
 
-CFS_PERIOD = 100_000
 INIT_PATH = "/sbin/docker-init"
 DEFAULT_CAPS = list(DOCKER_DEFAULT_CAPS)
 SHM_SIZE = 64 * 1024 * 1024
@@ -29,77 +29,6 @@ def _init_binary() -> str:
         if found:
             return found
     raise InvalidArgument("--init needs a static init binary: install Debian's 'tini' package")
-
-
-def _bind_mounts(binds: list[str]) -> list[dict[str, Any]]:
-    mounts = []
-    for bind in binds:
-        parts = bind.split(":")
-        if len(parts) == 1 and bind.startswith("/"):
-            continue  # "/path" alone: an anonymous volume, _volume_mounts (engine/volumes.py) mounts it
-        if len(parts) < 2:
-            raise InvalidArgument(f"invalid volume specification: '{bind}'")
-        if not parts[0].startswith("/"):
-            continue  # a named volume (name:/path): _volume_mounts (engine/volumes.py) mounts it
-        source, destination, mode = parts[0], parts[1], parts[2] if len(parts) > 2 else "rw"
-        if not destination.startswith("/"):
-            raise InvalidArgument(f"invalid volume specification: '{bind}': mount path must be absolute")
-        flags = set(mode.split(","))
-        mounts.append({
-            "destination": destination, "type": "bind", "source": source,
-            "options": ["rbind", "ro" if "ro" in flags else "rw", "rprivate"],
-        })  # fmt: skip
-    return mounts
-
-
-def _volume_mounts(container: Container, mountpoint: Callable[[str], Path]) -> list[dict[str, Any]]:
-    """Named and anonymous volumes (engine/volumes.py): a bind of the volume's ``_data`` directory."""
-    return [
-        {"destination": m.destination, "type": "bind", "source": str(mountpoint(m.name)),
-         "options": ["rbind", "rw" if m.rw else "ro", "rprivate"]}
-        for m in volumes.volume_mounts(container.container_id, container.config, container.host_config)
-    ]  # fmt: skip
-
-
-def _tmpfs_mounts(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        {"destination": path, "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "nodev", "noexec", *[o for o in options.split(",") if o]]}
-        for path, options in tmpfs.items()
-    ]  # fmt: skip
-
-
-def _resources(host: dict[str, Any]) -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    memory = int(host.get("Memory") or 0)
-    swap = int(host.get("MemorySwap") or 0)
-    if memory:
-        mem: dict[str, Any] = {"limit": memory}
-        if swap > 0:
-            if swap < memory:
-                raise InvalidArgument(
-                    "Minimum memoryswap limit should be larger than memory limit, see usage"
-                )
-            mem["swap"] = swap
-        elif swap == 0:
-            mem["swap"] = memory * 2  # Docker: unset swap means as much swap as memory
-        else:
-            mem["swap"] = -1
-        resources["memory"] = mem
-    cpu: dict[str, Any] = {}
-    nano = int(host.get("NanoCpus") or 0)
-    if nano:
-        cpu["quota"], cpu["period"] = nano * CFS_PERIOD // 1_000_000_000, CFS_PERIOD
-    elif host.get("CpuQuota"):
-        cpu["quota"], cpu["period"] = int(host["CpuQuota"]), int(host.get("CpuPeriod") or CFS_PERIOD)
-    if host.get("CpuShares"):
-        cpu["shares"] = int(host["CpuShares"])
-    if cpu:
-        resources["cpu"] = cpu
-    pids = int(host.get("PidsLimit") or 0)
-    if pids > 0:
-        resources["pids"] = {"limit": pids}
-    return resources
 
 
 def _capabilities(host: dict[str, Any]) -> list[str]:
@@ -177,12 +106,12 @@ def build(
         mounts.append(
             {"destination": INIT_PATH, "type": "bind", "source": _init_binary(), "options": ["bind", "ro"]}
         )
-    mounts += _tmpfs_mounts(host.get("Tmpfs") or {})
+    mounts += spec_mounts.tmpfs_mounts(host.get("Tmpfs") or {})
     # Binds and volumes (``mountpoint``: a volume name → its directory) go parents first, as Docker
     # sorts them, so ``-v data:/a -v /host:/a/b`` mounts /a/b on top of the volume.
-    binds = _bind_mounts(host.get("Binds") or [])
+    binds = spec_mounts.bind_mounts(host.get("Binds") or [])
     if mountpoint is not None:
-        binds += _volume_mounts(container, mountpoint)
+        binds += spec_mounts.volume_mounts(container, mountpoint)
     mounts += sorted(binds, key=lambda m: len(m["destination"].rstrip("/").split("/")))
     caps = _capabilities(host)
     process = oci["process"]
@@ -196,7 +125,7 @@ def build(
         for namespace in linux["namespaces"]:
             if namespace["type"] == "network":
                 namespace["path"] = str(netns)
-    linux["resources"].update(_resources(host))
+    linux["resources"].update(resources(host))
     if host.get("Privileged"):
         linux["maskedPaths"], linux["readonlyPaths"] = [], []
     return oci
