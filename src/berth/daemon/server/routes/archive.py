@@ -10,10 +10,10 @@ import json
 import os
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
+from berth.daemon.server import schema
 from berth.daemon.server.bodies import BodyReader
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
@@ -203,14 +203,7 @@ class _ArchiveRoutes:
         if not ref:
             raise InvalidArgument("container parameter is required")
         raw = await request.read()
-        config: Any = None
-        if raw.strip():
-            try:
-                config = json.loads(raw)
-            except ValueError as exc:
-                raise InvalidArgument(f"invalid JSON: {exc}") from exc
-        if config is not None and not isinstance(config, dict):
-            raise InvalidArgument("invalid JSON: expected an object")
+        config = schema.decode(raw, "Commit") if raw.strip() and raw.strip() != b"null" else None
         record = await self._commits.commit(
             ref,
             repo=query.get("repo", ""),

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from berth.daemon.server import container_json
+from berth.daemon.server import container_json, schema
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
@@ -65,46 +65,6 @@ def _signal_query(request: web.Request) -> str | None:
     return value
 
 
-# JSON types of create's fields, as Go's decoder enforces them (fuzzing: "Image": [[…]] reached
-# str methods in the engine -> 500). None (JSON null) is always allowed; lists here hold strings.
-_CONFIG_TYPES: dict[str, type] = {
-    **dict.fromkeys(("Image", "Hostname", "Domainname", "User", "WorkingDir", "StopSignal"), str),
-    **dict.fromkeys(("Env", "OnBuild"), list),
-    **dict.fromkeys(("Labels", "Volumes", "ExposedPorts", "HostConfig", "NetworkingConfig"), dict),
-    **dict.fromkeys(("Healthcheck",), dict),
-    **dict.fromkeys(("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"), bool),
-}
-_HOST_CONFIG_TYPES: dict[str, type] = {
-    **dict.fromkeys(("NetworkMode", "IpcMode", "PidMode", "UTSMode", "UsernsMode", "CgroupParent"), str),
-    **dict.fromkeys(("Binds", "CapAdd", "CapDrop", "Dns", "DnsSearch", "DnsOptions", "ExtraHosts"), list),
-    **dict.fromkeys(("VolumesFrom", "Links", "SecurityOpt", "GroupAdd", "Mounts", "Devices"), list),
-    **dict.fromkeys(("PortBindings", "RestartPolicy", "LogConfig", "Tmpfs", "Sysctls"), dict),
-    **dict.fromkeys(("Privileged", "ReadonlyRootfs", "AutoRemove", "PublishAllPorts", "Init"), bool),
-}
-_JSON_NAMES = {str: "string", list: "array", dict: "object", bool: "bool"}
-
-
-def _check_types(body: dict[str, Any], types: dict[str, type], struct: str) -> None:
-    for key, wanted in types.items():
-        value = body.get(key)
-        if value is None:
-            continue
-        ok = isinstance(value, wanted) and not (wanted is not bool and isinstance(value, bool))
-        if ok and wanted is list and key not in ("Mounts", "Devices"):
-            ok = all(isinstance(item, str) for item in value)  # Mounts/Devices hold objects
-        if not ok:
-            raise InvalidArgument(
-                f"json: cannot unmarshal {type(value).__name__} into Go struct field {struct}.{key} "
-                f"of type {_JSON_NAMES[wanted]}"
-            )
-    for key in ("Cmd", "Entrypoint", "Shell"):  # a string or a list of strings
-        value = body.get(key)
-        if value is not None and not (
-            isinstance(value, str) or (isinstance(value, list) and all(isinstance(i, str) for i in value))
-        ):
-            raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into {struct}.{key}")
-
-
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in {"1", "true", "yes"}
 
@@ -141,15 +101,12 @@ class _ContainerRoutes:
         return self._containers.get(request.match_info["ref"])
 
     async def create(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        _check_types(body, _CONFIG_TYPES, "ContainerConfigWrapper")
+        body = schema.decode(await request.read(), "ContainerCreate")
         if body.get("StopSignal"):  # a bad one would otherwise fail (500) only at stop time
             try:
                 parse_signal(body["StopSignal"])
             except ValueError:
                 raise InvalidArgument(f"invalid signal: {body['StopSignal']}") from None
-        if isinstance(body.get("HostConfig"), dict):
-            _check_types(body["HostConfig"], _HOST_CONFIG_TYPES, "HostConfig")
         container = await self._containers.create(body, request.query.get("name") or None)
         return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from berth.daemon.server import schema
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
-from berth.daemon.server.routes.containers import _int, _json_body
+from berth.daemon.server.routes.containers import _int
 from berth.daemon.server.streams import parse_detach_keys, pump
 from berth.daemon.wiring import Services
 from berth.runtime.errors import ExecFailed
@@ -16,11 +17,11 @@ def register(router: ApiRouter, services: Services) -> None:
     execs = services.execs
 
     async def create(request: web.Request) -> web.Response:
-        instance = execs.create(request.match_info["ref"], await _json_body(request))
+        instance = execs.create(request.match_info["ref"], schema.decode(await request.read(), "ExecCreate"))
         return web.json_response({"Id": instance.exec_id}, status=201)
 
     async def start(request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
+        body = schema.decode(await request.read(), "ExecStart")
         exec_id = request.match_info["exec_id"]
         detach = bool(body.get("Detach"))
         stdin = bool(execs.get(exec_id).config.get("AttachStdin"))

@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from berth.daemon.server.filters import json_object, parse_filters
+from berth.daemon.server import schema
+from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
 from berth.engine.networks.service import Network, NetworkService
@@ -114,7 +115,7 @@ class _Handlers:
         return web.json_response(network_json(self._networks, network, containers=True))
 
     async def create(self, request: web.Request) -> web.Response:
-        body = json_object(await request.read(), "JSON body")
+        body = schema.decode(await request.read(), "NetworkCreate")
         network = await asyncio.to_thread(self._networks.create, body)
         self._services.events.publish(
             "network", "create", network.network_id, {"name": network.name, "type": network.driver}
@@ -129,7 +130,8 @@ class _Handlers:
         return web.Response(status=204)
 
     async def _container_change(self, request: web.Request, *, connect: bool) -> web.Response:
-        body = json_object(await request.read(), "JSON body")
+        kind = "NetworkConnect" if connect else "NetworkDisconnect"
+        body = schema.decode(await request.read(), kind)
         ref = body.get("Container")
         if not ref or not isinstance(ref, str):
             raise InvalidArgument("no container specified")

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from berth.api.versions import parse as parse_version
+from berth.daemon.server import schema
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.engine.events import EventBus
@@ -63,7 +64,7 @@ class _Handlers:
         return web.json_response({"Volumes": found, "Warnings": None})
 
     async def create(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = schema.decode(await request.read(), "VolumeCreate")
         name = body.get("Name") or ""
         if not isinstance(name, str):
             raise InvalidArgument("invalid Name: expected a string")

@@ -1,0 +1,318 @@
+"""What Berth does with every field of the Engine API's request bodies: the one table behind the
+validator's refusals (``schema.check``) and ``docs/api-fields.md`` (``scripts/gen-api-fields``).
+
+A row is keyed by the definition that declares the field and its name (``HostConfig.Binds``,
+``Resources.Memory``, ``Mount.BindOptions.Propagation``; inline bodies by their title, ``ExecConfig.Tty``;
+``POST /build``'s query in ``BUILD_QUERY``). Statuses:
+
+- ``yes``: takes effect as in Docker 28;
+- ``partly``: takes effect for some values; the engine refuses the others with Docker's messages;
+- ``as Docker``: dockerd itself ignores or fills it on Linux, and so does Berth;
+- ``refused``: any value but the zero one (``""``, ``0``, ``false``, ``null``, ``[]``, ``{}``, or
+  the row's ``unset``) is answered 400 with the row's note, before anything is created.
+
+The generator fails when a field of the spec has no row or a row names no field, so a new spec
+version cannot add a field that is silently accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    YES = "yes"
+    PARTLY = "partly"
+    AS_DOCKER = "as Docker"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    status: Status
+    note: str = ""
+    unset: tuple[object, ...] = ()  # values besides the zero ones that mean "not given"
+
+
+def yes(note: str = "") -> Row:
+    return Row(Status.YES, note)
+
+
+def partly(note: str) -> Row:
+    return Row(Status.PARTLY, note)
+
+
+def as_docker(note: str) -> Row:
+    return Row(Status.AS_DOCKER, note)
+
+
+def refused(message: str, *, unset: tuple[object, ...] = ()) -> Row:
+    return Row(Status.REFUSED, message, unset)
+
+
+_WINDOWS = "Windows only: dockerd on Linux ignores it too"
+_SWARM = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'
+_OUTPUT = "set by the daemon (inspect shows it); a value sent is ignored, as by dockerd"
+
+FIELDS: dict[str, Row] = {
+    # -- Config (ContainerConfig): the container's own configuration ------------------------------
+    "ContainerConfig.Hostname": yes("`-h`; the UTS hostname and /etc/hostname"),
+    "ContainerConfig.Domainname": refused("--domainname is not supported by this daemon yet"),
+    "ContainerConfig.User": yes("`-u name|uid[:group|gid]`, resolved in the container's /etc/passwd"),
+    "ContainerConfig.AttachStdin": yes(),
+    "ContainerConfig.AttachStdout": yes(),
+    "ContainerConfig.AttachStderr": yes(),
+    "ContainerConfig.ExposedPorts": yes("`--expose`; `-P` publishes them"),
+    "ContainerConfig.Tty": yes("a pseudo-terminal"),
+    "ContainerConfig.OpenStdin": yes(),
+    "ContainerConfig.StdinOnce": yes(),
+    "ContainerConfig.Env": yes("merged over the image's, per key"),
+    "ContainerConfig.Cmd": yes("a string or a list"),
+    "ContainerConfig.Healthcheck": yes("`--health-*`, `--no-healthcheck`"),
+    "ContainerConfig.ArgsEscaped": as_docker(_WINDOWS),
+    "ContainerConfig.Image": yes(),
+    "ContainerConfig.Volumes": yes("anonymous volumes at these paths"),
+    "ContainerConfig.WorkingDir": yes("created when missing"),
+    "ContainerConfig.Entrypoint": yes("`--entrypoint`; clears the image's Cmd"),
+    "ContainerConfig.NetworkDisabled": refused(
+        "NetworkDisabled is not supported by this daemon yet: use --network none"
+    ),
+    "ContainerConfig.MacAddress": refused("--mac-address is not supported by this daemon yet"),
+    "ContainerConfig.OnBuild": yes("kept in the container's config; `commit` carries it into the image"),
+    "ContainerConfig.Labels": yes(),
+    "ContainerConfig.StopSignal": yes(),
+    "ContainerConfig.StopTimeout": yes("`--stop-timeout`: the default of `stop`"),
+    "ContainerConfig.Shell": yes("kept in the container's config; `commit` carries it into the image"),
+    "HealthConfig.Test": yes("NONE, CMD, CMD-SHELL"),
+    "HealthConfig.Interval": yes(),
+    "HealthConfig.Timeout": yes(),
+    "HealthConfig.Retries": yes(),
+    "HealthConfig.StartPeriod": yes(),
+    "HealthConfig.StartInterval": yes(),
+    # -- the create request around Config ----------------------------------------------------------
+    "CreateRequest.HostConfig": yes(),
+    "CreateRequest.NetworkingConfig": yes(),
+    "NetworkingConfig.EndpointsConfig": yes("the networks to join at start"),
+    # -- HostConfig: resources (also the body of POST /containers/{id}/update) ----------------------
+    "Resources.CpuShares": yes("cpu.shares (cpu.weight on cgroup v2)"),
+    "Resources.Memory": yes("memory.limit_in_bytes; an OOM kill is exit 137 with State.OOMKilled"),
+    "Resources.CgroupParent": yes("relative to berthd's own cgroup; absolute from the hierarchy's root"),
+    "Resources.BlkioWeight": refused("--blkio-weight is not supported by this daemon yet"),
+    "Resources.BlkioWeightDevice": refused("--blkio-weight-device is not supported by this daemon yet"),
+    "Resources.BlkioWeightDevice.Path": yes(),
+    "Resources.BlkioWeightDevice.Weight": yes(),
+    "Resources.BlkioDeviceReadBps": refused("--device-read-bps is not supported by this daemon yet"),
+    "Resources.BlkioDeviceWriteBps": refused("--device-write-bps is not supported by this daemon yet"),
+    "Resources.BlkioDeviceReadIOps": refused("--device-read-iops is not supported by this daemon yet"),
+    "Resources.BlkioDeviceWriteIOps": refused("--device-write-iops is not supported by this daemon yet"),
+    "ThrottleDevice.Path": yes(),
+    "ThrottleDevice.Rate": yes(),
+    "Resources.CpuPeriod": yes("cpu.cfs_period_us"),
+    "Resources.CpuQuota": yes("cpu.cfs_quota_us"),
+    "Resources.CpuRealtimePeriod": refused("--cpu-rt-period is not supported by this daemon yet"),
+    "Resources.CpuRealtimeRuntime": refused("--cpu-rt-runtime is not supported by this daemon yet"),
+    "Resources.CpusetCpus": refused("--cpuset-cpus is not supported by this daemon yet"),
+    "Resources.CpusetMems": refused("--cpuset-mems is not supported by this daemon yet"),
+    "Resources.Devices": refused("--device is not supported by this daemon yet"),
+    "DeviceMapping.PathOnHost": yes(),
+    "DeviceMapping.PathInContainer": yes(),
+    "DeviceMapping.CgroupPermissions": yes(),
+    "Resources.DeviceCgroupRules": refused("--device-cgroup-rule is not supported by this daemon yet"),
+    "Resources.DeviceRequests": refused('could not select device driver "" with capabilities: [[gpu]]'),
+    "DeviceRequest.Driver": yes(),
+    "DeviceRequest.Count": yes(),
+    "DeviceRequest.DeviceIDs": yes(),
+    "DeviceRequest.Capabilities": yes(),
+    "DeviceRequest.Options": yes(),
+    "Resources.KernelMemoryTCP": refused("--kernel-memory-tcp is not supported by this daemon"),
+    "Resources.MemoryReservation": refused("--memory-reservation is not supported by this daemon yet"),
+    "Resources.MemorySwap": yes("memory.memsw.limit_in_bytes; -1 unlimited, unset twice the memory"),
+    "Resources.MemorySwappiness": refused(
+        "--memory-swappiness is not supported by this daemon yet", unset=(-1,)
+    ),
+    "Resources.NanoCpus": yes("`--cpus`: a CFS quota"),
+    "Resources.OomKillDisable": refused("--oom-kill-disable is not supported by this daemon yet"),
+    "Resources.Init": yes("`--init`: tini as PID 1"),
+    "Resources.PidsLimit": yes("pids.max; 0 and -1 unlimited"),
+    "Resources.Ulimits": refused("--ulimit is not supported by this daemon yet"),
+    "Resources.Ulimits.Name": yes(),
+    "Resources.Ulimits.Soft": yes(),
+    "Resources.Ulimits.Hard": yes(),
+    "Resources.CpuCount": refused("invalid CPU count: not supported on Linux"),
+    "Resources.CpuPercent": refused("invalid CPU percent: not supported on Linux"),
+    "Resources.IOMaximumIOps": refused("invalid option: --io-maxiops is only supported on Windows"),
+    "Resources.IOMaximumBandwidth": refused("invalid option: --io-maxbandwidth is only supported on Windows"),
+    # -- HostConfig: the rest ----------------------------------------------------------------------
+    "HostConfig.Binds": yes("`-v /host:/ctr[:ro]`, named and anonymous volumes"),
+    "HostConfig.ContainerIDFile": as_docker("`--cidfile` is written by the CLI; dockerd only stores it"),
+    "HostConfig.LogConfig": yes(),
+    "HostConfig.LogConfig.Type": partly("json-file (the default); any other driver is refused"),
+    "HostConfig.LogConfig.Config": partly("json-file's max-size and max-file; other options are refused"),
+    "HostConfig.NetworkMode": partly("bridge, host, none, container:NAME and user-defined bridge networks"),
+    "HostConfig.PortBindings": yes("`-p [IP:][HOST:]PORT[/udp]`, relayed by berthd"),
+    "PortBinding.HostIp": yes(),
+    "PortBinding.HostPort": yes("a port, a range or empty (ephemeral)"),
+    "HostConfig.RestartPolicy": yes(),
+    "RestartPolicy.Name": yes('"", no, always, unless-stopped, on-failure'),
+    "RestartPolicy.MaximumRetryCount": yes("on-failure's limit"),
+    "HostConfig.AutoRemove": yes("`--rm`"),
+    "HostConfig.VolumeDriver": refused("--volume-driver is not supported by this daemon yet"),
+    "HostConfig.VolumesFrom": refused("--volumes-from is not supported by this daemon yet"),
+    "HostConfig.Mounts": refused("--mount is not supported by this daemon yet: use -v"),
+    "Mount.Target": yes(),
+    "Mount.Source": yes(),
+    "Mount.Type": yes(),
+    "Mount.ReadOnly": yes(),
+    "Mount.Consistency": as_docker("macOS only: dockerd on Linux ignores it"),
+    "Mount.BindOptions": yes(),
+    "Mount.BindOptions.Propagation": yes(),
+    "Mount.BindOptions.NonRecursive": yes(),
+    "Mount.BindOptions.CreateMountpoint": yes(),
+    "Mount.BindOptions.ReadOnlyNonRecursive": yes(),
+    "Mount.BindOptions.ReadOnlyForceRecursive": yes(),
+    "Mount.VolumeOptions": yes(),
+    "Mount.VolumeOptions.NoCopy": yes(),
+    "Mount.VolumeOptions.Labels": yes(),
+    "Mount.VolumeOptions.DriverConfig": yes(),
+    "Mount.VolumeOptions.DriverConfig.Name": yes(),
+    "Mount.VolumeOptions.DriverConfig.Options": yes(),
+    "Mount.VolumeOptions.Subpath": yes(),
+    "Mount.ImageOptions": yes(),
+    "Mount.ImageOptions.Subpath": yes(),
+    "Mount.TmpfsOptions": yes(),
+    "Mount.TmpfsOptions.SizeBytes": yes(),
+    "Mount.TmpfsOptions.Mode": yes(),
+    "Mount.TmpfsOptions.Options": yes(),
+    "HostConfig.ConsoleSize": yes("the terminal's first size with `-t`"),
+    "HostConfig.Annotations": refused("--annotation is not supported by this daemon yet"),
+    "HostConfig.CapAdd": partly("capability names, and ALL"),
+    "HostConfig.CapDrop": partly("capability names (ALL is not supported yet)"),
+    "HostConfig.CgroupnsMode": refused("--cgroupns is not supported by this daemon yet"),
+    "HostConfig.Dns": yes("resolv.conf's nameservers"),
+    "HostConfig.DnsOptions": yes("resolv.conf's options"),
+    "HostConfig.DnsSearch": yes("resolv.conf's search"),
+    "HostConfig.ExtraHosts": yes("`--add-host NAME:IP` lines in /etc/hosts"),
+    "HostConfig.GroupAdd": refused("--group-add is not supported by this daemon yet"),
+    "HostConfig.IpcMode": refused("--ipc is not supported by this daemon yet"),
+    "HostConfig.Cgroup": refused("--cgroup is not supported by this daemon"),
+    "HostConfig.Links": refused("--link is not supported by this daemon yet: use a user-defined network"),
+    "HostConfig.OomScoreAdj": refused("--oom-score-adj is not supported by this daemon yet"),
+    "HostConfig.PidMode": refused("--pid is not supported by this daemon yet"),
+    "HostConfig.Privileged": yes("every capability, device and path"),
+    "HostConfig.PublishAllPorts": yes("`-P`"),
+    "HostConfig.ReadonlyRootfs": yes("`--read-only`"),
+    "HostConfig.SecurityOpt": refused("--security-opt is not supported by this daemon yet"),
+    "HostConfig.StorageOpt": refused(
+        "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+    ),
+    "HostConfig.Tmpfs": yes("`--tmpfs PATH[:OPTIONS]`"),
+    "HostConfig.UTSMode": refused("--uts is not supported by this daemon yet"),
+    "HostConfig.UsernsMode": refused("--userns is not supported by this daemon yet"),
+    "HostConfig.ShmSize": yes("the size of /dev/shm"),
+    "HostConfig.Sysctls": refused("--sysctl is not supported by this daemon yet"),
+    "HostConfig.Runtime": refused("unknown or invalid runtime name: the only runtime is the default one"),
+    "HostConfig.Isolation": refused('Invalid isolation: linux only supports "default"'),
+    "HostConfig.MaskedPaths": refused("MaskedPaths is not supported by this daemon yet"),
+    "HostConfig.ReadonlyPaths": refused("ReadonlyPaths is not supported by this daemon yet"),
+    # -- EndpointSettings: a network's endpoint (create's NetworkingConfig, network connect) --------
+    "EndpointSettings.IPAMConfig": yes(),
+    "EndpointIPAMConfig.IPv4Address": yes("`--ip`"),
+    "EndpointIPAMConfig.IPv6Address": refused("IPv6 is not supported by this daemon yet"),
+    "EndpointIPAMConfig.LinkLocalIPs": refused("--link-local-ip is not supported by this daemon yet"),
+    "EndpointSettings.Links": refused("links are not supported by this daemon yet"),
+    "EndpointSettings.MacAddress": refused("--mac-address is not supported by this daemon yet"),
+    "EndpointSettings.Aliases": yes("`--network-alias`: names in the members' /etc/hosts"),
+    "EndpointSettings.DriverOpts": refused("endpoint driver options are not supported by this daemon yet"),
+    "EndpointSettings.GwPriority": refused("--gw-priority is not supported by this daemon yet"),
+    "EndpointSettings.NetworkID": as_docker(_OUTPUT),
+    "EndpointSettings.EndpointID": as_docker(_OUTPUT),
+    "EndpointSettings.Gateway": as_docker(_OUTPUT),
+    "EndpointSettings.IPAddress": as_docker(_OUTPUT),
+    "EndpointSettings.IPPrefixLen": as_docker(_OUTPUT),
+    "EndpointSettings.IPv6Gateway": as_docker(_OUTPUT),
+    "EndpointSettings.GlobalIPv6Address": as_docker(_OUTPUT),
+    "EndpointSettings.GlobalIPv6PrefixLen": as_docker(_OUTPUT),
+    "EndpointSettings.DNSNames": as_docker(_OUTPUT),
+    # -- POST /containers/{id}/update ---------------------------------------------------------------
+    "UpdateConfig.RestartPolicy": yes(),
+    # -- exec ---------------------------------------------------------------------------------------
+    "ExecConfig.AttachStdin": yes(),
+    "ExecConfig.AttachStdout": yes(),
+    "ExecConfig.AttachStderr": yes(),
+    "ExecConfig.ConsoleSize": yes(),
+    "ExecConfig.DetachKeys": yes("ends a TTY exec session with stdin attached"),
+    "ExecConfig.Tty": yes(),
+    "ExecConfig.Env": yes(),
+    "ExecConfig.Cmd": yes(),
+    "ExecConfig.Privileged": yes("every capability"),
+    "ExecConfig.User": yes(),
+    "ExecConfig.WorkingDir": yes(),
+    "ExecStartConfig.Detach": yes(),
+    "ExecStartConfig.Tty": partly(
+        "the exec's Tty from exec create governs (the docker CLI sends the same value)"
+    ),
+    "ExecStartConfig.ConsoleSize": yes(),
+    # -- volumes ------------------------------------------------------------------------------------
+    "VolumeCreateOptions.Name": yes(),
+    "VolumeCreateOptions.Driver": partly(
+        'local; another driver: error looking up volume plugin X: plugin "X" not found'
+    ),
+    "VolumeCreateOptions.DriverOpts": partly("the local driver's type, device, o and size are refused (not built yet); others: invalid option"),
+    "VolumeCreateOptions.Labels": yes(),
+    "VolumeCreateOptions.ClusterVolumeSpec": refused(_SWARM),
+    # -- networks -----------------------------------------------------------------------------------
+    "NetworkCreateRequest.Name": yes(),
+    "NetworkCreateRequest.Driver": partly("bridge; other drivers are refused"),
+    "NetworkCreateRequest.Scope": refused("network scopes are not supported by this daemon yet"),
+    "NetworkCreateRequest.Internal": yes("no route beyond the bridge"),
+    "NetworkCreateRequest.Attachable": as_docker("accepted on a local bridge, where any container may join anyway (compose sets it)"),
+    "NetworkCreateRequest.Ingress": refused("ingress networks need swarm mode: " + _SWARM),
+    "NetworkCreateRequest.ConfigOnly": refused("config-only networks are not supported by this daemon yet"),
+    "NetworkCreateRequest.ConfigFrom": refused("config-only networks are not supported by this daemon yet"),
+    "NetworkCreateRequest.IPAM": yes(),
+    "IPAM.Driver": partly("default; other IPAM drivers are refused"),
+    "IPAM.Config": yes(),
+    "IPAMConfig.Subnet": yes(),
+    "IPAMConfig.IPRange": refused("--ip-range is not supported by this daemon yet"),
+    "IPAMConfig.Gateway": yes(),
+    "IPAMConfig.AuxiliaryAddresses": refused("--aux-address is not supported by this daemon yet"),
+    "IPAM.Options": refused("IPAM options are not supported by this daemon yet"),
+    "NetworkCreateRequest.EnableIPv4": yes(),
+    "NetworkCreateRequest.EnableIPv6": refused("IPv6 is not supported by this daemon yet"),
+    "NetworkCreateRequest.Options": refused("network driver options are not supported by this daemon yet"),
+    "NetworkCreateRequest.Labels": yes(),
+    "NetworkConnectRequest.Container": yes(),
+    "NetworkConnectRequest.EndpointConfig": yes(),
+    "NetworkDisconnectRequest.Container": yes(),
+    "NetworkDisconnectRequest.Force": yes(),
+}
+
+# POST /build's query parameters (the classic builder's options).
+BUILD_QUERY: dict[str, Row] = {
+    "dockerfile": yes("`-f`"),
+    "t": yes("`-t`, several"),
+    "extrahosts": refused("--add-host is not supported by the builder yet"),
+    "remote": refused("remote build contexts are not supported by this daemon yet"),
+    "q": yes(),
+    "nocache": yes(),
+    "cachefrom": refused("--cache-from is not supported by the builder yet"),
+    "pull": refused("--pull is not supported by the builder yet"),
+    "rm": yes(),
+    "forcerm": yes(),
+    "memory": refused("build memory limits are not supported yet"),
+    "memswap": refused("build memory limits are not supported yet"),
+    "cpushares": refused("build CPU limits are not supported yet"),
+    "cpusetcpus": refused("build CPU limits are not supported yet"),
+    "cpuperiod": refused("build CPU limits are not supported yet"),
+    "cpuquota": refused("build CPU limits are not supported yet"),
+    "buildargs": yes("`--build-arg`"),
+    "shmsize": refused("--shm-size is not supported by the builder yet"),
+    "squash": refused("squash is only supported with experimental mode"),
+    "labels": yes("`--label`"),
+    "networkmode": partly("default, bridge, host, none"),
+    "platform": refused("--platform is not supported by the builder yet"),
+    "target": yes("`--target`"),
+    "outputs": refused("outputs are not supported by the classic builder"),
+    "version": partly('"1" (the classic builder); "2" (BuildKit) is refused'),
+}
