@@ -48,3 +48,18 @@ def test_exec_with_a_string_cmd_is_a_400(berthd: Daemon, busybox_image: str) -> 
     assert (
         api.exec_inspect(api.exec_create(container, ["true"])["Id"])["ProcessConfig"]["entrypoint"] == "true"
     )
+
+
+@pytest.mark.root
+def test_create_for_another_platform_is_dockers_404(berthd: Daemon, busybox_image: str) -> None:
+    api = docker.APIClient(base_url=berthd.host)
+    with pytest.raises(docker.errors.NotFound) as info:
+        api.create_container(busybox_image, ["true"], platform="linux/arm64")
+    assert (
+        "was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64"
+        in str(info.value)
+    )
+    assert api.containers(all=True) == []
+    assert api.create_container(busybox_image, ["true"], platform="linux/x86_64")["Id"]
+    with pytest.raises(docker.errors.APIError, match="unknown operating system or architecture"):
+        api.create_container(busybox_image, ["true"], platform="nonsense")

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine.containers.container import Container, now_rfc3339
-from berth.errors import InvalidArgument
+from berth.errors import InvalidArgument, NotFound
+from berth.oci.platform import normalize as normalize_platform
+from berth.oci.platform import parse as parse_platform
 
 BASE_HOSTS = (
     "127.0.0.1\tlocalhost\n"
@@ -73,6 +75,21 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str
     config.setdefault("Hostname", "")
     config.setdefault("Domainname", "")
     return config
+
+
+def check_platform(wanted: str, ref: str, image_config: dict[str, Any]) -> None:
+    """``create?platform=``: the image must be of that platform (dockerd answers 404 otherwise, and
+    the docker CLI then tries to pull that platform)."""
+    if not wanted:
+        return
+    platform = parse_platform(wanted)
+    os_name, arch = str(image_config.get("os") or ""), str(image_config.get("architecture") or "")
+    if not platform.matches(os_name, arch, str(image_config.get("variant") or "")):
+        actual = str(normalize_platform(os_name or "linux", arch, str(image_config.get("variant") or "")))
+        raise NotFound(
+            f"image with reference {ref} was found but does not match the specified platform: "
+            f"wanted {platform}, actual: {actual}"
+        )
 
 
 def validate_host_config(host: dict[str, Any]) -> None:

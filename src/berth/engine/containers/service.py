@@ -160,11 +160,12 @@ class ContainerService:
 
     # ---------------------------------------------------------------- create
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+    async def create(self, body: dict[str, Any], name: str | None, *, platform: str = "") -> Container:
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self._images.resolve(image_name)
+        creating.check_platform(platform, image_name, image.config)
         host = dict(body.get("HostConfig") or {})
         creating.validate_host_config(host)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))

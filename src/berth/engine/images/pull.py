@@ -45,6 +45,7 @@ from berth.errors import BerthError, Forbidden, InvalidArgument, NotFound, Unaut
 from berth.oci import mediatypes, reference
 from berth.oci.digest import Digest, hex_of
 from berth.oci.image import Descriptor, chain_ids, diff_ids, parse_config
+from berth.oci.platform import parse as parse_platform
 from berth.store import content as content_store
 from berth.store.metadata import LayerRow
 from berth.store.snapshots import EXTRACT_PREFIX, OverlaySnapshotter
@@ -655,13 +656,11 @@ def _credentials_for(endpoint: Endpoint, creds: Credentials) -> Credentials:
 
 
 def _platform(text: str) -> tuple[str | None, str | None]:
-    """``os/arch[/variant]`` (the API's ``platform`` query) → (os, architecture); "" → host's."""
+    """The API's ``platform`` query → (os, architecture); "" → the host's (None, None)."""
     if not text:
         return None, None
-    parts = text.lower().split("/")
-    if len(parts) < 2 or not all(parts[:2]):
-        raise InvalidArgument(f"invalid platform {text!r}: expected os/arch[/variant]")
-    return parts[0], parts[1]
+    wanted = parse_platform(text)
+    return wanted.os, wanted.architecture
 
 
 def _media(desc: Descriptor) -> str:

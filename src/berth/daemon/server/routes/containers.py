@@ -107,7 +107,9 @@ class _ContainerRoutes:
                 parse_signal(body["StopSignal"])
             except ValueError:
                 raise InvalidArgument(f"invalid signal: {body['StopSignal']}") from None
-        container = await self._containers.create(body, request.query.get("name") or None)
+        container = await self._containers.create(
+            body, request.query.get("name") or None, platform=request.query.get("platform", "")
+        )
         return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
 
     def _matches(self, container: Container, filters: dict[str, list[str]]) -> bool:
