@@ -145,12 +145,19 @@ def test_shell_form_cmd_and_entrypoint_use_the_current_shell(
 def test_from_scratch_with_only_config_makes_an_image_with_no_layers(
     classic: Daemon, api: docker.APIClient, tmp_path: Path
 ) -> None:
-    ctx = _ctx(tmp_path, {"Dockerfile": "FROM scratch\nLABEL a=b\nENV X=1\n"})
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM scratch\nARG V=1\n"})
+    built = classic.docker("build", "-t", "onlyarg", str(ctx))
+    assert built.returncode == 0, built.stderr
+    assert _inspect(classic, "{{len .RootFS.Layers}}", "onlyarg") == "0"
+    history = classic.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "onlyarg", check=True)
+    assert history.stdout == "/bin/sh -c #(nop)  ARG V=1\n"
+    (ctx / "Dockerfile").write_text("FROM scratch\nLABEL a=b\nENV X=1\n")
     lines = _stream(api, ctx, tag="nolayers:1")
     assert not [line for line in lines if "error" in line], lines
-    assert _inspect(
+    shown = _inspect(
         classic, "{{len .RootFS.Layers}} {{json .Config.Labels}} {{json .Config.Env}}", "nolayers:1"
-    ) == ('0 {"a":"b"} ["X=1"]')
+    )
+    assert shown == '0 {"a":"b"} ["X=1"]'
 
 
 def test_extra_hosts_reach_run_and_cache_from_serves_a_loaded_image(classic: Daemon, tmp_path: Path) -> None:

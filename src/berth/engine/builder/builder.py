@@ -170,7 +170,6 @@ class _Build:
         self.stages: list[str] = []  # the images finished stages made, in order (COPY --from=0)
         self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
         self.cache_sources: cache.CacheSources | None = None
-        self.made_image = False  # a step has produced an image (FROM scratch + LABEL makes one)
 
     async def say(self, text: str) -> None:
         await self.emit({"stream": text})
@@ -255,7 +254,7 @@ class _Build:
         if command == "FROM":
             await self.from_(step)
         elif command == "ARG":
-            self.arg(step)
+            await self.arg(step)
         elif command == "RUN":
             await self.run_(step)
         elif command in ("COPY", "ADD"):
@@ -392,7 +391,11 @@ class _Build:
         )
         return self.s.images.resolve(str(ref))
 
-    def arg(self, step: Instruction) -> None:
+    async def arg(self, step: Instruction) -> None:
+        """ARG: before the first FROM a global one; in a stage it is declared and, as dockerd does,
+        committed (``ARG K=default`` in the history, an empty layer): even ``FROM scratch`` plus an
+        ARG makes an image."""
+        declared: list[str] = []
         for key, default in key_values("ARG", step.args, escape=step.escape):
             if not self.stage.started:
                 value = self.options.build_args.get(
@@ -400,18 +403,21 @@ class _Build:
                 )
                 self.global_args[key] = value
                 continue
+            shown = expand(default, self.env(), escape=step.escape) if default is not None else None
+            declared.append(key if shown is None else f"{key}={shown}")
             if key in self.options.build_args:
                 self.stage.args[key] = self.options.build_args[key]
             elif default is not None:
                 self.stage.args[key] = expand(default, self.env(), escape=step.escape)
             elif key in self.global_args:
                 self.stage.args[key] = self.global_args[key]
+        if declared:
+            await self.commit_config(dict(self.stage.config), "ARG " + " ".join(declared))
 
     async def commit_config(self, config: dict[str, Any], change: str) -> None:
         created_by = f"/bin/sh -c #(nop)  {change}"
         if await self._use_cache(created_by, config):
             return
-        self.made_image = True
         record = await asyncio.to_thread(
             self.s.images.create_image,
             None,
@@ -541,7 +547,6 @@ class _Build:
             done = True
         finally:
             await self._finish(container_id, done)
-        self.made_image = True
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
     async def _finish(self, container_id: str, succeeded: bool) -> None:
@@ -633,7 +638,6 @@ class _Build:
         finally:
             for container_id in made:
                 await self._remove(container_id)
-        self.made_image = True
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
 
