@@ -6,8 +6,11 @@ docker-py and ``berth build``; every check looks at the built image or the conta
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,12 +228,48 @@ def test_heredocs_and_urls_are_refused_clearly(classic: Daemon, tmp_path: Path) 
     ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nRUN <<EOF\necho hi\nEOF\n"})
     heredoc = classic.berth("build", str(ctx))
     assert heredoc.returncode == 1 and "heredoc syntax (<<EOF) requires BuildKit" in heredoc.stderr
-    (ctx / "Dockerfile").write_text("FROM busybox\nADD http://127.0.0.1:1/file /f\n")
-    url = classic.berth("build", str(ctx))
-    assert url.returncode == 1 and "ADD of a URL is not supported" in url.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nADD git@github.com:moby/moby.git /src\n")
+    git = classic.berth("build", str(ctx))
+    assert git.returncode == 1 and "ADD of a git repository or a non-HTTP URL is not supported" in git.stderr
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY http://127.0.0.1:1/file /f\n")
     copy = classic.berth("build", str(ctx))
     assert copy.returncode == 1 and "source can't be a URL for COPY" in copy.stderr
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A plain HTTP server on loopback serving a directory: (base URL, directory)."""
+    root = tmp_path / "web"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_add_of_an_http_url_is_downloaded_by_the_daemon(
+    classic: Daemon, tmp_path: Path, web_root: tuple[str, Path]
+) -> None:
+    base, root = web_root
+    (root / "data.tar").write_bytes(b"not unpacked, even by name\n")
+    os.utime(root / "data.tar", (1_600_000_000, 1_600_000_000))
+    ctx = _ctx(
+        tmp_path,
+        {"Dockerfile": f"FROM busybox\nADD {base}/data.tar /d/\nADD {base}/data.tar /named.txt\n"},
+    )
+    built = classic.docker("build", "-t", "downloaded", str(ctx))
+    assert built.returncode == 0, built.stderr
+    shown = _run(classic, "downloaded", "stat -c '%a %Y %n' /d/data.tar /named.txt; cat /named.txt")
+    assert shown == "600 1600000000 /d/data.tar\n600 1600000000 /named.txt\nnot unpacked, even by name\n"
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nADD {base}/missing.txt /m\n")
+    missing = classic.docker("build", str(ctx))
+    assert missing.returncode == 1 and f"failed to GET {base}/missing.txt with status 404" in missing.stderr
 
 
 def test_build_prune_answers_as_dockerd_with_the_classic_builder(

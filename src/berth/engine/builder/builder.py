@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.distribution.auth import Credentials
-from berth.engine.builder import cache
+from berth.engine.builder import cache, download
 from berth.engine.builder import context as build_context
 from berth.engine.builder.dockerfile import (
     BUILDKIT_ONLY,
@@ -170,6 +170,7 @@ class _Build:
         self.stages: list[str] = []  # the images finished stages made, in order (COPY --from=0)
         self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
         self.cache_sources: cache.CacheSources | None = None
+        self._downloads = 0  # ADD's downloads so far, each in its own directory
 
     async def say(self, text: str) -> None:
         await self.emit({"stream": text})
@@ -594,11 +595,24 @@ class _Build:
             )
         *patterns, dest = words
         source_image = await self._stage_image(step.flags["from"]) if "from" in step.flags else ""
+        downloaded: list[build_context.Source] = []
+        if command == "ADD":  # http(s) sources: the daemon downloads them now, as dockerd's
+            for url in [p for p in patterns if download.is_remote(p)]:
+                self._downloads += 1
+                downloaded.append(
+                    await download.fetch(url, self.context.parent / f"download-{self._downloads}")
+                )
+                await self.say("\n")
+            patterns = [p for p in patterns if not download.is_remote(p)]
         if source_image:  # an image never changes: its id (and the paths) identify the files
             what = f"--from={source_image} {' '.join(patterns)}"
         else:  # resolved before any container is made: a missing file fails early
-            srcs = await asyncio.to_thread(build_context.sources, self.context, patterns, command)
-            what = await asyncio.to_thread(build_context.content_digest, srcs)
+            srcs = (
+                await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+                if patterns
+                else []
+            )
+            what = await asyncio.to_thread(build_context.content_digest, [*srcs, *downloaded])
         chown = f"--chown={step.flags['chown']} " if step.flags.get("chown") else ""
         created_by = f"/bin/sh -c #(nop) {command} {chown}{what} in {dest} "
         if await self._use_cache(created_by, self.stage.config):
@@ -628,7 +642,15 @@ class _Build:
                         )
                         context = Path(f"/proc/self/fd/{source_fd}")
                     build_context.copy_into(
-                        root_fd, context, patterns, dest, workdir, chown, command, container.directory
+                        root_fd,
+                        context,
+                        patterns,
+                        dest,
+                        workdir,
+                        chown,
+                        command,
+                        container.directory,
+                        downloaded,
                     )
 
             await asyncio.to_thread(apply)

@@ -92,9 +92,9 @@ def sources(context: Path, patterns: list[str], command: str) -> list[Source]:
         if "://" in pattern or pattern.startswith("git@"):
             if command == "COPY":
                 raise InvalidArgument("source can't be a URL for COPY")
-            raise NotSupported(
-                f"ADD of a URL is not supported by Berth's classic builder: {pattern} "
-                "(download it in a RUN step, or build with the file in the context)"
+            raise NotSupported(  # http(s) URLs are downloaded before (download.py)
+                f"ADD of a git repository or a non-HTTP URL is not supported by Berth's classic builder: "
+                f"{pattern} (clone it in a RUN step, or build with it in the context)"
             )
         clean = posixpath.normpath("/" + pattern).lstrip("/")
         if clean and glob.has_magic(clean):
@@ -211,13 +211,15 @@ def copy_into(
     chown: str,
     command: str,
     scratch: Path,
+    downloaded: list[Source] | None = None,
 ) -> None:
-    """COPY/ADD ``patterns`` from ``context`` to ``dest`` in the root ``root_fd`` (resolved in it, as
-    ``cp`` does); ADD unpacks local tarballs. ``scratch``: where the temporary tar goes."""
-    srcs = sources(context, patterns, command)
+    """COPY/ADD ``patterns`` from ``context`` (and ADD's ``downloaded`` files) to ``dest`` in the root
+    ``root_fd`` (resolved in it, as ``cp`` does); ADD unpacks local tarballs, never downloaded ones.
+    ``scratch``: where the temporary tar goes."""
+    srcs = (sources(context, patterns, command) if patterns else []) + list(downloaded or [])
     owner = archive.container_user(root_fd, chown) if chown else (0, 0)
     target = os.path.normpath(os.path.join("/", workdir, dest))
-    tarballs = [s for s in srcs if command == "ADD" and is_archive(s.path)]
+    tarballs = [s for s in srcs if command == "ADD" and s not in (downloaded or []) and is_archive(s.path)]
     plain = [s for s in srcs if s not in tarballs]
     if plain:
         into = _is_dir_in(root_fd, target) or bool(tarballs)
