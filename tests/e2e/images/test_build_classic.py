@@ -10,7 +10,9 @@ import functools
 import http.server
 import json
 import os
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import DOCKER, Daemon
 
 pytestmark = [pytest.mark.root, pytest.mark.docker_cli]
 
@@ -302,6 +304,46 @@ def test_run_steps_get_the_builds_limits_shm_and_network(
     assert f"\n{64 << 20}\n{96 << 20}\n512\n50000\n100000\n" in built.stdout, built.stdout
     lines = _stream(api, ctx, nocache=True, container_limits={"memory": 32 << 20, "cpushares": 256})
     assert f"{32 << 20}\n" in "".join(line.get("stream", "") for line in lines), lines
+
+
+def _memory_cgroup() -> Path:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    pytest.skip("no cgroup v1 memory controller")
+
+
+def test_cgroup_parent_proxy_args_and_the_unused_build_arg_warning(classic: Daemon, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo proxy=$HTTP_PROXY; sleep 2\n"})
+    parent = f"{classic.cgroup_parent}/custom"  # inside the daemon's own cgroup: cleaned up with it
+    argv = [
+        "build",
+        "--no-cache",
+        "--cgroup-parent",
+        parent,
+        "--build-arg",
+        "HTTP_PROXY=http://10.0.0.1:3128",
+    ]
+    proc = subprocess.Popen(
+        [DOCKER, *argv, "--build-arg", "UNUSED=1", "-t", "proxied", str(ctx)],
+        env=classic.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base, seen = _memory_cgroup() / parent, []
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline and not seen:
+        seen = [p.name for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert len(seen) == 1 and len(seen[0]) == 64, seen  # the RUN container's cgroup, under the parent
+    assert "proxy=http://10.0.0.1:3128\n" in out
+    assert "[Warning] One or more build-args [UNUSED] were not consumed\n" in out
+    history = classic.berth("history", "--no-trunc", "--format", "{{.CreatedBy}}", "proxied", check=True)
+    assert "10.0.0.1" not in history.stdout  # a proxy is not part of the image
 
 
 def test_rm_and_forcerm_decide_which_step_containers_stay(classic: Daemon, tmp_path: Path) -> None:

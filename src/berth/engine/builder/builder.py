@@ -64,6 +64,11 @@ _BUILDKIT_FLAGS = {
     "ADD": ("chmod", "link", "checksum", "keep-git-dir", "exclude"),
     "RUN": ("mount", "network", "security"),
 }
+# build args any RUN sees without an ARG (dockerd's BuiltinAllowedBuildArgs)
+_BUILTIN_ARGS = frozenset(
+    {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+     "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+)  # fmt: skip
 _STDERR_START, _STDERR_END = "\033[91m", "\033[0m"  # how dockerd marks a step's stderr in the stream
 
 
@@ -171,6 +176,7 @@ class _Build:
         self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
         self.cache_sources: cache.CacheSources | None = None
         self._downloads = 0  # ADD's downloads so far, each in its own directory
+        self.declared: set[str] = set()  # every ARG's name: other --build-args are reported unused
 
     async def say(self, text: str) -> None:
         await self.emit({"stream": text})
@@ -202,8 +208,11 @@ class _Build:
         for number, step in enumerate(steps, 1):
             await self.say(f"Step {number}/{total} : {step.original}\n")
             await self.step(step)
-            if self.stage.image_id:
+            if self.stage.started:  # (FROM scratch shows an empty id, as dockerd)
                 await self.say(f" ---> {_short(self.stage.image_id)}\n")
+        unused = sorted(set(self.options.build_args) - self.declared - _BUILTIN_ARGS)
+        if unused:
+            await self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         if not self.stage.image_id:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
         if self.options.labels:
@@ -398,6 +407,7 @@ class _Build:
         ARG makes an image."""
         declared: list[str] = []
         for key, default in key_values("ARG", step.args, escape=step.escape):
+            self.declared.add(key)
             if not self.stage.started:
                 value = self.options.build_args.get(
                     key, expand(default, self.global_args, escape=step.escape) if default is not None else ""
@@ -474,6 +484,12 @@ class _Build:
         if "PATH" not in keys:
             env.append(_DEFAULT_PATH)
         env.extend(f"{k}={v}" for k, v in self.stage.args.items() if k not in keys)
+        # proxy variables reach RUN without an ARG (and stay out of the history), as dockerd's
+        env.extend(
+            f"{k}={v}"
+            for k, v in self.options.build_args.items()
+            if k in _BUILTIN_ARGS and k not in keys and k not in self.stage.args
+        )
         return env
 
     async def _container(self, cmd: list[str], image: str = "") -> str:
