@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import json
 import os
 import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -274,6 +276,25 @@ def test_add_of_an_http_url_is_downloaded_by_the_daemon(
     assert missing.returncode == 1 and f"failed to GET {base}/missing.txt with status 404" in missing.stderr
 
 
+def test_a_remote_context_url_is_downloaded_archive_or_dockerfile(
+    classic: Daemon, api: docker.APIClient, web_root: tuple[str, Path]
+) -> None:
+    base, root = web_root
+    with tarfile.open(root / "ctx.tar", "w") as tar:
+        for name, data in (("Dockerfile", b"FROM busybox\nCOPY f.txt /f.txt\n"), ("f.txt", b"remote\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (root / "Dockerfile.txt").write_text("FROM busybox\nRUN echo from-a-url > /u\n")  # served as text/plain
+    streamed = "".join(
+        line.get("stream", "") for line in api.build(path=f"{base}/ctx.tar", tag="remote:tar", decode=True)
+    )
+    assert "Successfully tagged remote:tar" in streamed, streamed
+    assert _run(classic, "remote:tar", "cat /f.txt") == "remote\n"
+    list(api.build(path=f"{base}/Dockerfile.txt", tag="remote:df", decode=True))
+    assert _run(classic, "remote:df", "cat /u") == "from-a-url\n"
+
+
 def test_build_prune_answers_as_dockerd_with_the_classic_builder(
     classic: Daemon, api: docker.APIClient
 ) -> None:
@@ -397,8 +418,8 @@ def test_pull_quiet_and_the_refused_query_parameters(
     raw = api._post(api._url("/build"), params={"version": "2"}, data=b"")  # noqa: SLF001
     assert raw.status_code == 501 or raw.status_code == 400, raw.text
     assert "BuildKit is not supported" in raw.json()["message"]
-    remote = api._post(api._url("/build"), params={"remote": "https://127.0.0.1:9/x.git"}, data=b"")  # noqa: SLF001
-    assert "remote build contexts" in remote.json()["message"]
+    with pytest.raises(docker.errors.APIError, match="remote build contexts from git repositories"):
+        list(api.build(path="https://127.0.0.1:9/x.git", decode=True))  # docker-py sends it as remote=
     outputs = api._post(api._url("/build"), params={"outputs": json.dumps([{"Type": "local"}])}, data=b"")  # noqa: SLF001
     assert "require BuildKit" in outputs.json()["message"]
 

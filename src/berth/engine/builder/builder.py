@@ -25,6 +25,7 @@ import json
 import os
 import shlex
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from berth.engine.containers.commit import CommitService
 from berth.engine.containers.service import ContainerService
 from berth.engine.images import ImageRecord, ImageService
 from berth.engine.images.pull import PullService
-from berth.errors import BerthError, InvalidArgument, NotFound
+from berth.errors import BerthError, InvalidArgument, NotFound, NotSupported
 from berth.oci import reference
 from berth.oci.image import apply_changes
 
@@ -141,6 +142,25 @@ class BuildService:
             await asyncio.to_thread(build_context.unpack, context_tar, context)
             steps = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
             return await _Build(self, context, options, send).run(steps)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+
+    async def build_remote(self, url: str, options: BuildOptions, send: Send) -> ImageRecord:
+        """``remote=URL``: the context (an archive, or a Dockerfile alone) is downloaded first."""
+        if download.is_git(url) or not download.is_remote(url):
+            raise NotSupported(
+                "remote build contexts from git repositories are not supported by this daemon: "
+                "clone it and send the context as the request body"
+            )
+        self._work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = Path(tempfile.mkdtemp(prefix="remote-", dir=self._work_dir))
+        try:
+            fetched = work / "context"
+            if await download.fetch_context(url, fetched):  # a Dockerfile: the only file of the context
+                options.dockerfile = "Dockerfile"
+                fetched = await asyncio.to_thread(_dockerfile_context, fetched, work / "context.tar")
+            with fetched.open("rb") as stream:
+                return await self.build(stream, options, send)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
@@ -677,6 +697,13 @@ class _Build:
             for container_id in made:
                 await self._remove(container_id)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+
+
+def _dockerfile_context(dockerfile: Path, tarball: Path) -> Path:
+    """A context tar holding only ``dockerfile``, as ``Dockerfile``."""
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(dockerfile, arcname="Dockerfile")
+    return tarball
 
 
 def _short(image_id: str) -> str:

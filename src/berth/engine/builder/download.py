@@ -1,7 +1,8 @@
 """``ADD http(s)://…``: the daemon downloads the file, as dockerd's classic builder does. It is named
 after the URL path's last element, has mode 0600 and the ``Last-Modified`` time (else the epoch),
 and is never unpacked, even when it is an archive. A non-2xx answer fails the step in dockerd's words
-(``failed to GET URL with status 404 Not Found: …``).
+(``failed to GET URL with status 404 Not Found: …``). ``remote=URL`` contexts come the same way:
+an archive is the context, a ``text/plain`` answer the Dockerfile alone.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import asyncio
 import email.utils
 import os
 import posixpath
+import re
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
@@ -26,6 +29,14 @@ def is_remote(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+_GIT = re.compile(r"^(?:https?://.*\.git(?:#.+)?$|git@|git://|github\.com/)")
+
+
+def is_git(source: str) -> bool:
+    """A git repository as dockerd's ``urlutil.IsGitURL`` sees one."""
+    return bool(_GIT.match(source))
+
+
 async def fetch(url: str, directory: Path) -> Source:
     """Download ``url`` into a new file in ``directory``; the source COPY/ADD then takes it from."""
     name = posixpath.basename(urllib.parse.urlsplit(url).path)
@@ -33,6 +44,26 @@ async def fetch(url: str, directory: Path) -> Source:
         raise InvalidArgument(f"cannot determine filename from url: {url}")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / name
+    headers = await _get(url, path)
+    modified = headers.get("Last-Modified", "")
+    mtime = 0.0
+    if modified:
+        try:
+            mtime = email.utils.parsedate_to_datetime(modified).timestamp()
+        except (TypeError, ValueError):
+            mtime = 0.0
+    os.utime(path, (mtime, mtime))
+    return Source(path, f"{url}\0{modified}", name)
+
+
+async def fetch_context(url: str, path: Path) -> bool:
+    """``remote=URL``: the build context downloaded to ``path``; True when it is a Dockerfile
+    (served as ``text/plain``, as dockerd decides) rather than an archive."""
+    headers = await _get(url, path)
+    return headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/plain"
+
+
+async def _get(url: str, path: Path) -> Mapping[str, str]:
     try:
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             if response.status >= 400:
@@ -44,14 +75,6 @@ async def fetch(url: str, directory: Path) -> Source:
             with os.fdopen(fd, "wb") as out:
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     await asyncio.to_thread(out.write, chunk)
-            modified = response.headers.get("Last-Modified", "")
+            return dict(response.headers)
     except aiohttp.ClientError as exc:
         raise Unavailable(f'Get "{url}": {exc}') from exc
-    mtime = 0.0
-    if modified:
-        try:
-            mtime = email.utils.parsedate_to_datetime(modified).timestamp()
-        except (TypeError, ValueError):
-            mtime = 0.0
-    os.utime(path, (mtime, mtime))
-    return Source(path, f"{url}\0{modified}", name)

@@ -2,7 +2,8 @@
 docker-py's ``images.build``). The body is the context tar; the answer Docker's JSON progress stream,
 a failed RUN's error with ``errorDetail.code`` = its exit code. Every query parameter of the spec
 either takes effect or is refused with dockerd's message (``squash`` needs experimental mode, BuildKit
-``version=2`` and ``outputs`` need BuildKit, which Berth does not have).
+``version=2`` and ``outputs`` need BuildKit, which Berth does not have). ``remote`` takes an http(s)
+URL of an archive or of a Dockerfile (git repositories are refused).
 
 ``POST /build/prune``: dockerd prunes only BuildKit's cache there (the classic builder's cache is
 its intermediate images, which ``image prune`` handles): with no BuildKit, nothing to delete.
@@ -118,11 +119,6 @@ def options_of(request: web.Request) -> BuildOptions:
         raise InvalidArgument("squash is only supported with experimental mode")
     if query.getall("securityopt", []):
         raise InvalidArgument("security options are not supported on linux")
-    if query.get("remote"):
-        raise NotSupported(
-            "remote build contexts (git repositories, URLs) are not supported by this daemon: "
-            "send the context as the request body"
-        )
     isolation = query.get("isolation", "")
     if isolation not in ("", "default"):
         raise InvalidArgument(f'unsupported isolation: "{isolation}"')
@@ -183,10 +179,14 @@ class _Handler:
     async def build(self, request: web.Request) -> web.StreamResponse:
         options = options_of(request)
         body = BodyReader(request, asyncio.get_running_loop())
+        remote = request.query.get("remote", "")
 
         async def work(stream: ProgressStream) -> None:
             try:
-                await self._builder.build(body, options, stream.send)  # type: ignore[arg-type]  # duck-typed
+                if remote:  # the context comes from a URL (the body, if any, is not read)
+                    await self._builder.build_remote(remote, options, stream.send)
+                else:
+                    await self._builder.build(body, options, stream.send)  # type: ignore[arg-type]  # duck-typed
             except BuildFailed as exc:  # dockerd's JSONError: the exit code travels with the message
                 if stream.response is None:
                     raise
