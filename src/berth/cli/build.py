@@ -290,6 +290,16 @@ def _add_flags(p: Any) -> None:
     )
     p.add_argument("--target", default="", metavar="string", help="Set the target build stage to build.")
     p.add_argument("--ulimit", action="append", default=[], metavar="ulimit", help="Ulimit options")
+    # --rm and --disable-content-trust are Go booleans (--rm=false): _go_bools takes them out of
+    # argv before argparse; declared here for the help only
+    p.add_argument(
+        "--rm",
+        action="store_true",
+        help="Remove intermediate containers after a successful build (default true)",
+    )
+    p.add_argument(
+        "--disable-content-trust", action="store_true", help="Skip image verification (default true)"
+    )
     p.add_argument("path")
 
 
