@@ -165,6 +165,13 @@ def test_from_scratch_with_only_config_makes_an_image_with_no_layers(
         classic, "{{len .RootFS.Layers}} {{json .Config.Labels}} {{json .Config.Env}}", "nolayers:1"
     )
     assert shown == '0 {"a":"b"} ["X=1"]'
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    (ctx / "f").write_text("f\n")
+    first = classic.docker("build", "-t", "scratchcopy:1", str(ctx))
+    again = classic.docker("build", "-t", "scratchcopy:2", str(ctx))  # steps on scratch are cached too
+    assert first.returncode == 0 and "Using cache" not in first.stdout, first.stderr
+    assert again.stdout.count(" ---> Using cache") == 1
+    assert _inspect(classic, "{{.Id}}", "scratchcopy:1") == _inspect(classic, "{{.Id}}", "scratchcopy:2")
 
 
 def test_extra_hosts_reach_run_and_cache_from_serves_a_loaded_image(classic: Daemon, tmp_path: Path) -> None:

@@ -461,7 +461,7 @@ class _Build:
     async def _use_cache(self, created_by: str, config: Mapping[str, Any]) -> bool:
         """Move to an image that this step made before on the current image (``cache.py``): an
         earlier build's, or a ``--cache-from`` image's; False when there is none."""
-        if self.options.no_cache or (not self.stage.image_id and self.cache_sources is None):
+        if self.options.no_cache:
             return False
         record = await asyncio.to_thread(
             cache.probe, self.s.images, self.cache_sources, self.stage.image_id, created_by, config
@@ -586,6 +586,19 @@ class _Build:
             await self._finish(container_id, done)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
+    async def _scratch_base(self) -> None:
+        """An empty image to make COPY/ADD's container from on scratch: an earlier build's (so that
+        the step can be found in the cache), else a new one."""
+        created_by, config = "/bin/sh -c #(nop)  scratch", dict(self.stage.config)
+        record = None
+        if not self.options.no_cache:
+            record = await asyncio.to_thread(cache.local_child, self.s.images, "", created_by, config)
+        if record is None:
+            record = await asyncio.to_thread(
+                self.s.images.create_image, None, parent="", config=config, history={"created_by": created_by}
+            )
+        self.stage.image_id, self.stage.config = record.image_id, config
+
     async def _finish(self, container_id: str, succeeded: bool) -> None:
         """Remove a step's container as dockerd does: after success unless ``rm=0``; after a
         failure only with ``forcerm=1`` (it stays to be looked at)."""
@@ -654,7 +667,9 @@ class _Build:
         if await self._use_cache(created_by, self.stage.config):
             return
         if not self.stage.image_id:  # scratch: an empty image to hold the first files
-            await self.commit_config(dict(self.stage.config), "scratch")
+            await self._scratch_base()
+            if await self._use_cache(created_by, self.stage.config):
+                return
         made: list[str] = []  # a means of writing (and reading, --from) image roots: dockerd uses none
         try:
             made.append(await self._container(["/"]))

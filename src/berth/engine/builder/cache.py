@@ -52,11 +52,13 @@ class CacheSources:
 def local_child(
     store: ImageService, parent: str, created_by: str, config: Mapping[str, Any]
 ) -> ImageRecord | None:
-    """The newest image made on ``parent`` by this step, or None."""
+    """The newest image made on ``parent`` by this step, or None. On scratch (``parent`` is ``""``)
+    only images of one history line qualify: those a first step made on nothing."""
     for record in sorted(store.children(parent), key=lambda r: -r.created):
         history = record.config.get("history") or []
         if (
-            history
+            (parent or len(history) == 1)
+            and history
             and history[-1].get("created_by") == created_by
             and (record.config.get("config") or {}) == config
         ):
@@ -72,7 +74,7 @@ def probe(
     config: Mapping[str, Any],
 ) -> ImageRecord | None:
     """The image this step can reuse on ``parent`` (``""``: scratch), or None."""
-    hit = local_child(store, parent, created_by, config) if parent else None
+    hit = local_child(store, parent, created_by, config)
     if sources is None:
         return hit
     if hit is not None and hit.image_id in sources.ancestors:

@@ -40,7 +40,7 @@ def is_git(source: str) -> bool:
 async def fetch(url: str, directory: Path) -> Source:
     """Download ``url`` into a new file in ``directory``; the source COPY/ADD then takes it from."""
     name = posixpath.basename(urllib.parse.urlsplit(url).path)
-    if not name:
+    if name in ("", ".", ".."):
         raise InvalidArgument(f"cannot determine filename from url: {url}")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / name
