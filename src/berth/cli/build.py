@@ -1,6 +1,9 @@
 """``berth build``: send a build context (tar, ``.dockerignore`` applied) to ``POST /build``, as the
-docker CLI's legacy builder does: ``t`` (repeated), ``dockerfile``, ``buildargs`` and ``labels`` (JSON),
-``version=1``, a chunked ``application/x-tar`` body and ``X-Registry-Config`` with every stored login.
+docker CLI's legacy builder does: every flag of its ``docker build`` as the query it sends (``t`` and
+``extrahosts`` repeated, ``buildargs``/``labels``/``cachefrom``/``ulimits`` as JSON, limits as numbers,
+``rm=1``, ``version=1``), a chunked ``application/x-tar`` body and ``X-Registry-Config`` with every
+stored login. ``--iidfile`` writes the new image's id. ``--secret``, ``--ssh``, ``--output`` and
+``--cache-to`` need BuildKit and are refused; a failed RUN exits with its exit code, as the docker CLI.
 """
 
 from __future__ import annotations
@@ -111,6 +114,260 @@ def write_context(root: str, dockerfile: str, out: IO[bytes]) -> int:
     return total
 
 
+# Go-style booleans that docker's flags allow as ``--rm=false``: (flag, default)
+_GO_BOOLS = {"--rm": True, "--disable-content-trust": True}
+# berth's (INTERFACE.md) flags that only BuildKit can honour; the docker CLI's legacy builder lacks them
+_BUILDKIT_ONLY = ("secret", "ssh", "output", "cache_to")
+_PROGRESS = ("auto", "plain", "tty", "quiet", "rawjson")
+
+
+def _go_bools(argv: list[str]) -> tuple[list[str], dict[str, bool]]:
+    """``--rm=false`` and friends out of ``argv`` (argparse has no Go booleans); their values."""
+    values = dict(_GO_BOOLS)
+    rest: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            rest.extend(argv[index:])
+            break
+        flag, sep, value = arg.partition("=")
+        if flag in _GO_BOOLS and (sep or arg == flag):
+            lowered = value.lower() if sep else "true"
+            if lowered not in ("true", "false", "1", "0", "t", "f"):
+                raise CLIError(
+                    f'invalid argument "{value}" for "{flag}" flag: strconv.ParseBool: parsing "{value}": invalid syntax',
+                    125,
+                )
+            values[flag] = lowered in ("true", "1", "t")
+            continue
+        rest.append(arg)
+    return rest, values
+
+
+def _ulimit(text: str) -> dict[str, Any]:
+    """``nofile=1024[:2048]`` as the Engine API's ``{"Name", "Hard", "Soft"}``."""
+    name, sep, limits = text.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        soft_value = int(soft)
+        hard_value = int(hard) if hard else soft_value
+    except ValueError:
+        raise CLIError(
+            f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit argument: {text}', 125
+        ) from None
+    if not sep or not name:
+        raise CLIError(f'invalid argument "{text}" for "--ulimit" flag: invalid ulimit argument: {text}', 125)
+    return {"Name": name, "Hard": hard_value, "Soft": soft_value}
+
+
+def _add_flags(p: Any) -> None:
+    p.add_argument(
+        "--add-host",
+        action="append",
+        default=[],
+        metavar="list",
+        help='Add a custom host-to-IP mapping ("host:ip")',
+    )
+    p.add_argument(
+        "--build-arg", action="append", default=[], metavar="list", help="Set build-time variables"
+    )
+    p.add_argument(
+        "--cache-from",
+        action="append",
+        default=[],
+        metavar="strings",
+        help="Images to consider as cache sources",
+    )
+    p.add_argument(
+        "--cache-to",
+        action="append",
+        default=[],
+        metavar="strings",
+        help="Cache export destinations (BuildKit only)",
+    )
+    p.add_argument(
+        "--cgroup-parent",
+        default="",
+        metavar="string",
+        help='Set the parent cgroup for the "RUN" instructions during build',
+    )
+    p.add_argument("--compress", action="store_true", help="Compress the build context using gzip")
+    p.add_argument(
+        "--cpu-period",
+        type=int,
+        default=0,
+        metavar="int",
+        help="Limit the CPU CFS (Completely Fair Scheduler) period",
+    )
+    p.add_argument(
+        "--cpu-quota",
+        type=int,
+        default=0,
+        metavar="int",
+        help="Limit the CPU CFS (Completely Fair Scheduler) quota",
+    )
+    p.add_argument(
+        "-c", "--cpu-shares", type=int, default=0, metavar="int", help="CPU shares (relative weight)"
+    )
+    p.add_argument(
+        "--cpuset-cpus", default="", metavar="string", help="CPUs in which to allow execution (0-3, 0,1)"
+    )
+    p.add_argument(
+        "--cpuset-mems", default="", metavar="string", help="MEMs in which to allow execution (0-3, 0,1)"
+    )
+    p.add_argument(
+        "-f",
+        "--file",
+        default="",
+        metavar="string",
+        help='Name of the Dockerfile (Default is "PATH/Dockerfile")',
+    )
+    p.add_argument("--force-rm", action="store_true", help="Always remove intermediate containers")
+    p.add_argument("--iidfile", default="", metavar="string", help="Write the image ID to the file")
+    p.add_argument("--isolation", default="", metavar="string", help="Container isolation technology")
+    p.add_argument("--label", action="append", default=[], metavar="list", help="Set metadata for an image")
+    p.add_argument("-m", "--memory", default="", metavar="bytes", help="Memory limit")
+    p.add_argument(
+        "--memory-swap",
+        default="",
+        metavar="bytes",
+        help="Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+    )
+    p.add_argument(
+        "--network",
+        default="default",
+        metavar="string",
+        help='Set the networking mode for the RUN instructions during build (default "default")',
+    )
+    p.add_argument("--no-cache", action="store_true", help="Do not use cache when building the image")
+    p.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="stringArray",
+        help="Output destination (BuildKit only)",
+    )
+    p.add_argument(
+        "--platform",
+        default=os.environ.get("DOCKER_DEFAULT_PLATFORM", ""),
+        metavar="string",
+        help="Set platform if server is multi-platform capable",
+    )
+    p.add_argument(
+        "--progress",
+        default="auto",
+        metavar="string",
+        help="Set type of progress output (auto, plain, tty, quiet, rawjson)",
+    )
+    p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="Suppress the build output and print image ID on success"
+    )
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="stringArray",
+        help="Secret to expose to the build (BuildKit only)",
+    )
+    p.add_argument("--security-opt", action="append", default=[], metavar="strings", help="Security options")
+    p.add_argument("--shm-size", default="", metavar="bytes", help='Size of "/dev/shm"')
+    p.add_argument("--squash", action="store_true", help="Squash newly built layers into a single new layer")
+    p.add_argument(
+        "--ssh",
+        action="append",
+        default=[],
+        metavar="stringArray",
+        help="SSH agent socket or keys to expose to the build (BuildKit only)",
+    )
+    p.add_argument(
+        "-t",
+        "--tag",
+        action="append",
+        default=[],
+        metavar="list",
+        help='Name and optionally a tag in the "name:tag" format',
+    )
+    p.add_argument("--target", default="", metavar="string", help="Set the target build stage to build.")
+    p.add_argument("--ulimit", action="append", default=[], metavar="ulimit", help="Ulimit options")
+    # --rm and --disable-content-trust are Go booleans (--rm=false): _go_bools takes them out of
+    # argv before argparse; declared here for the help only
+    p.add_argument(
+        "--rm",
+        action="store_true",
+        help="Remove intermediate containers after a successful build (default true)",
+    )
+    p.add_argument(
+        "--disable-content-trust", action="store_true", help="Skip image verification (default true)"
+    )
+    p.add_argument("path")
+
+
+def build_params(ns: Any, rm: bool, dockerfile: str) -> dict[str, Any]:
+    """The query the docker CLI's legacy builder sends for these flags (docker/cli imageBuildOptions):
+    zero and empty values included, as it does."""
+    import json
+
+    from berth.cli.runopts import ram_in_bytes
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    args: dict[str, str | None] = {}
+    for item in ns.build_arg:
+        key, sep, value = item.partition("=")
+        args[key] = value if sep else os.environ.get(key)
+    params: dict[str, Any] = {"t": ns.tag or None, "extrahosts": ns.add_host or None}
+    params["securityopt"] = ns.security_opt or None
+    if ns.quiet:
+        params["q"] = "1"
+    if ns.no_cache:
+        params["nocache"] = "1"
+    params["rm"] = "1" if rm else "0"
+    if ns.force_rm:
+        params["forcerm"] = "1"
+    if ns.pull:
+        params["pull"] = "1"
+    if ns.squash:
+        params["squash"] = "1"
+    if ns.isolation and ns.isolation != "default":
+        params["isolation"] = ns.isolation
+    memory = ram_in_bytes(ns.memory) if ns.memory else 0
+    swap = ram_in_bytes(ns.memory_swap) if ns.memory_swap else 0
+    params.update(
+        cpusetcpus=ns.cpuset_cpus,
+        networkmode=ns.network,
+        cpusetmems=ns.cpuset_mems,
+        cpushares=str(ns.cpu_shares),
+        cpuquota=str(ns.cpu_quota),
+        cpuperiod=str(ns.cpu_period),
+        memory=str(memory),
+        memswap=str(swap),
+        cgroupparent=ns.cgroup_parent,
+        shmsize=str(ram_in_bytes(ns.shm_size) if ns.shm_size else 0),
+        dockerfile=dockerfile,
+        target=ns.target,
+        ulimits=compact([_ulimit(u) for u in ns.ulimit] or None),
+        buildargs=compact(args or None),
+        labels=compact(dict(item.partition("=")[::2] for item in ns.label) or None),
+        cachefrom=compact([c for item in ns.cache_from for c in item.split(",") if c] or None),
+    )
+    if ns.platform:
+        params["platform"] = ns.platform.lower()
+    params["version"] = "1"
+    return params
+
+
+def _errors_with_codes(messages: Any) -> Any:
+    """The stream, with a failed step's error raised with its exit code (the docker CLI's exit)."""
+    for msg in messages:
+        if isinstance(msg, dict) and (msg.get("error") or msg.get("errorDetail")):
+            detail = msg.get("errorDetail") or {}
+            text = str(msg.get("error") or detail.get("message") or "unknown error")
+            raise CLIError(text, int(detail.get("code") or 1), prefix="")
+        yield msg
+
+
 def build(ctx: Context, argv: list[str]) -> int:
     p = new_parser(
         ctx.command,
@@ -119,73 +376,44 @@ def build(ctx: Context, argv: list[str]) -> int:
         ["berth build -t app:1 .", "berth build -f docker/Dockerfile --build-arg V=2 -t app ."],
         aliases=["image build", "build"],
     )
-    p.add_argument(
-        "--build-arg", action="append", default=[], metavar="list", help="Set build-time variables"
-    )
-    p.add_argument(
-        "-f", "--file", default="", metavar="string", help="Name of the Dockerfile (default: PATH/Dockerfile)"
-    )
-    p.add_argument("--label", action="append", default=[], metavar="list", help="Set metadata for an image")
-    p.add_argument(
-        "--network",
-        default="",
-        metavar="string",
-        help="Networking mode for the RUN instructions (none, host)",
-    )
-    p.add_argument("--no-cache", action="store_true", help="Do not use cache when building the image")
-    p.add_argument(
-        "--platform", default="", metavar="string", help="Set platform if server is multi-platform capable"
-    )
-    p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
-    p.add_argument(
-        "-q", "--quiet", action="store_true", help="Suppress the build output and print image ID on success"
-    )
-    p.add_argument(
-        "-t", "--tag", action="append", default=[], metavar="list", help="Name and optionally a tag"
-    )
-    p.add_argument("--target", default="", metavar="string", help="Set the target build stage to build")
-    p.add_argument("path")
+    _add_flags(p)
+    argv, bools = _go_bools(argv)
     ns = p.parse_args(argv)
-    import json
+    for name in _BUILDKIT_ONLY:
+        if getattr(ns, name):
+            raise CLIError(
+                f"--{name.replace('_', '-')} requires BuildKit, which the classic builder (POST /build) does not have",
+                125,
+            )
+    if ns.progress not in _PROGRESS:
+        raise CLIError(f'invalid progress mode "{ns.progress}": use auto, plain, tty, quiet or rawjson', 125)
+    if ns.progress != "auto" and ns.progress not in ("plain", "tty", "quiet"):
+        raise CLIError(f"--progress={ns.progress} requires BuildKit", 125)
+    ns.quiet = ns.quiet or ns.progress == "quiet"
+    if not bools["--disable-content-trust"]:
+        raise CLIError("content trust (--disable-content-trust=false) is not supported by berth", 125)
+    import io
 
     from berth.cli import config, progress
 
-    params: dict[str, Any] = {}
-    if ns.build_arg:
-        args = {}
-        for item in ns.build_arg:
-            key, sep, value = item.partition("=")
-            if sep:
-                args[key] = value
-            elif key in os.environ:
-                args[key] = os.environ[key]
-        params["buildargs"] = json.dumps(args, separators=(",", ":"))
+    if ns.iidfile:
+        try:  # no stale id if this build fails, as the docker CLI
+            os.remove(ns.iidfile)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise CLIError(f"Removing image ID file: {e}") from e
     dockerfile = ns.file or "Dockerfile"
     if ns.path != "-" and ns.file and os.path.isabs(ns.file):
         dockerfile = os.path.relpath(ns.file, ns.path)
-    params["dockerfile"] = dockerfile
-    if ns.label:
-        params["labels"] = json.dumps(
-            dict(item.partition("=")[::2] for item in ns.label), separators=(",", ":")
-        )
-    for flag, key in ((ns.no_cache, "nocache"), (ns.pull, "pull"), (ns.quiet, "q")):
-        if flag:
-            params[key] = "1"
-    if ns.platform:
-        params["platform"] = ns.platform
-    if ns.network:
-        params["networkmode"] = ns.network
-    params["t"] = ns.tag or None
-    if ns.target:
-        params["target"] = ns.target
-    params["version"] = "1"
+    params = build_params(ns, bools["--rm"], dockerfile)
     auths = {}
     for registry in config.load(ctx.config_dir).get("auths") or {}:
         auths[registry] = config.auth_for(ctx.config_dir, registry)
     from berth.api.auth import encode_header
 
     headers = {"Content-Type": "application/x-tar", "X-Registry-Config": encode_header(auths)}
-    with tempfile.TemporaryFile() as body:
+    with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as packed:
         if ns.path == "-":
             data = sys.stdin.buffer.read()
             body.write(data)
@@ -195,6 +423,14 @@ def build(ctx: Context, argv: list[str]) -> int:
                 raise CLIError(f'unable to prepare context: path "{ns.path}" not found')
             size = write_context(ns.path, dockerfile, body)
         body.seek(0)
+        if ns.compress:  # --compress: the context tar gzipped (the daemon takes compressed contexts)
+            import gzip
+            import shutil
+
+            with gzip.GzipFile(fileobj=packed, mode="wb") as gz:
+                shutil.copyfileobj(body, gz)
+            packed.seek(0)
+            body = packed
         if not ns.quiet:
             from berth.cli.format import human_size
 
@@ -207,11 +443,19 @@ def build(ctx: Context, argv: list[str]) -> int:
                 image_id = str(aux["ID"])
 
         resp = ctx.client.request("POST", "/build", params, body=body, headers=headers)
-        import io
-
-        progress.display(
-            resp.iter_json(), io.StringIO() if ns.quiet else sys.stdout, aux=on_aux, terminal=False
-        )
-    if ns.quiet and image_id:
+        out = io.StringIO() if ns.quiet else sys.stdout
+        try:
+            progress.display(_errors_with_codes(resp.iter_json()), out, aux=on_aux, terminal=False)
+        except CLIError:
+            if ns.quiet and isinstance(out, io.StringIO):  # the held-back output explains the failure
+                sys.stderr.write(out.getvalue())
+            raise
+    if ns.quiet and isinstance(out, io.StringIO):  # q=1: the daemon's answer is just the id
+        image_id = out.getvalue().strip() or image_id
         sys.stdout.write(image_id + "\n")
+    if ns.iidfile:
+        if not image_id:
+            raise CLIError(f"Server did not provide an image ID. Cannot write {ns.iidfile}")
+        with open(ns.iidfile, "w", encoding="utf-8") as fh:
+            fh.write(image_id)
     return 0

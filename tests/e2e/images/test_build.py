@@ -92,8 +92,8 @@ def test_berth_build_runs_every_step_and_the_image_has_them(
     assert sorted(tags) == ["app:1", "busybox:latest"]
     assert berthd.berth("ps", "-aq", check=True).stdout == ""
     assert (
-        len(berthd.berth("images", "-aq", check=True).stdout.split()) == 9
-    )  # busybox + 8 steps (not FROM, ARG)
+        len(berthd.berth("images", "-aq", check=True).stdout.split()) == 10
+    )  # busybox + 9 steps (not FROM; ARG commits an empty layer, as dockerd's)
     removed = berthd.berth("rmi", "app:1", check=True).stdout
     assert removed.count("Deleted: sha256:") >= 8  # the image and its untagged steps
     assert berthd.berth("images", "-aq", check=True).stdout.split() == [busybox_id(berthd)]
@@ -122,11 +122,11 @@ def test_a_failing_step_is_one_clear_error_and_leaves_nothing(
     berthd: Daemon, busybox_image: str, tmp_path: Path
 ) -> None:
     ctx = _dockerfile(tmp_path, "FROM busybox\nRUN echo before; exit 3\nRUN echo never\n")
-    result = berthd.berth("build", "-t", "broken", str(ctx))
-    assert result.returncode == 1
+    result = berthd.berth("build", "--force-rm", "-t", "broken", str(ctx))
+    assert result.returncode == 3  # the step's exit code, as the docker CLI exits
     assert "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3" in result.stderr
     assert "before\n" in result.stdout and "never" not in result.stdout
-    assert berthd.berth("ps", "-aq", check=True).stdout == ""
+    assert berthd.berth("ps", "-aq", check=True).stdout == ""  # --force-rm: not even the failed one
     assert berthd.berth("images", "-q", "broken", check=True).stdout == ""
     missing = berthd.berth("build", str(ctx / "nope"))
     assert missing.returncode != 0 and "nope" in missing.stderr

@@ -54,5 +54,63 @@ def test_build_request(stub: StubDaemon, berth: Callable[..., Result], tmp_path:
     assert decode_header(req.headers["x-registry-config"]) == {}
     with tarfile.open(fileobj=io.BytesIO(req.body)) as tar:
         assert sorted(tar.getnames()) == [".dockerignore", "Dockerfile", "a.txt", "sub", "sub/b.txt"]
-    quiet = berth("build", "-q", ctx)
+    assert req.q("rm") == "1" and req.q("networkmode") == "default" and req.q("memory") == "0"
+    assert req.q("cachefrom") == "null" and req.q("ulimits") == "null" and req.q("platform") is None
+
+
+def test_quiet_prints_the_id_dockerd_answers_with(
+    stub: StubDaemon, berth: Callable[..., Result], tmp_path: object
+) -> None:
+    ctx = os.path.join(str(tmp_path), "ctx")
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as fh:
+        fh.write("FROM busybox\n")
+    stub.route("POST", "/build", lambda r: Reply(200, [b'{"stream":"sha256:abc\\n"}\r\n'], chunked=True))
+    iid = os.path.join(str(tmp_path), "iid")
+    quiet = berth("build", "-q", "--iidfile", iid, ctx)
     assert (quiet.rc, quiet.out) == (0, "sha256:abc\n")
+    with open(iid) as fh:
+        assert fh.read() == "sha256:abc"
+    assert stub.find("POST", "/build")[0].q("q") == "1"
+
+
+def test_every_legacy_flag_becomes_the_docker_cli_query(
+    stub: StubDaemon, berth: Callable[..., Result], tmp_path: object
+) -> None:
+    ctx = os.path.join(str(tmp_path), "ctx")
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as fh:
+        fh.write("FROM busybox\n")
+    stream = [b'{"aux":{"ID":"sha256:abc"}}\r\n', b'{"stream":"Successfully built abc\\n"}\r\n']
+    stub.route("POST", "/build", lambda r: Reply(200, stream, chunked=True))
+    res = berth(
+        "build", "--add-host", "h:10.0.0.1", "--cache-from", "a,b", "--cache-from", "c",
+        "--cgroup-parent", "grp", "--cpu-period", "50000", "--cpu-quota", "25000", "-c", "512",
+        "-m", "64m", "--memory-swap", "-1", "--shm-size", "128m", "--force-rm", "--rm=false",
+        "--network", "none", "--no-cache", "--pull", "--target", "t", "--platform", "Linux/AMD64",
+        "--ulimit", "nofile=10:20", "--isolation", "default", "--squash", ctx,
+    )  # fmt: skip
+    assert res.rc == 0, res.err
+    req = stub.find("POST", "/build")[0]
+    assert req.query["extrahosts"] == ["h:10.0.0.1"]
+    assert json.loads(req.q("cachefrom") or "") == ["a", "b", "c"]
+    assert (req.q("cgroupparent"), req.q("cpuperiod"), req.q("cpuquota"), req.q("cpushares")) == (
+        "grp", "50000", "25000", "512",
+    )  # fmt: skip
+    assert (req.q("memory"), req.q("memswap"), req.q("shmsize")) == (str(64 << 20), "-1", str(128 << 20))
+    assert (req.q("forcerm"), req.q("rm"), req.q("nocache"), req.q("pull"), req.q("squash")) == (
+        "1", "0", "1", "1", "1",
+    )  # fmt: skip
+    assert (req.q("networkmode"), req.q("target"), req.q("platform")) == ("none", "t", "linux/amd64")
+    assert json.loads(req.q("ulimits") or "") == [{"Name": "nofile", "Hard": 20, "Soft": 10}]
+    assert req.q("isolation") is None  # "default" is not sent, as the docker CLI
+
+
+def test_buildkit_only_flags_are_refused_before_anything_is_sent(
+    stub: StubDaemon, berth: Callable[..., Result], tmp_path: object
+) -> None:
+    for flags in (["--secret", "id=x"], ["--ssh", "default"], ["--output", "type=local,dest=o"],
+                  ["--cache-to", "type=inline"], ["--progress", "rawjson"]):  # fmt: skip
+        res = berth("build", *flags, str(tmp_path))
+        assert res.rc == 125 and "requires BuildKit" in res.err, (flags, res.err)
+    assert stub.find("POST", "/build") == []

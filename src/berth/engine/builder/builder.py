@@ -6,9 +6,14 @@ classic builder's JSON stream (``Step 1/3 : FROM busybox``, `` ---> 1a2b3c4d5e6f
 output, ``{"aux": {"ID": …}}``, ``Successfully built …``, ``Successfully tagged …``).
 
 Multi-stage files build stage by stage (``--target`` stops at a stage; ``COPY --from`` reads a
-finished stage's or another image's root). The build cache: a step whose parent image already has
-a child made by the same step (same history line, which for COPY/ADD holds a digest of the files,
-and same config) reuses it (`` ---> Using cache``); ``--no-cache`` turns that off.
+finished stage's or another image's root). ``FROM`` an image with ONBUILD triggers runs them first.
+The build cache (``cache.py``): a step whose parent image already has a child made by the same step
+reuses it (`` ---> Using cache``); ``--cache-from`` images can serve too; ``--no-cache`` turns it off.
+
+RUN steps run with the build's limits (memory, swap, CPU shares/quota/period, shm size, cgroup
+parent), network and extra hosts. Intermediate containers are removed after each successful step
+unless ``rm=0``; a failed step's container stays unless ``forcerm=1``, as Docker's. What the classic
+builder cannot do (``--chmod``, ``--link``, ``RUN --mount``, heredocs, …) is refused in Docker's words.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import shlex
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,25 +33,54 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.distribution.auth import Credentials
+from berth.engine.builder import cache, download
 from berth.engine.builder import context as build_context
-from berth.engine.builder.dockerfile import Instruction, expand, key_values, parse, split_words
+from berth.engine.builder.dockerfile import (
+    BUILDKIT_ONLY,
+    Instruction,
+    expand,
+    key_values,
+    parse,
+    parse_trigger,
+    split_words,
+)
+from berth.engine.builder.ignore import remove_build_files
 from berth.engine.containers import archive
 from berth.engine.containers.commit import CommitService
 from berth.engine.containers.service import ContainerService
 from berth.engine.images import ImageRecord, ImageService
 from berth.engine.images.pull import PullService
-from berth.errors import BerthError, InvalidArgument, NotFound
+from berth.errors import BerthError, InvalidArgument, NotFound, NotSupported
 from berth.oci import reference
 from berth.oci.image import apply_changes
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_CONFIG_ONLY = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "CMD", "ENTRYPOINT"}
+_CONFIG_ONLY = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL"}
+_DEFAULT_SHELL = ["/bin/sh", "-c"]
+# Flags Docker's parser takes but its classic builder cannot honour, per instruction.
+_BUILDKIT_FLAGS = {
+    "COPY": ("chmod", "link", "parents", "exclude"),
+    "ADD": ("chmod", "link", "checksum", "keep-git-dir", "exclude"),
+    "RUN": ("mount", "network", "security"),
+}
+# build args any RUN sees without an ARG (dockerd's BuiltinAllowedBuildArgs)
+_BUILTIN_ARGS = frozenset(
+    {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+     "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+)  # fmt: skip
+_STDERR_START, _STDERR_END = "\033[91m", "\033[0m"  # how dockerd marks a step's stderr in the stream
 
 
 class BuildFailed(BerthError):
-    """A step failed, in Docker's words (``The command '/bin/sh -c false' returned a non-zero code: 1``)."""
+    """A RUN step exited non-zero, in Docker's words (``The command '/bin/sh -c false' returned a
+    non-zero code: 1``); ``code`` is the exit code (the stream's ``errorDetail.code``). The
+    Dockerfile's author is at fault."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -61,6 +96,13 @@ class BuildOptions:
     platform: str = ""
     network_mode: str = ""  # RUN's network: "" (the default bridge), "none" or "host"
     registry_auths: dict[str, Any] = field(default_factory=dict)
+    extra_hosts: list[str] = field(default_factory=list)  # "name:address", for RUN's /etc/hosts
+    cache_from: list[str] = field(default_factory=list)
+    remove: bool = True  # intermediate containers of successful steps
+    force_remove: bool = False  # ... and of a failed one
+    # RUN containers' limits, as HostConfig fields (Memory, MemorySwap, CpuShares, CpuPeriod,
+    # CpuQuota, ShmSize, CgroupParent)
+    host_config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,13 +145,39 @@ class BuildService:
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
+    async def build_remote(self, url: str, options: BuildOptions, send: Send) -> ImageRecord:
+        """``remote=URL``: the context (an archive, or a Dockerfile alone) is downloaded first."""
+        if download.is_git(url) or not download.is_remote(url):
+            raise NotSupported(
+                "remote build contexts from git repositories are not supported by this daemon: "
+                "clone it and send the context as the request body"
+            )
+        self._work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = Path(tempfile.mkdtemp(prefix="remote-", dir=self._work_dir))
+        try:
+            fetched = work / "context"
+            if await download.fetch_context(url, fetched):  # a Dockerfile: the only file of the context
+                options.dockerfile = "Dockerfile"
+                fetched = await asyncio.to_thread(_dockerfile_context, fetched, work / "context.tar")
+            with fetched.open("rb") as stream:
+                return await self.build(stream, options, send)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+
     @staticmethod
     def _read_dockerfile(context: Path, name: str) -> list[Instruction]:
-        clean = os.path.normpath("/" + (name or "Dockerfile")).lstrip("/")
+        """The Dockerfile's instructions (``dockerfile`` falls back to ``dockerfile`` as dockerd's);
+        then the Dockerfile and ``.dockerignore`` leave the context when ``.dockerignore`` names them."""
+        name = name or "Dockerfile"
+        clean = os.path.normpath("/" + name).lstrip("/")
         path = context / clean
+        if clean == "Dockerfile" and not path.exists() and (context / "dockerfile").is_file():
+            clean, path = "dockerfile", context / "dockerfile"
         if not path.resolve().is_relative_to(context.resolve()) or not path.is_file():
-            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name or 'Dockerfile'}")
-        return parse(path.read_text(encoding="utf-8", errors="replace"))
+            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
+        steps = parse(path.read_text(encoding="utf-8", errors="replace"))
+        remove_build_files(context, clean)
+        return steps
 
 
 class _Build:
@@ -125,19 +193,46 @@ class _Build:
         self.alias = ""  # of the current stage (FROM … AS alias)
         self.stage_names: dict[str, str] = {}  # alias → the image a finished stage made
         self.stages: list[str] = []  # the images finished stages made, in order (COPY --from=0)
+        self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
+        self.cache_sources: cache.CacheSources | None = None
+        self._downloads = 0  # ADD's downloads so far, each in its own directory
+        self.declared: set[str] = set()  # every ARG's name: other --build-args are reported unused
 
     async def say(self, text: str) -> None:
-        if not self.options.quiet:
-            await self._send({"stream": text})
+        await self.emit({"stream": text})
+
+    async def emit(self, message: dict[str, Any]) -> None:
+        """Send one message, or hold it back with q=1 (dockerd buffers the quiet build's output)."""
+        if self.options.quiet:
+            self.held.append(message)
+        else:
+            await self._send(message)
 
     async def run(self, steps: list[Instruction]) -> ImageRecord:
+        try:
+            return await self._run(steps)
+        except BerthError:
+            for message in self.held:  # a quiet build that fails shows what it did, as dockerd's
+                await self._send(message)
+            self.held.clear()
+            raise
+
+    async def _run(self, steps: list[Instruction]) -> ImageRecord:
+        tags = [_tag_reference(tag) for tag in self.options.tags]
         steps = self._until_target(steps)
+        if not self.options.no_cache:
+            self.cache_sources = await asyncio.to_thread(
+                cache.CacheSources.of, self.s.images, self.options.cache_from
+            )
         total = len(steps)
         for number, step in enumerate(steps, 1):
             await self.say(f"Step {number}/{total} : {step.original}\n")
             await self.step(step)
-            if self.stage.image_id:
+            if self.stage.started:  # (FROM scratch shows an empty id, as dockerd)
                 await self.say(f" ---> {_short(self.stage.image_id)}\n")
+        unused = sorted(set(self.options.build_args) - self.declared - _BUILTIN_ARGS)
+        if unused:
+            await self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         if not self.stage.image_id:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
         if self.options.labels:
@@ -147,14 +242,14 @@ class _Build:
                 config, "LABEL " + " ".join(f"{k}={v}" for k, v in self.options.labels.items())
             )
         record = self.s.images.resolve(self.stage.image_id)
-        await self._send({"aux": {"ID": record.image_id}})
-        if self.options.quiet:  # the docker CLI's -q prints the stream it got: just the id
-            await self._send({"stream": record.image_id + "\n"})
+        await self.emit({"aux": {"ID": record.image_id}})
         await self.say(f"Successfully built {_short(record.image_id)}\n")
-        for tag in self.options.tags:
-            ref = reference.parse(tag)
+        for ref in tags:
             await asyncio.to_thread(self.s.images.tag, record.image_id, ref.repository, ref.tag or "latest")
             await self.say(f"Successfully tagged {ref.familiar_name}:{ref.tag or 'latest'}\n")
+        if self.options.quiet:  # dockerd's q=1 answer: only the id (the docker CLI prints it)
+            self.held.clear()
+            await self._send({"stream": record.image_id + "\n"})
         return record
 
     def _until_target(self, steps: list[Instruction]) -> list[Instruction]:
@@ -172,7 +267,7 @@ class _Build:
                         (i for i in range(index + 1, len(steps)) if steps[i].command == "FROM"), len(steps)
                     )
                     return steps[:end]
-        raise InvalidArgument(f"failed to reach build target {self.options.target} in Dockerfile")
+        raise InvalidArgument(f'target stage "{self.options.target}" could not be found')
 
     # -- the steps --------------------------------------------------------------------------------
 
@@ -189,19 +284,17 @@ class _Build:
         if command == "FROM":
             await self.from_(step)
         elif command == "ARG":
-            self.arg(step)
+            await self.arg(step)
         elif command == "RUN":
             await self.run_(step)
         elif command in ("COPY", "ADD"):
             await self.copy(step)
+        elif command in ("CMD", "ENTRYPOINT"):
+            await self.command_line(step)
         elif command in _CONFIG_ONLY:
             self._require_stage(command)
             change = self._change(step)
             config = apply_changes(dict(self.stage.config), [change])
-            if command == "CMD":
-                self.stage.cmd_set = True
-            elif command == "ENTRYPOINT" and not self.stage.cmd_set:
-                config["Cmd"] = None  # the base image's CMD does not outlive a new ENTRYPOINT (Docker)
             await self.commit_config(config, change)
         elif command == "SHELL":
             if step.json is None:
@@ -224,10 +317,28 @@ class _Build:
         if not self.stage.started:
             raise InvalidArgument(f"{command} before FROM: no build stage in current context")
 
+    def _shell(self) -> list[str]:
+        return list(self.stage.config.get("Shell") or _DEFAULT_SHELL)
+
+    async def command_line(self, step: Instruction) -> None:
+        """CMD and ENTRYPOINT: the exec form as it is, the shell form behind the current SHELL."""
+        self._require_stage(step.command)
+        if step.json is not None:
+            words: list[str] | None = list(step.json)
+        else:
+            words = [*self._shell(), step.args]
+        config = dict(self.stage.config)
+        if step.command == "CMD":
+            config["Cmd"] = words
+            self.stage.cmd_set = self.stage.cmd_set or bool(words)
+        else:
+            config["Entrypoint"] = words or None  # ENTRYPOINT [] clears it
+            if not self.stage.cmd_set:
+                config["Cmd"] = None  # the base image's CMD does not outlive a new ENTRYPOINT (Docker)
+        await self.commit_config(config, f"{step.command} {_go_quoted(words or [])}")
+
     def _change(self, step: Instruction) -> str:
         """The instruction as an ``apply_changes`` line, variables expanded where Docker expands them."""
-        if step.command in ("CMD", "ENTRYPOINT"):
-            return f"{step.command} {json.dumps(step.json) if step.json is not None else step.args}"
         env = self.env()
         if step.command in ("ENV", "LABEL"):
             pairs = [
@@ -265,8 +376,26 @@ class _Build:
             self.stage = _Stage(image_id, dict(self.s.images.resolve(image_id).config.get("config") or {}))
         else:
             record = await self._image(name)
+            self._check_platform(name, record)
             self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}))
         self.alias = alias  # a stage sees global ARGs only when it declares them again (arg())
+        triggers = list(self.stage.config.pop("OnBuild", None) or [])
+        if triggers:  # the base image's ONBUILD steps run now; the new image does not keep them
+            await self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            for trigger in triggers:
+                await self.step(parse_trigger(str(trigger), escape=step.escape))
+
+    def _check_platform(self, name: str, record: ImageRecord) -> None:
+        """``platform``: the base image must be of it (Berth runs only its own platform's binaries)."""
+        if not self.options.platform:
+            return
+        wanted = self.options.platform.split("/")
+        actual = [str(record.config.get("os") or "linux"), str(record.config.get("architecture") or "")]
+        if wanted[:2] != actual:
+            raise InvalidArgument(
+                f"image with reference {name} was found but does not match the specified platform: "
+                f"wanted {self.options.platform}, actual: {'/'.join(actual)}"
+            )
 
     async def _stage_image(self, name: str) -> str:
         """``COPY --from``: a finished stage by name or index, else an image (local, else pulled)."""
@@ -292,20 +421,29 @@ class _Build:
         )
         return self.s.images.resolve(str(ref))
 
-    def arg(self, step: Instruction) -> None:
+    async def arg(self, step: Instruction) -> None:
+        """ARG: before the first FROM a global one; in a stage it is declared and, as dockerd does,
+        committed (``ARG K=default`` in the history, an empty layer): even ``FROM scratch`` plus an
+        ARG makes an image."""
+        declared: list[str] = []
         for key, default in key_values("ARG", step.args, escape=step.escape):
+            self.declared.add(key)
             if not self.stage.started:
                 value = self.options.build_args.get(
                     key, expand(default, self.global_args, escape=step.escape) if default is not None else ""
                 )
                 self.global_args[key] = value
                 continue
+            shown = expand(default, self.env(), escape=step.escape) if default is not None else None
+            declared.append(key if shown is None else f"{key}={shown}")
             if key in self.options.build_args:
                 self.stage.args[key] = self.options.build_args[key]
             elif default is not None:
                 self.stage.args[key] = expand(default, self.env(), escape=step.escape)
             elif key in self.global_args:
                 self.stage.args[key] = self.global_args[key]
+        if declared:
+            await self.commit_config(dict(self.stage.config), "ARG " + " ".join(declared))
 
     async def commit_config(self, config: dict[str, Any], change: str) -> None:
         created_by = f"/bin/sh -c #(nop)  {change}"
@@ -321,24 +459,13 @@ class _Build:
         self.stage.image_id, self.stage.config = record.image_id, config
 
     async def _use_cache(self, created_by: str, config: Mapping[str, Any]) -> bool:
-        """Move to an image an earlier build made from this one by the same step (same history line,
-        same resulting config), as the classic builder's cache does; False when there is none."""
-        if self.options.no_cache or not self.stage.image_id:
+        """Move to an image that this step made before on the current image (``cache.py``): an
+        earlier build's, or a ``--cache-from`` image's; False when there is none."""
+        if self.options.no_cache:
             return False
-        parent = self.stage.image_id
-
-        def find() -> ImageRecord | None:
-            for record in sorted(self.s.images.children(parent), key=lambda r: -r.created):
-                history = record.config.get("history") or []
-                if (
-                    history
-                    and history[-1].get("created_by") == created_by
-                    and (record.config.get("config") or {}) == config
-                ):
-                    return record
-            return None
-
-        record = await asyncio.to_thread(find)
+        record = await asyncio.to_thread(
+            cache.probe, self.s.images, self.cache_sources, self.stage.image_id, created_by, config
+        )
         if record is None:
             return False
         await self.say(" ---> Using cache\n")
@@ -377,6 +504,12 @@ class _Build:
         if "PATH" not in keys:
             env.append(_DEFAULT_PATH)
         env.extend(f"{k}={v}" for k, v in self.stage.args.items() if k not in keys)
+        # proxy variables reach RUN without an ARG (and stay out of the history), as dockerd's
+        env.extend(
+            f"{k}={v}"
+            for k, v in self.options.build_args.items()
+            if k in _BUILTIN_ARGS and k not in keys and k not in self.stage.args
+        )
         return env
 
     async def _container(self, cmd: list[str], image: str = "") -> str:
@@ -388,7 +521,7 @@ class _Build:
             "Env": self._run_env(),
             "AttachStdout": True,
             "AttachStderr": True,
-            "HostConfig": {"NetworkMode": self.options.network_mode} if self.options.network_mode else {},
+            "HostConfig": self._host_config(),
         }
         if not body["Image"]:
             raise InvalidArgument(
@@ -397,18 +530,26 @@ class _Build:
         container = await self.s.containers.create(body, None)
         return container.container_id
 
+    def _host_config(self) -> dict[str, Any]:
+        host: dict[str, Any] = dict(self.options.host_config)
+        if self.options.network_mode:
+            host["NetworkMode"] = self.options.network_mode
+        if self.options.extra_hosts:
+            host["ExtraHosts"] = list(self.options.extra_hosts)
+        return host
+
     async def _remove(self, container_id: str) -> None:
         with contextlib.suppress(BerthError):
             await self.s.containers.remove(container_id, force=True)
 
     async def run_(self, step: Instruction) -> None:
         self._require_stage("RUN")
+        _refuse_buildkit_flags(step)
         if step.json is not None:
             cmd = list(step.json)
             shown = " ".join(cmd)
         else:
-            shell = list(self.stage.config.get("Shell") or ["/bin/sh", "-c"])
-            cmd = [*shell, step.args]
+            cmd = [*self._shell(), step.args]
             shown = " ".join(cmd)
         if self.stage.args:  # build args change what RUN does: Docker's "|N K=V … cmd" in the history
             pairs = " ".join(f"{k}={v}" for k, v in sorted(self.stage.args.items()))
@@ -418,6 +559,7 @@ class _Build:
         if await self._use_cache(created_by, self.stage.config):
             return
         container_id = await self._container(cmd)
+        done = False
         try:
             await self.say(f" ---> Running in {container_id[:12]}\n")
             attach = asyncio.create_task(
@@ -432,18 +574,42 @@ class _Build:
                 attached.writer.close()
             container = await self.s.containers.wait(container_id, "not-running")
             if container.exit_code != 0:
-                raise BuildFailed(f"The command '{shown}' returned a non-zero code: {container.exit_code}")
+                raise BuildFailed(
+                    f"The command '{shown}' returned a non-zero code: {container.exit_code}",
+                    container.exit_code or 1,
+                )
             record = await self.s.commits.image_of(
                 container, dict(self.stage.config), {"created_by": created_by}
             )
+            done = True
         finally:
-            await self._remove(container_id)
-        await self.say(f"Removing intermediate container {container_id[:12]}\n")
+            await self._finish(container_id, done)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
+    async def _scratch_base(self) -> None:
+        """An empty image to make COPY/ADD's container from on scratch: an earlier build's (so that
+        the step can be found in the cache), else a new one."""
+        created_by, config = "/bin/sh -c #(nop)  scratch", dict(self.stage.config)
+        record = None
+        if not self.options.no_cache:
+            record = await asyncio.to_thread(cache.local_child, self.s.images, "", created_by, config)
+        if record is None:
+            record = await asyncio.to_thread(
+                self.s.images.create_image, None, parent="", config=config, history={"created_by": created_by}
+            )
+        self.stage.image_id, self.stage.config = record.image_id, config
+
+    async def _finish(self, container_id: str, succeeded: bool) -> None:
+        """Remove a step's container as dockerd does: after success unless ``rm=0``; after a
+        failure only with ``forcerm=1`` (it stays to be looked at)."""
+        if self.options.force_remove or (succeeded and self.options.remove):
+            await self._remove(container_id)
+            await self.say(f" ---> Removed intermediate container {container_id[:12]}\n")
+
     async def _relay(self, reader: asyncio.StreamReader) -> None:
-        """The container's stdcopy frames as ``stream`` messages (stdout and stderr alike, as Docker).
-        One incremental decoder per stream: a character split across two frames stays whole."""
+        """The container's stdcopy frames as ``stream`` messages; stderr's between dockerd's red
+        colour codes (``\\033[91m … \\033[0m``). One incremental decoder per stream: a character
+        split across two frames stays whole."""
         decoders = {kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in (1, 2)}
         while True:
             try:
@@ -452,16 +618,18 @@ class _Build:
                 break
             size = int.from_bytes(header[4:8], "big")
             data = await reader.readexactly(size)
-            text = decoders.get(header[0], decoders[1]).decode(data)
+            kind = 2 if header[0] == 2 else 1
+            text = decoders[kind].decode(data)
             if text:
-                await self.say(text)
-        for decoder in decoders.values():
+                await self.say(_STDERR_START + text + _STDERR_END if kind == 2 else text)
+        for kind, decoder in decoders.items():
             if tail := decoder.decode(b"", final=True):
-                await self.say(tail)
+                await self.say(_STDERR_START + tail + _STDERR_END if kind == 2 else tail)
 
     async def copy(self, step: Instruction) -> None:
         command = step.command
         self._require_stage(command)
+        _refuse_buildkit_flags(step)
         if "from" in step.flags and command == "ADD":
             raise InvalidArgument("ADD does not support --from: use COPY --from")
         env = self.env()
@@ -476,18 +644,33 @@ class _Build:
             )
         *patterns, dest = words
         source_image = await self._stage_image(step.flags["from"]) if "from" in step.flags else ""
+        downloaded: list[build_context.Source] = []
+        if command == "ADD":  # http(s) sources: the daemon downloads them now, as dockerd's
+            for url in [p for p in patterns if download.is_remote(p)]:
+                self._downloads += 1
+                downloaded.append(
+                    await download.fetch(url, self.context.parent / f"download-{self._downloads}")
+                )
+                await self.say("\n")
+            patterns = [p for p in patterns if not download.is_remote(p)]
         if source_image:  # an image never changes: its id (and the paths) identify the files
             what = f"--from={source_image} {' '.join(patterns)}"
         else:  # resolved before any container is made: a missing file fails early
-            srcs = await asyncio.to_thread(build_context.sources, self.context, patterns, command)
-            what = await asyncio.to_thread(build_context.content_digest, srcs)
+            srcs = (
+                await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+                if patterns
+                else []
+            )
+            what = await asyncio.to_thread(build_context.content_digest, [*srcs, *downloaded])
         chown = f"--chown={step.flags['chown']} " if step.flags.get("chown") else ""
         created_by = f"/bin/sh -c #(nop) {command} {chown}{what} in {dest} "
         if await self._use_cache(created_by, self.stage.config):
             return
         if not self.stage.image_id:  # scratch: an empty image to hold the first files
-            await self.commit_config(dict(self.stage.config), "scratch")
-        made: list[str] = []
+            await self._scratch_base()
+            if await self._use_cache(created_by, self.stage.config):
+                return
+        made: list[str] = []  # a means of writing (and reading, --from) image roots: dockerd uses none
         try:
             made.append(await self._container(["/"]))
             container = self.s.containers.get(made[0])
@@ -510,7 +693,15 @@ class _Build:
                         )
                         context = Path(f"/proc/self/fd/{source_fd}")
                     build_context.copy_into(
-                        root_fd, context, patterns, dest, workdir, chown, command, container.directory
+                        root_fd,
+                        context,
+                        patterns,
+                        dest,
+                        workdir,
+                        chown,
+                        command,
+                        container.directory,
+                        downloaded,
                     )
 
             await asyncio.to_thread(apply)
@@ -523,8 +714,36 @@ class _Build:
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
 
+def _dockerfile_context(dockerfile: Path, tarball: Path) -> Path:
+    """A context tar holding only ``dockerfile``, as ``Dockerfile``."""
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(dockerfile, arcname="Dockerfile")
+    return tarball
+
+
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
+
+
+def _go_quoted(words: list[str]) -> str:
+    """A list as Go's ``%q`` prints one (``["ls" "-l"]``): dockerd's history line for CMD/ENTRYPOINT."""
+    return "[" + " ".join(json.dumps(word, ensure_ascii=False) for word in words) + "]"
+
+
+def _refuse_buildkit_flags(step: Instruction) -> None:
+    """Docker's classic-builder error for the first flag only BuildKit can honour."""
+    refused = _BUILDKIT_FLAGS.get(step.command, ())
+    for name in step.flags:
+        if name in refused:
+            raise InvalidArgument(f"the --{name} option requires BuildKit. {BUILDKIT_ONLY}")
+
+
+def _tag_reference(tag: str) -> reference.Reference:
+    """A ``-t`` value as dockerd checks it before building: a name, optionally a tag, no digest."""
+    ref = reference.parse(tag)
+    if ref.digest:
+        raise InvalidArgument("build tag cannot contain a digest")
+    return ref
 
 
 def _retries(text: str) -> int:

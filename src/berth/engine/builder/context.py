@@ -2,8 +2,9 @@
 ``..``, absolute symlinks and device files cannot escape or get in), what COPY/ADD take from it (or
 from another image's root, for ``COPY --from``), its digest for the cache, and the copy into an image.
 
-Sources are resolved inside the context and never through a symlink that leaves it; they are copied as
-they are (a symlink stays a symlink). The destination is resolved inside the image's root, as ``cp``.
+Sources are resolved inside the context, symlinks followed as if the context were ``/`` (a symlink
+named as a source copies what it points to; one inside a copied directory stays a link). The
+destination is resolved inside the image's root, as ``cp``.
 """
 
 from __future__ import annotations
@@ -37,35 +38,82 @@ def unpack(stream: BinaryIO, directory: Path) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    path: Path  # on the host, inside the context
-    name: str  # as the Dockerfile named it (for messages)
+    path: Path  # on the host, inside the context, symlinks followed (scoped to the context)
+    name: str  # as the Dockerfile named it (for messages and the cache)
+    base: str = ""  # the file name it gets in a destination directory (a symlink's own name)
 
     @property
     def is_dir(self) -> bool:
         return self.path.is_dir() and not self.path.is_symlink()
 
 
+_MAX_LINKS = 255
+
+
+def resolve_scoped(root: str, relative: str) -> str:
+    """``relative`` inside ``root`` with every symlink followed as if ``root`` were ``/`` (absolute
+    targets start again at ``root``, ``..`` stops there), as Docker resolves a COPY source: nothing
+    outside ``root`` can be reached."""
+    pending = [p for p in relative.split("/") if p and p != "."]
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        if os.path.islink(candidate):
+            links += 1
+            if links > _MAX_LINKS:
+                raise InvalidArgument(f"too many levels of symbolic links: {relative}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            pending[:0] = [p for p in target.split("/") if p and p != "."]
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def _has_linked_parent(root: str, relative: str) -> bool:
+    parts = relative.split("/")[:-1]
+    return any(os.path.islink(os.path.join(root, *parts[: n + 1])) for n in range(len(parts)))
+
+
 def sources(context: Path, patterns: list[str], command: str) -> list[Source]:
-    """The context entries ``patterns`` name (wildcards allowed), in order; an error for none."""
-    root = context.resolve()
+    """The context entries ``patterns`` name (wildcards allowed), in order; an error for none.
+    ``.`` is the whole context; a symlink given as a source is followed (inside the context), one
+    inside a copied directory stays a link; wildcards, as Docker's walk, never go through a link."""
+    root = str(context)
     found: list[Source] = []
     for pattern in patterns:
-        if "://" in pattern:
-            raise NotSupported(f"{command} from a URL is not supported: {pattern}")
+        if "://" in pattern or pattern.startswith("git@"):
+            if command == "COPY":
+                raise InvalidArgument("source can't be a URL for COPY")
+            raise NotSupported(  # http(s) URLs are downloaded before (download.py)
+                f"ADD of a git repository or a non-HTTP URL is not supported by Berth's classic builder: "
+                f"{pattern} (clone it in a RUN step, or build with it in the context)"
+            )
         clean = posixpath.normpath("/" + pattern).lstrip("/")
-        matches = sorted(glob.glob(glob.escape(str(root)) + "/" + clean)) if clean else [str(root)]
-        if not matches:
+        if clean and glob.has_magic(clean):
+            matches = [
+                os.path.relpath(m, root)
+                for m in sorted(glob.glob(glob.escape(root) + "/" + clean))
+                if not _has_linked_parent(root, os.path.relpath(m, root))
+            ]
+        else:
+            matches = [clean]
+        hits = [(m, resolve_scoped(root, m)) for m in matches]
+        hits = [(m, path) for m, path in hits if os.path.lexists(path)]
+        if not hits:
             raise NotFound(
                 f"{command} failed: file not found in build context or excluded by .dockerignore: "
                 f"stat {pattern}: file does not exist"
             )
-        for match in matches:
-            path = Path(match)
-            if not path.parent.resolve().is_relative_to(root):  # a symlinked parent leading out
-                raise InvalidArgument(
-                    f"{command} failed: forbidden path outside the build context: {pattern}"
-                )
-            found.append(Source(path, pattern))
+        for match, path in hits:
+            found.append(Source(Path(path), pattern, posixpath.basename(match) if match != "." else ""))
     return found
 
 
@@ -87,7 +135,7 @@ def copy_plan(
         if src.is_dir:
             plan.append((src.path, target))
         elif into:
-            plan.append((src.path, posixpath.join(target, src.path.name)))
+            plan.append((src.path, posixpath.join(target, src.base or src.path.name)))
         else:
             plan.append((src.path, target))
     return plan
@@ -163,13 +211,15 @@ def copy_into(
     chown: str,
     command: str,
     scratch: Path,
+    downloaded: list[Source] | None = None,
 ) -> None:
-    """COPY/ADD ``patterns`` from ``context`` to ``dest`` in the root ``root_fd`` (resolved in it, as
-    ``cp`` does); ADD unpacks local tarballs. ``scratch``: where the temporary tar goes."""
-    srcs = sources(context, patterns, command)
+    """COPY/ADD ``patterns`` from ``context`` (and ADD's ``downloaded`` files) to ``dest`` in the root
+    ``root_fd`` (resolved in it, as ``cp`` does); ADD unpacks local tarballs, never downloaded ones.
+    ``scratch``: where the temporary tar goes."""
+    srcs = (sources(context, patterns, command) if patterns else []) + list(downloaded or [])
     owner = archive.container_user(root_fd, chown) if chown else (0, 0)
     target = os.path.normpath(os.path.join("/", workdir, dest))
-    tarballs = [s for s in srcs if command == "ADD" and is_archive(s.path)]
+    tarballs = [s for s in srcs if command == "ADD" and s not in (downloaded or []) and is_archive(s.path)]
     plain = [s for s in srcs if s not in tarballs]
     if plain:
         into = _is_dir_in(root_fd, target) or bool(tarballs)

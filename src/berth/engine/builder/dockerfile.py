@@ -8,7 +8,9 @@
 
 Parsing validates what Docker validates at parse time (unknown instructions, missing arguments,
 flag names, FROM's shape, the ENV/LABEL/ARG forms); everything that needs variable values is left
-to the caller. Heredocs are not supported.
+to the caller. Heredocs (``RUN <<EOF``) need BuildKit: they are refused with a message saying so.
+
+    parse_trigger(text)    one ONBUILD trigger (``RUN make``) as an ``Instruction``
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ _KNOWN_DIRECTIVES = frozenset({"escape", "syntax", "check"})
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")  # Docker's separator between an instruction and its args
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 _NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of strings only"
+BUILDKIT_ONLY = (
+    "Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+)
+# A heredoc word as BuildKit's parser sees one: ``<<EOF``, ``<<-EOF``, ``<<"EOF"``, ``2<<EOF``.
+_HEREDOC = re.compile(r"""^[0-9]*<<-?(["']?)[^<"'\s]+\1$""")
+_HEREDOC_COMMANDS = frozenset({"RUN", "COPY", "ADD"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,11 @@ def parse(text: str) -> list[Instruction]:
         if instruction.command != "ARG":  # only ARGs may come before the first FROM
             raise _error(instruction.line, "no build stage in current context")
     return instructions
+
+
+def parse_trigger(text: str, *, escape: str = "\\") -> Instruction:
+    """An ONBUILD trigger (``RUN make``, as the image's ``OnBuild`` list stores it) as one instruction."""
+    return _instruction(text.strip(), 1, escape)
 
 
 def expand(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
@@ -209,6 +222,9 @@ def _instruction(line: str, number: int, escape: str) -> Instruction:
     if not args:
         raise _error(number, f"{command} requires at least one argument")
     form = _json_array(args, number) if command in _JSON_COMMANDS else None
+    words = split_words(args, escape=escape) if command in _HEREDOC_COMMANDS and form is None else []
+    if any(_HEREDOC.match(word) for word in words):
+        raise _error(number, f"the heredoc syntax (<<EOF) requires BuildKit. {BUILDKIT_ONLY}")
     if command == "HEALTHCHECK":
         form = _check_healthcheck(args, number)
     else:

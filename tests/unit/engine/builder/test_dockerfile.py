@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from berth.engine.builder.dockerfile import Instruction, expand, key_values, parse, split_words
+from berth.engine.builder.dockerfile import Instruction, expand, key_values, parse, parse_trigger, split_words
 from berth.errors import InvalidArgument
 
 ENV = {"HOME": "/root", "EMPTY": "", "NAME": "berth"}
@@ -424,3 +424,15 @@ def test_key_values_errors(command: str, args: str, message: str) -> None:
 def test_key_values_rejects_other_instructions() -> None:
     with pytest.raises(ValueError):
         key_values("RUN", "a=b")
+
+
+def test_heredocs_are_refused_as_needing_buildkit() -> None:
+    for text in ("RUN <<EOF\necho hi\nEOF", "COPY <<-'X' /f\nhi\nX", "RUN cat 3<<EOT"):
+        assert "the heredoc syntax (<<EOF) requires BuildKit" in parse_error(f"FROM scratch\n{text}\n")
+    assert one("RUN echo '<<EOF'").args == "echo '<<EOF'"  # quoted: a plain word
+    assert one('RUN ["cat", "<<EOF"]').json == ["cat", "<<EOF"]
+
+
+def test_an_onbuild_trigger_parses_as_its_own_instruction() -> None:
+    trigger = parse_trigger("COPY --chown=1:1 a /b")
+    assert (trigger.command, trigger.args, trigger.flags) == ("COPY", "a /b", {"chown": "1:1"})

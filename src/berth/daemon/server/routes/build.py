@@ -1,30 +1,175 @@
 """``POST /build``: the classic builder's API (the docker CLI with ``DOCKER_BUILDKIT=0``, ``berth build``,
-docker-py's ``images.build``). The body is the context tar; the answer Docker's JSON progress stream."""
+docker-py's ``images.build``). The body is the context tar; the answer Docker's JSON progress stream,
+a failed RUN's error with ``errorDetail.code`` = its exit code. Every query parameter of the spec
+either takes effect or is refused with dockerd's message (``squash`` needs experimental mode, BuildKit
+``version=2`` and ``outputs`` need BuildKit, which Berth does not have). ``remote`` takes an http(s)
+URL of an archive or of a Dockerfile (git repositories are refused).
+
+``POST /build/prune``: dockerd prunes only BuildKit's cache there (the classic builder's cache is
+its intermediate images, which ``image prune`` handles): with no BuildKit, nothing to delete.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from typing import Any
 
 from aiohttp import web
 
 from berth.api.auth import decode_header
 from berth.daemon.server.bodies import BodyReader
-from berth.daemon.server.filters import json_object, query_bool
+from berth.daemon.server.filters import parse_filters, query_bool
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.distribution import ProgressStream
 from berth.daemon.wiring import Services
-from berth.engine.builder.builder import BuildOptions, BuildService, decode_auths
-from berth.errors import InvalidArgument
+from berth.engine.builder.builder import BuildFailed, BuildOptions, BuildService, decode_auths
+from berth.errors import InvalidArgument, NotSupported
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+# query parameter → the HostConfig field of RUN's containers it sets (0 or empty: unset)
+_LIMITS = {
+    "memory": "Memory",
+    "memswap": "MemorySwap",
+    "cpushares": "CpuShares",
+    "cpuperiod": "CpuPeriod",
+    "cpuquota": "CpuQuota",
+    "shmsize": "ShmSize",
+}
 
 
 def register(router: ApiRouter, services: Services) -> None:
-    router.post("/build", _Handler(services.build).build)
+    handler = _Handler(services.build)
+    router.post("/build", handler.build)
+    router.post("/build/prune", handler.prune)
 
 
-def _string_map(request: web.Request, key: str) -> dict[str, str]:
-    value = json_object(request.query.get(key), key)
-    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+def _json(request: web.Request, key: str, what: str) -> Any:
+    raw = request.query.get(key, "")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"error reading {what}: {exc}") from exc
+
+
+def _string_map(request: web.Request, key: str, what: str) -> dict[str, str]:
+    """``buildargs``/``labels``: a JSON object (``null`` as none); a null value is an unset arg."""
+    value = _json(request, key, what)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"error reading {what}: expected a JSON object")
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _string_list(request: web.Request, key: str, what: str) -> list[str]:
+    value = _json(request, key, what)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"error reading {what}: expected a JSON array of strings")
+    return list(value)
+
+
+def _int(request: web.Request, key: str) -> int:
+    raw = request.query.get(key, "")
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f'strconv.ParseInt: parsing "{raw}": invalid syntax ({key})') from exc
+
+
+def host_platform() -> str:
+    machine = os.uname().machine
+    return f"linux/{_ARCH.get(machine, machine)}"
+
+
+def _platform(value: str) -> str:
+    """``platform``: only this machine's (Berth runs no foreign binaries); normalised lowercase."""
+    if not value:
+        return ""
+    parts = value.lower().split("/")
+    if len(parts) < 2 or not all(parts):
+        raise InvalidArgument(f'"{value}": unknown operating system or architecture: invalid argument')
+    wanted = "/".join(parts[:2])
+    if wanted != host_platform():
+        raise NotSupported(
+            f'platform "{value}" is not supported: this daemon builds only for its own platform, '
+            f"{host_platform()}"
+        )
+    return wanted
+
+
+def options_of(request: web.Request) -> BuildOptions:
+    """The build's options from the query, refusing what the classic builder here cannot do."""
+    query = request.query
+    version = query.get("version", "") or "1"
+    if version == "2":
+        raise NotSupported(
+            "BuildKit is not supported by this daemon: build with the classic builder (version=1)"
+        )
+    if version != "1":
+        raise InvalidArgument(f'invalid version "{version}"')
+    if query_bool(request, "squash"):
+        raise InvalidArgument("squash is only supported with experimental mode")
+    if query.getall("securityopt", []):
+        raise InvalidArgument("security options are not supported on linux")
+    isolation = query.get("isolation", "")
+    if isolation not in ("", "default"):
+        raise InvalidArgument(f'unsupported isolation: "{isolation}"')
+    outputs = _json(request, "outputs", "outputs")
+    if outputs:
+        raise NotSupported("outputs (--output) require BuildKit, which this daemon does not have")
+    for key, what in (("cpusetcpus", "--cpuset-cpus"), ("cpusetmems", "--cpuset-mems")):
+        if query.get(key):
+            raise NotSupported(f"{what} is not supported by this daemon's builder")
+    if _json(request, "ulimits", "ulimit settings"):
+        raise NotSupported("--ulimit is not supported by this daemon's builder")
+    if query.get("session") or query.get("buildid"):
+        raise NotSupported("build sessions need BuildKit, which this daemon does not have")
+    host: dict[str, Any] = {}
+    for key, field in _LIMITS.items():
+        if value := _int(request, key):
+            host[field] = value
+    if host.get("CpuPeriod") and not host.get("CpuQuota"):
+        raise NotSupported("cpuperiod without cpuquota is not supported by this daemon's builder")
+    if query.get("cgroupparent"):
+        host["CgroupParent"] = query["cgroupparent"]
+    force_remove = query_bool(request, "forcerm")
+    header = request.headers.get("X-Registry-Config", "")
+    try:
+        auths: dict[str, Any] = decode_auths(decode_header(header)) if header else {}
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid X-Registry-Config: {exc}") from exc
+    return BuildOptions(
+        tags=[t for t in query.getall("t", []) if t],
+        dockerfile=query.get("dockerfile", "") or "Dockerfile",
+        build_args=_string_map(request, "buildargs", "build args"),
+        labels=_string_map(request, "labels", "labels"),
+        target=query.get("target", ""),
+        quiet=query_bool(request, "q"),
+        no_cache=query_bool(request, "nocache"),
+        pull=query_bool(request, "pull"),
+        platform=_platform(query.get("platform", "")),
+        network_mode=query.get("networkmode", ""),
+        registry_auths=auths,
+        extra_hosts=[_extra_host(h) for h in query.getall("extrahosts", []) if h],
+        cache_from=_string_list(request, "cachefrom", "cache-from"),
+        remove=force_remove or query.get("rm", "") == "" or query_bool(request, "rm"),
+        force_remove=force_remove,
+        host_config=host,
+    )
+
+
+def _extra_host(entry: str) -> str:
+    """``name:address`` or the docker CLI's ``name=address`` as ``name:address``."""
+    name, sep, address = entry.partition("=")
+    return f"{name}:{address}" if sep else entry
 
 
 class _Handler:
@@ -32,29 +177,29 @@ class _Handler:
         self._builder = builder
 
     async def build(self, request: web.Request) -> web.StreamResponse:
-        header = request.headers.get("X-Registry-Config", "")
-        try:
-            auths: dict[str, Any] = decode_auths(decode_header(header)) if header else {}
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid X-Registry-Config: {exc}") from exc
-        if request.query.get("remote"):
-            raise InvalidArgument("building from a remote context (git, URL) is not supported")
-        options = BuildOptions(
-            tags=[t for t in request.query.getall("t", []) if t],
-            dockerfile=request.query.get("dockerfile", "") or "Dockerfile",
-            build_args=_string_map(request, "buildargs"),
-            labels=_string_map(request, "labels"),
-            target=request.query.get("target", ""),
-            quiet=query_bool(request, "q"),
-            no_cache=query_bool(request, "nocache"),
-            pull=query_bool(request, "pull"),
-            platform=request.query.get("platform", ""),
-            network_mode=request.query.get("networkmode", ""),
-            registry_auths=auths,
-        )
+        options = options_of(request)
         body = BodyReader(request, asyncio.get_running_loop())
+        remote = request.query.get("remote", "")
 
         async def work(stream: ProgressStream) -> None:
-            await self._builder.build(body, options, stream.send)  # type: ignore[arg-type]  # duck-typed
+            try:
+                if remote:  # the context comes from a URL (the body, if any, is not read)
+                    await self._builder.build_remote(remote, options, stream.send)
+                else:
+                    await self._builder.build(body, options, stream.send)  # type: ignore[arg-type]  # duck-typed
+            except BuildFailed as exc:  # dockerd's JSONError: the exit code travels with the message
+                if stream.response is None:
+                    raise
+                message = str(exc)
+                await stream.send({"errorDetail": {"code": exc.code, "message": message}, "error": message})
 
         return await ProgressStream(request).run(work)
+
+    async def prune(self, request: web.Request) -> web.Response:
+        """dockerd's answer with only the classic builder in use: no BuildKit cache to delete."""
+        parse_filters(request.query.get("filters"))
+        for key in ("keep-storage", "reserved-space", "max-used-space", "min-free-space"):
+            raw = request.query.get(key, "")
+            if raw and not raw.lstrip("-").isdigit():
+                raise InvalidArgument(f"{key} is in bytes and expects an integer, got {raw}")
+        return web.json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
