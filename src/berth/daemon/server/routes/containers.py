@@ -51,6 +51,7 @@ def register(router: ApiRouter, services: Services) -> None:
     router.get(_ID + "/changes", routes.changes)
     router.get(_ID + "/export", routes.export)
     router.delete(_ID, routes.remove)
+    router.post(_ID + "/update", routes.update)
 
 
 def _signal_query(request: web.Request) -> str | None:
@@ -151,7 +152,7 @@ class _ContainerRoutes:
         if isinstance(body.get("HostConfig"), dict):
             _check_types(body["HostConfig"], _HOST_CONFIG_TYPES, "HostConfig")
         container = await self._containers.create(body, request.query.get("name") or None)
-        return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
+        return web.json_response({"Id": container.container_id, "Warnings": container.warnings}, status=201)
 
     def _matches(self, container: Container, filters: dict[str, list[str]]) -> bool:
         for key, wanted in filters.items():
@@ -436,3 +437,10 @@ class _ContainerRoutes:
             return resp
         finally:
             os.unlink(name)
+
+    async def update(self, request: web.Request) -> web.Response:
+        """``docker update``: an UpdateConfig (Resources + RestartPolicy) → ``{"Warnings": [...]}``.
+        (With the schema module, the body is decoded as ``schema.decode(raw, "ContainerUpdate")``.)"""
+        body = await _json_body(request)
+        warnings = await self._containers.update(request.match_info["ref"], body)
+        return web.json_response({"Warnings": warnings})
