@@ -77,6 +77,9 @@ def test_update_a_running_container_live_and_stored(berthd: Daemon, busybox_imag
     host = _host_config(berthd, "upd")
     assert (host["Memory"], host["PidsLimit"], host["RestartPolicy"]["Name"]) == (96 << 20, 33, "on-failure")
     assert _cat(berthd, "upd", CPU + "cpu.shares") == ["512"]
+    # The new daemon updates the container it picked up (live restore) as well.
+    assert berthd.docker("update", "--cpu-shares", "700", "upd").returncode == 0
+    assert _cat(berthd, "upd", CPU + "cpu.shares") == ["700"]
 
 
 def test_update_cpu_quota_period_and_blkio_weight_answer(berthd: Daemon, busybox_image: str) -> None:
