@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
+from berth.runtime.cgroups.base import self_cgroups
 from berth.runtime.cgroups.sysinfo import probe
 from tests.e2e.conftest import Daemon
 
@@ -241,3 +243,25 @@ def test_wrong_json_types_are_400s(berthd: Daemon, busybox_image: str) -> None:
         {"PidsLimit": [1]},
     ):
         assert "cannot unmarshal" in _refused(berthd, busybox_image, bad)
+
+
+def test_oom_kill_disable_keeps_a_process_over_its_limit_alive(berthd: Daemon, busybox_image: str) -> None:
+    """With the OOM killer off the kernel pauses the allocating process instead of killing it."""
+    script = "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo never"
+    started = berthd.docker(
+        "run", "-d", "--name", "nooom", "-m", "16m", "--memory-swap", "16m", "--oom-kill-disable",
+        busybox_image, "sh", "-c", script,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    # Read from the host: a process exec'd into a cgroup that is out of memory would stall as well.
+    container_id = berthd.docker("inspect", "-f", "{{.Id}}", "nooom").stdout.strip()
+    own = self_cgroups()["memory"].strip("/")
+    oom_control = Path("/sys/fs/cgroup/memory", own, berthd.cgroup_parent, container_id, "memory.oom_control")
+    deadline = time.monotonic() + 20
+    while "under_oom 1" not in oom_control.read_text():
+        assert time.monotonic() < deadline, "the container never reached its limit"
+        time.sleep(0.2)
+    state = json.loads(berthd.docker("inspect", "nooom").stdout)[0]["State"]
+    assert (state["Running"], state["OOMKilled"]) == (True, False)
+    assert "oom_kill 0" in oom_control.read_text()
+    assert berthd.docker("kill", "nooom").returncode == 0
