@@ -78,7 +78,9 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str
 def validate_host_config(host: dict[str, Any]) -> list[str]:
     """Check (and normalise, in place) a create's HostConfig; returns dockerd's warnings."""
     if not isinstance(host.get("RestartPolicy") or {}, dict):
-        raise InvalidArgument("json: cannot unmarshal into Go struct field HostConfig.RestartPolicy")
+        raise resources.wrong_type(
+            "HostConfig", "RestartPolicy", host["RestartPolicy"], "container.RestartPolicy"
+        )
     policy = (host.get("RestartPolicy") or {}).get("Name", "")
     if policy not in _RESTART_POLICIES:
         raise InvalidArgument(f"invalid restart policy '{policy}'")

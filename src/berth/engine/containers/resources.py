@@ -59,7 +59,8 @@ def _json_kind(value: object) -> str:
     return names.get(type(value).__name__, type(value).__name__)
 
 
-def _wrong(struct: str, key: str, value: object, go_type: str) -> InvalidArgument:
+def wrong_type(struct: str, key: str, value: object, go_type: str) -> InvalidArgument:
+    """Go's decoder's error for ``value`` (of the wrong JSON type) in field ``struct.key``."""
     return InvalidArgument(
         f"json: cannot unmarshal {_json_kind(value)} into Go struct field {struct}.{key} of type {go_type}"
     )
@@ -71,13 +72,13 @@ def integer(host: dict[str, Any], key: str, struct: str = "HostConfig", go_type:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _wrong(struct, key, value, go_type)
+        raise wrong_type(struct, key, value, go_type)
     if isinstance(value, float):
         if not value.is_integer():
-            raise _wrong(struct, key, value, go_type)
+            raise wrong_type(struct, key, value, go_type)
         value = int(value)
     if abs(value) >= 1 << 63 or (go_type.startswith("uint") and value < 0):
-        raise _wrong(struct, key, value, go_type)
+        raise wrong_type(struct, key, value, go_type)
     return value
 
 
@@ -90,7 +91,7 @@ def text(host: dict[str, Any], key: str, struct: str = "HostConfig") -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _wrong(struct, key, value, "string")
+        raise wrong_type(struct, key, value, "string")
     return value
 
 
@@ -98,7 +99,7 @@ def flag(host: dict[str, Any], key: str, struct: str = "HostConfig") -> bool | N
     value = host.get(key)
     if value is None or isinstance(value, bool):
         return value
-    raise _wrong(struct, key, value, "bool")
+    raise wrong_type(struct, key, value, "bool")
 
 
 def device_list(
@@ -109,11 +110,11 @@ def device_list(
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _wrong(struct, key, value, "[]*blkiodev.ThrottleDevice")
+        raise wrong_type(struct, key, value, "[]*blkiodev.ThrottleDevice")
     devices = []
     for entry in value:
         if not isinstance(entry, dict):
-            raise _wrong(struct, key, entry, "blkiodev.ThrottleDevice")
+            raise wrong_type(struct, key, entry, "blkiodev.ThrottleDevice")
         path = text(entry, "Path", f"{struct}.{key}")
         go_type = "uint16" if value_key == "Weight" else "uint64"
         devices.append({"Path": path, value_key: integer(entry, value_key, f"{struct}.{key}", go_type)})

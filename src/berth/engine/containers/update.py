@@ -73,10 +73,7 @@ def _restart_policy(value: object) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise InvalidArgument(
-            f"json: cannot unmarshal {type(value).__name__} into Go struct field {_STRUCT}.RestartPolicy "
-            "of type container.RestartPolicy"
-        )
+        raise resources.wrong_type(_STRUCT, "RestartPolicy", value, "container.RestartPolicy")
     name = resources.text(value, "Name", f"{_STRUCT}.RestartPolicy")
     count = resources.integer(value, "MaximumRetryCount", f"{_STRUCT}.RestartPolicy", "int")
     if name in ("always", "unless-stopped", "no") and count != 0:
