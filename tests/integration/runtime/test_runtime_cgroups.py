@@ -15,7 +15,7 @@ import pytest
 
 from berth.errors import NotSupported
 from berth.runtime import cgroups
-from berth.runtime.cgroups import CgroupManager
+from berth.runtime.cgroups import CgroupManager, sysinfo
 from berth.runtime.cgroups.base import self_cgroups
 from berth.runtime.cgroups.v1 import V1Manager
 from berth.runtime.cgroups.v2 import V2Manager, shares_to_weight
@@ -166,3 +166,22 @@ def test_v2_refuses_the_v1_only_knobs(manager: CgroupManager) -> None:
         with pytest.raises(NotSupported, match="cgroup v2 has no equivalent"):
             manager.apply(resources)
     manager.apply({"memory": {"disableOOMKiller": False}})  # the default: nothing to refuse
+
+
+def test_v2_sysinfo_reads_the_enabled_controllers() -> None:
+    """dockerd's sysinfo on the unified hierarchy: here it has no memory/cpu/io/pids controllers (they
+    are on v1), so a v2 host like it gets every such limit discarded with Docker's warnings."""
+    root = _v2_root()
+    if root is None:
+        pytest.skip("no cgroup2 mount")
+    info = sysinfo._probe_v2(root)
+    controllers = set(
+        (root / self_cgroups().get("", "/").lstrip("/") / "cgroup.controllers").read_text().split()
+    )
+    assert info.version == 2
+    assert info.memory_limit == ("memory" in controllers)
+    assert info.cpu_cfs == ("cpu" in controllers) and info.pids_limit == ("pids" in controllers)
+    assert info.blkio_read_bps == ("io" in controllers)
+    assert not (
+        info.oom_kill_disable or info.memory_swappiness or info.kernel_memory_tcp or info.cpu_realtime
+    )
