@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.errors import Conflict
+from berth.errors import Conflict, Internal
 from berth.oci.mount import Mount
 from berth.runtime import cgroups, monitor
 from berth.runtime import spec as oci_spec
@@ -451,6 +451,14 @@ class LinuxRuntime:
 
     def stats(self, container_id: str) -> CgroupStats:
         return self._cgroup(self._existing(container_id)).stats()
+
+    def update(self, container_id: str, resources: Mapping[str, Any]) -> None:
+        directory = self._existing(container_id)
+        transitions.check(container_id, "update", self.state(container_id).status)
+        try:
+            self._cgroup(directory).apply(resources)
+        except OSError as exc:
+            raise Internal(exc.strerror or str(exc)) from exc
 
     def pids(self, container_id: str) -> builtins.list[int]:
         try:

@@ -19,6 +19,7 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "exec": frozenset({Status.RUNNING}),
     "attach": frozenset({Status.CREATED, Status.RUNNING, Status.PAUSED}),
     "resize": frozenset({Status.CREATED, Status.RUNNING, Status.PAUSED}),
+    "update": frozenset({Status.CREATED, Status.RUNNING, Status.PAUSED}),
 }
 
 

@@ -153,6 +153,12 @@ class Runtime(Protocol):
 
     def stats(self, container_id: str) -> CgroupStats: ...
 
+    def update(self, container_id: str, resources: Mapping[str, Any]) -> None:
+        """Write an OCI ``linux.resources`` object (only the limits it names) to the cgroup of a
+        CREATED, RUNNING or PAUSED container (``docker update``). Internal when the kernel refuses a
+        value (a memory limit below what the container uses and cannot reclaim: EBUSY)."""
+        ...
+
     def pids(self, container_id: str) -> builtins.list[int]:
         """Host pids of every process in the container's cgroup (for ``top``)."""
         ...

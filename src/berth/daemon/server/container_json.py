@@ -185,6 +185,9 @@ def _host_config(container: Container) -> dict[str, Any]:
         "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False,
         "PidsLimit": None, "Ulimits": None, "Init": None, "Tmpfs": None,
         "MaskedPaths": None, "ReadonlyPaths": None,
+        "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
     }  # fmt: skip
     return {**defaults, **container.host_config}
 

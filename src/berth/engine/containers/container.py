@@ -103,6 +103,7 @@ class Container:
     removed_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     pending_attaches: list[PendingAttach] = field(default_factory=list, repr=False)
     monitor: asyncio.Task[None] | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list, repr=False)  # create's answer; not saved
 
     @property
     def short_id(self) -> str:

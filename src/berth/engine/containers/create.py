@@ -7,11 +7,11 @@ Entrypoint *and* clears its Cmd; run-time args replace Cmd; labels, ports and vo
 from __future__ import annotations
 
 import ipaddress
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+from berth.engine.containers import resources
 from berth.engine.containers.container import Container, now_rfc3339
 from berth.errors import InvalidArgument, NotFound
 from berth.oci.platform import normalize as normalize_platform
@@ -92,23 +92,21 @@ def check_platform(wanted: str, ref: str, image_config: dict[str, Any]) -> None:
         )
 
 
-def validate_host_config(host: dict[str, Any]) -> None:
+def validate_host_config(host: dict[str, Any]) -> list[str]:
+    """Check (and normalise, in place) a create's HostConfig; returns dockerd's warnings."""
+    if not isinstance(host.get("RestartPolicy") or {}, dict):
+        raise resources.wrong_type(
+            "HostConfig", "RestartPolicy", host["RestartPolicy"], "container.RestartPolicy"
+        )
     policy = (host.get("RestartPolicy") or {}).get("Name", "")
     if policy not in _RESTART_POLICIES:
         raise InvalidArgument(f"invalid restart policy '{policy}'")
     if policy in {"always", "unless-stopped"} and host.get("AutoRemove"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
-    memory = int(host.get("Memory") or 0)
-    if 0 < memory < 6 * 1024 * 1024:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    if int(host.get("NanoCpus") or 0) and int(host.get("CpuQuota") or 0):
-        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-    cpus = int(host.get("NanoCpus") or 0)
-    if cpus < 0 or cpus > (os.cpu_count() or 1) * 1_000_000_000:
-        raise InvalidArgument(
-            f"range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
-        )
+    resources.adapt(host)
+    warnings = resources.verify(host)  # cgroup limits (engine/containers/resources.py)
     _validate_name_files(host)
+    return warnings
 
 
 def _validate_name_files(host: dict[str, Any]) -> None:

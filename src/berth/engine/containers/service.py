@@ -21,6 +21,7 @@ from typing import Any
 
 from berth.engine.containers import archive, names, spec
 from berth.engine.containers import create as creating
+from berth.engine.containers import update as updating
 from berth.engine.containers.container import (
     ZERO_TIME,
     Container,
@@ -34,7 +35,7 @@ from berth.engine.events import EventBus
 from berth.engine.images import ImageService
 from berth.engine.networks.service import NetworkService
 from berth.engine.volumes import VolumeService, volume_mounts
-from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
+from berth.errors import BerthError, Conflict, Internal, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
 from berth.runtime.types import Attached, IOConfig, Status
@@ -167,7 +168,7 @@ class ContainerService:
         image = self._images.resolve(image_name)
         creating.check_platform(platform, image_name, image.config)
         host = dict(body.get("HostConfig") or {})
-        creating.validate_host_config(host)
+        warnings = creating.validate_host_config(host)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
@@ -187,6 +188,7 @@ class ContainerService:
             directory, container_id, name, image_name, image.image_id, config, host
         )
         container.endpoints = endpoints
+        container.warnings = warnings
         directory.mkdir(mode=0o710)
         try:
             await asyncio.to_thread(self._prepare_files, container, image.top_layer)
@@ -542,6 +544,31 @@ class ContainerService:
             container.status = ContainerStatus.RUNNING
             container.save()
         self._publish(container, "unpause")
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """``docker update`` (engine/containers/update.py): store the new limits and restart policy,
+        and write the limits to a running or paused container's cgroup; returns dockerd's warnings."""
+        container = self.get(ref)
+        change = updating.parse(body)
+        async with container.lock:
+            if container.status in {ContainerStatus.REMOVING, ContainerStatus.DEAD}:
+                raise Conflict(
+                    f"Cannot update container {container.container_id}: container is marked for removal "
+                    'and cannot be "update"'
+                )
+            host = updating.merged(
+                container.container_id, container.host_config, change, auto_remove=container.auto_remove
+            )
+            live = updating.live_resources(change)
+            if container.status.is_alive() and live:
+                try:
+                    await asyncio.to_thread(self.runtime.update, container.container_id, live)
+                except Internal as exc:
+                    raise Internal(f"Cannot update container {container.container_id}: {exc}") from exc
+            container.host_config = host
+            container.save()
+        self._publish(container, "update")
+        return change.warnings
 
     async def rename(self, ref: str, new_name: str) -> None:
         container = self.get(ref)

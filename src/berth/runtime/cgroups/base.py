@@ -38,7 +38,9 @@ class CgroupManager(Protocol):
         ...
 
     def apply(self, resources: JsonMap) -> None:
-        """Write an OCI ``linux.resources`` object (memory, cpu, pids, devices) to the cgroup files."""
+        """Write an OCI ``linux.resources`` object (memory, cpu, pids, blockIO, devices) to the cgroup
+        files. Only the keys present are written, so a partial object updates a live cgroup (``docker
+        update``); a value the kernel refuses raises OSError with the file's errno."""
         ...
 
     def join_files(self) -> list[str]:
@@ -147,11 +149,16 @@ def read_keyed(path: Path) -> dict[str, int]:
 
 
 def write(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    """Write one value to a cgroup file; OSError "failed to write VALUE to PATH: reason" (runc's words)."""
     try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(exc.errno, f"failed to write {value} to {path}: {reason}") from exc
 
 
 def read_pids(path: Path) -> list[int]:
@@ -186,3 +193,15 @@ def ancestors(path: str) -> Iterator[str]:
     parts = [p for p in path.split("/") if p]
     for i in range(1, len(parts) + 1):
         yield "/" + "/".join(parts[:i])
+
+
+def device_rules(devices: object, key: str) -> Iterator[str]:
+    """OCI ``blockIO`` device entries (``{"major", "minor", key}``) as ``MAJ:MIN VALUE`` lines."""
+    if not isinstance(devices, list):
+        return
+    for device in devices:
+        if not isinstance(device, dict):
+            continue
+        major, minor, value = device.get("major"), device.get("minor"), device.get(key)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (major, minor, value)):
+            yield f"{major}:{minor} {value}"

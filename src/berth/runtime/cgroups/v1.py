@@ -8,6 +8,7 @@ from pathlib import Path
 from berth.runtime.cgroups.base import (
     CGROUP_ROOT,
     JsonMap,
+    device_rules,
     read_int,
     read_keyed,
     read_pids,
@@ -24,8 +25,23 @@ CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blki
 _UNLIMITED = 0x7FFFFFFFFFFFF000  # what memory.limit_in_bytes reads when unlimited (page-rounded max)
 
 
+THROTTLE_FILES = {
+    "throttleReadBpsDevice": "blkio.throttle.read_bps_device",
+    "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
+    "throttleReadIOPSDevice": "blkio.throttle.read_iops_device",
+    "throttleWriteIOPSDevice": "blkio.throttle.write_iops_device",
+}
+
+
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rt_share(runtime: int, period: int, parent_period: int) -> int:
+    """``runtime`` per ``period`` as microseconds of the parent's period (rounded up)."""
+    if runtime <= 0 or period <= 0:
+        return 0
+    return -(-runtime * parent_period // period)
 
 
 class V1Manager:
@@ -102,6 +118,9 @@ class V1Manager:
                 write(mem_dir / "memory.swappiness", str(swappiness))
             if memory.get("disableOOMKiller") is True:
                 write(mem_dir / "memory.oom_control", "1")
+            kernel_tcp = _int(memory.get("kernelTCP"))
+            if kernel_tcp:
+                write(mem_dir / "memory.kmem.tcp.limit_in_bytes", str(kernel_tcp))
         cpu = resources.get("cpu")
         if isinstance(cpu, dict) and "cpu" in self.dirs:
             cpu_dir = self.dirs["cpu"]
@@ -112,11 +131,20 @@ class V1Manager:
                 write(cpu_dir / "cpu.cfs_period_us", str(period))
             if quota:
                 write(cpu_dir / "cpu.cfs_quota_us", str(quota))
+            rt_period, rt_runtime = _int(cpu.get("realtimePeriod")), _int(cpu.get("realtimeRuntime"))
+            if rt_period:
+                write(cpu_dir / "cpu.rt_period_us", str(rt_period))
+            if rt_runtime:
+                self._make_rt_room(cpu_dir, rt_runtime, rt_period or read_int(cpu_dir / "cpu.rt_period_us"))
+                write(cpu_dir / "cpu.rt_runtime_us", str(rt_runtime))
             cpus, mems = cpu.get("cpus"), cpu.get("mems")
             if isinstance(cpus, str) and cpus and "cpuset" in self.dirs:
                 write(self.dirs["cpuset"] / "cpuset.cpus", cpus)
             if isinstance(mems, str) and mems and "cpuset" in self.dirs:
                 write(self.dirs["cpuset"] / "cpuset.mems", mems)
+        block_io = resources.get("blockIO")
+        if isinstance(block_io, dict) and "blkio" in self.dirs:
+            self._apply_block_io(self.dirs["blkio"], block_io)
         pids = resources.get("pids")
         if isinstance(pids, dict) and "pids" in self.dirs:
             limit = _int(pids.get("limit"))
@@ -125,6 +153,49 @@ class V1Manager:
         devices = resources.get("devices")
         if isinstance(devices, list) and "devices" in self.dirs:
             self._apply_devices(devices)
+
+    @staticmethod
+    def _apply_block_io(directory: Path, block_io: JsonMap) -> None:
+        # CFQ's blkio.weight, or BFQ's blkio.bfq.weight on kernels without CFQ (as runc picks).
+        bfq = not (directory / "blkio.weight").exists()
+        weight = _int(block_io.get("weight"))
+        if weight:
+            write(directory / ("blkio.bfq.weight" if bfq else "blkio.weight"), str(weight))
+        for device in device_rules(block_io.get("weightDevice"), "weight"):
+            write(directory / ("blkio.bfq.weight_device" if bfq else "blkio.weight_device"), device)
+        for key, name in THROTTLE_FILES.items():
+            for device in device_rules(block_io.get(key), "rate"):
+                write(directory / name, device)
+
+    @staticmethod
+    def _make_rt_room(directory: Path, runtime: int, period: int) -> None:
+        """RT group scheduling: a cgroup's cpu.rt_runtime_us must fit in its parent's share (new cgroups
+        get 0). Raise the ancestors berth made (below the caller's own cgroup and the hierarchy's root)
+        just enough, the highest first, as dockerd's initCPURtController does for --cgroup-parent."""
+        mountpoint = CGROUP_ROOT / "cpu"
+        own = mountpoint / self_cgroups().get("cpu", "/").lstrip("/")
+        needed: list[tuple[Path, int]] = []
+        child, child_runtime, child_period = directory, runtime, period or 1_000_000
+        while child.parent not in (mountpoint, own) and mountpoint in child.parent.parents:
+            parent = child.parent
+            parent_period = read_int(parent / "cpu.rt_period_us") or 1_000_000
+            have = int(read_text(parent / "cpu.rt_runtime_us").strip() or "0")
+            if have == -1:
+                break
+            total = _rt_share(child_runtime, child_period, parent_period)
+            for sibling in parent.iterdir():
+                if sibling.is_dir() and sibling != child:
+                    total += _rt_share(
+                        read_int(sibling / "cpu.rt_runtime_us"),
+                        read_int(sibling / "cpu.rt_period_us") or 1_000_000,
+                        parent_period,
+                    )
+            if have >= total:
+                break
+            needed.append((parent, total))
+            child, child_runtime, child_period = parent, total, parent_period
+        for parent, total in reversed(needed):
+            write(parent / "cpu.rt_runtime_us", str(total))
 
     def _apply_devices(self, rules: list[object]) -> None:
         directory = self.dirs["devices"]

@@ -6,10 +6,12 @@ import contextlib
 import os
 from pathlib import Path
 
+from berth.errors import NotSupported
 from berth.runtime.cgroups.base import (
     CGROUP_ROOT,
     JsonMap,
     ancestors,
+    device_rules,
     read_int,
     read_keyed,
     read_pids,
@@ -27,11 +29,34 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+IO_MAX_KEYS = {
+    "throttleReadBpsDevice": "rbps",
+    "throttleWriteBpsDevice": "wbps",
+    "throttleReadIOPSDevice": "riops",
+    "throttleWriteIOPSDevice": "wiops",
+}
+
+
+def blkio_to_io_weight(weight: int) -> int:
+    """blkio.weight (10..1000) → io.weight (1..10000), the conversion runc and crun use."""
+    if weight <= 0:
+        return 0
+    return 1 + ((weight - 10) * 9999) // 990
+
+
 def shares_to_weight(shares: int) -> int:
     """cpu.shares (2..262144) → cpu.weight (1..10000), the conversion runc and crun use."""
     if shares <= 0:
         return 0
     return 1 + ((shares - 2) * 9999) // 262142
+
+
+def _refuse_v1_only(section: JsonMap, keys: tuple[str, ...]) -> None:
+    """Knobs cgroup v2 does not have: an error rather than a limit silently not applied."""
+    for key in keys:
+        value = section.get(key)
+        if value not in (None, 0, False):
+            raise NotSupported(f"cgroup v2 has no equivalent of the v1 {key} setting")
 
 
 class V2Manager:
@@ -85,25 +110,49 @@ class V2Manager:
             reservation = _int(memory.get("reservation"))
             if reservation is not None:
                 write(d / "memory.low", str(reservation))
+            _refuse_v1_only(memory, ("swappiness", "kernelTCP", "disableOOMKiller"))
         cpu = resources.get("cpu")
         if isinstance(cpu, dict):
             shares, period, quota = _int(cpu.get("shares")), _int(cpu.get("period")), _int(cpu.get("quota"))
             if shares:
                 write(d / "cpu.weight", str(shares_to_weight(shares)))
             if quota or period:
+                # "QUOTA" alone keeps the period (an update of --cpu-quota only), as runc writes it.
                 quota_text = str(quota) if quota and quota > 0 else "max"
-                write(d / "cpu.max", f"{quota_text} {period or 100000}")
+                write(d / "cpu.max", f"{quota_text} {period}" if period else quota_text)
+            _refuse_v1_only(cpu, ("realtimePeriod", "realtimeRuntime"))
             cpus, mems = cpu.get("cpus"), cpu.get("mems")
             if isinstance(cpus, str) and cpus:
                 write(d / "cpuset.cpus", cpus)
             if isinstance(mems, str) and mems:
                 write(d / "cpuset.mems", mems)
+        block_io = resources.get("blockIO")
+        if isinstance(block_io, dict):
+            self._apply_block_io(block_io)
         pids = resources.get("pids")
         if isinstance(pids, dict):
             limit = _int(pids.get("limit"))
             if limit is not None:
                 write(d / "pids.max", str(limit) if limit > 0 else "max")
         # linux.resources.devices needs an eBPF program on v2: not implemented (runc's devices filter).
+
+    def _apply_block_io(self, block_io: JsonMap) -> None:
+        d = self.directory
+        # BFQ's io.bfq.weight takes blkio's 10..1000 as it is; io.weight (1..10000) needs converting.
+        bfq = (d / "io.bfq.weight").exists()
+        weight = _int(block_io.get("weight"))
+        if weight and bfq:
+            write(d / "io.bfq.weight", str(weight))
+        elif weight:
+            write(d / "io.weight", f"default {blkio_to_io_weight(weight)}")
+        for line in device_rules(block_io.get("weightDevice"), "weight"):
+            device, value = line.split(" ")
+            value = value if bfq else str(blkio_to_io_weight(int(value)))
+            write(d / ("io.bfq.weight" if bfq else "io.weight"), f"{device} {value}")
+        for key, name in IO_MAX_KEYS.items():
+            for line in device_rules(block_io.get(key), "rate"):
+                device, rate = line.split(" ")
+                write(d / "io.max", f"{device} {name}={rate}")
 
     def join_files(self) -> list[str]:
         return [str(self.directory / "cgroup.procs")]

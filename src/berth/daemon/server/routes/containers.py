@@ -51,6 +51,7 @@ def register(router: ApiRouter, services: Services) -> None:
     router.get(_ID + "/changes", routes.changes)
     router.get(_ID + "/export", routes.export)
     router.delete(_ID, routes.remove)
+    router.post(_ID + "/update", routes.update)
 
 
 def _signal_query(request: web.Request) -> str | None:
@@ -79,19 +80,6 @@ def _int(request: web.Request, name: str) -> int | None:
         raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid JSON: expected an object")
-    return body
-
-
 class _ContainerRoutes:
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -110,7 +98,7 @@ class _ContainerRoutes:
         container = await self._containers.create(
             body, request.query.get("name") or None, platform=request.query.get("platform", "")
         )
-        return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
+        return web.json_response({"Id": container.container_id, "Warnings": container.warnings}, status=201)
 
     def _matches(self, container: Container, filters: dict[str, list[str]]) -> bool:
         for key, wanted in filters.items():
@@ -395,3 +383,10 @@ class _ContainerRoutes:
             return resp
         finally:
             os.unlink(name)
+
+    async def update(self, request: web.Request) -> web.Response:
+        """``docker update``: an UpdateConfig (Resources + RestartPolicy) → ``{"Warnings": [...]}``.
+        (With the schema module, the body is decoded as ``schema.decode(raw, "ContainerUpdate")``.)"""
+        body = schema.decode(await request.read(), "ContainerUpdate")
+        warnings = await self._containers.update(request.match_info["ref"], body)
+        return web.json_response({"Warnings": warnings})

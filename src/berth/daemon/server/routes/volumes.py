@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
@@ -30,19 +29,6 @@ def register(router: ApiRouter, volumes: VolumeService, *, events: EventBus) -> 
 
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in {"1", "true", "yes"}
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid JSON: expected an object")
-    return body
 
 
 def _string_map(value: Any, field: str) -> dict[str, str] | None:

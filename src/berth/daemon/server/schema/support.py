@@ -98,22 +98,30 @@ FIELDS: dict[str, Row] = {
     "Resources.CpuShares": yes("cpu.shares (cpu.weight on cgroup v2)"),
     "Resources.Memory": yes("memory.limit_in_bytes; an OOM kill is exit 137 with State.OOMKilled"),
     "Resources.CgroupParent": yes("relative to berthd's own cgroup; absolute from the hierarchy's root"),
-    "Resources.BlkioWeight": refused("--blkio-weight is not supported by this daemon yet"),
-    "Resources.BlkioWeightDevice": refused("--blkio-weight-device is not supported by this daemon yet"),
+    "Resources.BlkioWeight": partly(
+        "blkio.weight / io.weight where the kernel has it (10..1000); otherwise discarded with Docker's warning"
+    ),
+    "Resources.BlkioWeightDevice": partly(
+        "blkio.weight_device where the kernel has it; otherwise discarded with Docker's warning"
+    ),
     "Resources.BlkioWeightDevice.Path": yes(),
     "Resources.BlkioWeightDevice.Weight": yes(),
-    "Resources.BlkioDeviceReadBps": refused("--device-read-bps is not supported by this daemon yet"),
-    "Resources.BlkioDeviceWriteBps": refused("--device-write-bps is not supported by this daemon yet"),
-    "Resources.BlkioDeviceReadIOps": refused("--device-read-iops is not supported by this daemon yet"),
-    "Resources.BlkioDeviceWriteIOps": refused("--device-write-iops is not supported by this daemon yet"),
+    "Resources.BlkioDeviceReadBps": yes(
+        "blkio.throttle.read_bps_device / io.max, major:minor of the host path"
+    ),
+    "Resources.BlkioDeviceWriteBps": yes("blkio.throttle.write_bps_device / io.max"),
+    "Resources.BlkioDeviceReadIOps": yes("blkio.throttle.read_iops_device / io.max"),
+    "Resources.BlkioDeviceWriteIOps": yes("blkio.throttle.write_iops_device / io.max"),
     "ThrottleDevice.Path": yes(),
     "ThrottleDevice.Rate": yes(),
     "Resources.CpuPeriod": yes("cpu.cfs_period_us"),
     "Resources.CpuQuota": yes("cpu.cfs_quota_us"),
-    "Resources.CpuRealtimePeriod": refused("--cpu-rt-period is not supported by this daemon yet"),
-    "Resources.CpuRealtimeRuntime": refused("--cpu-rt-runtime is not supported by this daemon yet"),
-    "Resources.CpusetCpus": refused("--cpuset-cpus is not supported by this daemon yet"),
-    "Resources.CpusetMems": refused("--cpuset-mems is not supported by this daemon yet"),
+    "Resources.CpuRealtimePeriod": partly(
+        'cpu.rt_period_us on cgroup v1 with RT group scheduling; else Docker\'s "Your kernel does not support CPU real-time scheduler"'
+    ),
+    "Resources.CpuRealtimeRuntime": partly("cpu.rt_runtime_us, as the period"),
+    "Resources.CpusetCpus": yes("cpuset.cpus, checked against the CPUs on offer"),
+    "Resources.CpusetMems": yes("cpuset.mems, checked against the memory nodes on offer"),
     "Resources.Devices": refused("--device is not supported by this daemon yet"),
     "DeviceMapping.PathOnHost": yes(),
     "DeviceMapping.PathInContainer": yes(),
@@ -125,24 +133,34 @@ FIELDS: dict[str, Row] = {
     "DeviceRequest.DeviceIDs": yes(),
     "DeviceRequest.Capabilities": yes(),
     "DeviceRequest.Options": yes(),
-    "Resources.KernelMemoryTCP": refused("--kernel-memory-tcp is not supported by this daemon"),
-    "Resources.MemoryReservation": refused("--memory-reservation is not supported by this daemon yet"),
+    "Resources.KernelMemoryTCP": partly(
+        "memory.kmem.tcp.limit_in_bytes on cgroup v1; discarded with a warning where the kernel lacks it"
+    ),
+    "Resources.MemoryReservation": yes("memory.soft_limit_in_bytes (memory.low on v2)"),
     "Resources.MemorySwap": yes("memory.memsw.limit_in_bytes; -1 unlimited, unset twice the memory"),
-    "Resources.MemorySwappiness": refused(
-        "--memory-swappiness is not supported by this daemon yet", unset=(-1,)
+    "Resources.MemorySwappiness": partly(
+        "memory.swappiness 0..100 on cgroup v1 (-1: the kernel's); discarded with Docker's warning on v2"
     ),
     "Resources.NanoCpus": yes("`--cpus`: a CFS quota"),
-    "Resources.OomKillDisable": refused("--oom-kill-disable is not supported by this daemon yet"),
+    "Resources.OomKillDisable": yes("memory.oom_control; Docker's warning without a memory limit"),
     "Resources.Init": yes("`--init`: tini as PID 1"),
     "Resources.PidsLimit": yes("pids.max; 0 and -1 unlimited"),
     "Resources.Ulimits": refused("--ulimit is not supported by this daemon yet"),
     "Resources.Ulimits.Name": yes(),
     "Resources.Ulimits.Soft": yes(),
     "Resources.Ulimits.Hard": yes(),
-    "Resources.CpuCount": refused("invalid CPU count: not supported on Linux"),
-    "Resources.CpuPercent": refused("invalid CPU percent: not supported on Linux"),
-    "Resources.IOMaximumIOps": refused("invalid option: --io-maxiops is only supported on Windows"),
-    "Resources.IOMaximumBandwidth": refused("invalid option: --io-maxbandwidth is only supported on Windows"),
+    "Resources.CpuCount": as_docker(
+        "Windows only: discarded with a warning (dockerd on Linux keeps it and applies nothing)"
+    ),
+    "Resources.CpuPercent": as_docker(
+        'Windows only: discarded with Docker\'s warning "linux does not support CPU percent. Percent discarded."'
+    ),
+    "Resources.IOMaximumIOps": refused(
+        "Invalid QoS settings: linux does not support configuration of maximum IOPs"
+    ),
+    "Resources.IOMaximumBandwidth": refused(
+        "Invalid QoS settings: linux does not support configuration of maximum bandwidth"
+    ),
     # -- HostConfig: the rest ----------------------------------------------------------------------
     "HostConfig.Binds": yes("`-v /host:/ctr[:ro]`, named and anonymous volumes"),
     "HostConfig.ContainerIDFile": as_docker("`--cidfile` is written by the CLI; dockerd only stores it"),
@@ -258,7 +276,9 @@ FIELDS: dict[str, Row] = {
     "VolumeCreateOptions.Driver": partly(
         'local; another driver: error looking up volume plugin X: plugin "X" not found'
     ),
-    "VolumeCreateOptions.DriverOpts": partly("the local driver's type, device, o and size are refused (not built yet); others: invalid option"),
+    "VolumeCreateOptions.DriverOpts": partly(
+        "the local driver's type, device, o and size are refused (not built yet); others: invalid option"
+    ),
     "VolumeCreateOptions.Labels": yes(),
     "VolumeCreateOptions.ClusterVolumeSpec": refused(_SWARM),
     # -- networks -----------------------------------------------------------------------------------
@@ -266,7 +286,9 @@ FIELDS: dict[str, Row] = {
     "NetworkCreateRequest.Driver": partly("bridge; other drivers are refused"),
     "NetworkCreateRequest.Scope": refused("network scopes are not supported by this daemon yet"),
     "NetworkCreateRequest.Internal": yes("no route beyond the bridge"),
-    "NetworkCreateRequest.Attachable": as_docker("accepted on a local bridge, where any container may join anyway (compose sets it)"),
+    "NetworkCreateRequest.Attachable": as_docker(
+        "accepted on a local bridge, where any container may join anyway (compose sets it)"
+    ),
     "NetworkCreateRequest.Ingress": refused("ingress networks need swarm mode: " + _SWARM),
     "NetworkCreateRequest.ConfigOnly": refused("config-only networks are not supported by this daemon yet"),
     "NetworkCreateRequest.ConfigFrom": refused("config-only networks are not supported by this daemon yet"),
