@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers import archive, names, spec
+from berth.engine.containers import archive, mount_setup, mounts, names, spec
 from berth.engine.containers import create as creating
 from berth.engine.containers.container import (
     ZERO_TIME,
@@ -33,7 +34,7 @@ from berth.engine.containers.health import HealthMonitor
 from berth.engine.events import EventBus
 from berth.engine.images import ImageService
 from berth.engine.networks.service import NetworkService
-from berth.engine.volumes import VolumeService, volume_mounts
+from berth.engine.volumes import VolumeService, Wanted
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
@@ -154,8 +155,13 @@ class ContainerService:
         """{volume name: [ids of containers that mount it]} — what makes a volume "in use"."""
         used: dict[str, list[str]] = {}
         for container in list(self._containers.values()):
-            for mount in volume_mounts(container.container_id, container.config, container.host_config):
-                used.setdefault(mount.name, []).append(container.container_id)
+            try:
+                names_ = mounts.volume_names(container)
+            except (BerthError, OSError, ValueError) as exc:  # an unreadable record: logged, not fatal
+                log.warning("container %s: cannot read its mounts: %s", container.short_id, exc)
+                continue
+            for name in names_:
+                used.setdefault(name, []).append(container.container_id)
         return used
 
     # ---------------------------------------------------------------- create
@@ -203,46 +209,78 @@ class ContainerService:
         self._prepare_volumes(container)
         container.save()
 
-    def _prepare_volumes(self, container: Container) -> None:
-        """Create the container's volumes on first use and, as Docker does, copy the image's content
-        at each mount path into a volume that is still empty (engine/volumes.py)."""
-        mounts = volume_mounts(container.container_id, container.config, container.host_config)
-        created = self._volumes.ensure(mounts)
+    def _volumes_from(self, ref: str) -> list[mounts.MountPoint]:
         try:
-            empty = [
-                m
-                for m in mounts
-                if "nocopy" not in m.mode.split(",") and not any(self._volumes.mountpoint(m.name).iterdir())
-            ]
-            if not empty:
-                return
+            return mounts.of(self.get(ref))
+        except NotFound as exc:
+            raise InvalidArgument(str(exc)) from exc  # Docker: a bad --volumes-from is the caller's (400)
+
+    def _prepare_volumes(self, container: Container) -> None:
+        """Decide the container's mount points (engine/containers/mounts.py) and record them; create its
+        volumes on first use and, as Docker does, copy the image's content at each mount path into a
+        volume that is still empty; image mounts get a read-only snapshot view."""
+        points = mounts.parse(
+            container.config,
+            container.host_config,
+            container_id=container.container_id,
+            volumes_from=self._volumes_from,
+            daemon_root=str(self._root.parent),
+        )
+        created = self._volumes.ensure(_wanted(points))
+        views: list[str] = []
+        try:
+            for index, point in enumerate(points):
+                if point.type == "image":
+                    image = self._images.resolve(point.source)
+                    key = mounts.image_key(container.container_id, point.destination)
+                    self._images.snapshotter.view(key, image.top_layer)
+                    views.append(key)
+                    points[index] = dataclasses.replace(point, image_key=key)
+            volumes_ = [p for p in points if p.type == "volume"]
+            empty = [p for p in volumes_ if p.copy_data and not p.subpath and self._volumes.is_empty(p.name)]
             rootfs = self._images.snapshotter.mounts(container.snapshot_key)
             with archive.container_root(0, rootfs, container.directory) as root_fd:
-                for mount in empty:
+                for point in empty:
                     try:
-                        fd = archive.open_in_root(root_fd, mount.destination)
+                        fd = archive.open_in_root(root_fd, point.destination)
                     except OSError:
                         continue  # nothing in the image at that path
                     try:
-                        self._volumes.populate(mount.name, Path(f"/proc/self/fd/{fd}"))
+                        self._volumes.populate(point.name, Path(f"/proc/self/fd/{fd}"))
                     finally:
                         os.close(fd)
+                for point in volumes_:  # mount points exist from create on: ``cp`` into a created container
+                    _make_directory(root_fd, point.destination)
+            mounts.save(container.directory, points)
         except BaseException:
+            for key in views:
+                with contextlib.suppress(BerthError, OSError):
+                    self._images.snapshotter.remove(key)
             for name in created:  # the create failed: the volumes it made go with it
                 with contextlib.suppress(BerthError, OSError):
                     self._volumes.remove(name)
             raise
 
+    def archive_binds(self, container: Container) -> list[dict[str, Any]]:
+        """The binds and volumes to lay over a stopped container's rootfs for ``cp`` (archive route)."""
+        return mount_setup.archive_binds(mounts.of(container), self._volumes.mountpoint)
+
     def _remove_anonymous_volumes(self, container: Container) -> None:
         """``rm -v`` and ``--rm``: the container's anonymous volumes go too (named ones stay)."""
-        for mount in volume_mounts(container.container_id, container.config, container.host_config):
-            if mount.anonymous:
-                with contextlib.suppress(BerthError, OSError):  # in use elsewhere or already gone
-                    self._volumes.remove(mount.name)
+        with contextlib.suppress(BerthError, OSError, ValueError):
+            for point in mounts.of(container):
+                if point.type == "volume" and point.anonymous:
+                    with contextlib.suppress(BerthError, OSError):  # in use elsewhere or already gone
+                        self._volumes.remove(point.name)
 
     def _discard_files(self, container: Container) -> None:
         with contextlib.suppress(NotFound):
             self._images.snapshotter.remove(container.container_id)
+        with contextlib.suppress(BerthError, OSError, ValueError):  # image mounts' views
+            for point in mounts.of(container):
+                if point.image_key:
+                    with contextlib.suppress(NotFound):
+                        self._images.snapshotter.remove(point.image_key)
         shutil.rmtree(container.directory, ignore_errors=True)
 
     # ---------------------------------------------------------------- start
@@ -269,21 +307,29 @@ class ContainerService:
             self.runtime.delete(container.container_id, force=True)  # leftovers of a previous run
         container.bundle.mkdir(exist_ok=True)
         (container.bundle / "rootfs").mkdir(exist_ok=True)
-        self._volumes.ensure(
-            volume_mounts(container.container_id, container.config, container.host_config)
-        )  # volumes of containers made before volumes existed, or removed by hand since
+        points = mounts.of(container)
+        self._volumes.ensure(_wanted(points))  # volumes removed by hand since the create
+        for point in points:
+            if point.type == "volume":
+                self._volumes.activate(point.name)  # a volume with mount options (type, device, o)
+        user_mounts = mount_setup.oci_mounts(
+            points,
+            volume_dir=self._volumes.mountpoint,
+            image_mounts=lambda p: self._images.snapshotter.mounts(p.image_key),
+            daemon_root=str(self._root.parent),
+        )
         sandbox = self._networks.attach(container)  # its network namespace, wired (or None)
         try:
             oci = spec.build(
                 container,
                 cgroup_parent=self._cgroup_parent,
-                mountpoint=self._volumes.mountpoint,
+                user_mounts=user_mounts,
                 netns=sandbox,
             )
             write_json(container.bundle / "config.json", oci, durable=False)
-            mounts = self._images.snapshotter.mounts(container.snapshot_key)
+            rootfs = self._images.snapshotter.mounts(container.snapshot_key)
             self.runtime.create(
-                container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container)
+                container.container_id, container.bundle, rootfs=rootfs, io=self._io_config(container)
             )
         except BaseException:
             self._networks.detach(container)
@@ -357,6 +403,18 @@ class ContainerService:
         with contextlib.suppress(NotFound):
             self.runtime.delete(container.container_id, force=True)
         self._networks.detach(container)
+        self._release_volumes(container)
+
+    def _release_volumes(self, container: Container) -> None:
+        """Unmount the volumes with mount options that no other live container uses (Docker's local
+        driver unmounts at the last user's stop)."""
+        with contextlib.suppress(BerthError, OSError, ValueError):
+            mine = set(mounts.volume_names(container))
+            for other in list(self._containers.values()):
+                if other is not container and other.status.is_alive():
+                    mine -= set(mounts.volume_names(other))
+            for name in mine:
+                self._volumes.deactivate(name)
 
     async def _teardown(self, container: Container) -> None:
         """After init is gone: close its published ports, delete it from the runtime, free its addresses."""
@@ -664,6 +722,27 @@ class ContainerService:
         attributes.update(container.config.get("Labels") or {})
         attributes.update(extra)
         self._events.publish("container", action, container.container_id, attributes)
+
+
+def _wanted(points: Sequence[mounts.MountPoint]) -> list[Wanted]:
+    return [
+        Wanted(p.name, anonymous=p.anonymous, options=p.driver_opts, labels=p.labels)
+        for p in points
+        if p.type == "volume"
+    ]
+
+
+def _make_directory(root_fd: int, path: str) -> None:
+    """``mkdir -p path`` inside the container's root (resolved in it), as the runtime would at start."""
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        fd = archive.open_in_root(root_fd, current)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+        finally:
+            os.close(fd)
+        current = f"{current.rstrip('/')}/{part}"
 
 
 def uptime_seconds(container: Container) -> float:
