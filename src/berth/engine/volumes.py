@@ -107,7 +107,8 @@ def _copy_tree(source: Path, target: Path) -> None:
         for entry in [".", *dirs, *files]:
             src = os.path.normpath(os.path.join(directory, entry))
             dst = os.path.normpath(os.path.join(target, rel, entry))
-            st = os.lstat(src)
+            # the top directory may be a /proc/self/fd magic link: its target's owner and mode count
+            st = os.stat(src) if directory == str(source) and entry == "." else os.lstat(src)
             os.lchown(dst, st.st_uid, st.st_gid)
             if not stat.S_ISLNK(st.st_mode):
                 os.chmod(dst, stat.S_IMODE(st.st_mode))

@@ -92,7 +92,9 @@ def validate_host_config(host: dict[str, Any]) -> None:
             f"range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
         )
     if host.get("StorageOpt"):  # overlay2 limits a container's size only on xfs with project quotas
-        raise InvalidArgument("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
+        raise InvalidArgument(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        )
     _validate_name_files(host)
 
 

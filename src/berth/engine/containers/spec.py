@@ -96,6 +96,7 @@ def build(
             mount["options"] = [o for o in mount["options"] if not o.startswith("size=")] + [
                 f"size={shm_size}"
             ]
+    ours = len(mounts)  # from here on Docker sorts by depth, volumes and binds included (below)
     for name in ("hostname", "hosts", "resolv.conf"):
         if host_network and name == "hostname":
             continue
@@ -114,6 +115,7 @@ def build(
         mounts += user_mounts.mounts
         if user_mounts.root_propagation:
             oci["linux"]["rootfsPropagation"] = user_mounts.root_propagation
+    mounts[ours:] = sorted(mounts[ours:], key=lambda m: str(m["destination"]).rstrip("/").count("/"))
     caps = _capabilities(host)
     process = oci["process"]
     process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
