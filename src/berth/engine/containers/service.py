@@ -262,8 +262,16 @@ class ContainerService:
             raise
 
     def archive_binds(self, container: Container) -> list[dict[str, Any]]:
-        """The binds and volumes to lay over a stopped container's rootfs for ``cp`` (archive route)."""
-        return mount_setup.archive_binds(mounts.of(container), self._volumes.mountpoint)
+        """The binds and volumes to lay over a stopped container's rootfs for ``cp`` (archive route),
+        with its /etc/hostname, hosts and resolv.conf as in Docker's ``mountVolumes``."""
+        host_network = container.host_config.get("NetworkMode") == "host"
+        files = [
+            {"destination": f"/etc/{name}", "type": "bind", "source": str(container.directory / name),
+             "options": ["rbind", "rw"]}
+            for name in ("hostname", "hosts", "resolv.conf")
+            if (container.directory / name).exists() and not (host_network and name == "hostname")
+        ]  # fmt: skip
+        return [*mount_setup.archive_binds(mounts.of(container), self._volumes.mountpoint), *files]
 
     def _remove_anonymous_volumes(self, container: Container) -> None:
         """``rm -v`` and ``--rm``: the container's anonymous volumes go too (named ones stay)."""
