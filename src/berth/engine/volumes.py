@@ -290,8 +290,10 @@ class VolumeService:
                 if flags & syscalls.MS_BIND and flags & ~(syscalls.MS_BIND | syscalls.MS_REC):
                     syscalls.mount(None, str(target), None, flags | syscalls.MS_REMOUNT)
             except OSError as exc:
+                reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
                 raise Internal(
-                    f"error while mounting volume '{target}': failed to mount local volume: {exc}"
+                    f"error while mounting volume '{target}': failed to mount local volume: mount "
+                    f"{options.get('device')}:{target}, flags: {flags:#x}: {reason}"
                 ) from exc
             return True
 

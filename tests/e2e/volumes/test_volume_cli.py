@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -289,3 +290,38 @@ def test_volumes_and_their_users_survive_a_daemon_restart(berthd: Daemon, busybo
     assert ok(berthd.berth("exec", "user", "cat", "/d/f")) == "1\n"
     ok(berthd.berth("rm", "-f", "user"))
     assert ok(berthd.berth("volume", "rm", "lasting")) == "lasting\n"
+
+
+def test_local_volume_bound_to_a_host_directory(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
+    """``-o type=none -o o=bind -o device=DIR``: Docker's local driver binds DIR on the volume at first
+    use (the image's content is copied up into it while empty); removing the volume leaves DIR alone."""
+    host_dir = tmp_path / "backing"
+    host_dir.mkdir()
+    ok(
+        berthd.docker(
+            "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={host_dir}", "bound"
+        )
+    )
+    out = ok(
+        berthd.docker(
+            "run",
+            "--rm",
+            "-v",
+            "bound:/etc",
+            busybox_image,
+            "sh",
+            "-c",
+            "echo hi > /etc/new; ls /etc | wc -l",
+        )
+    )
+    assert int(out) > 4 and (host_dir / "new").read_text() == "hi\n" and (host_dir / "passwd").exists()
+    ok(berthd.docker("volume", "rm", "bound"))
+    assert (host_dir / "new").read_text() == "hi\n"
+    missing = tmp_path / "missing"
+    ok(
+        berthd.docker(
+            "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={missing}", "dangling"
+        )
+    )
+    failed = berthd.docker("run", "--rm", "-v", "dangling:/x", busybox_image, "true")
+    assert failed.returncode != 0 and "failed to mount local volume" in failed.stderr
