@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -475,3 +476,12 @@ def test_inspect_mounts_of_every_kind(berthd: Daemon, busybox_image: str, tmp_pa
         {"Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "", "RW": True, "Propagation": ""},
     ]  # fmt: skip
     ok(berthd.docker("rm", cid))
+
+
+def test_volume_events(berthd: Daemon, busybox_image: str) -> None:
+    ok(run(berthd, "-v", "evvol:/data", busybox_image, "true"))
+    shown = ok(berthd.docker(
+        "events", "--since", "0", "--until", str(int(time.time()) + 2), "--filter", "type=volume",
+        "--format", "{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"destination\"}}",
+    ))  # fmt: skip
+    assert shown.splitlines() == ["create evvol ", "mount evvol /data", "unmount evvol "]

@@ -71,6 +71,7 @@ class MountPoint:
     explicit_propagation: bool = False
     tmpfs_options: tuple[str, ...] = ()
     image_key: str = ""  # the snapshot that holds an image mount's view
+    image_id: str = ""  # the image it shows (in use while the container exists)
     driver_opts: dict[str, str] | None = field(default=None, compare=False)
     labels: dict[str, str] | None = field(default=None, compare=False)
 

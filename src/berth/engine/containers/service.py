@@ -149,6 +149,10 @@ class ContainerService:
             if running_only and not container.status.is_alive():
                 continue
             used.setdefault(container.image_id, []).append(container.container_id)
+            with contextlib.suppress(BerthError, OSError, ValueError):  # images mounted with type=image
+                for point in mounts.of(container):
+                    if point.image_id and container.container_id not in used.get(point.image_id, []):
+                        used.setdefault(point.image_id, []).append(container.container_id)
         return used
 
     def volume_users(self) -> Mapping[str, Sequence[str]]:
@@ -227,6 +231,8 @@ class ContainerService:
             daemon_root=str(self._root.parent),
         )
         created = self._volumes.ensure(_wanted(points))
+        for name in created:
+            self._events.publish("volume", "create", name, {"driver": "local"})
         views: list[str] = []
         try:
             for index, point in enumerate(points):
@@ -235,7 +241,7 @@ class ContainerService:
                     key = mounts.image_key(container.container_id, point.destination)
                     self._images.snapshotter.view(key, image.top_layer)
                     views.append(key)
-                    points[index] = dataclasses.replace(point, image_key=key)
+                    points[index] = dataclasses.replace(point, image_key=key, image_id=image.image_id)
             volumes_ = [p for p in points if p.type == "volume"]
             empty = [p for p in volumes_ if p.copy_data and not p.subpath and self._volumes.is_empty(p.name)]
             rootfs = self._images.snapshotter.mounts(container.snapshot_key)
@@ -326,6 +332,13 @@ class ContainerService:
             image_mounts=lambda p: self._images.snapshotter.mounts(p.image_key),
             daemon_root=str(self._root.parent),
         )
+        for point in points:
+            if point.type == "volume":  # Docker's "volume mount" event, one per volume at each start
+                self._events.publish("volume", "mount", point.name, {
+                    "driver": point.driver or "local", "container": container.container_id,
+                    "destination": point.destination, "read/write": str(point.rw).lower(),
+                    "propagation": point.propagation,
+                })  # fmt: skip
         sandbox = self._networks.attach(container)  # its network namespace, wired (or None)
         try:
             oci = spec.build(
@@ -418,6 +431,10 @@ class ContainerService:
         driver unmounts at the last user's stop)."""
         with contextlib.suppress(BerthError, OSError, ValueError):
             mine = set(mounts.volume_names(container))
+            for name in sorted(mine) if container.status != ContainerStatus.REMOVING else ():
+                self._events.publish(
+                    "volume", "unmount", name, {"driver": "local", "container": container.container_id}
+                )
             for other in list(self._containers.values()):
                 if other is not container and other.status.is_alive():
                     mine -= set(mounts.volume_names(other))
