@@ -244,19 +244,8 @@ class ContainerService:
                     points[index] = dataclasses.replace(point, image_key=key, image_id=image.image_id)
             volumes_ = [p for p in points if p.type == "volume"]
             empty = [p for p in volumes_ if p.copy_data and not p.subpath and self._volumes.is_empty(p.name)]
-            rootfs = self._images.snapshotter.mounts(container.snapshot_key)
-            with archive.container_root(0, rootfs, container.directory) as root_fd:
-                for point in empty:
-                    try:
-                        fd = archive.open_in_root(root_fd, point.destination)
-                    except OSError:
-                        continue  # nothing in the image at that path
-                    try:
-                        self._volumes.populate(point.name, Path(f"/proc/self/fd/{fd}"))
-                    finally:
-                        os.close(fd)
-                for point in volumes_:  # mount points exist from create on: ``cp`` into a created container
-                    _make_directory(root_fd, point.destination)
+            if volumes_:  # no volumes: no need to mount the rootfs (create stays fast)
+                self._fill_volumes(container, empty, volumes_)
             mounts.save(container.directory, points)
         except BaseException:
             for key in views:
@@ -266,6 +255,24 @@ class ContainerService:
                 with contextlib.suppress(BerthError, OSError):
                     self._volumes.remove(name)
             raise
+
+    def _fill_volumes(
+        self, container: Container, empty: Sequence[mounts.MountPoint], volumes_: Sequence[mounts.MountPoint]
+    ) -> None:
+        """Copy-up into ``empty`` volumes and make every volume's mount point in the rootfs."""
+        rootfs = self._images.snapshotter.mounts(container.snapshot_key)
+        with archive.container_root(0, rootfs, container.directory) as root_fd:
+            for point in empty:
+                try:
+                    fd = archive.open_in_root(root_fd, point.destination)
+                except OSError:
+                    continue  # nothing in the image at that path
+                try:
+                    self._volumes.populate(point.name, Path(f"/proc/self/fd/{fd}"))
+                finally:
+                    os.close(fd)
+            for point in volumes_:  # mount points exist from create on: ``cp`` into a created container
+                _make_directory(root_fd, point.destination)
 
     def archive_binds(self, container: Container) -> list[dict[str, Any]]:
         """The binds and volumes to lay over a stopped container's rootfs for ``cp`` (archive route),
