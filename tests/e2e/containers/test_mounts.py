@@ -88,6 +88,9 @@ def test_mount_bind_source_must_exist_unless_create_mountpoint(
         run(berthd, "--mount", f"type=bind,src={missing},dst=/x", busybox_image, "true"),
         f'invalid mount config for type "bind": bind source path does not exist: {missing}',
     )
+    # -v is different: Docker creates a missing host directory
+    ok(run(berthd, "-v", f"{tmp_path / 'made-by-v'}:/v", busybox_image, "touch", "/v/f"))
+    assert (tmp_path / "made-by-v" / "f").exists()
     # the docker CLI has no flag for it: docker-py sends BindOptions.CreateMountpoint
     client = docker.from_env(environment=berthd.env)
     try:
