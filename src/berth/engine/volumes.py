@@ -329,6 +329,9 @@ class VolumeService:
 
     def _delete(self, name: str) -> None:
         directory = self._root / name
+        if _is_mounted(self.mountpoint(name)):
+            # never rmtree through a mount: with o=bind that would empty the host directory it shows
+            raise Conflict(f"remove {name}: the volume is still mounted at {self.mountpoint(name)}")
         # The record goes first: a crash half-way leaves a directory that list() skips, never a
         # volume whose content is half gone.
         self._record_path(name).unlink(missing_ok=True)
