@@ -468,6 +468,9 @@ def test_inspect_mounts_of_every_kind(berthd: Daemon, busybox_image: str, tmp_pa
         busybox_image, "true",
     )).strip()  # fmt: skip
     mounts = json.loads(ok(berthd.docker("inspect", "-f", "{{json .Mounts}}", cid)))
+    for wanted in ("named", "/mv", str(tmp_path)):  # ps --filter volume=NAME|SOURCE|DESTINATION
+        assert ok(berthd.docker("ps", "-aq", "--no-trunc", "--filter", f"volume={wanted}")).split() == [cid]
+    assert ok(berthd.docker("ps", "-aq", "--filter", "volume=other")) == ""
     volumes = berthd.data_root / "volumes"
     assert sorted(mounts, key=lambda m: m["Destination"]) == [
         {"Type": "bind", "Source": str(tmp_path), "Destination": "/b", "Mode": "ro", "RW": False, "Propagation": "rprivate"},

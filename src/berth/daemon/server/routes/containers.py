@@ -18,6 +18,7 @@ from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.streams import frame, parse_detach_keys, pump
 from berth.daemon.wiring import Services
+from berth.engine.containers import mounts as container_mounts
 from berth.engine.containers.container import Container, ContainerStatus
 from berth.engine.containers.logs import LogQuery, stream_logs
 from berth.engine.containers.service import ContainerService, parse_signal
@@ -175,6 +176,9 @@ class _ContainerRoutes:
                     or container.image_id.removeprefix("sha256:").startswith(w)
                     for w in wanted
                 )
+            elif key == "volume":  # a volume's name, a bind's source, or a mount's destination
+                points = container_mounts.of(container)
+                ok = any(w in {p.name or p.source, p.destination} for p in points for w in wanted)
             elif key == "health":  # Docker's ps filter: starting, healthy, unhealthy or none
                 ok = ((container.health or {}).get("Status") or "none") in wanted
             elif key == "network":  # a network's name or id (prefix)
