@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import DOCKER, Daemon
 
 pytestmark = pytest.mark.root
 
@@ -136,6 +137,26 @@ def test_mount_bind_readonly_is_recursive_unless_asked_otherwise(
         script,
     )
     assert ok(forced) == "inner\ntop-ro\nsub-ro\n"
+    # clients older than API 1.44 get what Docker gave them then: read-only binds are not recursive
+    old = {**berthd.env, "DOCKER_API_VERSION": "1.43"}
+    for flag in (["--mount", f"{base},readonly"], ["-v", f"{with_submount}:/m:ro"]):
+        done = subprocess.run(
+            [DOCKER, "run", "--rm", *flag, busybox_image, "sh", "-c", script],
+            env=old,
+            capture_output=True,
+            text=True,
+        )
+        assert ok(done) == "inner\ntop-ro\nsub-rw\n"
+    api = docker.APIClient(base_url=berthd.host, version="1.43")  # the docker CLI refuses it itself
+    try:
+        mount = {"Type": "bind", "Source": str(with_submount), "Target": "/m", "ReadOnly": True,
+                 "BindOptions": {"ReadOnlyForceRecursive": True}}  # fmt: skip
+        with pytest.raises(docker.errors.APIError) as refused:
+            api.create_container(busybox_image, "true", host_config=api.create_host_config(mounts=[mount]))
+        assert refused.value.status_code == 400
+        assert "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer" in str(refused.value.explanation)
+    finally:
+        api.close()
 
 
 def test_bind_propagation_shared_and_slave_reach_the_container(

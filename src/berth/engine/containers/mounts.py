@@ -246,6 +246,9 @@ def parse_mount(cfg: Mapping[str, Any], container_id: str) -> MountPoint:
     readonly = bool(cfg.get("ReadOnly"))
     bind_opts, volume_opts = _opts(cfg, "BindOptions"), _opts(cfg, "VolumeOptions")
     tmpfs_opts, image_opts = _opts(cfg, "TmpfsOptions") or {}, _opts(cfg, "ImageOptions") or {}
+    for key, own in (("VolumeOptions", "volume"), ("BindOptions", "bind"), ("TmpfsOptions", "tmpfs")):
+        if cfg.get(key) is not None and kind != own:  # Docker's create route, API >= 1.42
+            raise InvalidArgument(f'{key} must not be specified on mount type "{kind}"')
     problem = _target_problem(target)
     if problem:
         raise _mount_error(kind, problem)
@@ -361,8 +364,10 @@ def parse(
     container_id: str,
     volumes_from: VolumesFrom,
     daemon_root: str = "",
+    readonly_non_recursive: bool = False,
 ) -> list[MountPoint]:
-    """Every mount point of a new container, in Docker's order of precedence (module docstring)."""
+    """Every mount point of a new container, in Docker's order of precedence (module docstring).
+    ``readonly_non_recursive``: read-only binds stay non-recursive (clients older than API 1.44)."""
     points: dict[str, MountPoint] = {}
     for spec in host.get("VolumesFrom") or []:
         ref, rw = parse_volumes_from(str(spec))
@@ -375,12 +380,16 @@ def parse(
     volume_driver = str(host.get("VolumeDriver") or "")
     for raw in host.get("Binds") or []:
         point = _slave_in_daemon_root(parse_bind(str(raw), container_id, volume_driver), daemon_root)
+        if point.type == "bind" and not point.rw and readonly_non_recursive:
+            point = dataclasses.replace(point, readonly_non_recursive=True)
         if point.destination in binds or point.destination in tmpfs:
             raise InvalidArgument(f"Duplicate mount point: {point.destination}")
         binds.add(point.destination)
         points[point.destination] = point
     for cfg in host.get("Mounts") or []:
         point = _slave_in_daemon_root(parse_mount(cfg, container_id), daemon_root)
+        if point.type == "bind" and not point.rw and readonly_non_recursive:
+            point = dataclasses.replace(point, readonly_non_recursive=True)
         if point.destination in binds:
             raise InvalidArgument(f"Duplicate mount point: {cfg.get('Target')}")
         binds.add(point.destination)
@@ -413,6 +422,38 @@ def _slave_in_daemon_root(point: MountPoint, daemon_root: str) -> MountPoint:
             f'"{point.source}", propagation: "{point.propagation}"'
         )
     return point
+
+
+# -------------------------------------------------------------------- API versions
+
+
+def for_api_version(host: Mapping[str, Any], version: tuple[int, int] | None) -> bool:
+    """What Docker's create route does to ``HostConfig.Mounts`` for older clients (in place): options
+    an older API did not have are ignored, or refused when ignoring them would weaken a mount.
+    Returns Docker's ``DefaultReadOnlyNonRecursive``: before API 1.44 read-only binds were not
+    recursively read-only."""
+    if version is None:
+        return False
+    entries = [m for m in host.get("Mounts") or [] if isinstance(m, dict)]
+    for m in entries:
+        bind_opts = m.get("BindOptions") if isinstance(m.get("BindOptions"), dict) else None
+        if version < (1, 40) and bind_opts is not None:
+            bind_opts.pop("NonRecursive", None)
+        if version < (1, 42):
+            if bind_opts is not None:
+                bind_opts.pop("CreateMountpoint", None)
+            for key, kind in (("VolumeOptions", "volume"), ("TmpfsOptions", "tmpfs")):
+                if m.get(key) is not None and m.get("Type") != kind:
+                    m[key] = None
+        if version < (1, 44):
+            if bind_opts is not None:
+                bind_opts.pop("ReadOnlyNonRecursive", None)
+            if m.get("Type") == "bind" and bind_opts is not None and bind_opts.get("ReadOnlyForceRecursive"):
+                raise InvalidArgument("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+        volume_opts = m.get("VolumeOptions")
+        if version < (1, 45) and isinstance(volume_opts, dict) and volume_opts.get("Subpath"):
+            raise InvalidArgument("VolumeOptions.Subpath needs API v1.45 or newer")
+    return version < (1, 44)
 
 
 # -------------------------------------------------------------------- the record

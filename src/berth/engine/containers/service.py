@@ -170,13 +170,17 @@ class ContainerService:
 
     # ---------------------------------------------------------------- create
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+    async def create(
+        self, body: dict[str, Any], name: str | None, *, api_version: tuple[int, int] | None = None
+    ) -> Container:
+        """``api_version``: the client's, for Docker's compatibility rules on mounts (mounts.py)."""
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self._images.resolve(image_name)
         host = dict(body.get("HostConfig") or {})
         creating.validate_host_config(host)
+        readonly_non_recursive = mounts.for_api_version(host, api_version)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
@@ -198,7 +202,7 @@ class ContainerService:
         container.endpoints = endpoints
         directory.mkdir(mode=0o710)
         try:
-            await asyncio.to_thread(self._prepare_files, container, image.top_layer)
+            await asyncio.to_thread(self._prepare_files, container, image.top_layer, readonly_non_recursive)
         except BaseException:
             await asyncio.to_thread(self._discard_files, container)
             raise
@@ -206,11 +210,13 @@ class ContainerService:
         self._publish(container, "create")
         return container
 
-    def _prepare_files(self, container: Container, top_layer: str) -> None:
+    def _prepare_files(
+        self, container: Container, top_layer: str, readonly_non_recursive: bool = False
+    ) -> None:
         container.snapshot_key = container.container_id
         self._images.snapshotter.prepare(container.snapshot_key, top_layer)
         creating.write_network_files(container)
-        self._prepare_volumes(container)
+        self._prepare_volumes(container, readonly_non_recursive)
         container.save()
 
     def _volumes_from(self, ref: str) -> list[mounts.MountPoint]:
@@ -219,7 +225,7 @@ class ContainerService:
         except NotFound as exc:
             raise InvalidArgument(str(exc)) from exc  # Docker: a bad --volumes-from is the caller's (400)
 
-    def _prepare_volumes(self, container: Container) -> None:
+    def _prepare_volumes(self, container: Container, readonly_non_recursive: bool = False) -> None:
         """Decide the container's mount points (engine/containers/mounts.py) and record them; create its
         volumes on first use and, as Docker does, copy the image's content at each mount path into a
         volume that is still empty; image mounts get a read-only snapshot view."""
@@ -229,6 +235,7 @@ class ContainerService:
             container_id=container.container_id,
             volumes_from=self._volumes_from,
             daemon_root=str(self._root.parent),
+            readonly_non_recursive=readonly_non_recursive,
         )
         created = self._volumes.ensure(_wanted(points))
         for name in created:

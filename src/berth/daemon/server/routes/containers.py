@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from berth.api.versions import parse as parse_version
 from berth.daemon.server import container_json
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.hijack import hijack
@@ -151,7 +152,10 @@ class _ContainerRoutes:
                 raise InvalidArgument(f"invalid signal: {body['StopSignal']}") from None
         if isinstance(body.get("HostConfig"), dict):
             _check_types(body["HostConfig"], _HOST_CONFIG_TYPES, "HostConfig")
-        container = await self._containers.create(body, request.query.get("name") or None)
+        version = request.match_info.get("api_version")
+        container = await self._containers.create(
+            body, request.query.get("name") or None, api_version=parse_version(version) if version else None
+        )
         return web.json_response({"Id": container.container_id, "Warnings": []}, status=201)
 
     def _matches(self, container: Container, filters: dict[str, list[str]]) -> bool:
