@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers.mounts import MountPoint
+from berth.engine.containers.mountpoint import MountPoint
 from berth.errors import InvalidArgument, NotFound
 from berth.oci.mount import Mount
 from berth.runtime.linux.rootfs import secure_join
