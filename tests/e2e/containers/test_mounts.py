@@ -333,6 +333,8 @@ def test_duplicate_mount_points(berthd: Daemon, busybox_image: str, tmp_path: Pa
         "Duplicate mount point: /x",
     )
     fails(run(berthd, "-v", "vol:/x", "--tmpfs", "/x", busybox_image, "true"), "Duplicate mount point: /x")
+    # an anonymous volume (the image's VOLUME, or -v /path) cannot go over a file of the image
+    fails(run(berthd, "-v", "/etc/passwd", busybox_image, "true"), "cannot mount volume over existing file")
 
 
 # -------------------------------------------------------------------- --volumes-from

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal as signals
+import stat
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -279,6 +280,11 @@ class ContainerService:
                 finally:
                     os.close(fd)
             for point in volumes_:  # mount points exist from create on: ``cp`` into a created container
+                if point.anonymous and not point.mode and _is_file(root_fd, point.destination):
+                    # an image VOLUME (Config.Volumes: anonymous, no mode) over a file: Docker refuses it
+                    raise InvalidArgument(
+                        f"cannot mount volume over existing file, file exists {point.destination}"
+                    )
                 _make_directory(root_fd, point.destination)
 
     def archive_binds(self, container: Container) -> list[dict[str, Any]]:
@@ -769,6 +775,17 @@ def _wanted(points: Sequence[mounts.MountPoint]) -> list[Wanted]:
         for p in points
         if p.type == "volume"
     ]
+
+
+def _is_file(root_fd: int, path: str) -> bool:
+    try:
+        fd = archive.open_in_root(root_fd, path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return not stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
 
 
 def _make_directory(root_fd: int, path: str) -> None:
