@@ -27,15 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.errors import Conflict, InvalidArgument, NotFound, NotSupported
+from berth.errors import Conflict, Internal, InvalidArgument, NotFound
+from berth.runtime.linux import syscalls
+from berth.runtime.linux.rootfs import parse_options
 from berth.util.atomic import read_json, write_json
 
 DRIVER = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker ≥ 23 marks anonymous volumes with it
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-_LOCAL_OPTIONS = {"type", "device", "o", "size"}  # what Docker's local driver accepts
+_LOCAL_OPTIONS = ("type", "o", "device", "size")  # what Docker's local driver accepts
 _FILTERS = {"dangling", "name", "label", "driver"}
-_MODES = {"ro", "rw", "z", "Z", "nocopy"}  # what moby accepts after a volume name
+_MANDATORY = {"device": ("type",), "type": ("device",), "o": ("device", "type")}  # Docker's local driver
 
 InUse = Callable[[], Mapping[str, Sequence[str]]]
 
@@ -57,17 +59,6 @@ class NoSuchVolume(NotFound):
         self.name = name
 
 
-@dataclass(frozen=True, slots=True)
-class VolumeMount:
-    """One volume mounted into a container: ``-v name:/dest[:ro]`` or an anonymous ``/dest``."""
-
-    name: str
-    destination: str
-    rw: bool
-    mode: str
-    anonymous: bool
-
-
 def validate_name(name: str) -> str:
     if not _NAME.match(name):
         raise InvalidArgument(
@@ -80,41 +71,6 @@ def validate_name(name: str) -> str:
 def anonymous_name(container_id: str, destination: str) -> str:
     """The 64-hex name of a container's anonymous volume at ``destination`` (stable, so not stored)."""
     return hashlib.sha256(f"{container_id}\0{destination}".encode()).hexdigest()
-
-
-def volume_mounts(container_id: str, config: Mapping[str, Any], host: Mapping[str, Any]) -> list[VolumeMount]:
-    """The volumes a container mounts, from its Config.Volumes and HostConfig.Binds (Docker's rules:
-    a bind or tmpfs at the same path replaces an image/anonymous volume there)."""
-    mounts: list[VolumeMount] = []
-    taken: set[str] = set(host.get("Tmpfs") or {})
-    anonymous = list(config.get("Volumes") or {})
-    for bind in host.get("Binds") or []:
-        parts = bind.split(":")
-        if len(parts) == 1 and bind.startswith("/"):
-            anonymous.append(bind)  # Binds ["/path"] (docker-py) is an anonymous volume, as in moby
-            continue
-        if len(parts) >= 2:
-            taken.add(parts[1].rstrip("/") or "/")
-        if len(parts) < 2 or parts[0].startswith("/"):
-            continue  # host path binds (and malformed ones) are spec.py's business
-        if len(parts) > 3:
-            raise InvalidArgument(f"invalid volume specification: '{bind}'")
-        name, destination, mode = parts[0], parts[1], parts[2] if len(parts) > 2 else ""
-        validate_name(name)
-        if not destination.startswith("/"):
-            raise InvalidArgument(f"invalid volume specification: '{bind}': mount path must be absolute")
-        flags = [f for f in mode.split(",") if f]
-        if not set(flags) <= _MODES or {"ro", "rw"} <= set(flags):
-            raise InvalidArgument(f"invalid mode: {mode}")
-        rw = "ro" not in flags
-        mounts.append(VolumeMount(name, destination, rw, mode, anonymous=False))
-    for destination in anonymous:
-        if (destination.rstrip("/") or "/") in taken:
-            continue
-        taken.add(destination.rstrip("/") or "/")
-        name = anonymous_name(container_id, destination)
-        mounts.append(VolumeMount(name, destination, True, "", anonymous=True))
-    return mounts
 
 
 def source_for(container_directory: Path, name: str) -> Path:
@@ -151,10 +107,44 @@ def _copy_tree(source: Path, target: Path) -> None:
         for entry in [".", *dirs, *files]:
             src = os.path.normpath(os.path.join(directory, entry))
             dst = os.path.normpath(os.path.join(target, rel, entry))
-            st = os.lstat(src)
+            # the top directory may be a /proc/self/fd magic link: its target's owner and mode count
+            st = os.stat(src) if directory == str(source) and entry == "." else os.lstat(src)
             os.lchown(dst, st.st_uid, st.st_gid)
             if not stat.S_ISLNK(st.st_mode):
                 os.chmod(dst, stat.S_IMODE(st.st_mode))
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A volume a container needs (``ensure``): its name, and how to make it when it does not exist."""
+
+    name: str
+    anonymous: bool = False
+    options: Mapping[str, str] | None = None
+    labels: Mapping[str, str] | None = None
+
+
+def _validate_options(name: str, options: Mapping[str, str]) -> None:
+    """Docker's local driver ``validateOpts`` (its messages, prefixed ``create NAME:``)."""
+    for key in options:
+        if key not in _LOCAL_OPTIONS:
+            raise InvalidArgument(f'create {name}: invalid option: "{key}"')
+    if "size" in options:
+        raise InvalidArgument(f"create {name}: quota size requested but no quota support")
+    for key, required in _MANDATORY.items():
+        for other in required if key in options else ():
+            if other not in options:
+                raise InvalidArgument(f'create {name}: missing required option: "{other}"')
+
+
+def _is_mounted(path: Path) -> bool:
+    wanted = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            field = line.split()[4]
+            if (field.encode().decode("unicode_escape") if "\\" in field else field) == wanted:
+                return True
+    return False
 
 
 class VolumeService:
@@ -216,15 +206,8 @@ class VolumeService:
         driver = driver or DRIVER
         if driver != DRIVER:
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
-        for key in options or {}:
-            if key not in _LOCAL_OPTIONS:
-                raise InvalidArgument(f'invalid option: "{key}"')
-        if options:
-            raise NotSupported(
-                "local volume options (type, device, o, size) are not supported by Berth yet: "
-                "create the volume without -o"
-            )
         name = validate_name(name) if name else secrets.token_hex(32)
+        _validate_options(name, options or {})
         with self._lock:
             with contextlib.suppress(NoSuchVolume):
                 return self._to_json(self._load(name))
@@ -241,25 +224,87 @@ class VolumeService:
             write_json(self._record_path(name), record)
             return self._to_json(record)
 
-    def ensure(self, mounts: Sequence[VolumeMount]) -> list[str]:
-        """Create the volumes ``mounts`` name that do not exist yet; return the names it created."""
+    def ensure(self, wanted: Sequence[Wanted]) -> list[str]:
+        """Create the volumes ``wanted`` names that do not exist yet (with their driver options and
+        labels; anonymous ones get Docker's anonymous label); return the names it created."""
         created = []
         with self._lock:
-            for mount in mounts:
-                if self.exists(mount.name):
+            for want in wanted:
+                if self.exists(want.name):
                     continue
-                self.create(mount.name, labels={ANONYMOUS_LABEL: ""} if mount.anonymous else {})
-                created.append(mount.name)
+                labels = {**(want.labels or {}), **({ANONYMOUS_LABEL: ""} if want.anonymous else {})}
+                self.create(want.name, labels=labels or None, options=want.options)
+                created.append(want.name)
         return created
 
     def populate(self, name: str, source: Path) -> None:
         """Docker's copy-up: fill a volume that is still empty with ``source`` (the image's content at
-        the mount path), owner and mode of the top directory included. A non-empty volume is left alone."""
+        the mount path), owner and mode of the top directory included. A non-empty volume is left alone.
+        A volume with mount options is mounted for the copy (and unmounted after, unless in use)."""
         target = self.mountpoint(name)
         with self._lock:
-            if any(target.iterdir()):
-                return
-            _copy_tree(source, target)
+            mounted_here = self.activate(name)
+            try:
+                if any(target.iterdir()):
+                    return
+                _copy_tree(source, target)
+            finally:
+                if mounted_here:
+                    self.deactivate(name)
+
+    def is_empty(self, name: str) -> bool:
+        with self._lock:
+            mounted_here = self.activate(name)
+            try:
+                return not any(self.mountpoint(name).iterdir())
+            finally:
+                if mounted_here:
+                    self.deactivate(name)
+
+    # ---------------------------------------------------------------- driver options (type, device, o)
+
+    def _mount_options(self, name: str) -> Mapping[str, str]:
+        with contextlib.suppress(NoSuchVolume):
+            return self._load(name).get("Options") or {}
+        return {}
+
+    def activate(self, name: str) -> bool:
+        """Mount a volume created with ``type``/``device`` options on its ``_data`` (Docker's local
+        driver does this when a container starts using it). True when this call mounted it."""
+        options = self._mount_options(name)
+        if not (options.get("type") or options.get("device")):
+            return False
+        target = self.mountpoint(name)
+        with self._lock:
+            if _is_mounted(target):
+                return False
+            flags, _, data = parse_options((options.get("o") or "").split(","))
+            try:
+                syscalls.mount(
+                    options.get("device"),
+                    str(target),
+                    options.get("type") or None,
+                    flags & ~syscalls.MS_REMOUNT,
+                    data or None,
+                )
+                if flags & syscalls.MS_BIND and flags & ~(syscalls.MS_BIND | syscalls.MS_REC):
+                    syscalls.mount(None, str(target), None, flags | syscalls.MS_REMOUNT)
+            except OSError as exc:
+                reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+                raise Internal(
+                    f"error while mounting volume '{target}': failed to mount local volume: mount "
+                    f"{options.get('device')}:{target}, flags: {flags:#x}: {reason}"
+                ) from exc
+            return True
+
+    def deactivate(self, name: str) -> None:
+        """Unmount what ``activate`` mounted (when the last container using the volume stops)."""
+        target = self.mountpoint(name)
+        with self._lock:
+            if (
+                self._mount_options(name).get("type") or self._mount_options(name).get("device")
+            ) and _is_mounted(target):
+                syscalls.umount2(str(target), syscalls.MNT_DETACH)
 
     def exists(self, name: str) -> bool:
         return bool(_NAME.match(name)) and self._record_path(name).is_file()
@@ -279,10 +324,14 @@ class VolumeService:
             users = self._in_use().get(name)
             if users:
                 raise VolumeInUse(name, users)
+            self.deactivate(name)
             self._delete(name)
 
     def _delete(self, name: str) -> None:
         directory = self._root / name
+        if _is_mounted(self.mountpoint(name)):
+            # never rmtree through a mount: with o=bind that would empty the host directory it shows
+            raise Conflict(f"remove {name}: the volume is still mounted at {self.mountpoint(name)}")
         # The record goes first: a crash half-way leaves a directory that list() skips, never a
         # volume whose content is half gone.
         self._record_path(name).unlink(missing_ok=True)
@@ -308,6 +357,7 @@ class VolumeService:
                 if filters.get("label!") and _label_match(labels, filters["label!"], any_of=True):
                     continue
                 size = _tree_size(self.mountpoint(name))
+                self.deactivate(name)
                 self._delete(name)
                 removed.append(name)
                 reclaimed += size

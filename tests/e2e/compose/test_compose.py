@@ -83,3 +83,26 @@ def test_a_compose_project_runs_on_berthd(berthd: Daemon, busybox_image: str, tm
     assert ok(berthd.docker("ps", "-aq")) == ""
     assert "shop_default" not in ok(berthd.docker("network", "ls", "--format", "{{.Name}}"))
     assert "shop_data" not in ok(berthd.docker("volume", "ls", "--format", "{{.Name}}"))
+
+
+SECRETS = """
+version: "3.8"
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "cat /run/secrets/token; echo x > /run/secrets/token 2>/dev/null && echo rw || echo ro"]
+    secrets: [token]
+secrets:
+  token:
+    file: ./token.txt
+"""
+
+
+def test_compose_file_secrets_are_read_only_binds(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
+    """Compose mounts a file secret as a read-only bind (HostConfig.Mounts) at /run/secrets/NAME."""
+    (tmp_path / "docker-compose.yml").write_text(SECRETS)
+    (tmp_path / "token.txt").write_text("s3cret\n")
+    out = ok(compose(berthd, tmp_path, "run", "--rm", "-T", "app"))
+    assert out.splitlines()[-2:] == ["s3cret", "ro"]
+    assert (tmp_path / "token.txt").read_text() == "s3cret\n"
+    ok(compose(berthd, tmp_path, "down", "-v"))

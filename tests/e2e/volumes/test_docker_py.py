@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docker
 import docker.errors
 import pytest
@@ -67,3 +69,51 @@ def test_prune(berthd: Daemon, busybox_image: str) -> None:
     report = client.volumes.prune(filters={"all": True})
     assert sorted(report["VolumesDeleted"]) == sorted(["named", anon.name])
     assert client.volumes.list() == []
+
+
+def test_volume_create_options_and_cluster_fields(berthd: Daemon, busybox_image: str) -> None:
+    """POST /volumes/create: DriverOpts mount as Docker's local driver does (type/device/o, at first
+    use); ClusterVolumeSpec and PUT /volumes/{name} answer as a daemon outside a swarm."""
+    client = _client(berthd)
+    api = client.api
+    volume = client.volumes.create(
+        name="ram", driver="local", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=3m,mode=0750"}
+    )
+    assert volume.attrs["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=3m,mode=0750"}
+    out = client.containers.run(
+        busybox_image, ["sh", "-c", "stat -c %a /r; grep ' /r ' /proc/self/mountinfo"], remove=True,
+        volumes={"ram": {"bind": "/r", "mode": "rw"}},
+    ).decode()  # fmt: skip
+    mode, _, line = out.partition("\n")
+    assert mode == "750" and " - tmpfs tmpfs " in line and "size=3072k" in line
+    # once no container uses it, the tmpfs is unmounted again (its content goes, as with Docker)
+    assert not any(
+        entry.split()[4] == volume.attrs["Mountpoint"]
+        for entry in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
+    for options, message in [
+        ({"type": "tmpfs"}, 'create bad: missing required option: "device"'),
+        ({"o": "size=1m", "device": "tmpfs"}, 'create bad: missing required option: "type"'),
+        ({"colour": "red"}, 'create bad: invalid option: "colour"'),
+    ]:
+        with pytest.raises(docker.errors.APIError) as refused:
+            client.volumes.create(name="bad", driver_opts=options)
+        assert refused.value.status_code == 400 and message in str(refused.value.explanation)
+    with pytest.raises(docker.errors.NotFound) as plugin:
+        client.volumes.create(name="elsewhere", driver="nfsplugin")
+    assert 'error looking up volume plugin nfsplugin: plugin "nfsplugin" not found' in str(
+        plugin.value.explanation
+    )
+    cluster = api._post_json(
+        api._url("/volumes/create"),
+        data={"Name": "cv", "ClusterVolumeSpec": {"Group": "g", "AccessMode": {}}},
+    )
+    assert cluster.status_code == 503
+    assert "This node is not a swarm manager." in cluster.json()["message"]
+    update = api._put(api._url("/volumes/{0}", "ram") + "?version=1", json={"Spec": {}})
+    assert update.status_code == 503
+    assert (
+        update.json()["message"] == "volume update only valid for cluster volumes, but swarm is unavailable"
+    )
+    assert sorted(v.name for v in client.volumes.list()) == ["ram"]
+    volume.remove()

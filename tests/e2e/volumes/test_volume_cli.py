@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -64,10 +65,14 @@ def test_create_refuses_bad_names_drivers_and_options(berthd: Daemon, which: str
     assert bad.returncode != 0 and "includes invalid characters for a local volume name" in bad.stderr
     driver = cli(berthd, which, "volume", "create", "-d", "nfsplugin", "v")
     assert driver.returncode != 0 and 'plugin "nfsplugin" not found' in driver.stderr
-    unknown = cli(berthd, which, "volume", "create", "-o", "colour=red", "v")
-    assert unknown.returncode != 0 and 'invalid option: "colour"' in unknown.stderr
-    unsupported = cli(berthd, which, "volume", "create", "-o", "type=tmpfs", "v")
-    assert unsupported.returncode != 0 and "not supported" in unsupported.stderr
+    short = cli(berthd, which, "volume", "create", "v")  # Docker's pattern wants two characters or more
+    assert short.returncode != 0 and 'create v: "v" includes invalid characters' in short.stderr
+    unknown = cli(berthd, which, "volume", "create", "-o", "colour=red", "vv")
+    assert unknown.returncode != 0 and 'create vv: invalid option: "colour"' in unknown.stderr
+    half = cli(berthd, which, "volume", "create", "-o", "type=tmpfs", "vv")
+    assert half.returncode != 0 and 'create vv: missing required option: "device"' in half.stderr
+    quota = cli(berthd, which, "volume", "create", "-o", "size=10m", "vv")
+    assert quota.returncode != 0 and "create vv: quota size requested but no quota support" in quota.stderr
     assert ok(cli(berthd, which, "volume", "ls", "-q")) == ""
 
 
@@ -224,12 +229,13 @@ def test_new_volume_gets_the_image_content(berthd: Daemon, busybox_image: str) -
     )
     # a volume that already has content is left as it is
     ok(berthd.berth("run", "--rm", "-v", "etcvol:/mnt", busybox_image, "touch", "/mnt/mine"))
-    assert ok(berthd.berth("run", "--rm", "-v", "etcvol:/etc", busybox_image, "ls", "/etc")) == "mine\n"
+    # (/etc/hostname, hosts and resolv.conf are bound over the volume, as Docker sorts mounts by depth)
+    etc_files = ["hostname", "hosts", "resolv.conf"]
+    listing = ok(berthd.berth("run", "--rm", "-v", "etcvol:/etc", busybox_image, "ls", "/etc")).split()
+    assert listing == sorted(["mine", *etc_files])
     # and an empty volume over an image path gets /etc/passwd and /etc/group
-    assert ok(berthd.berth("run", "--rm", "-v", "etc2:/etc", busybox_image, "ls", "/etc")).split() == [
-        "group",
-        "passwd",
-    ]
+    listing = ok(berthd.berth("run", "--rm", "-v", "etc2:/etc", busybox_image, "ls", "/etc")).split()
+    assert listing == sorted(["group", "passwd", *etc_files])
 
 
 def test_system_df_counts_volumes(berthd: Daemon, busybox_image: str) -> None:
@@ -257,7 +263,7 @@ def test_system_df_counts_volumes(berthd: Daemon, busybox_image: str) -> None:
 
 def test_nocopy_and_bad_modes(berthd: Daemon, busybox_image: str) -> None:
     out = ok(berthd.berth("run", "--rm", "-v", "bare:/etc:nocopy", busybox_image, "ls", "/etc"))
-    assert out == ""  # nocopy: the image's /etc stays out of the new volume
+    assert out == "hostname\nhosts\nresolv.conf\n"  # nocopy: only the container's own /etc files
     bad = berthd.docker("run", "--rm", "-v", "bare:/etc:bogus", busybox_image, "true")
     assert bad.returncode == 125 and "invalid mode: bogus" in bad.stderr
 
@@ -285,3 +291,38 @@ def test_volumes_and_their_users_survive_a_daemon_restart(berthd: Daemon, busybo
     assert ok(berthd.berth("exec", "user", "cat", "/d/f")) == "1\n"
     ok(berthd.berth("rm", "-f", "user"))
     assert ok(berthd.berth("volume", "rm", "lasting")) == "lasting\n"
+
+
+def test_local_volume_bound_to_a_host_directory(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
+    """``-o type=none -o o=bind -o device=DIR``: Docker's local driver binds DIR on the volume at first
+    use (the image's content is copied up into it while empty); removing the volume leaves DIR alone."""
+    host_dir = tmp_path / "backing"
+    host_dir.mkdir()
+    ok(
+        berthd.docker(
+            "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={host_dir}", "bound"
+        )
+    )
+    out = ok(
+        berthd.docker(
+            "run",
+            "--rm",
+            "-v",
+            "bound:/etc",
+            busybox_image,
+            "sh",
+            "-c",
+            "echo hi > /etc/new; ls /etc | wc -l",
+        )
+    )
+    assert int(out) > 4 and (host_dir / "new").read_text() == "hi\n" and (host_dir / "passwd").exists()
+    ok(berthd.docker("volume", "rm", "bound"))
+    assert (host_dir / "new").read_text() == "hi\n"
+    missing = tmp_path / "missing"
+    ok(
+        berthd.docker(
+            "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={missing}", "dangling"
+        )
+    )
+    failed = berthd.docker("run", "--rm", "-v", "dangling:/x", busybox_image, "true")
+    assert failed.returncode != 0 and "failed to mount local volume" in failed.stderr

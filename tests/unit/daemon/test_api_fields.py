@@ -116,3 +116,10 @@ def test_refused_build_query_parameters() -> None:
     schema.refuse_query({"squash": "0", "t": "x"})
     with pytest.raises(InvalidArgument, match="experimental"):
         schema.refuse_query({"squash": "1"})
+
+
+def test_an_alias_of_a_string_type_is_a_string() -> None:
+    """Mount.Type is ``allOf: [MountType]`` in the spec: a plain string, as Go's mount.Type."""
+    host = {"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/t"}]}
+    assert schema.check({"Image": "x", "HostConfig": host}, "ContainerCreate")["HostConfig"] == host
+    assert "Mounts.Type of type string" in _error({"HostConfig": {"Mounts": [{"Type": 1}]}})

@@ -8,8 +8,10 @@ from typing import Any
 
 from berth.api.humanize import human_duration
 from berth.engine import volumes
+from berth.engine.containers import mounts
 from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339
 from berth.engine.networks.service import primary_network
+from berth.errors import BerthError
 
 
 def status_text(container: Container) -> str:
@@ -118,25 +120,12 @@ def _network_settings(container: Container) -> dict[str, Any]:
 
 
 def _mounts(container: Container) -> list[dict[str, Any]]:
-    mounts = []
-    for bind in container.host_config.get("Binds") or []:
-        parts = bind.split(":")
-        if len(parts) < 2 or not parts[0].startswith("/"):
-            continue  # named and anonymous volumes: below
-        mode = parts[2] if len(parts) > 2 else ""
-        mounts.append({
-            "Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
-            "RW": "ro" not in mode.split(","), "Propagation": "rprivate",
-        })  # fmt: skip
-    # Named and anonymous volumes (engine/volumes.py), as Docker shows them.
-    for volume in volumes.volume_mounts(container.container_id, container.config, container.host_config):
-        mounts.append({
-            "Type": "volume", "Name": volume.name,
-            "Source": str(volumes.source_for(container.directory, volume.name)),
-            "Destination": volume.destination, "Driver": "local", "Mode": volume.mode,
-            "RW": volume.rw, "Propagation": "",
-        })  # fmt: skip
-    return mounts
+    """Docker's ``Mounts``: every bind, volume, tmpfs and image mount point (engine/containers/mounts.py)."""
+    try:
+        points = mounts.of(container)
+    except (BerthError, OSError, ValueError):  # an unreadable record: inspect still answers
+        return []
+    return mounts.inspect_json(points, lambda name: volumes.source_for(container.directory, name))
 
 
 def inspect(container: Container, *, size_rw: int | None = None) -> dict[str, Any]:

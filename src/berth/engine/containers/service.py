@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import signal as signals
+import stat
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers import archive, names, spec
+from berth.engine.containers import archive, mount_setup, mounts, names, spec
 from berth.engine.containers import create as creating
 from berth.engine.containers import update as updating
 from berth.engine.containers.container import (
@@ -34,7 +36,7 @@ from berth.engine.containers.health import HealthMonitor
 from berth.engine.events import EventBus
 from berth.engine.images import ImageService
 from berth.engine.networks.service import NetworkService
-from berth.engine.volumes import VolumeService, volume_mounts
+from berth.engine.volumes import VolumeService, Wanted
 from berth.errors import BerthError, Conflict, Internal, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
@@ -149,19 +151,36 @@ class ContainerService:
             if running_only and not container.status.is_alive():
                 continue
             used.setdefault(container.image_id, []).append(container.container_id)
+            with contextlib.suppress(BerthError, OSError, ValueError):  # images mounted with type=image
+                for point in mounts.of(container):
+                    if point.image_id and container.container_id not in used.get(point.image_id, []):
+                        used.setdefault(point.image_id, []).append(container.container_id)
         return used
 
     def volume_users(self) -> Mapping[str, Sequence[str]]:
         """{volume name: [ids of containers that mount it]} — what makes a volume "in use"."""
         used: dict[str, list[str]] = {}
         for container in list(self._containers.values()):
-            for mount in volume_mounts(container.container_id, container.config, container.host_config):
-                used.setdefault(mount.name, []).append(container.container_id)
+            try:
+                names_ = mounts.volume_names(container)
+            except (BerthError, OSError, ValueError) as exc:  # an unreadable record: logged, not fatal
+                log.warning("container %s: cannot read its mounts: %s", container.short_id, exc)
+                continue
+            for name in names_:
+                used.setdefault(name, []).append(container.container_id)
         return used
 
     # ---------------------------------------------------------------- create
 
-    async def create(self, body: dict[str, Any], name: str | None, *, platform: str = "") -> Container:
+    async def create(
+        self,
+        body: dict[str, Any],
+        name: str | None,
+        *,
+        platform: str = "",
+        api_version: tuple[int, int] | None = None,
+    ) -> Container:
+        """``api_version``: the client's, for Docker's compatibility rules on mounts (mounts.py)."""
         image_name = body.get("Image") or ""
         if not image_name:
             raise InvalidArgument("config cannot be empty in order to create a container")
@@ -169,6 +188,7 @@ class ContainerService:
         creating.check_platform(platform, image_name, image.config)
         host = dict(body.get("HostConfig") or {})
         warnings = creating.validate_host_config(host)
+        readonly_non_recursive = mounts.for_api_version(host, api_version)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
@@ -191,7 +211,7 @@ class ContainerService:
         container.warnings = warnings
         directory.mkdir(mode=0o710)
         try:
-            await asyncio.to_thread(self._prepare_files, container, image.top_layer)
+            await asyncio.to_thread(self._prepare_files, container, image.top_layer, readonly_non_recursive)
         except BaseException:
             await asyncio.to_thread(self._discard_files, container)
             raise
@@ -199,53 +219,110 @@ class ContainerService:
         self._publish(container, "create")
         return container
 
-    def _prepare_files(self, container: Container, top_layer: str) -> None:
+    def _prepare_files(
+        self, container: Container, top_layer: str, readonly_non_recursive: bool = False
+    ) -> None:
         container.snapshot_key = container.container_id
         self._images.snapshotter.prepare(container.snapshot_key, top_layer)
         creating.write_network_files(container)
-        self._prepare_volumes(container)
+        self._prepare_volumes(container, readonly_non_recursive)
         container.save()
 
-    def _prepare_volumes(self, container: Container) -> None:
-        """Create the container's volumes on first use and, as Docker does, copy the image's content
-        at each mount path into a volume that is still empty (engine/volumes.py)."""
-        mounts = volume_mounts(container.container_id, container.config, container.host_config)
-        created = self._volumes.ensure(mounts)
+    def _volumes_from(self, ref: str) -> list[mounts.MountPoint]:
         try:
-            empty = [
-                m
-                for m in mounts
-                if "nocopy" not in m.mode.split(",") and not any(self._volumes.mountpoint(m.name).iterdir())
-            ]
-            if not empty:
-                return
-            rootfs = self._images.snapshotter.mounts(container.snapshot_key)
-            with archive.container_root(0, rootfs, container.directory) as root_fd:
-                for mount in empty:
-                    try:
-                        fd = archive.open_in_root(root_fd, mount.destination)
-                    except OSError:
-                        continue  # nothing in the image at that path
-                    try:
-                        self._volumes.populate(mount.name, Path(f"/proc/self/fd/{fd}"))
-                    finally:
-                        os.close(fd)
+            return mounts.of(self.get(ref))
+        except NotFound as exc:
+            raise InvalidArgument(str(exc)) from exc  # Docker: a bad --volumes-from is the caller's (400)
+
+    def _prepare_volumes(self, container: Container, readonly_non_recursive: bool = False) -> None:
+        """Decide the container's mount points (engine/containers/mounts.py) and record them; create its
+        volumes on first use and, as Docker does, copy the image's content at each mount path into a
+        volume that is still empty; image mounts get a read-only snapshot view."""
+        points = mounts.parse(
+            container.config,
+            container.host_config,
+            container_id=container.container_id,
+            volumes_from=self._volumes_from,
+            daemon_root=str(self._root.parent),
+            readonly_non_recursive=readonly_non_recursive,
+        )
+        created = self._volumes.ensure(_wanted(points))
+        for name in created:
+            self._events.publish("volume", "create", name, {"driver": "local"})
+        views: list[str] = []
+        try:
+            for index, point in enumerate(points):
+                if point.type == "image":
+                    image = self._images.resolve(point.source)
+                    key = mounts.image_key(container.container_id, point.destination)
+                    self._images.snapshotter.view(key, image.top_layer)
+                    views.append(key)
+                    points[index] = dataclasses.replace(point, image_key=key, image_id=image.image_id)
+            volumes_ = [p for p in points if p.type == "volume"]
+            empty = [p for p in volumes_ if p.copy_data and not p.subpath and self._volumes.is_empty(p.name)]
+            if volumes_:  # no volumes: no need to mount the rootfs (create stays fast)
+                self._fill_volumes(container, empty, volumes_)
+            mounts.save(container.directory, points)
         except BaseException:
+            for key in views:
+                with contextlib.suppress(BerthError, OSError):
+                    self._images.snapshotter.remove(key)
             for name in created:  # the create failed: the volumes it made go with it
                 with contextlib.suppress(BerthError, OSError):
                     self._volumes.remove(name)
             raise
 
+    def _fill_volumes(
+        self, container: Container, empty: Sequence[mounts.MountPoint], volumes_: Sequence[mounts.MountPoint]
+    ) -> None:
+        """Copy-up into ``empty`` volumes and make every volume's mount point in the rootfs."""
+        rootfs = self._images.snapshotter.mounts(container.snapshot_key)
+        with archive.container_root(0, rootfs, container.directory) as root_fd:
+            for point in empty:
+                try:
+                    fd = archive.open_in_root(root_fd, point.destination)
+                except OSError:
+                    continue  # nothing in the image at that path
+                try:
+                    self._volumes.populate(point.name, Path(f"/proc/self/fd/{fd}"))
+                finally:
+                    os.close(fd)
+            for point in volumes_:  # mount points exist from create on: ``cp`` into a created container
+                if point.anonymous and not point.mode and _is_file(root_fd, point.destination):
+                    # an image VOLUME (Config.Volumes: anonymous, no mode) over a file: Docker refuses it
+                    raise InvalidArgument(
+                        f"cannot mount volume over existing file, file exists {point.destination}"
+                    )
+                _make_directory(root_fd, point.destination)
+
+    def archive_binds(self, container: Container) -> list[dict[str, Any]]:
+        """The binds and volumes to lay over a stopped container's rootfs for ``cp`` (archive route),
+        with its /etc/hostname, hosts and resolv.conf as in Docker's ``mountVolumes``."""
+        host_network = container.host_config.get("NetworkMode") == "host"
+        files = [
+            {"destination": f"/etc/{name}", "type": "bind", "source": str(container.directory / name),
+             "options": ["rbind", "rw"]}
+            for name in ("hostname", "hosts", "resolv.conf")
+            if (container.directory / name).exists() and not (host_network and name == "hostname")
+        ]  # fmt: skip
+        return [*mount_setup.archive_binds(mounts.of(container), self._volumes.mountpoint), *files]
+
     def _remove_anonymous_volumes(self, container: Container) -> None:
         """``rm -v`` and ``--rm``: the container's anonymous volumes go too (named ones stay)."""
-        for mount in volume_mounts(container.container_id, container.config, container.host_config):
-            if mount.anonymous:
-                with contextlib.suppress(BerthError, OSError):  # in use elsewhere or already gone
-                    self._volumes.remove(mount.name)
+        with contextlib.suppress(BerthError, OSError, ValueError):
+            for point in mounts.of(container):
+                if point.type == "volume" and point.anonymous:
+                    with contextlib.suppress(BerthError, OSError):  # in use elsewhere or already gone
+                        self._volumes.remove(point.name)
 
     def _discard_files(self, container: Container) -> None:
         with contextlib.suppress(NotFound):
             self._images.snapshotter.remove(container.container_id)
+        with contextlib.suppress(BerthError, OSError, ValueError):  # image mounts' views
+            for point in mounts.of(container):
+                if point.image_key:
+                    with contextlib.suppress(NotFound):
+                        self._images.snapshotter.remove(point.image_key)
         shutil.rmtree(container.directory, ignore_errors=True)
 
     # ---------------------------------------------------------------- start
@@ -272,21 +349,36 @@ class ContainerService:
             self.runtime.delete(container.container_id, force=True)  # leftovers of a previous run
         container.bundle.mkdir(exist_ok=True)
         (container.bundle / "rootfs").mkdir(exist_ok=True)
-        self._volumes.ensure(
-            volume_mounts(container.container_id, container.config, container.host_config)
-        )  # volumes of containers made before volumes existed, or removed by hand since
+        points = mounts.of(container)
+        self._volumes.ensure(_wanted(points))  # volumes removed by hand since the create
+        for point in points:
+            if point.type == "volume":
+                self._volumes.activate(point.name)  # a volume with mount options (type, device, o)
+        user_mounts = mount_setup.oci_mounts(
+            points,
+            volume_dir=self._volumes.mountpoint,
+            image_mounts=lambda p: self._images.snapshotter.mounts(p.image_key),
+            daemon_root=str(self._root.parent),
+        )
+        for point in points:
+            if point.type == "volume":  # Docker's "volume mount" event, one per volume at each start
+                self._events.publish("volume", "mount", point.name, {
+                    "driver": point.driver or "local", "container": container.container_id,
+                    "destination": point.destination, "read/write": str(point.rw).lower(),
+                    "propagation": point.propagation,
+                })  # fmt: skip
         sandbox = self._networks.attach(container)  # its network namespace, wired (or None)
         try:
             oci = spec.build(
                 container,
                 cgroup_parent=self._cgroup_parent,
-                mountpoint=self._volumes.mountpoint,
+                user_mounts=user_mounts,
                 netns=sandbox,
             )
             write_json(container.bundle / "config.json", oci, durable=False)
-            mounts = self._images.snapshotter.mounts(container.snapshot_key)
+            rootfs = self._images.snapshotter.mounts(container.snapshot_key)
             self.runtime.create(
-                container.container_id, container.bundle, rootfs=mounts, io=self._io_config(container)
+                container.container_id, container.bundle, rootfs=rootfs, io=self._io_config(container)
             )
         except BaseException:
             self._networks.detach(container)
@@ -360,6 +452,22 @@ class ContainerService:
         with contextlib.suppress(NotFound):
             self.runtime.delete(container.container_id, force=True)
         self._networks.detach(container)
+        self._release_volumes(container)
+
+    def _release_volumes(self, container: Container) -> None:
+        """Unmount the volumes with mount options that no other live container uses (Docker's local
+        driver unmounts at the last user's stop)."""
+        with contextlib.suppress(BerthError, OSError, ValueError):
+            mine = set(mounts.volume_names(container))
+            for name in sorted(mine) if container.status != ContainerStatus.REMOVING else ():
+                self._events.publish(
+                    "volume", "unmount", name, {"driver": "local", "container": container.container_id}
+                )
+            for other in list(self._containers.values()):
+                if other is not container and other.status.is_alive():
+                    mine -= set(mounts.volume_names(other))
+            for name in mine:
+                self._volumes.deactivate(name)
 
     async def _teardown(self, container: Container) -> None:
         """After init is gone: close its published ports, delete it from the runtime, free its addresses."""
@@ -692,6 +800,38 @@ class ContainerService:
         attributes.update(container.config.get("Labels") or {})
         attributes.update(extra)
         self._events.publish("container", action, container.container_id, attributes)
+
+
+def _wanted(points: Sequence[mounts.MountPoint]) -> list[Wanted]:
+    return [
+        Wanted(p.name, anonymous=p.anonymous, options=p.driver_opts, labels=p.labels)
+        for p in points
+        if p.type == "volume"
+    ]
+
+
+def _is_file(root_fd: int, path: str) -> bool:
+    try:
+        fd = archive.open_in_root(root_fd, path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return not stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _make_directory(root_fd: int, path: str) -> None:
+    """``mkdir -p path`` inside the container's root (resolved in it), as the runtime would at start."""
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        fd = archive.open_in_root(root_fd, current)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+        finally:
+            os.close(fd)
+        current = f"{current.rstrip('/')}/{part}"
 
 
 def uptime_seconds(container: Container) -> float:

@@ -7,12 +7,12 @@ masked paths, /dev/shm size — is decided here; mounts in ``mounts.py``, cgroup
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from berth.engine.containers import mounts as spec_mounts
 from berth.engine.containers.container import Container
+from berth.engine.containers.mount_setup import UserMounts
 from berth.engine.containers.resources import resources
 from berth.errors import InvalidArgument
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
@@ -66,10 +66,11 @@ def build(
     container: Container,
     *,
     cgroup_parent: str,
-    mountpoint: Callable[[str], Path] | None = None,
+    user_mounts: UserMounts | None = None,
     netns: Path | None = None,
 ) -> dict[str, Any]:
-    """The OCI runtime spec (``config.json``) for one start of ``container``; ``netns``: a network
+    """The OCI runtime spec (``config.json``) for one start of ``container``; ``user_mounts``: its
+    binds, volumes, tmpfs and image mounts (``mount_setup.oci_mounts``); ``netns``: a network
     namespace made (and wired) beforehand, to join instead of a new empty one."""
     config, host = container.config, container.host_config
     args = [container.path, *container.args]
@@ -95,6 +96,7 @@ def build(
             mount["options"] = [o for o in mount["options"] if not o.startswith("size=")] + [
                 f"size={shm_size}"
             ]
+    ours = len(mounts)  # from here on Docker sorts by depth, volumes and binds included (below)
     for name in ("hostname", "hosts", "resolv.conf"):
         if host_network and name == "hostname":
             continue
@@ -107,12 +109,13 @@ def build(
             {"destination": INIT_PATH, "type": "bind", "source": _init_binary(), "options": ["bind", "ro"]}
         )
     mounts += spec_mounts.tmpfs_mounts(host.get("Tmpfs") or {})
-    # Binds and volumes (``mountpoint``: a volume name → its directory) go parents first, as Docker
-    # sorts them, so ``-v data:/a -v /host:/a/b`` mounts /a/b on top of the volume.
-    binds = spec_mounts.bind_mounts(host.get("Binds") or [])
-    if mountpoint is not None:
-        binds += spec_mounts.volume_mounts(container, mountpoint)
-    mounts += sorted(binds, key=lambda m: len(m["destination"].rstrip("/").split("/")))
+    # Binds and volumes go parents first, as Docker sorts them, so ``-v data:/a -v /host:/a/b``
+    # mounts /a/b on top of the volume.
+    if user_mounts is not None:
+        mounts += user_mounts.mounts
+        if user_mounts.root_propagation:
+            oci["linux"]["rootfsPropagation"] = user_mounts.root_propagation
+    mounts[ours:] = sorted(mounts[ours:], key=lambda m: str(m["destination"]).rstrip("/").count("/"))
     caps = _capabilities(host)
     process = oci["process"]
     process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}

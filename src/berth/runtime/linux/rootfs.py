@@ -99,10 +99,31 @@ def _make_target(dest: str, source: str | None, is_bind: bool) -> None:
         os.makedirs(dest, mode=0o755, exist_ok=True)
 
 
+def _parent_mount_private(path: str) -> None:
+    """runc's rootfsParentMountPrivate: the mount holding ``path``'s parent must not be shared, or
+    pivot_root fails and the rootfs mount would propagate to the host."""
+    parent = os.path.dirname(os.path.abspath(path))
+    best, shared = "", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].encode().decode("unicode_escape") if "\\" in fields[4] else fields[4]
+            inside = parent == point or parent.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                end = fields.index("-") if "-" in fields else len(fields)
+                best, shared = point, any(o.startswith("shared:") for o in fields[6:end])
+    if best and shared:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
 def mount_rootfs(rootfs: str, mounts: Sequence[Mount], propagation: str = "rprivate") -> None:
-    """Make the whole tree private (nothing we mount leaks to the host), then mount the rootfs."""
+    """Set the propagation of the tree (private by default: nothing we mount leaks to the host), then
+    mount the rootfs. ``shared`` (non-recursive) and ``rslave`` are what Docker asks for when a bind is
+    shared or slave: the host's mounts keep their peer groups, so those binds can too."""
     # Must come first: without it our mounts would propagate into the host's shared mounts.
     sc.mount(None, "/", None, _PROPAGATION.get(propagation, sc.MS_PRIVATE | sc.MS_REC))
+    if propagation != "rprivate":
+        _parent_mount_private(rootfs)
     for m in mounts:
         flags, _, data = parse_options(m.options)
         if m.type == "bind" or flags & sc.MS_BIND:
@@ -153,6 +174,8 @@ def mount_spec(rootfs: str, spec_mounts: Sequence[Mapping[str, object]], cgroup_
         source = str(entry.get("source") or kind or "none")
         raw_options = entry.get("options")
         options = [str(o) for o in raw_options] if isinstance(raw_options, list) else []
+        recursive_ro = "rro" in options  # Docker's recursively read-only bind: submounts too
+        options = [o for o in options if o != "rro"] + (["ro"] if recursive_ro else [])
         flags, propagation, data = parse_options(options)
         is_bind = kind == "bind" or bool(flags & sc.MS_BIND)
         dest = secure_join(rootfs, destination)
@@ -163,6 +186,8 @@ def mount_spec(rootfs: str, spec_mounts: Sequence[Mapping[str, object]], cgroup_
             if extra:
                 extra |= os.statvfs(dest).f_flag & _LOCKED
                 sc.mount(None, dest, None, sc.MS_BIND | sc.MS_REMOUNT | extra)
+            if recursive_ro:
+                sc.mount_setattr_rdonly(dest, recursive=True)
         elif kind == "cgroup":
             _make_target(dest, None, False)
             _mount_cgroup(dest, flags, cgroup_version)

@@ -109,6 +109,28 @@ def mount(
     _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {fstype or ''}", target)
 
 
+_SYS_MOUNT_SETATTR = 442  # the same on every architecture (unified syscall table)
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]  # fmt: skip
+
+
+def mount_setattr_rdonly(target: str, *, recursive: bool) -> None:
+    """mount_setattr(2) MOUNT_ATTR_RDONLY on ``target`` (and, ``recursive``, every mount below it):
+    Docker's recursively read-only binds (Linux >= 5.12)."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    result = _libc.syscall(
+        ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(_AT_FDCWD), _b(target),
+        ctypes.c_uint(_AT_RECURSIVE if recursive else 0), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+    )  # fmt: skip
+    _check(0 if result == 0 else -1, "mount_setattr", target)
+
+
 def umount2(target: str, flags: int = 0) -> None:
     _check(_libc.umount2(_b(target), flags), "umount2", target)
 

@@ -78,7 +78,8 @@ class _ArchiveRoutes:
                     )
                 return
             mounts = await asyncio.to_thread(self._services.images.snapshotter.mounts, container.snapshot_key)
-            binds = await asyncio.to_thread(archive.bundle_binds, container.bundle)
+            # from the container's mount points, not its last start: a created container has volumes too
+            binds = await asyncio.to_thread(self._services.containers.archive_binds, container)
             stack = contextlib.ExitStack()
             fd = await asyncio.to_thread(
                 stack.enter_context, archive.container_root(0, mounts, container.directory, binds)

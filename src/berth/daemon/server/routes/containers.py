@@ -12,12 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
+from berth.api.versions import parse as parse_version
 from berth.daemon.server import container_json, schema
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.streams import frame, parse_detach_keys, pump
 from berth.daemon.wiring import Services
+from berth.engine.containers import mounts as container_mounts
 from berth.engine.containers.container import Container, ContainerStatus
 from berth.engine.containers.logs import LogQuery, stream_logs
 from berth.engine.containers.service import ContainerService, parse_signal
@@ -95,8 +97,12 @@ class _ContainerRoutes:
                 parse_signal(body["StopSignal"])
             except ValueError:
                 raise InvalidArgument(f"invalid signal: {body['StopSignal']}") from None
+        version = request.match_info.get("api_version")
         container = await self._containers.create(
-            body, request.query.get("name") or None, platform=request.query.get("platform", "")
+            body,
+            request.query.get("name") or None,
+            platform=request.query.get("platform", ""),
+            api_version=parse_version(version) if version else None,
         )
         return web.json_response({"Id": container.container_id, "Warnings": container.warnings}, status=201)
 
@@ -122,6 +128,9 @@ class _ContainerRoutes:
                     or container.image_id.removeprefix("sha256:").startswith(w)
                     for w in wanted
                 )
+            elif key == "volume":  # a volume's name, a bind's source, or a mount's destination
+                points = container_mounts.of(container)
+                ok = any(w in {p.name or p.source, p.destination} for p in points for w in wanted)
             elif key == "health":  # Docker's ps filter: starting, healthy, unhealthy or none
                 ok = ((container.health or {}).get("Status") or "none") in wanted
             elif key == "network":  # a network's name or id (prefix)

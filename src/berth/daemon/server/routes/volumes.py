@@ -13,9 +13,14 @@ from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.engine.events import EventBus
 from berth.engine.volumes import VolumeService
-from berth.errors import InvalidArgument
+from berth.errors import InvalidArgument, Unavailable
 
 _PRUNE_ALL_BEFORE = (1, 42)  # older clients expect prune to take named volumes too (Docker < 23)
+_CLUSTER_VOLUMES = (1, 42)  # ClusterVolumeSpec is read from this version on (older ones ignore it)
+_NO_SWARM = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
+    "this node to swarm and try again."
+)
 
 
 def register(router: ApiRouter, volumes: VolumeService, *, events: EventBus) -> None:
@@ -25,6 +30,7 @@ def register(router: ApiRouter, volumes: VolumeService, *, events: EventBus) -> 
     router.post("/volumes/prune", handlers.prune)
     router.get("/volumes/{name}", handlers.inspect)
     router.delete("/volumes/{name}", handlers.remove)
+    router.put("/volumes/{name}", handlers.update)
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -54,11 +60,18 @@ class _Handlers:
         name = body.get("Name") or ""
         if not isinstance(name, str):
             raise InvalidArgument("invalid Name: expected a string")
+        version = request.match_info.get("api_version")
+        cluster = body.get("ClusterVolumeSpec") is not None
+        if cluster and (not version or parse_version(version) >= _CLUSTER_VOLUMES):
+            raise Unavailable(_NO_SWARM)  # cluster volumes live in a swarm, which Berth never is
+        driver = body.get("Driver") or "local"
+        if not isinstance(driver, str):
+            raise InvalidArgument("invalid Driver: expected a string")
         existed = bool(name) and self._volumes.exists(name)
         volume = await asyncio.to_thread(
             self._volumes.create,
             name,
-            driver=str(body.get("Driver") or "local"),
+            driver=driver,
             labels=_string_map(body.get("Labels"), "Labels"),
             options=_string_map(body.get("DriverOpts"), "DriverOpts"),
         )
@@ -76,6 +89,10 @@ class _Handlers:
         if existed:
             self._events.publish("volume", "destroy", name, {"driver": "local"})
         return web.Response(status=204)
+
+    async def update(self, request: web.Request) -> web.Response:
+        """``PUT /volumes/{name}``: only cluster volumes can be updated, and there is no swarm here."""
+        raise Unavailable("volume update only valid for cluster volumes, but swarm is unavailable")
 
     async def prune(self, request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))

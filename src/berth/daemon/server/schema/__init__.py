@@ -176,7 +176,7 @@ class _Walk:
             checked = self.value(item, prop, (*path, name))
             row = FIELDS.get(prop.get("k", ""))
             if row is not None and row.status is Status.REFUSED and not is_unset(checked, row):
-                raise InvalidArgument(row.note)
+                raise row.error(row.note)
             out[name] = checked
         return out
 

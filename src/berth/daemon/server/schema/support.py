@@ -9,7 +9,8 @@ A row is keyed by the definition that declares the field and its name (``HostCon
 - ``partly``: takes effect for some values; the engine refuses the others with Docker's messages;
 - ``as Docker``: dockerd itself ignores or fills it on Linux, and so does Berth;
 - ``refused``: any value but the zero one (``""``, ``0``, ``false``, ``null``, ``[]``, ``{}``, or
-  the row's ``unset``) is answered 400 with the row's note, before anything is created.
+  the row's ``unset``) is answered with the row's note (a 400, or the row's ``error``: 503 for
+  swarm's fields, as dockerd), before anything is created.
 
 The generator fails when a field of the spec has no row or a row names no field, so a new spec
 version cannot add a field that is silently accepted.
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from berth.errors import BerthError, InvalidArgument, Unavailable
 
 
 class Status(StrEnum):
@@ -33,6 +36,7 @@ class Row:
     status: Status
     note: str = ""
     unset: tuple[object, ...] = ()  # values besides the zero ones that mean "not given"
+    error: type[BerthError] = InvalidArgument  # what a refusal raises (its HTTP status)
 
 
 def yes(note: str = "") -> Row:
@@ -47,8 +51,10 @@ def as_docker(note: str) -> Row:
     return Row(Status.AS_DOCKER, note)
 
 
-def refused(message: str, *, unset: tuple[object, ...] = ()) -> Row:
-    return Row(Status.REFUSED, message, unset)
+def refused(
+    message: str, *, unset: tuple[object, ...] = (), error: type[BerthError] = InvalidArgument
+) -> Row:
+    return Row(Status.REFUSED, message, unset, error)
 
 
 _WINDOWS = "Windows only: dockerd on Linux ignores it too"
@@ -72,7 +78,9 @@ FIELDS: dict[str, Row] = {
     "ContainerConfig.Healthcheck": yes("`--health-*`, `--no-healthcheck`"),
     "ContainerConfig.ArgsEscaped": as_docker(_WINDOWS),
     "ContainerConfig.Image": yes(),
-    "ContainerConfig.Volumes": yes("anonymous volumes at these paths"),
+    "ContainerConfig.Volumes": yes(
+        "anonymous volumes at these paths, present from create; a new volume takes the image's content, owner and mode"
+    ),
     "ContainerConfig.WorkingDir": yes("created when missing"),
     "ContainerConfig.Entrypoint": yes("`--entrypoint`; clears the image's Cmd"),
     "ContainerConfig.NetworkDisabled": refused(
@@ -162,7 +170,9 @@ FIELDS: dict[str, Row] = {
         "Invalid QoS settings: linux does not support configuration of maximum bandwidth"
     ),
     # -- HostConfig: the rest ----------------------------------------------------------------------
-    "HostConfig.Binds": yes("`-v /host:/ctr[:ro]`, named and anonymous volumes"),
+    "HostConfig.Binds": yes(
+        "`-v /host:/ctr[:ro|rw|nocopy|z|Z|(r)shared|(r)slave|(r)private]`, named and anonymous volumes"
+    ),
     "HostConfig.ContainerIDFile": as_docker("`--cidfile` is written by the CLI; dockerd only stores it"),
     "HostConfig.LogConfig": yes(),
     "HostConfig.LogConfig.Type": partly("json-file (the default); any other driver is refused"),
@@ -175,33 +185,43 @@ FIELDS: dict[str, Row] = {
     "RestartPolicy.Name": yes('"", no, always, unless-stopped, on-failure'),
     "RestartPolicy.MaximumRetryCount": yes("on-failure's limit"),
     "HostConfig.AutoRemove": yes("`--rm`"),
-    "HostConfig.VolumeDriver": refused("--volume-driver is not supported by this daemon yet"),
-    "HostConfig.VolumesFrom": refused("--volumes-from is not supported by this daemon yet"),
-    "HostConfig.Mounts": refused("--mount is not supported by this daemon yet: use -v"),
+    "HostConfig.VolumeDriver": partly(
+        '"" and local; another: error looking up volume plugin X: plugin "X" not found'
+    ),
+    "HostConfig.VolumesFrom": yes("`--volumes-from CTR[:ro|:rw]`: its volumes and binds at the same paths"),
+    "HostConfig.Mounts": yes(
+        "`--mount` bind, volume, tmpfs, image; npipe and cluster refused with Docker's 'mount type unknown'"
+    ),
     "Mount.Target": yes(),
     "Mount.Source": yes(),
-    "Mount.Type": yes(),
+    "Mount.Type": partly(
+        "bind, volume, tmpfs, image; npipe and cluster: invalid mount config for type X: mount type unknown"
+    ),
     "Mount.ReadOnly": yes(),
     "Mount.Consistency": as_docker("macOS only: dockerd on Linux ignores it"),
     "Mount.BindOptions": yes(),
-    "Mount.BindOptions.Propagation": yes(),
+    "Mount.BindOptions.Propagation": yes(
+        "the six modes; a shared/slave bind needs a shared host mount (Docker's error otherwise)"
+    ),
     "Mount.BindOptions.NonRecursive": yes(),
     "Mount.BindOptions.CreateMountpoint": yes(),
-    "Mount.BindOptions.ReadOnlyNonRecursive": yes(),
-    "Mount.BindOptions.ReadOnlyForceRecursive": yes(),
+    "Mount.BindOptions.ReadOnlyNonRecursive": yes("read-only binds are recursive from API 1.44, as Docker"),
+    "Mount.BindOptions.ReadOnlyForceRecursive": yes("needs API 1.44"),
     "Mount.VolumeOptions": yes(),
     "Mount.VolumeOptions.NoCopy": yes(),
     "Mount.VolumeOptions.Labels": yes(),
     "Mount.VolumeOptions.DriverConfig": yes(),
-    "Mount.VolumeOptions.DriverConfig.Name": yes(),
-    "Mount.VolumeOptions.DriverConfig.Options": yes(),
-    "Mount.VolumeOptions.Subpath": yes(),
+    "Mount.VolumeOptions.DriverConfig.Name": partly(
+        'local; another: error looking up volume plugin X: plugin "X" not found'
+    ),
+    "Mount.VolumeOptions.DriverConfig.Options": yes("the local driver's options, as `volume create -o`"),
+    "Mount.VolumeOptions.Subpath": yes("API 1.45; never outside the volume"),
     "Mount.ImageOptions": yes(),
-    "Mount.ImageOptions.Subpath": yes(),
+    "Mount.ImageOptions.Subpath": refused("image-subpath is not supported by Berth: mount the whole image"),
     "Mount.TmpfsOptions": yes(),
     "Mount.TmpfsOptions.SizeBytes": yes(),
     "Mount.TmpfsOptions.Mode": yes(),
-    "Mount.TmpfsOptions.Options": yes(),
+    "Mount.TmpfsOptions.Options": yes("exec/noexec"),
     "HostConfig.ConsoleSize": yes("the terminal's first size with `-t`"),
     "HostConfig.Annotations": refused("--annotation is not supported by this daemon yet"),
     "HostConfig.CapAdd": partly("capability names, and ALL"),
@@ -274,13 +294,13 @@ FIELDS: dict[str, Row] = {
     # -- volumes ------------------------------------------------------------------------------------
     "VolumeCreateOptions.Name": yes(),
     "VolumeCreateOptions.Driver": partly(
-        'local; another driver: error looking up volume plugin X: plugin "X" not found'
+        'local; another: error looking up volume plugin X: plugin "X" not found'
     ),
     "VolumeCreateOptions.DriverOpts": partly(
-        "the local driver's type, device, o and size are refused (not built yet); others: invalid option"
+        'the local driver\'s type, device and o (tmpfs, bind, device mounts at first use); size is refused: "quota size requested but no quota support"'
     ),
     "VolumeCreateOptions.Labels": yes(),
-    "VolumeCreateOptions.ClusterVolumeSpec": refused(_SWARM),
+    "VolumeCreateOptions.ClusterVolumeSpec": refused(_SWARM, error=Unavailable),
     # -- networks -----------------------------------------------------------------------------------
     "NetworkCreateRequest.Name": yes(),
     "NetworkCreateRequest.Driver": partly("bridge; other drivers are refused"),

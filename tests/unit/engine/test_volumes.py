@@ -1,0 +1,68 @@
+"""VolumeService without root: Docker's order of checks on create, local driver options, ``ensure``
+with labels and options, copy-up into empty volumes only, prune of anonymous volumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from berth.engine.volumes import ANONYMOUS_LABEL, VolumeService, Wanted
+from berth.errors import InvalidArgument, NotFound
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> VolumeService:
+    return VolumeService(tmp_path / "volumes", in_use=dict)
+
+
+def test_create_checks_driver_then_name_then_options(service: VolumeService) -> None:
+    with pytest.raises(NotFound, match='error looking up volume plugin nfs: plugin "nfs" not found'):
+        service.create("../x", driver="nfs", options={"bogus": "1"})
+    with pytest.raises(InvalidArgument, match='^create ../x: "../x" includes invalid characters'):
+        service.create("../x", options={"bogus": "1"})
+    with pytest.raises(InvalidArgument, match='^create a: "a" includes invalid characters'):
+        service.create("a")
+    cases = {
+        '^create vv: invalid option: "bogus"$': {"bogus": "1"},
+        '^create vv: missing required option: "device"$': {"type": "tmpfs"},
+        '^create vv: missing required option: "type"$': {"device": "tmpfs"},
+        "^create vv: quota size requested but no quota support$": {"size": "1g"},
+    }
+    for message, options in cases.items():
+        with pytest.raises(InvalidArgument, match=message):
+            service.create("vv", options=options)
+    assert service.list() == []
+
+
+def test_options_are_recorded_and_a_plain_volume_needs_no_mount(service: VolumeService) -> None:
+    volume = service.create("ram", options={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    assert volume["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    service.create("plain")
+    assert service.activate("plain") is False  # no type/device: the directory itself
+
+
+def test_ensure_labels_anonymous_volumes(service: VolumeService) -> None:
+    created = service.ensure([Wanted("a" * 64, anonymous=True), Wanted("named", labels={"k": "v"})])
+    assert created == ["a" * 64, "named"]
+    assert service.get("a" * 64)["Labels"] == {ANONYMOUS_LABEL: ""}
+    assert service.get("named")["Labels"] == {"k": "v"}
+    assert service.ensure([Wanted("named", labels={"other": "x"})]) == []  # existing: left as it is
+    assert service.get("named")["Labels"] == {"k": "v"}
+    removed, _ = service.prune()
+    assert removed == ["a" * 64]
+
+
+def test_copy_up_fills_only_an_empty_volume(service: VolumeService, tmp_path: Path) -> None:
+    image_dir = tmp_path / "image-data"
+    (image_dir / "sub").mkdir(parents=True)
+    (image_dir / "sub" / "f").write_text("from the image\n")
+    image_dir.chmod(0o750)
+    service.create("fresh")
+    service.populate("fresh", image_dir)
+    assert (service.mountpoint("fresh") / "sub" / "f").read_text() == "from the image\n"
+    assert service.mountpoint("fresh").stat().st_mode & 0o777 == 0o750
+    service.create("used")
+    (service.mountpoint("used") / "mine").write_text("kept\n")
+    service.populate("used", image_dir)
+    assert [p.name for p in service.mountpoint("used").iterdir()] == ["mine"]
