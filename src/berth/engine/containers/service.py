@@ -167,7 +167,7 @@ class ContainerService:
         image = self._images.resolve(image_name)
         host = dict(body.get("HostConfig") or {})
         creating.validate_host_config(host)
-        endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
+        endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"), body)
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
             name = names.validate(name)
@@ -186,6 +186,7 @@ class ContainerService:
             directory, container_id, name, image_name, image.image_id, config, host
         )
         container.endpoints = endpoints
+        self._networks.register_links(container)  # HostConfig.Links: legacy links, or aliases
         directory.mkdir(mode=0o710)
         try:
             await asyncio.to_thread(self._prepare_files, container, image.top_layer)

@@ -51,6 +51,7 @@ def register(router: ApiRouter, services: Services) -> None:
     router.get(_ID + "/changes", routes.changes)
     router.get(_ID + "/export", routes.export)
     router.delete(_ID, routes.remove)
+    router.delete("/containers/{parent}/{alias}", routes.remove)  # rm --link PARENT/ALIAS
 
 
 def _signal_query(request: web.Request) -> str | None:
@@ -266,6 +267,12 @@ class _ContainerRoutes:
         return web.Response(status=204)
 
     async def remove(self, request: web.Request) -> web.Response:
+        if "alias" in request.match_info or _flag(request, "link"):  # rm --link /parent/alias
+            if not _flag(request, "link"):
+                raise NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
+            ref = request.match_info.get("ref") or f"/{request.match_info['parent']}/{request.match_info['alias']}"
+            await asyncio.to_thread(self._services.networks.remove_link, ref)
+            return web.Response(status=204)
         await self._containers.remove(
             request.match_info["ref"], force=_flag(request, "force"), volumes=_flag(request, "v")
         )
