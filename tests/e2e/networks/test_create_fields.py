@@ -171,3 +171,20 @@ def test_config_only_and_config_from(berthd: Daemon, busybox_image: str) -> None
     refused(berthd.docker("network", "rm", "base"), 'configuration network "base" is in use')
     refused(berthd.docker("network", "create", "--config-from", "base", "--subnet", "10.129.0.0/24", "again"),
             "user specified configurations are not supported if the network depends on a configuration network")  # fmt: skip
+
+
+def test_host_binding_and_interface_prefix_options(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.docker("network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1",
+                     "-o", "com.docker.network.container_iface_prefix=lan", "opts"))  # fmt: skip
+    ok(
+        berthd.docker(
+            "run", "-d", "--name", "pub", "--network", "opts", "-p", "80", busybox_image, "sleep", "300"
+        )
+    )
+    assert ok(berthd.docker("port", "pub", "80")).startswith("127.0.0.1:")  # no HostIp: the option's
+    assert ": lan0@" in ok(berthd.docker("exec", "pub", "ip", "-o", "link"))
+    client = docker.DockerClient(base_url=berthd.host, timeout=60)
+    response = client.api._post_json(
+        client.api._url("/networks/create"), data={"Name": "v4off", "EnableIPv4": False}
+    )
+    assert response.status_code == 400 and "IPv4 or IPv6 must be enabled" in response.json()["message"]
