@@ -5,6 +5,7 @@ Docker's refusals of bad input. Driven with the docker CLI and docker-py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from typing import Any
 
@@ -154,7 +155,9 @@ def test_top_level_network_settings_are_the_default_bridges(berthd: Daemon, busy
     for key in ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID"):
         assert settings[key] == bridge[key] and settings[key], key
     assert settings["GlobalIPv6Address"] == "" and settings["Bridge"] == ""
-    assert settings["SecondaryIPAddresses"] is None and settings["SandboxKey"]
+    assert settings["SecondaryIPAddresses"] is None
+    pid = inspect(berthd, "bb")["State"]["Pid"]
+    assert os.stat(settings["SandboxKey"]).st_ino == os.stat(f"/proc/{pid}/ns/net").st_ino
     inside = ok(berthd.docker("exec", "bb", "ip", "-o", "-4", "addr", "show", "eth0"))
     assert f"{settings['IPAddress']}/{settings['IPPrefixLen']}" in inside
     client = docker.DockerClient(base_url=berthd.host, timeout=60)

@@ -6,8 +6,10 @@ namespace of its own, made before its init runs (``network/netns.py``), and one 
 ports are relays in the daemon's loop (``engine/networks/ports.py`` over ``network/proxy.py``).
 
 Names resolve through ``/etc/hosts``: on a user-defined network every container sees the others by
-name, id prefix and alias (Docker's embedded DNS does this); the files are rewritten in place as
-containers come and go, since they are bind-mounted. There is no NAT: containers reach the host and
+name, id prefix and alias (Docker's embedded DNS does this), and its own ``Links`` as aliases of
+theirs; on the default bridge a container sees its legacy links' children (``legacy_links.py``); the
+files are rewritten in place as containers come and go, since they are bind-mounted. A container on
+``container:X`` shares X's namespace and X's files. There is no NAT: containers reach the host and
 each other, and the host reaches them; nothing is routed beyond.
 
 State: user networks in ``data-root/networks/<id>.json``; a container's endpoints in its own record
@@ -73,6 +75,7 @@ class Network:
     aux_addresses: dict[str, str] = field(default_factory=dict)  # reserved, never handed out
     config_only: bool = False
     config_from: str = ""  # the configuration-only network this one took its configuration from
+    configured_subnet: bool = True  # IPAM.Config named the subnet (static addresses need one, as Docker)
 
     @property
     def predefined(self) -> bool:
@@ -106,6 +109,7 @@ class Network:
             "Internal": self.internal, "Attachable": self.attachable, "Labels": self.labels,
             "Options": self.options, "IPRange": str(self.ip_range or ""), "AuxiliaryAddresses": self.aux_addresses,
             "ConfigOnly": self.config_only, "ConfigFrom": self.config_from,
+            "ConfiguredSubnet": self.configured_subnet,
         }  # fmt: skip
 
     @classmethod
@@ -119,7 +123,20 @@ class Network:
             ip_range=IPv4Network(raw["IPRange"]) if raw.get("IPRange") else None,
             aux_addresses=dict(raw.get("AuxiliaryAddresses") or {}),
             config_only=bool(raw.get("ConfigOnly")), config_from=str(raw.get("ConfigFrom") or ""),
+            configured_subnet=bool(raw.get("ConfiguredSubnet", True)),
         )  # fmt: skip
+
+    def check_static_address(self, endpoint: dict[str, Any]) -> None:
+        """A requested IPv4Address: only on a network whose subnet was given, and inside it (Docker's words)."""
+        requested = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
+        if not requested or not self.user_defined:
+            return
+        if not self.configured_subnet:
+            raise InvalidArgument(
+                "user specified IP address is supported only when connecting to networks with user configured subnets"
+            )
+        if self.subnet is not None and IPv4Address(requested) not in self.subnet:
+            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {requested}")
 
 
 class NetworkService:
@@ -249,6 +266,7 @@ class NetworkService:
             if requests.BRIDGE_NAME in options and links.link_exists(network.device):
                 raise Forbidden(f"cannot create network: the host already has a link named {network.device}")
             network.subnet, network.gateway = self._address_plan(address)
+            network.configured_subnet = address.subnet is not None
         with self._lock:
             write_json(self._root / f"{network_id}.json", network.to_record(), mode=0o600)
             self._networks[name] = network
@@ -315,6 +333,7 @@ class NetworkService:
             if network.config_only:
                 raise Forbidden(_CONFIG_ONLY_ENDPOINT)
             endpoint = settings.endpoint_config(network.name, raw, user_defined=network.user_defined)
+            network.check_static_address(endpoint)
             if network.driver == "bridge":
                 out[network.name] = endpoint
             elif network is not primary:
@@ -408,6 +427,17 @@ class NetworkService:
 
     def _sandbox_path(self, container: Container) -> Path:
         return self._netns_root / container.container_id
+
+    def sandbox_key(self, container: Container) -> str:
+        """``NetworkSettings.SandboxKey``: the path of the running container's network namespace (the
+        bind mount Berth made, as dockerd's /var/run/docker/netns/…; the runtime's own for ``none``)."""
+        mode = primary_network(container)
+        if not container.status.is_alive() or mode == "host" or mode.startswith(_SHARED):
+            return ""
+        path = self._sandbox_path(container)
+        if path.exists():
+            return str(path)
+        return f"/proc/{container.pid}/ns/net" if container.pid else ""
 
     def attach(self, container: Container) -> Path | None:
         """Before init runs (worker thread): the container's namespace, wired to each of its networks.
@@ -595,6 +625,7 @@ class NetworkService:
             name = container.name.removeprefix("/")
             raise Forbidden(f"endpoint with name {name} already exists in network {network.name}")
         endpoint = settings.endpoint_config(network.name, config, user_defined=network.user_defined)
+        network.check_static_address(endpoint)
         container.endpoints[network.name] = endpoint
         if container.status.is_alive():
             path = self._sandbox_path(container)

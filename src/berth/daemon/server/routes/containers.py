@@ -232,6 +232,7 @@ class _ContainerRoutes:
         size_rw = (await self._sizes(container))[0] if _flag(request, "size") else None
         body = container_json.inspect(container, size_rw=size_rw)
         body["ExecIDs"] = self._services.execs.ids_for(container.container_id) or None
+        body["NetworkSettings"]["SandboxKey"] = self._services.networks.sandbox_key(container)
         return web.json_response(body)
 
     async def start(self, request: web.Request) -> web.Response:
@@ -267,10 +268,11 @@ class _ContainerRoutes:
         return web.Response(status=204)
 
     async def remove(self, request: web.Request) -> web.Response:
-        if "alias" in request.match_info or _flag(request, "link"):  # rm --link /parent/alias
+        info = request.match_info
+        ref = info.get("ref") or f"/{info['parent']}/{info['alias']}"  # PARENT/ALIAS: a link's name
+        if _flag(request, "link") or "alias" in info:  # docker rm --link /parent/alias
             if not _flag(request, "link"):
-                raise NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
-            ref = request.match_info.get("ref") or f"/{request.match_info['parent']}/{request.match_info['alias']}"
+                raise NotFound(f"No such container: {ref}")
             await asyncio.to_thread(self._services.networks.remove_link, ref)
             return web.Response(status=204)
         await self._containers.remove(
