@@ -120,12 +120,13 @@ def check_fields(body: dict[str, Any]) -> None:
 
 
 def check_options(options: dict[str, Any], *, taken_devices: dict[str, str]) -> dict[str, str]:
-    """The driver options (``-o``): the bridge's own are checked, others refused; ``taken_devices``:
-    {bridge name: network id} of the other networks."""
+    """The driver options (``-o``): the bridge driver's own are checked (and those of Docker's Berth
+    does not have refused); ``taken_devices``: {bridge name: network id} of the other networks."""
     out = {str(k): str(v) for k, v in options.items()}
     for key, value in out.items():
-        if key not in SUPPORTED_OPTIONS:
+        if key.startswith("com.docker.") and key not in SUPPORTED_OPTIONS:
             raise InvalidArgument(f"network option {key} is not supported by Berth's bridge driver")
+        # other keys mean nothing to the bridge driver, in Docker too: kept and shown, as there
         if key in {ENABLE_ICC, ENABLE_MASQUERADE, ENABLE_IPV4, ENABLE_IPV6}:
             go_bool(key, value)
         elif key == MTU:

@@ -137,3 +137,9 @@ def test_ipam_config() -> None:
         create_request.check_options({create_request.MTU: "9x"}, taken_devices={})
     with pytest.raises(Forbidden, match="networks have same bridge name"):
         create_request.check_options({create_request.BRIDGE_NAME: "br0"}, taken_devices={"br0": "abc"})
+
+
+def test_options_outside_dockers_namespace_are_kept() -> None:
+    assert create_request.check_options({"team.option": "x"}, taken_devices={}) == {"team.option": "x"}
+    with pytest.raises(InvalidArgument, match="inhibit_ipv4 is not supported"):
+        create_request.check_options({"com.docker.network.bridge.inhibit_ipv4": "true"}, taken_devices={})
