@@ -56,18 +56,21 @@ def test_legacy_links_on_the_default_bridge(berthd: Daemon, busybox_image: str) 
     } <= env  # fmt: skip
     assert inspect(berthd, "me")["HostConfig"]["Links"] == ["/db:/me/al"]
     assert "AL_NAME" not in " ".join(inspect(berthd, "me")["Config"]["Env"])  # not in Config, as Docker
+    ok(berthd.docker("rename", "db", "dbx"))  # links follow renames, as Docker's link index
+    ok(berthd.docker("rename", "me", "me2"))
+    assert inspect(berthd, "me2")["HostConfig"]["Links"] == ["/dbx:/me2/al"]
     # docker rm --link: the link goes, both containers stay
-    ok(berthd.docker("rm", "--link", "/me/al"))
-    assert inspect(berthd, "me")["HostConfig"]["Links"] is None
-    assert "\tal " not in ok(berthd.docker("exec", "me", "cat", "/etc/hosts"))
+    ok(berthd.docker("rm", "--link", "/me2/al"))
+    assert inspect(berthd, "me2")["HostConfig"]["Links"] is None
+    assert "\tal " not in ok(berthd.docker("exec", "me2", "cat", "/etc/hosts"))
     assert ok(berthd.docker("ps", "-q")).count("\n") == 2
     refused(
         berthd.docker("run", "--rm", "--link", "ghost:g", busybox_image, "true"),
         "could not get container for ghost",
     )
-    ok(berthd.docker("stop", "-t", "1", "db"))
-    ok(berthd.docker("create", "--name", "late", "--link", "db", busybox_image, "true"))
-    refused(berthd.docker("start", "late"), "Cannot link to a non running container: /db AS /late/db")
+    ok(berthd.docker("stop", "-t", "1", "dbx"))
+    ok(berthd.docker("create", "--name", "late", "--link", "dbx", busybox_image, "true"))
+    refused(berthd.docker("start", "late"), "Cannot link to a non running container: /dbx AS /late/dbx")
 
 
 def test_links_on_a_user_network_are_aliases(berthd: Daemon, busybox_image: str) -> None:

@@ -3,9 +3,9 @@
 A parent container sees each linked child by its alias, hostname and name in its ``/etc/hosts``, and
 gets the child's address, exposed ports and environment as variables (``ALIAS_PORT_80_TCP=tcp://IP:80``,
 ``ALIAS_NAME=/parent/alias``, ``ALIAS_ENV_X``…), in the words of moby's ``daemon/links``. The links
-themselves are kept in the parent's record: ``HostConfig.Links`` as inspect shows them
-(``/child:/parent/alias``), and the children's ids beside the bridge endpoint (``LINKS_KEY``), so that
-a renamed child stays linked.
+themselves are kept in the parent's record by alias and child id, beside its bridge endpoint
+(``LINKS_KEY``): a renamed child stays linked, and inspect shows ``HostConfig.Links`` with today's
+names (``/child:/parent/alias``), as Docker's link index does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from berth.engine.containers.container import Container
 
-LINKS_KEY = "LegacyLinks"  # in the parent's bridge endpoint: {"/parent/alias": child id}
+LINKS_KEY = "LegacyLinks"  # in the parent's bridge endpoint: {alias: child id}
 ENV_KEY = "LinkEnv"  # in the parent's bridge endpoint: the variables of its last start
 
 
@@ -79,7 +79,7 @@ def hosts_names(link_name: str, child: Container) -> str:
 def legacy_links(container: Container) -> dict[str, str]:
     """{"/parent/alias": child id} of a container on the default bridge."""
     links = (container.endpoints.get("bridge") or {}).get(LINKS_KEY) or {}
-    return {str(k): str(v) for k, v in links.items()}
+    return {f"{container.name}/{alias}": str(child) for alias, child in links.items()}
 
 
 def link_env(container: Container) -> list[str]:

@@ -387,9 +387,8 @@ class NetworkService:
                     "conflicting options: host type networking can't be used with links. "
                     "This would result in undefined behavior"
                 )
-            link_name = f"{container.name}/{alias}"
-            registered[link_name] = child.container_id
-            shown.append(f"{child.name}:{link_name}")
+            registered[alias] = child.container_id
+            shown.append(f"{child.name}:{container.name}/{alias}")
         if "bridge" in container.endpoints:
             container.endpoints["bridge"][legacy_links.LINKS_KEY] = registered
         container.host_config["Links"] = shown
@@ -410,14 +409,25 @@ class NetworkService:
                 raise NotFound(f"Cannot get parent {parent_name} for link name {name}")
             raise NotFound(f"No such container: {name}")
         parent = parents[0]
-        del parent.endpoints["bridge"][legacy_links.LINKS_KEY][name]
-        parent.host_config["Links"] = [
-            link for link in parent.host_config.get("Links") or [] if not str(link).endswith(":" + name)
-        ] or None
+        del parent.endpoints["bridge"][legacy_links.LINKS_KEY][name.rsplit("/", 1)[1]]
+        parent.host_config["Links"] = self.links_shown(parent)
         parent.save()
         if parent.status.is_alive():
             self._write_hosts(parent)
         return parent
+
+    def links_shown(self, container: Container) -> list[str] | None:
+        """``HostConfig.Links`` as Docker's inspect shows it: ``/child:/parent/alias``, today's names
+        (null on a user-defined network, where links are the endpoint's)."""
+        if legacy_links.LINKS_KEY not in (container.endpoints.get("bridge") or {}):
+            return container.host_config.get("Links") or None
+        names = {c.container_id: c.name for c in self._containers()}
+        shown = [
+            f"{names[child]}:{link}"
+            for link, child in legacy_links.legacy_links(container).items()
+            if child in names
+        ]
+        return shown or None
 
     # ---------------------------------------------------------------- containers: start and stop
 

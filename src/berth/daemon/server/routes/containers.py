@@ -233,6 +233,7 @@ class _ContainerRoutes:
         body = container_json.inspect(container, size_rw=size_rw)
         body["ExecIDs"] = self._services.execs.ids_for(container.container_id) or None
         body["NetworkSettings"]["SandboxKey"] = self._services.networks.sandbox_key(container)
+        body["HostConfig"]["Links"] = self._services.networks.links_shown(container)
         return web.json_response(body)
 
     async def start(self, request: web.Request) -> web.Response:
