@@ -181,7 +181,7 @@ def address_configs(ipam: dict[str, Any]) -> list[AddressConfig]:
             continue
         if network.version == 6:
             raise InvalidArgument(f"invalid subnet {text}: Berth has no IPv6 networks yet")
-        assert isinstance(network, ipaddress.IPv4Network)
+        network = ipaddress.IPv4Network(text, strict=False)
         if str(network) != text and ipaddress.ip_interface(text).ip != network.network_address:
             errors.append(f"invalid subnet {text}: it should be {network}")
         config.subnet = network
@@ -214,7 +214,7 @@ def _ip_range(text: str, subnet: ipaddress.IPv4Network, config: AddressConfig) -
         return [f"invalid ip-range {text}: invalid CIDR block notation"]
     if prefix.version != 4:
         return [f"invalid ip-range {text}: parent subnet is an IPv4 block"]
-    assert isinstance(prefix, ipaddress.IPv4Network)
+    prefix = ipaddress.IPv4Network(text, strict=False)
     errors = []
     if prefix.prefixlen < subnet.prefixlen:
         errors.append(f"invalid ip-range {text}: CIDR block is bigger than its parent subnet {subnet}")
@@ -234,7 +234,7 @@ def _address(text: str, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address 
         return "invalid address"
     if address.version != 4:
         return "parent subnet is an IPv4 block"
-    assert isinstance(address, ipaddress.IPv4Address)
+    address = ipaddress.IPv4Address(text)
     if address not in subnet:
         return f"it should belong to the parent subnet {subnet}"
     return address
