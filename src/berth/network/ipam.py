@@ -45,11 +45,14 @@ def first_host(subnet: IPv4Network) -> IPv4Address:
     return subnet.network_address + 1
 
 
-def free_address(subnet: IPv4Network, taken: Iterable[IPv4Address]) -> IPv4Address:
-    """The lowest address of ``subnet`` not in ``taken`` (network and broadcast never)."""
-    busy = set(taken)
-    for host in subnet.hosts():
-        if host not in busy:
+def free_address(
+    subnet: IPv4Network, taken: Iterable[IPv4Address], pool: IPv4Network | None = None
+) -> IPv4Address:
+    """The lowest address of ``pool`` (the network's IPRange; by default all of ``subnet``) not in
+    ``taken`` (the subnet's network and broadcast addresses never)."""
+    busy = set(taken) | {subnet.network_address, subnet.broadcast_address}
+    for host in pool or subnet:
+        if host not in busy and host in subnet:
             return host
     raise Conflict(f"no available IPv4 addresses on this network's address pools: {subnet}")
 

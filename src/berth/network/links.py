@@ -42,8 +42,9 @@ def _index(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
-def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface) -> int:
-    """The bridge ``name``, up, with ``gateway`` (e.g. 172.30.0.1/16) as its address; its link index."""
+def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface, mtu: int = 0) -> int:
+    """The bridge ``name``, up, with ``gateway`` (e.g. 172.30.0.1/16) as its address (and ``mtu`` when
+    given); its link index."""
     from pyroute2 import NetlinkError
 
     with _iproute() as ipr:
@@ -59,6 +60,8 @@ def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface) -> int:
         except NetlinkError as exc:
             if exc.code != _EEXIST:
                 raise
+        if mtu:
+            ipr.link("set", index=index, mtu=mtu)
         ipr.link("set", index=index, state="up")
         return index
 
@@ -107,22 +110,36 @@ def plug(
     address: ipaddress.IPv4Interface,
     mac: str,
     gateway: ipaddress.IPv4Address | None,
+    mtu: int = 0,
+    isolated: bool = False,
+    link_local: Iterable[ipaddress.IPv4Address] = (),
 ) -> None:
     """A veth pair: ``host_name`` on the bridge, ``inner_name`` in ``namespace`` with ``address`` (and the
-    default route through ``gateway`` when given: the container's first network). Raises
+    default route through ``gateway`` when given: the container's gateway network). ``mtu``: both ends'
+    (0: the kernel's default); ``isolated``: the bridge port may not talk to other isolated ports (a
+    network without inter-container traffic); ``link_local``: extra 169.254/16 addresses. Raises
     ``StaleBridge`` when no link has ``bridge_index`` any more."""
     from pyroute2 import NetlinkError
 
     fd = os.open(namespace, os.O_RDONLY | os.O_CLOEXEC)
     try:
         with _iproute() as ipr:  # one request: both ends made, the host's enslaved and up, the MAC set
-            peer = {"ifname": inner_name, "net_ns_fd": fd, "address": mac}
+            peer: dict[str, object] = {"ifname": inner_name, "net_ns_fd": fd, "address": mac}
+            extra: dict[str, object] = {}
+            if mtu:
+                peer["mtu"] = extra["mtu"] = mtu
             try:
-                ipr.link("add", ifname=host_name, kind="veth", master=bridge_index, state="up", peer=peer)
+                ipr.link(
+                    "add", ifname=host_name, kind="veth", master=bridge_index, state="up", peer=peer, **extra
+                )
             except NetlinkError:
                 if not ipr.link_lookup(index=bridge_index):
                     raise StaleBridge(f"bridge index {bridge_index} is gone") from None
                 raise
+            if isolated:
+                host_index = _index(ipr, host_name)
+                if host_index is not None:
+                    ipr.brport("set", index=host_index, isolated=1)
     finally:
         os.close(fd)
 
@@ -132,6 +149,8 @@ def plug(
             if index is None:
                 raise OSError(f"{inner_name} did not arrive in {namespace}")
             ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
+            for extra_address in link_local:
+                ipr.addr("add", index=index, address=str(extra_address), prefixlen=16)
             ipr.link("set", index=index, state="up")
             ipr.link("set", index=_LOOPBACK_INDEX, state="up")
             if gateway is not None:
@@ -152,3 +171,18 @@ def unplug(namespace: Path, inner_name: str) -> None:
                     ipr.link("del", index=index)
 
     netns.inside(namespace, remove)
+
+
+def set_default_route(namespace: Path, gateway: ipaddress.IPv4Address | None) -> None:
+    """The namespace's default route: through ``gateway`` (replacing the one it has), or none."""
+    from pyroute2 import NetlinkError
+
+    def route() -> None:
+        with _iproute() as ipr:
+            if gateway is None:
+                with contextlib.suppress(NetlinkError):
+                    ipr.route("del", dst="default")
+            else:
+                ipr.route("replace", dst="default", gateway=str(gateway))
+
+    netns.inside(namespace, route)

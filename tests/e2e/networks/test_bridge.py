@@ -102,7 +102,13 @@ def test_static_address_and_its_conflicts(berthd: Daemon, busybox_image: str) ->
     taken = berthd.docker("run", "--rm", "--network", "fixed", "--ip", "10.252.9.50", busybox_image, "true")
     assert taken.returncode == 125 and "Address already in use" in taken.stderr
     outside = berthd.docker("run", "--rm", "--network", "fixed", "--ip", "10.9.9.9", busybox_image, "true")
-    assert outside.returncode == 125 and "does not belong to the network's subnet" in outside.stderr
+    assert (
+        outside.returncode == 125
+        and "no configured subnet or ip-range contain the IP address 10.9.9.9" in outside.stderr
+    )
+    ok(berthd.docker("network", "create", "auto"))  # a subnet Berth chose: no static addresses, as Docker
+    auto = berthd.docker("run", "--rm", "--network", "auto", "--ip", "10.9.9.9", busybox_image, "true")
+    assert auto.returncode == 125 and "networks with user configured subnets" in auto.stderr
     default = berthd.docker("run", "--rm", "--ip", "10.252.9.60", busybox_image, "true")
     assert default.returncode == 125 and "user defined networks only" in default.stderr
 

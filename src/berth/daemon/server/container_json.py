@@ -11,6 +11,7 @@ from berth.engine import volumes
 from berth.engine.containers import mounts
 from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339
 from berth.engine.networks.service import primary_network
+from berth.engine.networks.settings import network_files_dir
 from berth.errors import BerthError
 
 
@@ -90,32 +91,55 @@ def _port_rows(container: Container) -> list[dict[str, Any]]:
 
 def _endpoint(container: Container, name: str) -> dict[str, Any]:
     endpoint = container.endpoints.get(name) or {}
+    running = bool(endpoint.get("IPAddress"))
+    dns_names = None
+    if running and name != "bridge":  # Docker's order: name, aliases, short id, hostname
+        dns_names = list(dict.fromkeys([
+            container.name.removeprefix("/"), *(endpoint.get("Aliases") or []), container.short_id,
+            *([container.config["Hostname"]] if container.config.get("Hostname") else []),
+        ]))  # fmt: skip
     return {
-        "IPAMConfig": endpoint.get("IPAMConfig"), "Links": None, "Aliases": endpoint.get("Aliases"),
-        "MacAddress": endpoint.get("MacAddress", ""), "DriverOpts": None, "GwPriority": 0,
-        "NetworkID": endpoint.get("NetworkID", name), "EndpointID": endpoint.get("EndpointID", ""),
+        "IPAMConfig": endpoint.get("IPAMConfig"), "Links": endpoint.get("Links"), "Aliases": endpoint.get("Aliases"),
+        "MacAddress": endpoint.get("MacAddress") or endpoint.get("DesiredMacAddress") or "",
+        "DriverOpts": endpoint.get("DriverOpts"), "GwPriority": int(endpoint.get("GwPriority") or 0),
+        "NetworkID": endpoint.get("NetworkID", ""), "EndpointID": endpoint.get("EndpointID", ""),
         "Gateway": endpoint.get("Gateway", ""), "IPAddress": endpoint.get("IPAddress", ""),
         "IPPrefixLen": endpoint.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": [container.name.removeprefix("/"), container.short_id, *(endpoint.get("Aliases") or [])]
-        if endpoint.get("IPAddress") and name != "bridge" else None,
+        "GlobalIPv6PrefixLen": 0, "DNSNames": dns_names,
     }  # fmt: skip
 
 
 def _network_settings(container: Container) -> dict[str, Any]:
     primary = primary_network(container)
-    names = [primary, *(n for n in container.endpoints if n != primary)]
-    sandbox = container.status.is_alive() and primary != "host"
+    shared = primary.startswith("container:")
+    names = [] if container.config.get("NetworkDisabled") or shared else [primary]
+    names += [n for n in container.endpoints if n != primary]
+    sandbox = container.status.is_alive() and not shared
+    networks = {name: _endpoint(container, name) for name in names}
+    bridge = networks.get("bridge") or {}
     return {
         "Bridge": "",
-        "SandboxID": container.container_id if primary != "host" else "",
-        "SandboxKey": f"/proc/{container.pid}/ns/net" if sandbox and container.pid else "",
+        "SandboxID": container.container_id if sandbox else "",
+        "SandboxKey": f"/proc/{container.pid}/ns/net"
+        if sandbox and container.pid and primary != "host"
+        else "",
         "HairpinMode": False,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "Ports": _published(container),
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        # Deprecated, but read by docker-py and cri-dockerd: the default bridge's endpoint, as Docker 28
+        "EndpointID": bridge.get("EndpointID", ""),
+        "Gateway": bridge.get("Gateway", ""),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.get("IPAddress", ""),
+        "IPPrefixLen": bridge.get("IPPrefixLen", 0),
+        "IPv6Gateway": "",
+        "MacAddress": bridge.get("MacAddress", "") if bridge.get("IPAddress") else "",
         # --network container:X has no endpoints of its own (Docker shows none either)
-        "Networks": {name: _endpoint(container, name) for name in names if not name.startswith("container:")},
+        "Networks": networks,
     }
 
 
@@ -129,7 +153,6 @@ def _mounts(container: Container) -> list[dict[str, Any]]:
 
 
 def inspect(container: Container, *, size_rw: int | None = None) -> dict[str, Any]:
-    directory = container.directory
     body: dict[str, Any] = {
         "Id": container.container_id,
         "Created": container.created,
@@ -137,9 +160,9 @@ def inspect(container: Container, *, size_rw: int | None = None) -> dict[str, An
         "Args": container.args,
         "State": _state(container),
         "Image": container.image_id,
-        "ResolvConfPath": str(directory / "resolv.conf"),
-        "HostnamePath": str(directory / "hostname"),
-        "HostsPath": str(directory / "hosts"),
+        "ResolvConfPath": str(network_files_dir(container) / "resolv.conf"),
+        "HostnamePath": str(network_files_dir(container) / "hostname"),
+        "HostsPath": str(network_files_dir(container) / "hosts"),
         "LogPath": str(container.log_path),
         "Name": container.name,
         "RestartCount": container.restart_count,

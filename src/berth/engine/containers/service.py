@@ -189,7 +189,7 @@ class ContainerService:
         host = dict(body.get("HostConfig") or {})
         warnings = creating.validate_host_config(host)
         readonly_non_recursive = mounts.for_api_version(host, api_version)
-        endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
+        endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"), body)
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
             name = names.validate(name)
@@ -209,6 +209,7 @@ class ContainerService:
         )
         container.endpoints = endpoints
         container.warnings = warnings
+        self._networks.register_links(container)  # HostConfig.Links: legacy links, or aliases
         directory.mkdir(mode=0o710)
         try:
             await asyncio.to_thread(self._prepare_files, container, image.top_layer, readonly_non_recursive)

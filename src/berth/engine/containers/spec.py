@@ -14,6 +14,8 @@ from berth.engine.containers import mounts as spec_mounts
 from berth.engine.containers.container import Container
 from berth.engine.containers.mount_setup import UserMounts
 from berth.engine.containers.resources import resources
+from berth.engine.networks import legacy_links
+from berth.engine.networks.settings import network_files_dir
 from berth.errors import InvalidArgument
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS
 from berth.runtime.spec import DEFAULT_PATH, default_spec
@@ -59,7 +61,7 @@ def process_env(container: Container) -> list[str]:
         env.insert(1, f"HOSTNAME={config.get('Hostname', '')}")
     if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
-    return env
+    return legacy_links.process_env_with_links(env, container)  # --link's variables
 
 
 def build(
@@ -101,7 +103,7 @@ def build(
         if host_network and name == "hostname":
             continue
         mounts.append({
-            "destination": f"/etc/{name}", "type": "bind", "source": str(container.directory / name),
+            "destination": f"/etc/{name}", "type": "bind", "source": str(network_files_dir(container) / name),
             "options": ["rbind", "rprivate", "ro" if host.get("ReadonlyRootfs") else "rw"],
         })  # fmt: skip
     if host.get("Init"):

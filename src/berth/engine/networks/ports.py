@@ -20,9 +20,10 @@ class PublishedPorts:
     def __init__(self) -> None:
         self._relays: dict[str, list[Relay]] = {}
 
-    async def publish(self, container: Container, address: str | None) -> None:
+    async def publish(self, container: Container, address: str | None, default_ip: str = "") -> None:
         """Open every binding towards ``address`` (the container's primary one) and record the host
-        ports chosen in ``container.ports``; all or nothing."""
+        ports chosen in ``container.ports``; all or nothing. ``default_ip``: where a binding without
+        HostIp listens (its network's ``host_binding_ipv4``; "" is every address)."""
         await self.unpublish(container)
         wanted = requested_bindings(container)
         if not wanted or address is None:
@@ -36,7 +37,7 @@ class PublishedPorts:
                 previous = container.ports.get(key) or []
                 for index, bind in enumerate(binds):
                     remembered = int(previous[index]["HostPort"]) if index < len(previous) else 0
-                    relay = await _open(str(bind.get("HostIp") or ""), bind.get("HostPort"), remembered,
+                    relay = await _open(str(bind.get("HostIp") or default_ip), bind.get("HostPort"), remembered,
                                         address, port, proto)  # fmt: skip
                     relays.append(relay)
                     resolved.setdefault(key, []).append(

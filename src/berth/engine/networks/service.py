@@ -6,8 +6,10 @@ namespace of its own, made before its init runs (``network/netns.py``), and one 
 ports are relays in the daemon's loop (``engine/networks/ports.py`` over ``network/proxy.py``).
 
 Names resolve through ``/etc/hosts``: on a user-defined network every container sees the others by
-name, id prefix and alias (Docker's embedded DNS does this); the files are rewritten in place as
-containers come and go, since they are bind-mounted. There is no NAT: containers reach the host and
+name, id prefix and alias (Docker's embedded DNS does this), and its own ``Links`` as aliases of
+theirs; on the default bridge a container sees its legacy links' children (``legacy_links.py``); the
+files are rewritten in place as containers come and go, since they are bind-mounted. A container on
+``container:X`` shares X's namespace and X's files. There is no NAT: containers reach the host and
 each other, and the host reaches them; nothing is routed beyond.
 
 State: user networks in ``data-root/networks/<id>.json``; a container's endpoints in its own record
@@ -31,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from berth.engine.containers.container import Container, now_rfc3339
-from berth.engine.containers.create import BASE_HOSTS, extra_hosts, is_word
+from berth.engine.containers.create import BASE_HOSTS, extra_hosts
+from berth.engine.networks import create_request as requests
+from berth.engine.networks import legacy_links, settings
 from berth.engine.networks.ports import PublishedPorts
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns
@@ -40,9 +44,12 @@ from berth.util.atomic import read_json, write_json
 log = logging.getLogger("berthd.networks")
 
 PREDEFINED = ("bridge", "host", "none")
-_SHARED = "container:"  # NetworkMode of a container in another's namespace
+_SHARED = settings.SHARED  # NetworkMode of a container in another's namespace
 # What an endpoint holds only while its container runs ("Ifname": the link's name inside, ours only).
-_RUNTIME_FIELDS = ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID", "NetworkID", "Ifname")
+_RUNTIME_FIELDS = (
+    "IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID", "NetworkID", "Ifname", legacy_links.ENV_KEY,
+)  # fmt: skip
+_CONFIG_ONLY_ENDPOINT = "cannot create endpoint on configuration-only network"
 
 
 def primary_network(container: Container) -> str:
@@ -56,7 +63,7 @@ class Network:
     name: str
     network_id: str
     created: str
-    driver: str  # bridge | host | null
+    driver: str  # bridge | host | null (null: the predefined none, and configuration-only networks)
     device: str = ""  # the Linux bridge
     subnet: IPv4Network | None = None
     gateway: IPv4Address | None = None
@@ -64,6 +71,11 @@ class Network:
     attachable: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    ip_range: IPv4Network | None = None  # IPAM.Config[0].IPRange: where dynamic addresses come from
+    aux_addresses: dict[str, str] = field(default_factory=dict)  # reserved, never handed out
+    config_only: bool = False
+    config_from: str = ""  # the configuration-only network this one took its configuration from
+    configured_subnet: bool = True  # IPAM.Config named the subnet (static addresses need one, as Docker)
 
     @property
     def predefined(self) -> bool:
@@ -73,22 +85,58 @@ class Network:
     def user_defined(self) -> bool:
         return not self.predefined
 
+    @property
+    def mtu(self) -> int:
+        return int(self.options.get(requests.MTU) or 0)
+
+    @property
+    def icc(self) -> bool:
+        """Inter-container traffic (``enable_icc``): off, the bridge ports are isolated from each other."""
+        return requests.go_bool(requests.ENABLE_ICC, self.options.get(requests.ENABLE_ICC, "true"))
+
+    @property
+    def host_binding_ipv4(self) -> str:
+        return self.options.get(requests.HOST_BINDING_IPV4, "")
+
+    @property
+    def iface_prefix(self) -> str:
+        return self.options.get(requests.IFACE_PREFIX) or "eth"
+
     def to_record(self) -> dict[str, Any]:
         return {
             "Name": self.name, "Id": self.network_id, "Created": self.created, "Driver": self.driver,
-            "Device": self.device, "Subnet": str(self.subnet), "Gateway": str(self.gateway),
+            "Device": self.device, "Subnet": str(self.subnet or ""), "Gateway": str(self.gateway or ""),
             "Internal": self.internal, "Attachable": self.attachable, "Labels": self.labels,
-            "Options": self.options,
+            "Options": self.options, "IPRange": str(self.ip_range or ""), "AuxiliaryAddresses": self.aux_addresses,
+            "ConfigOnly": self.config_only, "ConfigFrom": self.config_from,
+            "ConfiguredSubnet": self.configured_subnet,
         }  # fmt: skip
 
     @classmethod
     def from_record(cls, raw: dict[str, Any]) -> Network:
         return cls(
             name=raw["Name"], network_id=raw["Id"], created=raw["Created"], driver=raw["Driver"],
-            device=raw["Device"], subnet=IPv4Network(raw["Subnet"]), gateway=IPv4Address(raw["Gateway"]),
+            device=raw["Device"], subnet=IPv4Network(raw["Subnet"]) if raw.get("Subnet") else None,
+            gateway=IPv4Address(raw["Gateway"]) if raw.get("Gateway") else None,
             internal=bool(raw.get("Internal")), attachable=bool(raw.get("Attachable")),
             labels=dict(raw.get("Labels") or {}), options=dict(raw.get("Options") or {}),
+            ip_range=IPv4Network(raw["IPRange"]) if raw.get("IPRange") else None,
+            aux_addresses=dict(raw.get("AuxiliaryAddresses") or {}),
+            config_only=bool(raw.get("ConfigOnly")), config_from=str(raw.get("ConfigFrom") or ""),
+            configured_subnet=bool(raw.get("ConfiguredSubnet", True)),
         )  # fmt: skip
+
+    def check_static_address(self, endpoint: dict[str, Any]) -> None:
+        """A requested IPv4Address: only on a network whose subnet was given, and inside it (Docker's words)."""
+        requested = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
+        if not requested or not self.user_defined:
+            return
+        if not self.configured_subnet:
+            raise InvalidArgument(
+                "user specified IP address is supported only when connecting to networks with user configured subnets"
+            )
+        if self.subnet is not None and IPv4Address(requested) not in self.subnet:
+            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {requested}")
 
 
 class NetworkService:
@@ -169,38 +217,65 @@ class NetworkService:
     # ---------------------------------------------------------------- networks
 
     def create(self, body: dict[str, Any]) -> Network:
+        """``POST /networks/create``: every NetworkCreateRequest field takes effect or is refused
+        (``create_request.py``)."""
         name = body.get("Name")
         if not name or not isinstance(name, str):
             raise InvalidArgument("network name cannot be empty")
+        if not name.strip() or "/" in name or not name.isprintable():
+            # libnetwork refuses blank names only; a "/" would make /networks/{name} unreachable
+            raise InvalidArgument(f"invalid name: {name}")
         if name in PREDEFINED:
             raise Forbidden(f"operation is not permitted on predefined {name} network ")
         if name in self._networks:
             raise AlreadyExists(f"network with name {name} already exists")
-        driver = body.get("Driver") or "bridge"
-        if driver != "bridge":
-            raise NotFound(f'plugin "{driver}" not found: Berth has the bridge driver only')
-        if body.get("EnableIPv6"):
-            raise InvalidArgument("IPv6 networks are not supported: create the network without --ipv6")
-        subnet, gateway = self._address_plan(body.get("IPAM") or {})
+        requests.check_fields(body)
+        ipam_body = body.get("IPAM") or {}
+        options = body.get("Options") or {}
+        internal, attachable = bool(body.get("Internal")), bool(body.get("Attachable"))
+        config_from = requests.config_from(body)
+        source: Network | None = None
+        if config_from:
+            source = self._networks.get(config_from)
+            if source is None or not source.config_only:
+                raise NotFound(f'configuration network "{config_from}" does not exist')
+            options = dict(source.options)
+        devices = {n.device: n.network_id for n in self._networks.values() if n.device}
+        options = requests.check_options(options, taken_devices=devices)
         network_id = secrets.token_hex(32)
+        if source is not None:
+            address = requests.AddressConfig(
+                subnet=source.subnet,
+                ip_range=source.ip_range,
+                gateway=source.gateway,
+                aux=dict(source.aux_addresses),
+            )
+        else:
+            configs = requests.address_configs(ipam_body)
+            address = configs[0] if configs else requests.AddressConfig()
         network = Network(
-            name, network_id, now_rfc3339(), "bridge", device=f"br-{network_id[:12]}", subnet=subnet, gateway=gateway,
-            internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
-            labels=dict(body.get("Labels") or {}), options=dict(body.get("Options") or {}),
+            name, network_id, now_rfc3339(), "bridge", internal=internal, attachable=attachable,
+            labels=dict(body.get("Labels") or {}), options=options, ip_range=address.ip_range,
+            aux_addresses=address.aux, config_from=source.name if source else "",
         )  # fmt: skip
+        if body.get("ConfigOnly"):  # kept for others to take (ConfigFrom): no bridge, no addresses
+            network.driver, network.config_only = "null", True
+            network.subnet, network.gateway = address.subnet, address.gateway
+        else:
+            network.device = options.get(requests.BRIDGE_NAME) or f"br-{network_id[:12]}"
+            if requests.BRIDGE_NAME in options and links.link_exists(network.device):
+                raise Forbidden(f"cannot create network: the host already has a link named {network.device}")
+            network.subnet, network.gateway = self._address_plan(address)
+            network.configured_subnet = address.subnet is not None
         with self._lock:
             write_json(self._root / f"{network_id}.json", network.to_record(), mode=0o600)
             self._networks[name] = network
         return network
 
-    def _address_plan(self, ipam_body: dict[str, Any]) -> tuple[IPv4Network, IPv4Address]:
-        configs = [c for c in (ipam_body.get("Config") or []) if isinstance(c, dict)]
-        if len(configs) > 1:
-            raise InvalidArgument("only one IPv4 subnet per network is supported")
-        config = configs[0] if configs else {}
-        taken = [n.subnet for n in self._networks.values() if n.subnet is not None]
-        if config.get("Subnet"):
-            subnet = ipam.parse_subnet(str(config["Subnet"]))
+    def _address_plan(self, config: requests.AddressConfig) -> tuple[IPv4Network, IPv4Address]:
+        taken = [n.subnet for n in self._networks.values() if n.subnet is not None and not n.config_only]
+        if config.subnet is not None:
+            subnet = config.subnet
             if any(t.overlaps(subnet) for t in taken):
                 raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
             host = [r for r in self._host_routes() if r.overlaps(subnet)]
@@ -208,19 +283,17 @@ class NetworkService:
                 raise Forbidden(f"subnet {subnet} overlaps a route of this host ({host[0]})")
         else:
             subnet = ipam.free_subnet([*taken, *self._host_routes()])
-        gateway = (
-            ipam.parse_address(str(config["Gateway"]), "gateway")
-            if config.get("Gateway")
-            else ipam.first_host(subnet)
-        )
-        if gateway not in subnet:
-            raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
+        gateway = config.gateway or ipam.first_host(subnet)
         return subnet, gateway
 
     def remove(self, ref: str) -> Network:
         network = self.get(ref)
         if network.predefined:
             raise Forbidden(f"{network.name} is a pre-defined network and cannot be removed")
+        if network.config_only:
+            users = [n.name for n in self._networks.values() if n.config_from == network.name]
+            if users:
+                raise Forbidden(f'configuration network "{network.name}" is in use')
         active = self.members(network)
         if active:
             names = ", ".join(f'name:"{c.name.removeprefix("/")}" id:"{c.short_id}"' for c in active)
@@ -228,39 +301,39 @@ class NetworkService:
                 f"error while removing network: network {network.name} has active endpoints ({names})"
             )
         with self._lock:
-            links.delete_link(network.device)
-            self._bridges.pop(network.device, None)
+            if network.device:
+                links.delete_link(network.device)
+                self._bridges.pop(network.device, None)
             (self._root / f"{network.network_id}.json").unlink(missing_ok=True)
             del self._networks[network.name]
         return network
 
-    def endpoints_for(self, host: dict[str, Any], networking: Any) -> dict[str, dict[str, Any]]:
-        """At create: check ``HostConfig.NetworkMode`` (naming its network by name from now on) and
-        ``NetworkingConfig.EndpointsConfig``; the container's endpoints, one per bridge network."""
+    def endpoints_for(
+        self, host: dict[str, Any], networking: Any, config: dict[str, Any] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """At create: check the network fields of the request (``config``: its Config part, whose
+        deprecated ``MacAddress`` moves to the main endpoint) and ``HostConfig.NetworkMode`` (naming
+        its network by name from now on); the container's endpoints, one per bridge network of
+        ``NetworkingConfig.EndpointsConfig`` (Docker 28 takes several) and its mode's."""
+        config = config if config is not None else {}
+        settings.check_container(config, host, networking)
         mode = host.get("NetworkMode") or "default"
         if mode.startswith(_SHARED):
-            if host.get("PortBindings") or host.get("PublishAllPorts"):
-                raise InvalidArgument(
-                    "conflicting options: port publishing and the container type network mode"
-                )
             host["NetworkMode"] = _SHARED + self._container(mode.removeprefix(_SHARED)).container_id
             return {}
         primary = self.get("bridge" if mode == "default" else mode)
         if mode != "default":
             host["NetworkMode"] = primary.name
+        if primary.config_only:
+            raise Forbidden(_CONFIG_ONLY_ENDPOINT)
         configs = (networking or {}).get("EndpointsConfig") if isinstance(networking, dict) else None
         out: dict[str, dict[str, Any]] = {}
-        for name, config in (configs or {}).items():
+        for name, raw in (configs or {}).items():
             network = primary if name == "default" else self.get(name)
-            config = config if isinstance(config, dict) else {}
-            aliases, ipam_config = _aliases(config.get("Aliases")), config.get("IPAMConfig") or None
-            endpoint: dict[str, Any] = {"Aliases": aliases, "IPAMConfig": ipam_config}
-            if network.name == "bridge" and isinstance(ipam_config, dict) and ipam_config.get("IPv4Address"):
-                raise InvalidArgument("user specified IP address is supported on user defined networks only")
-            if network.name == "bridge" and aliases:
-                raise InvalidArgument(
-                    "network-scoped alias is supported only for containers in user defined networks"
-                )
+            if network.config_only:
+                raise Forbidden(_CONFIG_ONLY_ENDPOINT)
+            endpoint = settings.endpoint_config(network.name, raw, user_defined=network.user_defined)
+            network.check_static_address(endpoint)
             if network.driver == "bridge":
                 out[network.name] = endpoint
             elif network is not primary:
@@ -268,8 +341,93 @@ class NetworkService:
                     f"container cannot be connected to network {network.name} and {primary.name}"
                 )
         if primary.driver == "bridge":
-            out.setdefault(primary.name, {"Aliases": None, "IPAMConfig": None})
+            main = out.setdefault(primary.name, settings.endpoint_config(primary.name, {}, user_defined=True))
+            mac = str(config.pop("MacAddress", "") or "")  # deprecated since API 1.44: the endpoint's now
+            if mac:
+                wanted = settings.endpoint_config(primary.name, {"MacAddress": mac}, user_defined=True)
+                if main["DesiredMacAddress"] and main["DesiredMacAddress"] != wanted["DesiredMacAddress"]:
+                    raise InvalidArgument(
+                        "the container-wide MAC address must match the endpoint-specific MAC address for "
+                        "the main network, or be left empty"
+                    )
+                main["DesiredMacAddress"] = wanted["DesiredMacAddress"]
+        if config.get("NetworkDisabled"):
+            return {}  # loopback only, whatever the mode says (as Docker: no sandbox, no endpoint)
         return out
+
+    def register_links(self, container: Container) -> None:
+        """At create, after ``endpoints_for``: ``HostConfig.Links``. On the default bridge they are
+        legacy links, kept as inspect shows them (``/child:/parent/alias``) and by the child's id; on a
+        user-defined network they are aliases of the main endpoint (its ``Links``), as in Docker."""
+        raw = container.host_config.get("Links") or []
+        if not raw:
+            return
+        if not isinstance(raw, list):
+            raise InvalidArgument("HostConfig.Links must be a list of NAME[:ALIAS]")
+        parsed = [settings.parse_link(link) for link in raw]
+        primary = primary_network(container)
+        if primary not in container.endpoints and primary != "bridge":
+            raise InvalidArgument(f"legacy links need the default bridge network, not {primary}")
+        if primary != "bridge":
+            endpoint = container.endpoints[primary]
+            endpoint["Links"] = endpoint.get("Links") or [f"{name}:{alias}" for name, alias in parsed]
+            container.host_config["Links"] = None  # nothing is registered: inspect shows none
+            return
+        registered: dict[str, str] = {}
+        shown: list[str] = []
+        for name, alias in parsed:
+            try:
+                child = self._container(name)
+            except NotFound as exc:
+                raise InvalidArgument(f"could not get container for {name}: {exc}") from None
+            while primary_network(child).startswith(_SHARED):
+                child = self._container(primary_network(child).removeprefix(_SHARED))
+            if primary_network(child) == "host":
+                raise InvalidArgument(
+                    "conflicting options: host type networking can't be used with links. "
+                    "This would result in undefined behavior"
+                )
+            registered[alias] = child.container_id
+            shown.append(f"{child.name}:{container.name}/{alias}")
+        if "bridge" in container.endpoints:
+            container.endpoints["bridge"][legacy_links.LINKS_KEY] = registered
+        container.host_config["Links"] = shown
+
+    def remove_link(self, ref: str) -> Container:
+        """``DELETE /containers/{/parent/alias}?link=true`` (``docker rm --link``): the parent forgets
+        that link (its /etc/hosts at once; its variables at its next start). The parent, saved."""
+        name = ref if ref.startswith("/") else "/" + ref
+        parent_name, _, _ = name.rpartition("/")
+        parents = [c for c in self._containers() if c.name == parent_name]
+        if not parent_name:
+            self._container(name)  # a container of that name, or Docker's 404
+            raise Conflict("Conflict, cannot remove the default link name of the container")
+        links_of = legacy_links.legacy_links(parents[0]) if parents else {}
+        if name not in links_of:
+            if not parents:
+                self._container(name)  # Docker's 404 when no container answers to the name either
+                raise NotFound(f"Cannot get parent {parent_name} for link name {name}")
+            raise NotFound(f"No such container: {name}")
+        parent = parents[0]
+        del parent.endpoints["bridge"][legacy_links.LINKS_KEY][name.rsplit("/", 1)[1]]
+        parent.host_config["Links"] = self.links_shown(parent)
+        parent.save()
+        if parent.status.is_alive():
+            self._write_hosts(parent)
+        return parent
+
+    def links_shown(self, container: Container) -> list[str] | None:
+        """``HostConfig.Links`` as Docker's inspect shows it: ``/child:/parent/alias``, today's names
+        (null on a user-defined network, where links are the endpoint's)."""
+        if legacy_links.LINKS_KEY not in (container.endpoints.get("bridge") or {}):
+            return container.host_config.get("Links") or None
+        names = {c.container_id: c.name for c in self._containers()}
+        shown = [
+            f"{names[child]}:{link}"
+            for link, child in legacy_links.legacy_links(container).items()
+            if child in names
+        ]
+        return shown or None
 
     # ---------------------------------------------------------------- containers: start and stop
 
@@ -280,39 +438,105 @@ class NetworkService:
     def _sandbox_path(self, container: Container) -> Path:
         return self._netns_root / container.container_id
 
+    def sandbox_key(self, container: Container) -> str:
+        """``NetworkSettings.SandboxKey``: the path of the running container's network namespace (the
+        bind mount Berth made, as dockerd's /var/run/docker/netns/…; the runtime's own for ``none``)."""
+        mode = primary_network(container)
+        if not container.status.is_alive() or mode == "host" or mode.startswith(_SHARED):
+            return ""
+        path = self._sandbox_path(container)
+        if path.exists():
+            return str(path)
+        return f"/proc/{container.pid}/ns/net" if container.pid else ""
+
     def attach(self, container: Container) -> Path | None:
         """Before init runs (worker thread): the container's namespace, wired to each of its networks.
-        None when the runtime should make the namespace itself (``none``) or use the host's."""
+        None when the runtime should make the namespace itself (``none``, ``NetworkDisabled``) or use
+        the host's."""
         if primary_network(container).startswith(_SHARED):
             return self._shared_namespace(container)
+        if container.config.get("NetworkDisabled") and primary_network(container) != "host":
+            return None
         primary = self.get(primary_network(container))
         if primary.driver != "bridge":
             return None
+        link_env = self._legacy_link_env(container)  # its children must run: checked before any work
         path = self._sandbox_path(container)
         netns.delete(path)  # a leftover of a run that ended while the daemon was down
         netns.create(path)
+        gateway = self._gateway_network(container)
         try:
             for name in self.memberships(container):
-                self._plug(container, self.get(name), path)
+                self._plug(container, self.get(name), path, gateway=name == gateway)
         except BaseException:
             self.detach(container)
             raise
+        if "bridge" in container.endpoints:
+            container.endpoints["bridge"][legacy_links.ENV_KEY] = link_env
         self.refresh_hosts(container)
         return path
 
+    def _legacy_link_env(self, container: Container) -> list[str]:
+        """Docker's checks of a start with legacy links, and the variables they give the parent."""
+        if "bridge" not in container.endpoints:
+            return []  # disconnected from the default bridge: links are not set up (as in Docker)
+        by_id = {c.container_id: c for c in self._containers()}
+        env: list[str] = []
+        for link_name, child_id in legacy_links.legacy_links(container).items():
+            child = by_id.get(child_id)
+            if child is None:
+                continue  # removed since: the link went with it, as in Docker
+            if "bridge" not in child.endpoints:
+                raise InvalidArgument(
+                    f"Cannot link to {child.name}, as it does not belong to the default network"
+                )
+            address = child.endpoints["bridge"].get("IPAddress")
+            if not child.status.is_alive() or not address:
+                raise Conflict(f"Cannot link to a non running container: {child.name} AS {link_name}")
+            env += legacy_links.env_vars(
+                link_name, str(address), list(child.config.get("Env") or []), child.config.get("ExposedPorts")
+            )
+        return env
+
+    def _gateway_network(self, container: Container, *, without: str = "") -> str | None:
+        """The network whose gateway is the container's default route: the highest ``GwPriority``
+        among its non-internal bridge networks, then its main network, then by name."""
+        primary = primary_network(container)
+        candidates = []
+        for name in sorted(self.memberships(container)):
+            network = self.get_or_none(name)
+            if name == without or network is None or network.driver != "bridge" or network.internal:
+                continue
+            priority = int((container.endpoints.get(name) or {}).get("GwPriority") or 0)
+            candidates.append(((priority, name == primary), name))
+        return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
     def _shared_namespace(self, container: Container) -> Path:
-        """``--network container:X``: X's own namespace, while X runs."""
+        """``--network container:X``: X's own namespace, while X runs; the joiner takes X's hostname and
+        domain name, and shares its hostname, hosts and resolv.conf files (as Docker)."""
         target = self._container(primary_network(container).removeprefix(_SHARED))
         if not target.status.is_alive() or not target.pid:
             raise Conflict(f"cannot join network of a non running container: {target.container_id}")
+        container.config["Hostname"] = target.config.get("Hostname", "")
+        container.config["Domainname"] = target.config.get("Domainname", "")
         return Path(f"/proc/{target.pid}/ns/net")
 
-    def _plug(self, container: Container, network: Network, path: Path) -> None:
-        assert network.subnet is not None and network.gateway is not None
+    def _interface_name(self, container: Container, network: Network, endpoint: dict[str, Any]) -> str:
+        wanted = (endpoint.get("DriverOpts") or {}).get(settings.IFNAME_OPT)
+        in_use = {e.get("Ifname") for e in container.endpoints.values() if e is not endpoint}
+        if wanted:
+            if wanted in in_use:
+                raise Conflict(f"interface name {wanted} is already in use in the container")
+            return str(wanted)
+        prefix = network.iface_prefix
+        return next(f"{prefix}{n}" for n in range(len(in_use) + 1) if f"{prefix}{n}" not in in_use)
+
+    def _plug(self, container: Container, network: Network, path: Path, *, gateway: bool) -> None:
+        if network.subnet is None or network.gateway is None:
+            raise Forbidden(_CONFIG_ONLY_ENDPOINT)
+        subnet, network_gateway = network.subnet, network.gateway
         endpoint = container.endpoints.setdefault(network.name, {})
-        in_use = {e.get("Ifname") for e in container.endpoints.values()}
-        inner_name = next(f"eth{n}" for n in range(len(in_use) + 1) if f"eth{n}" not in in_use)
-        primary = network.name == (self.memberships(container) or [""])[0]  # gets the default route
+        inner_name = self._interface_name(container, network, endpoint)
         with self._lock:
             bridge_index = self._bridge_index(network)
             taken = {
@@ -320,27 +544,33 @@ class NetworkService:
                 for c in self._containers()
                 if c is not container and c.endpoints.get(network.name, {}).get("IPAddress")
             }
-            taken.add(network.gateway)
+            taken.add(network_gateway)
+            taken |= {IPv4Address(a) for a in network.aux_addresses.values()}
             requested = ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or ""
             if requested:
                 address = ipam.parse_address(requested)
-                ipam.check_address(network.subnet, network.gateway, address, taken)
+                ipam.check_address(subnet, network_gateway, address, taken)
             else:
-                address = ipam.free_address(network.subnet, taken)
-            endpoint_id, mac = secrets.token_hex(32), ipam.mac_for(address)
+                address = ipam.free_address(subnet, taken, network.ip_range)
+            endpoint_id = secrets.token_hex(32)
+            mac = str(endpoint.get("DesiredMacAddress") or "") or ipam.mac_for(address)
             endpoint.update(
-                IPAddress=str(address), IPPrefixLen=network.subnet.prefixlen, Gateway=str(network.gateway),
+                IPAddress=str(address), IPPrefixLen=subnet.prefixlen, Gateway=str(network_gateway),
                 MacAddress=mac, EndpointID=endpoint_id, NetworkID=network.network_id,
                 Ifname=inner_name,
             )  # fmt: skip
+        link_local = [IPv4Address(a) for a in (endpoint.get("IPAMConfig") or {}).get("LinkLocalIPs") or []]
         plug = functools.partial(
             links.plug,
             path,
             host_name=f"veth{endpoint_id[:7]}",
             inner_name=inner_name,
-            address=IPv4Interface(f"{address}/{network.subnet.prefixlen}"),
+            address=IPv4Interface(f"{address}/{subnet.prefixlen}"),
             mac=mac,
-            gateway=network.gateway if primary and not network.internal else None,
+            gateway=network_gateway if gateway else None,
+            mtu=network.mtu,
+            isolated=not network.icc,
+            link_local=link_local,
         )
         try:
             plug(bridge_index=bridge_index)
@@ -353,7 +583,8 @@ class NetworkService:
     def _bridge_index(self, network: Network) -> int:
         """The network's bridge, made and addressed on first use in this daemon's life (cached: a
         start then costs no netlink round trip for it). Call with the lock held."""
-        assert network.subnet is not None and network.gateway is not None
+        if network.subnet is None or network.gateway is None:
+            raise Forbidden(_CONFIG_ONLY_ENDPOINT)
         index = self._bridges.get(network.device)
         if index is not None:
             return index
@@ -365,7 +596,7 @@ class NetworkService:
                     "start berthd with another --bip"
                 )
         index = links.ensure_bridge(
-            network.device, IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}")
+            network.device, IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}"), network.mtu
         )
         self._bridges[network.device] = index
         return index
@@ -389,35 +620,51 @@ class NetworkService:
         network = self.get(ref)
         if primary_network(container).startswith(_SHARED):
             raise Forbidden("container sharing a network namespace cannot be connected to any other network")
+        if network.config_only:
+            raise Forbidden(_CONFIG_ONLY_ENDPOINT)
         primary = self.get(primary_network(container))
-        if network.driver != "bridge" or primary.driver != "bridge":
+        if (
+            network.driver != "bridge"
+            or primary.driver != "bridge"
+            or container.config.get("NetworkDisabled")
+        ):
             raise Forbidden(
                 f"container cannot be connected to network {network.name} while on {primary.name}"
             )
         if network.name in self.memberships(container):
             name = container.name.removeprefix("/")
             raise Forbidden(f"endpoint with name {name} already exists in network {network.name}")
-        container.endpoints[network.name] = {
-            "Aliases": _aliases(config.get("Aliases")),
-            "IPAMConfig": config.get("IPAMConfig") or None,
-        }
+        endpoint = settings.endpoint_config(network.name, config, user_defined=network.user_defined)
+        network.check_static_address(endpoint)
+        container.endpoints[network.name] = endpoint
         if container.status.is_alive():
+            path = self._sandbox_path(container)
+            before = self._gateway_network(container, without=network.name)
             try:
-                self._plug(container, network, self._sandbox_path(container))
+                self._plug(container, network, path, gateway=False)
+                if self._gateway_network(container) == network.name != before:
+                    links.set_default_route(path, network.gateway)
             except BaseException:
                 container.endpoints.pop(network.name, None)
                 raise
             self.refresh_hosts(container)
 
     def disconnect(self, ref: str, container: Container) -> None:
-        """``network disconnect``: the container's link on ``ref`` goes; a running container keeps the rest."""
+        """``network disconnect``: the container's link on ``ref`` goes; a running container keeps the
+        rest (and its default route moves to the next gateway network, if it was this one's)."""
         network = self.get(ref)
         if network.name not in container.endpoints:
             raise Forbidden(f"container {container.short_id} is not connected to network {network.name}")
         ifname = container.endpoints[network.name].get("Ifname")
+        was_gateway = self._gateway_network(container) == network.name
         if container.status.is_alive() and ifname:
             links.unplug(self._sandbox_path(container), ifname)
         del container.endpoints[network.name]  # NetworkMode stays, as in Docker: connect may follow
+        if container.status.is_alive() and ifname and was_gateway:
+            successor = self._gateway_network(container)
+            next_network = self.get_or_none(successor) if successor else None
+            if next_network is not None:
+                links.set_default_route(self._sandbox_path(container), next_network.gateway)
         self.refresh_hosts(container, left={network.name})
 
     # ---------------------------------------------------------------- /etc/hosts
@@ -425,8 +672,8 @@ class NetworkService:
     def refresh_hosts(
         self, container: Container, *, leaving: bool = False, left: AbstractSet[str] = frozenset()
     ) -> None:
-        """Rewrite the hosts files of ``container`` and of everyone sharing a user network with it (or
-        sharing one of the networks it has ``left``)."""
+        """Rewrite the hosts files of ``container``, of everyone sharing a user network with it (or
+        one of the networks it has ``left``), and of the containers with a legacy link to it."""
         shared = {
             name
             for name in [*self.memberships(container), *left]
@@ -435,7 +682,8 @@ class NetworkService:
         affected = [container] if not leaving else []
         affected += [
             c for c in self._containers()
-            if c is not container and c.status.is_alive() and shared & set(self.memberships(c))
+            if c is not container and c.status.is_alive()
+            and (shared & set(self.memberships(c)) or container.container_id in legacy_links.legacy_links(c).values())
         ]  # fmt: skip
         for target in affected:
             self._write_hosts(target)
@@ -448,16 +696,29 @@ class NetworkService:
         own = [e.get("IPAddress") for e in container.endpoints.values() if e.get("IPAddress")]
         if own:
             lines.append(f"{own[0]}\t{container.config.get('Hostname') or container.short_id}\n")
+        peers = list(self._containers())
+        if "bridge" in container.endpoints:  # legacy links: the child by alias, hostname and name
+            by_id = {c.container_id: c for c in peers}
+            for link_name, child_id in legacy_links.legacy_links(container).items():
+                child = by_id.get(child_id)
+                address = ((child.endpoints.get("bridge") or {}).get("IPAddress")) if child else None
+                if child is not None and address:
+                    lines.append(f"{address}\t{legacy_links.hosts_names(link_name, child)}\n")
         seen: set[str] = set()
         for name in self.memberships(container):
             if name in PREDEFINED:
                 continue
-            for peer in self._containers():
+            own_links = [
+                settings.parse_link(link) for link in (container.endpoints.get(name) or {}).get("Links") or []
+            ]
+            for peer in peers:
                 endpoint = peer.endpoints.get(name) or {}
                 address = endpoint.get("IPAddress")
                 if peer is container or not address:  # an address: plugged in (or being plugged in) now
                     continue
-                names = [peer.name.removeprefix("/"), peer.short_id, *(endpoint.get("Aliases") or [])]
+                peer_name = peer.name.removeprefix("/")
+                linked = [alias for target, alias in own_links if target in {peer_name, peer.container_id}]
+                names = [peer_name, peer.short_id, *(endpoint.get("Aliases") or []), *linked]
                 entry = f"{address}\t{' '.join(dict.fromkeys(names))}\n"
                 if entry not in seen:
                     seen.add(entry)
@@ -472,8 +733,11 @@ class NetworkService:
     # ---------------------------------------------------------------- published ports
 
     async def publish(self, container: Container) -> None:
-        """Open the host ports of a started container (on the loop), towards its primary address."""
-        await self._ports.publish(container, self._primary_address(container))
+        """Open the host ports of a started container (on the loop), towards its primary address; a
+        binding without HostIp listens on its network's ``host_binding_ipv4`` (default: all)."""
+        network = self.get_or_none(primary_network(container))
+        default_ip = network.host_binding_ipv4 if network is not None else ""
+        await self._ports.publish(container, self._primary_address(container), default_ip)
 
     async def unpublish(self, container: Container) -> None:
         await self._ports.unpublish(container)
@@ -484,15 +748,6 @@ class NetworkService:
             if address:
                 return str(address)
         return None
-
-
-def _aliases(value: Any) -> list[str] | None:
-    """``--network-alias`` values: single words (they become /etc/hosts fields)."""
-    aliases = [str(a) for a in value or []]
-    for alias in aliases:
-        if not is_word(alias):
-            raise InvalidArgument(f"invalid network alias {alias!r}: a single word without spaces")
-    return aliases or None
 
 
 def _derived_id(daemon_id: str, name: str) -> str:

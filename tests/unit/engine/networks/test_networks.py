@@ -23,7 +23,10 @@ def service(tmp_path: Path) -> NetworkService:
 
 def test_the_default_mode_is_the_bridge_with_one_endpoint(tmp_path: Path) -> None:
     host: dict[str, object] = {"NetworkMode": "default"}
-    assert service(tmp_path).endpoints_for(host, None) == {"bridge": {"Aliases": None, "IPAMConfig": None}}
+    assert service(tmp_path).endpoints_for(host, None) == {
+        "bridge": {"Aliases": None, "IPAMConfig": None, "Links": None, "DesiredMacAddress": "", "DriverOpts": None,
+                   "GwPriority": 0}
+    }  # fmt: skip
     assert service(tmp_path).endpoints_for({"NetworkMode": "none"}, None) == {}
 
 

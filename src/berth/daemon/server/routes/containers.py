@@ -54,6 +54,7 @@ def register(router: ApiRouter, services: Services) -> None:
     router.get(_ID + "/export", routes.export)
     router.delete(_ID, routes.remove)
     router.post(_ID + "/update", routes.update)
+    router.delete("/containers/{parent}/{alias}", routes.remove)  # rm --link PARENT/ALIAS
 
 
 def _signal_query(request: web.Request) -> str | None:
@@ -187,6 +188,8 @@ class _ContainerRoutes:
         size_rw = (await self._sizes(container))[0] if _flag(request, "size") else None
         body = container_json.inspect(container, size_rw=size_rw)
         body["ExecIDs"] = self._services.execs.ids_for(container.container_id) or None
+        body["NetworkSettings"]["SandboxKey"] = self._services.networks.sandbox_key(container)
+        body["HostConfig"]["Links"] = self._services.networks.links_shown(container)
         return web.json_response(body)
 
     async def start(self, request: web.Request) -> web.Response:
@@ -222,6 +225,13 @@ class _ContainerRoutes:
         return web.Response(status=204)
 
     async def remove(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        ref = info.get("ref") or f"/{info['parent']}/{info['alias']}"  # PARENT/ALIAS: a link's name
+        if _flag(request, "link") or "alias" in info:  # docker rm --link /parent/alias
+            if not _flag(request, "link"):
+                raise NotFound(f"No such container: {ref}")
+            await asyncio.to_thread(self._services.networks.remove_link, ref)
+            return web.Response(status=204)
         await self._containers.remove(
             request.match_info["ref"], force=_flag(request, "force"), volumes=_flag(request, "v")
         )

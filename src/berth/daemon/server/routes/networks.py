@@ -32,11 +32,16 @@ def register(router: ApiRouter, services: Services) -> None:
 
 
 def network_json(service: NetworkService, network: Network, *, containers: bool) -> dict[str, Any]:
-    ipam_config = (
-        [{"Subnet": str(network.subnet), "Gateway": str(network.gateway)}]
-        if network.subnet is not None
-        else []
-    )
+    ipam_config: list[dict[str, Any]] = []
+    if network.subnet is not None:
+        entry: dict[str, Any] = {"Subnet": str(network.subnet)}
+        if network.ip_range is not None:
+            entry["IPRange"] = str(network.ip_range)
+        if network.gateway is not None:
+            entry["Gateway"] = str(network.gateway)
+        if network.aux_addresses:
+            entry["AuxiliaryAddresses"] = dict(network.aux_addresses)
+        ipam_config.append(entry)
     attached: dict[str, Any] = {}
     if containers:
         for container in service.members(network):
@@ -61,8 +66,8 @@ def network_json(service: NetworkService, network: Network, *, containers: bool)
         "Internal": network.internal,
         "Attachable": network.attachable,
         "Ingress": False,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False,
+        "ConfigFrom": {"Network": network.config_from},
+        "ConfigOnly": network.config_only,
         "Containers": attached,
         "Options": network.options,
         "Labels": network.labels,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from berth.errors import BerthError, InvalidArgument, Unavailable
+from berth.errors import BerthError, Forbidden, InvalidArgument, Unavailable
 
 
 class Status(StrEnum):
@@ -83,10 +83,8 @@ FIELDS: dict[str, Row] = {
     ),
     "ContainerConfig.WorkingDir": yes("created when missing"),
     "ContainerConfig.Entrypoint": yes("`--entrypoint`; clears the image's Cmd"),
-    "ContainerConfig.NetworkDisabled": refused(
-        "NetworkDisabled is not supported by this daemon yet: use --network none"
-    ),
-    "ContainerConfig.MacAddress": refused("--mac-address is not supported by this daemon yet"),
+    "ContainerConfig.NetworkDisabled": yes("loopback only, as --network none"),
+    "ContainerConfig.MacAddress": yes("deprecated: the main network's MAC (EndpointSettings.MacAddress)"),
     "ContainerConfig.OnBuild": yes("kept in the container's config; `commit` carries it into the image"),
     "ContainerConfig.Labels": yes(),
     "ContainerConfig.StopSignal": yes(),
@@ -177,8 +175,12 @@ FIELDS: dict[str, Row] = {
     "HostConfig.LogConfig": yes(),
     "HostConfig.LogConfig.Type": partly("json-file (the default); any other driver is refused"),
     "HostConfig.LogConfig.Config": partly("json-file's max-size and max-file; other options are refused"),
-    "HostConfig.NetworkMode": partly("bridge, host, none, container:NAME and user-defined bridge networks"),
-    "HostConfig.PortBindings": yes("`-p [IP:][HOST:]PORT[/udp]`, relayed by berthd"),
+    "HostConfig.NetworkMode": partly(
+        "default, bridge, host, none, container:NAME, user-defined bridge networks; other drivers are refused"
+    ),
+    "HostConfig.PortBindings": yes(
+        "`-p [IP:][HOST:]PORT[/udp]`, relayed by berthd; ports out of range: invalid port specification"
+    ),
     "PortBinding.HostIp": yes(),
     "PortBinding.HostPort": yes("a port, a range or empty (ephemeral)"),
     "HostConfig.RestartPolicy": yes(),
@@ -234,7 +236,9 @@ FIELDS: dict[str, Row] = {
     "HostConfig.GroupAdd": refused("--group-add is not supported by this daemon yet"),
     "HostConfig.IpcMode": refused("--ipc is not supported by this daemon yet"),
     "HostConfig.Cgroup": refused("--cgroup is not supported by this daemon"),
-    "HostConfig.Links": refused("--link is not supported by this daemon yet: use a user-defined network"),
+    "HostConfig.Links": yes(
+        "`--link NAME[:ALIAS]`: legacy links on the default bridge (hosts lines and ALIAS_PORT_* variables), aliases on user networks"
+    ),
     "HostConfig.OomScoreAdj": refused("--oom-score-adj is not supported by this daemon yet"),
     "HostConfig.PidMode": refused("--pid is not supported by this daemon yet"),
     "HostConfig.Privileged": yes("every capability, device and path"),
@@ -256,13 +260,15 @@ FIELDS: dict[str, Row] = {
     # -- EndpointSettings: a network's endpoint (create's NetworkingConfig, network connect) --------
     "EndpointSettings.IPAMConfig": yes(),
     "EndpointIPAMConfig.IPv4Address": yes("`--ip`"),
-    "EndpointIPAMConfig.IPv6Address": refused("IPv6 is not supported by this daemon yet"),
-    "EndpointIPAMConfig.LinkLocalIPs": refused("--link-local-ip is not supported by this daemon yet"),
-    "EndpointSettings.Links": refused("links are not supported by this daemon yet"),
-    "EndpointSettings.MacAddress": refused("--mac-address is not supported by this daemon yet"),
+    "EndpointIPAMConfig.IPv6Address": refused("Berth has no IPv6 networks yet: connect without --ip6"),
+    "EndpointIPAMConfig.LinkLocalIPs": partly("IPv4 (169.254.0.0/16); IPv6 ones are refused"),
+    "EndpointSettings.Links": partly(
+        "on user-defined networks (aliases for that container); on the default bridge use HostConfig.Links"
+    ),
+    "EndpointSettings.MacAddress": yes("`--mac-address`"),
     "EndpointSettings.Aliases": yes("`--network-alias`: names in the members' /etc/hosts"),
-    "EndpointSettings.DriverOpts": refused("endpoint driver options are not supported by this daemon yet"),
-    "EndpointSettings.GwPriority": refused("--gw-priority is not supported by this daemon yet"),
+    "EndpointSettings.DriverOpts": partly("com.docker.network.endpoint.ifname; other options are refused"),
+    "EndpointSettings.GwPriority": yes("the highest holds the default route"),
     "EndpointSettings.NetworkID": as_docker(_OUTPUT),
     "EndpointSettings.EndpointID": as_docker(_OUTPUT),
     "EndpointSettings.Gateway": as_docker(_OUTPUT),
@@ -303,26 +309,35 @@ FIELDS: dict[str, Row] = {
     "VolumeCreateOptions.ClusterVolumeSpec": refused(_SWARM, error=Unavailable),
     # -- networks -----------------------------------------------------------------------------------
     "NetworkCreateRequest.Name": yes(),
-    "NetworkCreateRequest.Driver": partly("bridge; other drivers are refused"),
-    "NetworkCreateRequest.Scope": refused("network scopes are not supported by this daemon yet"),
-    "NetworkCreateRequest.Internal": yes("no route beyond the bridge"),
-    "NetworkCreateRequest.Attachable": as_docker(
-        "accepted on a local bridge, where any container may join anyway (compose sets it)"
+    "NetworkCreateRequest.Driver": partly(
+        "bridge; overlay: Docker's swarm message; other drivers: could not find plugin X in v1 plugin registry: plugin not found"
     ),
-    "NetworkCreateRequest.Ingress": refused("ingress networks need swarm mode: " + _SWARM),
-    "NetworkCreateRequest.ConfigOnly": refused("config-only networks are not supported by this daemon yet"),
-    "NetworkCreateRequest.ConfigFrom": refused("config-only networks are not supported by this daemon yet"),
+    "NetworkCreateRequest.Scope": partly("local; swarm and global: Docker's swarm message"),
+    "NetworkCreateRequest.Internal": yes("no route beyond the bridge"),
+    "NetworkCreateRequest.Attachable": yes("stored and shown; any container may join a local bridge anyway"),
+    "NetworkCreateRequest.Ingress": refused(_SWARM, error=Forbidden),
+    "NetworkCreateRequest.ConfigOnly": yes("a configuration-only network (no bridge)"),
+    "NetworkCreateRequest.ConfigFrom": yes("takes IPAM and options from a config-only network"),
     "NetworkCreateRequest.IPAM": yes(),
-    "IPAM.Driver": partly("default; other IPAM drivers are refused"),
+    "ConfigReference.Network": yes("the config-only network's name"),
+    "IPAM.Driver": partly(
+        "default; other IPAM drivers: could not find plugin X in v1 plugin registry: plugin not found"
+    ),
     "IPAM.Config": yes(),
-    "IPAMConfig.Subnet": yes(),
-    "IPAMConfig.IPRange": refused("--ip-range is not supported by this daemon yet"),
+    "IPAMConfig.Subnet": yes("one IPv4 subnet; IPv6 subnets are refused"),
+    "IPAMConfig.IPRange": yes("addresses are allocated from the range"),
     "IPAMConfig.Gateway": yes(),
-    "IPAMConfig.AuxiliaryAddresses": refused("--aux-address is not supported by this daemon yet"),
-    "IPAM.Options": refused("IPAM options are not supported by this daemon yet"),
-    "NetworkCreateRequest.EnableIPv4": yes(),
-    "NetworkCreateRequest.EnableIPv6": refused("IPv6 is not supported by this daemon yet"),
-    "NetworkCreateRequest.Options": refused("network driver options are not supported by this daemon yet"),
+    "IPAMConfig.AuxiliaryAddresses": yes("never handed out"),
+    "IPAM.Options": refused(
+        "IPAM options are not supported by Berth's default IPAM driver: create without --ipam-opt"
+    ),
+    "NetworkCreateRequest.EnableIPv4": partly("true; false is refused (IPv6-only networks are not built)"),
+    "NetworkCreateRequest.EnableIPv6": refused(
+        "IPv6 networks are not supported by Berth yet: create the network without --ipv6"
+    ),
+    "NetworkCreateRequest.Options": partly(
+        "bridge.name, driver.mtu, bridge.enable_icc, bridge.host_binding_ipv4, container_iface_prefix applied; enable_ip_masquerade stored (no NAT yet); other com.docker.* options refused; others kept, as Docker"
+    ),
     "NetworkCreateRequest.Labels": yes(),
     "NetworkConnectRequest.Container": yes(),
     "NetworkConnectRequest.EndpointConfig": yes(),
