@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers import archive, names, spec
+from berth.engine.containers import archive, names, namespaces, security, spec
 from berth.engine.containers import create as creating
 from berth.engine.containers.container import (
     ZERO_TIME,
@@ -167,6 +167,8 @@ class ContainerService:
         image = self._images.resolve(image_name)
         host = dict(body.get("HostConfig") or {})
         creating.validate_host_config(host)
+        security.validate(host, body)
+        security.normalize(host)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
@@ -279,6 +281,7 @@ class ContainerService:
                 cgroup_parent=self._cgroup_parent,
                 mountpoint=self._volumes.mountpoint,
                 netns=sandbox,
+                peer=self._namespace_peer,
             )
             write_json(container.bundle / "config.json", oci, durable=False)
             mounts = self._images.snapshotter.mounts(container.snapshot_key)
@@ -288,6 +291,13 @@ class ContainerService:
         except BaseException:
             self._networks.detach(container)
             raise
+
+    def _namespace_peer(self, ref: str) -> namespaces.Peer:
+        """The running container whose namespaces ``--pid``/``--ipc container:REF`` join."""
+        peer = self.get(ref)
+        if peer.status not in (ContainerStatus.RUNNING, ContainerStatus.PAUSED) or peer.pid <= 0:
+            raise Conflict(f"container {peer.container_id} is not running")
+        return namespaces.Peer(peer.container_id, peer.pid, peer.host_config)
 
     async def start(self, ref: str) -> None:
         container = self.get(ref)
