@@ -31,7 +31,9 @@ def _host_ns(kind: str) -> str:
 @pytest.fixture
 def donor(berthd: Daemon, busybox_image: str) -> Iterator[tuple[str, int]]:
     """A running container with a shareable IPC namespace: (name, host pid of its init)."""
-    result = berthd.docker("run", "-d", "--name", "donor", "--ipc", "shareable", busybox_image, "sleep", "300")
+    result = berthd.docker(
+        "run", "-d", "--name", "donor", "--ipc", "shareable", busybox_image, "sleep", "300"
+    )
     assert result.returncode == 0, result.stderr
     pid = int(berthd.docker("inspect", "-f", "{{.State.Pid}}", "donor").stdout)
     try:
@@ -49,7 +51,9 @@ def test_pid_host(berthd: Daemon, busybox_image: str) -> None:
     assert ns == _host_ns("pid") and pid != "1"
 
 
-def test_pid_container_shares_the_namespace(berthd: Daemon, busybox_image: str, donor: tuple[str, int]) -> None:
+def test_pid_container_shares_the_namespace(
+    berthd: Daemon, busybox_image: str, donor: tuple[str, int]
+) -> None:
     name, pid = donor
     out = _run(berthd, busybox_image, "readlink /proc/self/ns/pid; cat /proc/1/cmdline | tr '\\0' ' '",
                "--pid", f"container:{name}")  # fmt: skip
@@ -73,11 +77,15 @@ def test_ipc_modes(berthd: Daemon, busybox_image: str, donor: tuple[str, int]) -
     out = _run(berthd, busybox_image, "readlink /proc/self/ns/ipc; stat -c %d /dev/shm", "--ipc", "host")
     assert out.split() == [_host_ns("ipc"), str(os.stat("/dev/shm").st_dev)]
     # none: a namespace of its own, no /dev/shm
-    out = _run(berthd, busybox_image, "readlink /proc/self/ns/ipc; ls -d /dev/shm 2>&1; true", "--ipc", "none")
+    out = _run(
+        berthd, busybox_image, "readlink /proc/self/ns/ipc; ls -d /dev/shm 2>&1; true", "--ipc", "none"
+    )
     ns, missing = out.split("\n", 1)
     assert ns not in (_host_ns("ipc"), donor_ns) and "No such file" in missing
     # private (the default): its own
-    private = _run(berthd, busybox_image, "readlink /proc/self/ns/ipc; grep -c ' /dev/shm tmpfs' /proc/mounts").split()
+    private = _run(
+        berthd, busybox_image, "readlink /proc/self/ns/ipc; grep -c ' /dev/shm tmpfs' /proc/mounts"
+    ).split()
     assert private[0] not in (_host_ns("ipc"), donor_ns) and private[1] == "1"
     assert berthd.docker("inspect", "-f", "{{.HostConfig.IpcMode}}", name).stdout.strip() == "shareable"
 
@@ -87,7 +95,10 @@ def test_ipc_container_errors(berthd: Daemon, busybox_image: str) -> None:
     assert started.returncode == 0, started.stderr
     result = berthd.docker("run", "--rm", "--ipc", "container:private", busybox_image, "true")
     assert result.returncode != 0
-    assert "container private: non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in result.stderr
+    assert (
+        "container private: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+        in result.stderr
+    )
     berthd.docker("rm", "-f", "private")
     created = berthd.docker("create", "--name", "stopped", "--ipc", "shareable", busybox_image, "true")
     assert created.returncode == 0, created.stderr
@@ -105,7 +116,10 @@ def test_uts_host(berthd: Daemon, busybox_image: str) -> None:
     client = _client(berthd)
     with pytest.raises(docker.errors.APIError) as err:
         client.api.create_container(
-            busybox_image, ["true"], hostname="box", host_config=client.api.create_host_config(uts_mode="host")
+            busybox_image,
+            ["true"],
+            hostname="box",
+            host_config=client.api.create_host_config(uts_mode="host"),
         )
     assert err.value.status_code == 400
     assert "conflicting options: hostname and the UTS mode" in str(err.value)

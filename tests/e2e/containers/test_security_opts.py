@@ -64,14 +64,18 @@ def test_cap_add_and_drop_spellings(berthd: Daemon, busybox_image: str) -> None:
     flags = ("--cap-add", "CAP_SYS_ADMIN", "--cap-add", "sys_ptrace", "--cap-drop", "cap_chown",
              "--cap-drop", "NET_RAW")  # fmt: skip
     fields = _status(_run(berthd, busybox_image, STATUS, *flags))
-    expected = (mask(DOCKER_DEFAULT_CAPS) | _caps("CAP_SYS_ADMIN", "CAP_SYS_PTRACE")) & ~_caps("CAP_CHOWN", "CAP_NET_RAW")
+    expected = (mask(DOCKER_DEFAULT_CAPS) | _caps("CAP_SYS_ADMIN", "CAP_SYS_PTRACE")) & ~_caps(
+        "CAP_CHOWN", "CAP_NET_RAW"
+    )
     assert int(fields["CapEff"], 16) == int(fields["CapBnd"], 16) == expected
     every = _status(_run(berthd, busybox_image, STATUS, "--cap-add", "all", "--cap-drop", "mknod"))
     assert int(every["CapEff"], 16) == HOST_BOUNDING & ~_caps("CAP_MKNOD")
 
 
 def test_unknown_capability_is_refused(berthd: Daemon, busybox_image: str) -> None:
-    assert 'invalid CapAdd: unknown capability: "CAP_NOPE"' in _fail(berthd, busybox_image, "--cap-add", "nope")
+    assert 'invalid CapAdd: unknown capability: "CAP_NOPE"' in _fail(
+        berthd, busybox_image, "--cap-add", "nope"
+    )
     assert 'invalid CapDrop: unknown capability: "CAP_BOGUS"' in _fail(
         berthd, busybox_image, "--cap-drop", "CAP_BOGUS"
     )
@@ -133,12 +137,16 @@ def test_device_cgroup_rule_allows_a_node(berthd: Daemon, busybox_image: str) ->
 
 
 def test_device_errors(berthd: Daemon, busybox_image: str) -> None:
-    message = 'error gathering device information while adding custom device "/dev/nope": no such file or directory'
+    message = (
+        'error gathering device information while adding custom device "/dev/nope": no such file or directory'
+    )
     assert message in _fail(berthd, busybox_image, "--device", "/dev/nope")
     client = _client(berthd)
     with pytest.raises(docker.errors.APIError) as err:
         client.api.create_container(
-            busybox_image, ["true"], host_config=client.api.create_host_config(device_cgroup_rules=["c 1:x rwm"])
+            busybox_image,
+            ["true"],
+            host_config=client.api.create_host_config(device_cgroup_rules=["c 1:x rwm"]),
         )
     assert err.value.status_code == 400
     assert "invalid device cgroup rule format: 'c 1:x rwm'" in str(err.value)
@@ -176,7 +184,9 @@ def test_group_add_by_name_and_number(berthd: Daemon, busybox_image: str) -> Non
     out = _run(berthd, busybox_image, "id -G", "--group-add", "nobody", "--group-add", "4242", "-u", "1000")
     assert sorted(out.split(), key=int) == ["0", "4242", "65534"]
     # as root, and in an exec too
-    started = berthd.docker("run", "-d", "--name", "groups", "--group-add", "4242", busybox_image, "sleep", "60")
+    started = berthd.docker(
+        "run", "-d", "--name", "groups", "--group-add", "4242", busybox_image, "sleep", "60"
+    )
     assert started.returncode == 0, started.stderr
     assert "4242" in berthd.docker("exec", "groups", "id", "-G").stdout.split()
     assert "4242" in berthd.docker("exec", "-u", "1000", "groups", "id", "-G").stdout.split()
@@ -185,7 +195,9 @@ def test_group_add_by_name_and_number(berthd: Daemon, busybox_image: str) -> Non
 
 
 def test_oom_score_adj(berthd: Daemon, busybox_image: str) -> None:
-    assert _run(berthd, busybox_image, "cat /proc/self/oom_score_adj", "--oom-score-adj", "500").strip() == "500"
+    assert (
+        _run(berthd, busybox_image, "cat /proc/self/oom_score_adj", "--oom-score-adj", "500").strip() == "500"
+    )
     assert "Invalid value 1001, range for oom score adj is [-1000, 1000]" in _fail(
         berthd, busybox_image, "--oom-score-adj", "1001"
     )
@@ -281,7 +293,7 @@ def test_systempaths_unconfined_and_writable_cgroups(berthd: Daemon, busybox_ima
     assert int(default[0]) >= 1 and default[1].startswith("ro")
     unconfined = _run(berthd, busybox_image, check, "--security-opt", "systempaths=unconfined").split()
     assert unconfined[0] == "0"
-    cgroup_options = "awk '$3 == \"cgroup\" || $3 == \"cgroup2\" {print $4}' /proc/mounts"
+    cgroup_options = 'awk \'$3 == "cgroup" || $3 == "cgroup2" {print $4}\' /proc/mounts'
     assert all(o.startswith("ro") for o in _run(berthd, busybox_image, cgroup_options).split())
     writable = _run(berthd, busybox_image, cgroup_options, "--security-opt", "writable-cgroups=true").split()
     assert writable and all(o.startswith("rw") for o in writable)
@@ -295,7 +307,11 @@ def test_masked_and_readonly_paths_from_the_api(berthd: Daemon, busybox_image: s
     host_config["ReadonlyPaths"] = ["/tmp"]
     created = api.create_container(
         busybox_image,
-        ["sh", "-c", "wc -c < /etc/hostname; touch /tmp/x 2>/dev/null || echo ro; wc -c < /proc/kcore | head -c 1"],
+        [
+            "sh",
+            "-c",
+            "wc -c < /etc/hostname; touch /tmp/x 2>/dev/null || echo ro; wc -c < /proc/kcore | head -c 1",
+        ],
         host_config=host_config,
     )
     api.start(created["Id"])
@@ -357,7 +373,11 @@ def test_runtime_isolation_and_userns_fields(berthd: Daemon, busybox_image: str)
 
 
 def test_init_console_size_and_annotations(berthd: Daemon, busybox_image: str) -> None:
-    assert _run(berthd, busybox_image, "cat /proc/1/comm", "--init").strip() in ("docker-init", "tini-static", "tini")
+    assert _run(berthd, busybox_image, "cat /proc/1/comm", "--init").strip() in (
+        "docker-init",
+        "tini-static",
+        "tini",
+    )
     client = _client(berthd)
     api = client.api
     host_config = api.create_host_config()
