@@ -60,6 +60,10 @@ def test_pid_container_shares_the_namespace(
     ns, cmdline = out.split("\n", 1)
     assert ns == os.readlink(f"/proc/{pid}/ns/pid")
     assert cmdline.split() == ["sleep", "300"]  # the donor's init is our pid 1
+    created = berthd.docker("create", "--pid", f"container:{name}", busybox_image, "true")
+    donor_id = berthd.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    mode = berthd.docker("inspect", "-f", "{{.HostConfig.PidMode}}", created.stdout.strip()).stdout.strip()
+    assert mode == f"container:{donor_id}"  # pinned to the ID: survives a rename
 
 
 def test_ipc_modes(berthd: Daemon, busybox_image: str, donor: tuple[str, int]) -> None:
@@ -93,12 +97,12 @@ def test_ipc_modes(berthd: Daemon, busybox_image: str, donor: tuple[str, int]) -
 def test_ipc_container_errors(berthd: Daemon, busybox_image: str) -> None:
     started = berthd.docker("run", "-d", "--name", "private", busybox_image, "sleep", "300")
     assert started.returncode == 0, started.stderr
+    private_id = started.stdout.strip()
     result = berthd.docker("run", "--rm", "--ipc", "container:private", busybox_image, "true")
     assert result.returncode != 0
-    assert (
-        "container private: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
-        in result.stderr
-    )
+    # the mode is pinned to the donor's ID at create, as dockerd does
+    hint = "non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+    assert f"container {private_id}: {hint}" in result.stderr
     berthd.docker("rm", "-f", "private")
     created = berthd.docker("create", "--name", "stopped", "--ipc", "shareable", busybox_image, "true")
     assert created.returncode == 0, created.stderr

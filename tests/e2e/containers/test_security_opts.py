@@ -11,7 +11,7 @@ import stat
 import docker
 import pytest
 
-from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS, bounding_set, mask
+from berth.runtime.linux.caps import DOCKER_DEFAULT_CAPS, bounding_set, mask
 from tests.e2e.conftest import Daemon
 
 pytestmark = pytest.mark.root
@@ -101,11 +101,8 @@ def test_privileged_gets_the_hosts_capabilities_devices_and_writable_sys(
     # The device cgroup allows everything: the host's kmsg can be read (a default container: EPERM).
     read = "(exec 3</dev/kmsg) 2>/dev/null && echo opened || echo denied"
     assert _run(berthd, busybox_image, read, "--privileged").strip() == "opened"
-
-
-def test_default_container_cannot_open_host_devices(berthd: Daemon, busybox_image: str) -> None:
-    script = "mknod /dev/k c 1 11 && ((exec 3</dev/k) 2>/dev/null && echo opened || echo denied)"
-    assert _run(berthd, busybox_image, script).strip() == "denied"
+    default = "mknod /dev/kmsg c 1 11 && ((exec 3</dev/kmsg) 2>/dev/null && echo opened || echo denied)"
+    assert _run(berthd, busybox_image, default).strip() == "denied"
 
 
 # -- devices -----------------------------------------------------------------------------------
@@ -400,9 +397,3 @@ def _bundle_spec(berthd: Daemon, container_id: str) -> dict[str, object]:
     assert found, "no bundle for the container"
     spec: dict[str, object] = json.loads(found[0].read_text())
     return spec
-
-
-def test_all_known_capabilities_are_named() -> None:
-    # The capability table covers this kernel (so "ALL" and --privileged miss none).
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        assert int(f.read()) < len(CAPABILITIES)

@@ -169,6 +169,7 @@ class ContainerService:
         creating.validate_host_config(host)
         security.validate(host, body)
         security.normalize(host)
+        self._pin_namespace_peers(host)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"))
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
         if name:
@@ -291,6 +292,15 @@ class ContainerService:
         except BaseException:
             self._networks.detach(container)
             raise
+
+    def _pin_namespace_peers(self, host: dict[str, Any]) -> None:
+        """``container:NAME`` modes are stored as ``container:ID`` (as dockerd does), so that the link
+        survives a rename; a name not found now is left for start to report."""
+        for key in ("IpcMode", "PidMode"):
+            mode = str(host.get(key) or "")
+            if mode.startswith("container:"):
+                with contextlib.suppress(NotFound):
+                    host[key] = "container:" + self.get(mode.removeprefix("container:")).container_id
 
     def _namespace_peer(self, ref: str) -> namespaces.Peer:
         """The running container whose namespaces ``--pid``/``--ipc container:REF`` join."""
