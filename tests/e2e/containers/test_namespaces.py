@@ -151,3 +151,12 @@ def test_init_only_in_a_private_pid_namespace(berthd: Daemon, busybox_image: str
     assert _run(berthd, busybox_image, "cat /proc/1/comm", "--init").strip() != "sh"
     out = _run(berthd, busybox_image, "cat /proc/$PPID/comm", "--init", "--pid", "host")
     assert out.strip() not in ("tini-static", "docker-init", "tini")
+
+
+def test_a_pod_shares_ipc_pid_and_network_like_cri_dockerd(
+    berthd: Daemon, busybox_image: str, donor: tuple[str, int]
+) -> None:
+    name, pid = donor
+    flags = ("--ipc", f"container:{name}", "--pid", f"container:{name}", "--network", f"container:{name}")
+    out = _run(berthd, busybox_image, "for n in ipc pid net; do readlink /proc/self/ns/$n; done", *flags)
+    assert out.split() == [os.readlink(f"/proc/{pid}/ns/{n}") for n in ("ipc", "pid", "net")]
