@@ -9,6 +9,7 @@ the default device nodes and /dev symlinks when ``/dev`` is a tmpfs, and /dev/co
 from __future__ import annotations
 
 import json
+import resource
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -102,8 +103,8 @@ def default_spec(
             "env": environment,
             "cwd": cwd or "/",
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
-            "noNewPrivileges": True,
+            "rlimits": [default_nofile()],
+            "noNewPrivileges": False,
         },
         "root": {"path": "rootfs", "readonly": readonly_rootfs},
         "hostname": hostname or container_id[:12],
@@ -119,6 +120,15 @@ def default_spec(
         },
     }
     return spec
+
+
+def default_nofile() -> dict[str, object]:
+    """Docker's containers inherit dockerd's open-files limit, which Go raises to its hard limit
+    (1048576 under Docker's systemd unit): ours, at most 1048576. The runtime applies rlimits
+    exactly, so a default must never exceed what this process may grant."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    limit = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
+    return {"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}
 
 
 def _default_device_rules() -> list[dict[str, object]]:

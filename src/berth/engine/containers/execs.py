@@ -109,16 +109,14 @@ class ExecService:
         for entry in config.get("Env") or []:
             key = entry.split("=", 1)[0]
             env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
-        privileged = bool(config.get("Privileged"))
-        caps = spec.DEFAULT_CAPS
+        # The container's own privileges (CapAdd/CapDrop, no-new-privileges, ulimits); --privileged:
+        # every capability the daemon holds.
         process: dict[str, Any] = {
             "terminal": instance.tty,
             "args": list(config["Cmd"]),
             "env": env,
             "cwd": config.get("WorkingDir") or container.config.get("WorkingDir") or "/",
-            "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-            "noNewPrivileges": not privileged,
-            "privileged": privileged,  # the runtime's extension: every capability
+            **spec.exec_security(container, privileged=bool(config.get("Privileged"))),
         }
         if config.get("User"):
             process["user"] = {"username": config["User"]}  # otherwise the container's user

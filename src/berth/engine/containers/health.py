@@ -231,12 +231,10 @@ def _kill(pid: int) -> None:
 def _process(container: Container, argv: list[str]) -> dict[str, Any]:
     """The probe's OCI process: as ``docker exec`` would run it (container env, workdir and user)."""
     env = spec.process_env(container)
-    caps = spec.DEFAULT_CAPS
     return {
         "terminal": False,
         "args": list(argv),
         "env": env,
         "cwd": container.config.get("WorkingDir") or "/",
-        "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-        "noNewPrivileges": True,
+        **spec.exec_security(container),
     }

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers import archive, mount_setup, mounts, names, spec
+from berth.engine.containers import archive, mount_setup, mounts, names, namespaces, security, spec
 from berth.engine.containers import create as creating
 from berth.engine.containers import update as updating
 from berth.engine.containers.container import (
@@ -188,6 +188,9 @@ class ContainerService:
         creating.check_platform(platform, image_name, image.config)
         host = dict(body.get("HostConfig") or {})
         warnings = creating.validate_host_config(host)
+        security.validate(host, body)
+        security.normalize(host)
+        self._pin_namespace_peers(host)
         readonly_non_recursive = mounts.for_api_version(host, api_version)
         endpoints = self._networks.endpoints_for(host, body.get("NetworkingConfig"), body)
         taken = {c.name.removeprefix("/") for c in self._containers.values()}
@@ -375,6 +378,7 @@ class ContainerService:
                 cgroup_parent=self._cgroup_parent,
                 user_mounts=user_mounts,
                 netns=sandbox,
+                peer=self._namespace_peer,
             )
             write_json(container.bundle / "config.json", oci, durable=False)
             rootfs = self._images.snapshotter.mounts(container.snapshot_key)
@@ -384,6 +388,22 @@ class ContainerService:
         except BaseException:
             self._networks.detach(container)
             raise
+
+    def _pin_namespace_peers(self, host: dict[str, Any]) -> None:
+        """``container:NAME`` modes are stored as ``container:ID`` (as dockerd does), so that the link
+        survives a rename; a name not found now is left for start to report."""
+        for key in ("IpcMode", "PidMode"):
+            mode = str(host.get(key) or "")
+            if mode.startswith("container:"):
+                with contextlib.suppress(NotFound):
+                    host[key] = "container:" + self.get(mode.removeprefix("container:")).container_id
+
+    def _namespace_peer(self, ref: str) -> namespaces.Peer:
+        """The running container whose namespaces ``--pid``/``--ipc container:REF`` join."""
+        peer = self.get(ref)
+        if peer.status not in (ContainerStatus.RUNNING, ContainerStatus.PAUSED) or peer.pid <= 0:
+            raise Conflict(f"container {peer.container_id} is not running")
+        return namespaces.Peer(peer.container_id, peer.pid, peer.host_config)
 
     async def start(self, ref: str) -> None:
         container = self.get(ref)

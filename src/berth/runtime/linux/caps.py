@@ -35,6 +35,17 @@ def last_cap() -> int:
         return len(CAPABILITIES) - 1
 
 
+def bounding_set(status: str = "/proc/self/status") -> tuple[str, ...]:
+    """Names of the capabilities in this process's bounding set (``CapBnd``): all a privileged
+    container can hold, since no process can gain a capability its bounding set lacks."""
+    with open(status) as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bits = int(line.split()[1], 16)
+                return tuple(name for number, name in enumerate(CAPABILITIES) if bits & (1 << number))
+    return ()
+
+
 def mask(names: Iterable[str]) -> int:
     """Bit mask of capability ``names``; unknown names are ignored (runc warns and skips them)."""
     bits = 0

@@ -1,5 +1,5 @@
 """Turn the current (forked, single-threaded, root) process into the container's process: user,
-rlimits, capabilities, no_new_privs, cwd, then execve. Shared by the init process and by exec.
+rlimits, OOM score, capabilities, no_new_privs, cwd, then execve. Shared by the init process and by exec.
 """
 
 from __future__ import annotations
@@ -10,15 +10,52 @@ import resource
 from collections.abc import Mapping
 from pathlib import Path
 
+from berth.runtime.errors import UserNotFound
 from berth.runtime.linux import caps, syscalls
 from berth.runtime.linux.user import ExecUser, resolve
 
 USER_ANNOTATION = "io.berth.user"
+# Docker's GroupAdd: comma-separated group names (resolved in the container's /etc/group) or gids,
+# added to every process's supplementary groups, whatever its user.
+GROUP_ADD_ANNOTATION = "io.berth.group-add"
 
 _RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
 
 def exec_user(process: Mapping[str, object], annotations: Mapping[str, object]) -> ExecUser:
+    """``_exec_user`` plus the container's GroupAdd groups (``io.berth.group-add``)."""
+    user = _exec_user(process, annotations)
+    extra = annotations.get(GROUP_ADD_ANNOTATION)
+    if not isinstance(extra, str) or not extra:
+        return user
+    gids = list(user.additional_gids) or [user.gid]
+    for gid in additional_groups(extra.split(","), Path("/etc/group")):
+        if gid not in gids:
+            gids.append(gid)
+    return ExecUser(user.uid, user.gid, tuple(gids), user.home)
+
+
+def additional_groups(groups: list[str], group_file: Path) -> list[int]:
+    """Resolve GroupAdd entries like runc's GetAdditionalGroups: a name must be in ``group_file``;
+    a number is taken as is."""
+    try:
+        text = group_file.read_text(errors="replace")
+    except OSError:
+        text = ""  # an image without /etc/group: only numbers resolve
+    entries = [line.split(":") for line in text.splitlines()]
+    gids: list[int] = []
+    for group in groups:
+        found = next((e for e in entries if len(e) >= 3 and e[0] == group and e[2].isdigit()), None)
+        if found is not None:
+            gids.append(int(found[2]))
+        elif group.isdigit():
+            gids.append(int(group))
+        else:
+            raise UserNotFound(f"Unable to find group {group}: no matching entries in group file")
+    return gids
+
+
+def _exec_user(process: Mapping[str, object], annotations: Mapping[str, object]) -> ExecUser:
     """The identity to run as, resolved against the container's /etc/passwd and /etc/group (so this
     runs after pivot_root/setns). Precedence: ``process.user.username`` (Docker's ``name|uid[:group|gid]``,
     e.g. ``docker exec -u``), then — when the process has no ``user`` at all, or for init — the
@@ -48,20 +85,44 @@ def environment(process: Mapping[str, object], user: ExecUser) -> dict[str, str]
 
 
 def set_rlimits(rlimits: object) -> None:
-    """Apply ``process.rlimits``, clamped to the current hard limit: without CAP_SYS_RESOURCE raising a
-    hard limit fails, and Docker's default (nofile 1048576) may exceed the host's."""
+    """Apply ``process.rlimits`` exactly, as runc does: raising a hard limit above ours needs
+    CAP_SYS_RESOURCE, and without it the error says so rather than the limit being clamped."""
     for entry in rlimits if isinstance(rlimits, list) else []:
         if not isinstance(entry, dict):
             continue
-        number = _RLIMITS.get(str(entry.get("type")))
+        name = str(entry.get("type"))
+        number = _RLIMITS.get(name)
         hard, soft = entry.get("hard"), entry.get("soft")
         if number is None or not isinstance(hard, int) or not isinstance(soft, int):
-            continue
-        _, current_hard = resource.getrlimit(number)
-        if current_hard != resource.RLIM_INFINITY and (hard < 0 or hard > current_hard):
-            hard = current_hard
-        soft = min(soft, hard) if hard >= 0 else soft
-        resource.setrlimit(number, (soft, hard))
+            raise OSError(errno.EINVAL, f"invalid rlimit {entry!r}")
+        hard = resource.RLIM_INFINITY if hard < 0 or hard >= 1 << 63 else hard
+        soft = resource.RLIM_INFINITY if soft < 0 or soft >= 1 << 63 else soft
+        try:
+            resource.setrlimit(number, (soft, hard))
+        except (OSError, ValueError) as exc:
+            current = resource.getrlimit(number)[1]
+            limit = "unlimited" if current == resource.RLIM_INFINITY else str(current)
+            raise OSError(
+                errno.EPERM,
+                f"error setting rlimit type {number} ({name}) to {_limit(soft)}:{_limit(hard)}: {exc}"
+                f" (the hard limit here is {limit}; raising it needs CAP_SYS_RESOURCE)",
+            ) from exc
+
+
+def _limit(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
+
+
+def set_oom_score_adj(process: Mapping[str, object]) -> None:
+    """``process.oomScoreAdj`` → /proc/self/oom_score_adj (lowering it needs CAP_SYS_RESOURCE)."""
+    score = process.get("oomScoreAdj")
+    if not isinstance(score, int) or isinstance(score, bool):
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(score))
+    except OSError as exc:
+        raise OSError(exc.errno, f"write /proc/self/oom_score_adj {score}: {exc.strerror}") from exc
 
 
 def enter_cwd(cwd: str) -> None:
@@ -75,7 +136,6 @@ def enter_cwd(cwd: str) -> None:
 
 def finalize_and_exec(process: Mapping[str, object], user: ExecUser, *, privileged: bool = False) -> None:
     """Drop privileges in the order that keeps each step possible, then execve. Raises OSError."""
-    set_rlimits(process.get("rlimits"))
     enter_cwd(str(process.get("cwd") or "/"))
     env = environment(process, user)
     raw_caps = process.get("capabilities")
@@ -83,7 +143,7 @@ def finalize_and_exec(process: Mapping[str, object], user: ExecUser, *, privileg
     if isinstance(raw_caps, dict):
         capabilities = {str(k): [str(c) for c in v] for k, v in raw_caps.items() if isinstance(v, list)}
     if privileged:
-        every = list(caps.CAPABILITIES[: caps.last_cap() + 1])
+        every = list(caps.bounding_set())
         capabilities = {k: every for k in ("bounding", "effective", "permitted", "inheritable")}
     if process.get("noNewPrivileges"):
         # No setuid binary or file capability can grant more than we hold from here on.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -46,6 +47,38 @@ DEV_SYMLINKS = (
     ("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
     ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"),
 )  # fmt: skip
+
+
+# A bind source inside another process's root (``--ipc container:X`` shares X's /dev/shm this way).
+_FOREIGN = re.compile(r"^/proc/(\d+)/root(/.*)$")
+
+
+def clone_foreign_sources(spec_mounts: Sequence[Mapping[str, object]]) -> dict[str, int]:
+    """For each bind mount whose source is ``/proc/PID/root/PATH`` in another mount namespace, a
+    detached clone of PATH made inside that namespace (bind(2) cannot reach across namespaces).
+    Runs before ``unshare(CLONE_NEWNS)``; returns source → mount fd, for ``mount_spec``."""
+    clones: dict[str, int] = {}
+    own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for entry in spec_mounts:
+            source = str(entry.get("source") or "")
+            match = _FOREIGN.match(source)
+            if match is None or source in clones:
+                continue
+            theirs = os.open(f"/proc/{match.group(1)}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if os.fstat(theirs).st_ino == os.fstat(own).st_ino:
+                    continue  # same namespace: an ordinary bind mount works
+                sc.setns(theirs, sc.CLONE_NEWNS)
+                try:
+                    clones[source] = sc.open_tree_clone(match.group(2))
+                finally:
+                    sc.setns(own, sc.CLONE_NEWNS)
+            finally:
+                os.close(theirs)
+    finally:
+        os.close(own)
+    return clones
 
 
 def parse_options(options: Iterable[str]) -> tuple[int, int, str]:
@@ -166,8 +199,17 @@ def _mount_long_overlay(source: str, target: str, flags: int, data: str) -> None
         os.close(cwd)
 
 
-def mount_spec(rootfs: str, spec_mounts: Sequence[Mapping[str, object]], cgroup_version: int) -> None:
-    """Mount every ``mounts[]`` entry under ``rootfs`` in order (before pivot_root)."""
+def mount_spec(
+    rootfs: str,
+    spec_mounts: Sequence[Mapping[str, object]],
+    cgroup_version: int,
+    clones: Mapping[str, int] | None = None,
+    *,
+    cgroupns: bool = True,
+) -> None:
+    """Mount every ``mounts[]`` entry under ``rootfs`` in order (before pivot_root); ``clones``:
+    mount fds from ``clone_foreign_sources`` to attach instead of binding their source."""
+    clones = clones or {}
     for entry in spec_mounts:
         destination = str(entry.get("destination", ""))
         kind = str(entry.get("type") or "")
@@ -179,7 +221,10 @@ def mount_spec(rootfs: str, spec_mounts: Sequence[Mapping[str, object]], cgroup_
         flags, propagation, data = parse_options(options)
         is_bind = kind == "bind" or bool(flags & sc.MS_BIND)
         dest = secure_join(rootfs, destination)
-        if is_bind:
+        if is_bind and source in clones:
+            _make_target(dest, None, False)
+            sc.move_mount(clones[source], dest)
+        elif is_bind:
             _make_target(dest, source, True)
             sc.mount(source, dest, None, sc.MS_BIND | (flags & sc.MS_REC))
             extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
@@ -190,7 +235,10 @@ def mount_spec(rootfs: str, spec_mounts: Sequence[Mapping[str, object]], cgroup_
                 sc.mount_setattr_rdonly(dest, recursive=True)
         elif kind == "cgroup":
             _make_target(dest, None, False)
-            _mount_cgroup(dest, flags, cgroup_version)
+            if cgroupns:
+                _mount_cgroup(dest, flags, cgroup_version)
+            else:
+                _bind_own_cgroups(dest, flags, cgroup_version)
         else:
             _make_target(dest, None, False)
             sc.mount(source, dest, kind, flags, data or None)
@@ -214,6 +262,66 @@ def _mount_cgroup(dest: str, flags: int, version: int) -> None:
         os.mkdir(target, 0o755)
         sc.mount("cgroup", target, "cgroup", flags, controllers)
         for alias in controllers.split(","):  # cpu,cpuacct → cpu and cpuacct symlinks
+            if alias != controllers and not os.path.lexists(os.path.join(dest, alias)):
+                os.symlink(controllers, os.path.join(dest, alias))
+    if flags & sc.MS_RDONLY:
+        sc.mount(None, dest, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | base)
+
+
+def _cgroup_mounts() -> list[tuple[str, str, str, set[str]]]:
+    """(fstype, root, mountpoint, controllers) of each cgroup hierarchy mounted in our namespace."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            if len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
+                continue
+            controllers = {o for o in tail[2].split(",") if o not in ("rw", "ro")}
+            found.append((tail[0], fields[3], fields[4].replace("\\040", " "), controllers))
+    return found
+
+
+def _bind_own_cgroups(dest: str, flags: int, version: int) -> None:
+    """No cgroup namespace (``--cgroupns host``): bind the container's own cgroup directories at
+    /sys/fs/cgroup, as runc does, instead of mounting whole hierarchies."""
+    with open("/proc/self/cgroup") as f:
+        own = {
+            parts[1]: parts[2] for parts in (line.rstrip("\n").split(":", 2) for line in f) if len(parts) == 3
+        }
+    mounts = _cgroup_mounts()
+    base = flags & ~sc.MS_RDONLY
+
+    def bind(source: str, target: str) -> None:
+        sc.mount(source, target, None, sc.MS_BIND)
+        if flags & sc.MS_RDONLY:
+            keep = os.statvfs(target).f_flag & _LOCKED
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep)
+
+    def source_for(fstype: str, controllers: set[str], path: str) -> str | None:
+        for kind, root, mountpoint, opts in mounts:
+            if kind == fstype and (fstype == "cgroup2" or controllers <= opts):
+                relative = os.path.relpath(path, root) if path.startswith(root) else path.lstrip("/")
+                return os.path.normpath(os.path.join(mountpoint, relative))
+        return None
+
+    if version == 2:
+        source = source_for("cgroup2", set(), own.get("", "/"))
+        if source is None:
+            raise OSError(errno.ENOENT, "no cgroup2 mount to bind", dest)
+        bind(source, dest)
+        return
+    sc.mount("tmpfs", dest, "tmpfs", base, "mode=755")
+    for controllers, path in own.items():
+        if not controllers or controllers.startswith("name="):
+            continue
+        source = source_for("cgroup", set(controllers.split(",")), path)
+        if source is None:
+            continue
+        target = os.path.join(dest, controllers)
+        os.mkdir(target, 0o755)
+        bind(source, target)
+        for alias in controllers.split(","):
             if alias != controllers and not os.path.lexists(os.path.join(dest, alias)):
                 os.symlink(controllers, os.path.join(dest, alias))
     if flags & sc.MS_RDONLY:

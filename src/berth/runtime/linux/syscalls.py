@@ -73,6 +73,12 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_PDEATHSIG = 1
 
 _SYS_PIVOT_ROOT = 155  # x86_64
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+OPEN_TREE_CLONE = 1
+AT_RECURSIVE = 0x8000
+AT_FDCWD = -100
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _SYS_CAPSET = 126
 _SYS_CAPGET = 125
 
@@ -137,6 +143,22 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def open_tree_clone(path: str) -> int:
+    """A detached copy of the mount tree at ``path`` (open_tree OPEN_TREE_CLONE|AT_RECURSIVE), as an
+    O_CLOEXEC fd that ``move_mount`` can attach in another mount namespace."""
+    fd = int(_libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, _b(path), OPEN_TREE_CLONE | AT_RECURSIVE | os.O_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree: {os.strerror(err)}", path)
+    return fd
+
+
+def move_mount(fd: int, target: str) -> None:
+    """Attach the detached mount tree ``fd`` (from ``open_tree_clone``) at ``target``."""
+    result = _libc.syscall(_SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, _b(target), MOVE_MOUNT_F_EMPTY_PATH)
+    _check(result, "move_mount", target)
 
 
 def sethostname(name: str) -> None:

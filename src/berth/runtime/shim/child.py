@@ -101,6 +101,8 @@ def run_init(
         annotations = annotations if isinstance(annotations, dict) else {}
         # Resolve the user now (inside the new root) so "unable to find user" fails create, not later.
         proc.exec_user(process, annotations)
+        proc.set_rlimits(process.get("rlimits"))
+        proc.set_oom_score_adj(process)
     except UserNotFound as exc:
         _send(sync, {"error": str(exc), "kind": "user"})
         os._exit(1)
@@ -146,6 +148,9 @@ def _setup_container(
             flags |= sc.NAMESPACE_FLAGS.get(kind, 0)
     if not flags & sc.CLONE_NEWNS:
         raise OSError(errno.EINVAL, "a mount namespace is required")
+    raw_mounts = spec.get("mounts")
+    mounts = [m for m in raw_mounts if isinstance(m, dict)] if isinstance(raw_mounts, list) else []
+    clones = fs.clone_foreign_sources(mounts)  # before unshare: it setns()es into other namespaces
     sc.unshare(flags)
     if flags & sc.CLONE_NEWNET:
         sc.loopback_up()
@@ -160,22 +165,39 @@ def _setup_container(
     rootfs = os.path.join(bundle, str(root.get("path") or "rootfs"))
     propagation = str(linux.get("rootfsPropagation") or "rprivate")
     fs.mount_rootfs(rootfs, rootfs_mounts, propagation)
-    raw_mounts = spec.get("mounts")
-    mounts = [m for m in raw_mounts if isinstance(m, dict)] if isinstance(raw_mounts, list) else []
-    fs.mount_spec(rootfs, mounts, cgroup_version)
+    fs.mount_spec(rootfs, mounts, cgroup_version, clones, cgroupns=bool(flags & sc.CLONE_NEWCGROUP))
+    for fd in clones.values():
+        os.close(fd)
     if any(m.get("destination") == "/dev" and m.get("type") == "tmpfs" for m in mounts):
         devices = [d for d in linux.get("devices") or [] if isinstance(d, dict)]
         fs.create_devices(rootfs, devices, console)
     fs.pivot(rootfs)
+    # Sysctls before the readonly paths (/proc/sys among them), as runc orders them.
+    sysctl = linux.get("sysctl")
+    if isinstance(sysctl, dict):
+        for key, value in sysctl.items():
+            _write_sysctl(str(key), str(value))
     fs.mask_paths(str(p) for p in linux.get("maskedPaths") or [])
     fs.readonly_paths(str(p) for p in linux.get("readonlyPaths") or [])
     if root.get("readonly") is True:
         fs.readonly_root()
-    sysctl = linux.get("sysctl")
-    if isinstance(sysctl, dict):
-        for key, value in sysctl.items():
-            with open("/proc/sys/" + str(key).replace(".", "/"), "w") as f:
-                f.write(str(value))
+
+
+def _write_sysctl(key: str, value: str) -> None:
+    path = "/proc/sys/" + key.replace(".", "/")
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        raise OSError(exc.errno, f"write sysctl {key}={value!r}: {exc.strerror}") from exc
+
+
+def exec_annotations(process: JsonMap, annotations: JsonMap) -> JsonMap:
+    """What an exec reads of the container's annotations: all of them (GroupAdd applies to every
+    process), but the container's user only when the exec names no ``user`` of its own."""
+    if "user" not in process:
+        return annotations
+    return {k: v for k, v in annotations.items() if k != proc.USER_ANNOTATION}
 
 
 NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: after it, /proc/<init> paths change meaning
@@ -253,6 +275,8 @@ def exec_in_container(
             sc.setns(fd, 0)
             os.close(fd)
         os.chdir("/")
+        proc.set_rlimits(process.get("rlimits"))
+        proc.set_oom_score_adj(process)
     except BaseException as exc:
         _send(sync, {"error": f"{exc}", "kind": "internal"})
         os._exit(126)

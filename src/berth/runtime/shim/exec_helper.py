@@ -30,13 +30,11 @@ def _line(conn: socket.socket, message: Mapping[str, object]) -> None:
 
 
 def _annotations(state_dir: Path, process: JsonMap) -> JsonMap:
-    """The container's user annotation applies unless the exec names its own ``user``."""
-    if "user" in process:
-        return {}
+    """The container's annotations; its user one applies unless the exec names its own ``user``."""
     create = json.loads((state_dir / "create.json").read_bytes())
     spec = json.loads((Path(str(create["bundle"])) / "config.json").read_bytes())
     annotations = spec.get("annotations")
-    return annotations if isinstance(annotations, dict) else {}
+    return child.exec_annotations(process, annotations if isinstance(annotations, dict) else {})
 
 
 def serve_exec(conn: socket.socket, request: JsonMap, stdio: list[int]) -> NoReturn:

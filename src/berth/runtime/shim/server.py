@@ -461,7 +461,7 @@ class Shim:
                 init_pid=self.init.pid,
                 process=proc.process,
                 # An exec with its own ``user`` ignores the container's user annotation.
-                annotations={} if "user" in proc.process else self.annotations,
+                annotations=child.exec_annotations(proc.process, self.annotations),
                 stdio=proc.stdio,
                 tty=proc.tty,
                 sync=theirs,

@@ -64,7 +64,7 @@ _OUTPUT = "set by the daemon (inspect shows it); a value sent is ignored, as by 
 FIELDS: dict[str, Row] = {
     # -- Config (ContainerConfig): the container's own configuration ------------------------------
     "ContainerConfig.Hostname": yes("`-h`; the UTS hostname and /etc/hostname"),
-    "ContainerConfig.Domainname": refused("--domainname is not supported by this daemon yet"),
+    "ContainerConfig.Domainname": yes("the UTS domain name"),
     "ContainerConfig.User": yes("`-u name|uid[:group|gid]`, resolved in the container's /etc/passwd"),
     "ContainerConfig.AttachStdin": yes(),
     "ContainerConfig.AttachStdout": yes(),
@@ -128,11 +128,13 @@ FIELDS: dict[str, Row] = {
     "Resources.CpuRealtimeRuntime": partly("cpu.rt_runtime_us, as the period"),
     "Resources.CpusetCpus": yes("cpuset.cpus, checked against the CPUs on offer"),
     "Resources.CpusetMems": yes("cpuset.mems, checked against the memory nodes on offer"),
-    "Resources.Devices": refused("--device is not supported by this daemon yet"),
+    "Resources.Devices": yes("`--device HOST[:CONTAINER][:rwm]`: the node inside and its device cgroup rule"),
     "DeviceMapping.PathOnHost": yes(),
     "DeviceMapping.PathInContainer": yes(),
     "DeviceMapping.CgroupPermissions": yes(),
-    "Resources.DeviceCgroupRules": refused("--device-cgroup-rule is not supported by this daemon yet"),
+    "Resources.DeviceCgroupRules": partly(
+        "cgroup v1's devices controller; on cgroup v2 refused (no eBPF device filter yet)"
+    ),
     "Resources.DeviceRequests": refused('could not select device driver "" with capabilities: [[gpu]]'),
     "DeviceRequest.Driver": yes(),
     "DeviceRequest.Count": yes(),
@@ -149,9 +151,11 @@ FIELDS: dict[str, Row] = {
     ),
     "Resources.NanoCpus": yes("`--cpus`: a CFS quota"),
     "Resources.OomKillDisable": yes("memory.oom_control; Docker's warning without a memory limit"),
-    "Resources.Init": yes("`--init`: tini as PID 1"),
+    "Resources.Init": yes("`--init`: tini as PID 1, in a PID namespace of the container's own"),
     "Resources.PidsLimit": yes("pids.max; 0 and -1 unlimited"),
-    "Resources.Ulimits": refused("--ulimit is not supported by this daemon yet"),
+    "Resources.Ulimits": yes(
+        "`--ulimit`, applied exactly: more than the daemon's hard limit is an error, not a clamp"
+    ),
     "Resources.Ulimits.Name": yes(),
     "Resources.Ulimits.Soft": yes(),
     "Resources.Ulimits.Hard": yes(),
@@ -225,38 +229,54 @@ FIELDS: dict[str, Row] = {
     "Mount.TmpfsOptions.Mode": yes(),
     "Mount.TmpfsOptions.Options": yes("exec/noexec"),
     "HostConfig.ConsoleSize": yes("the terminal's first size with `-t`"),
-    "HostConfig.Annotations": refused("--annotation is not supported by this daemon yet"),
-    "HostConfig.CapAdd": partly("capability names, and ALL"),
-    "HostConfig.CapDrop": partly("capability names (ALL is not supported yet)"),
-    "HostConfig.CgroupnsMode": refused("--cgroupns is not supported by this daemon yet"),
+    "HostConfig.Annotations": yes("OCI annotations (io.berth.* keys are the runtime's and refused)"),
+    "HostConfig.CapAdd": yes(
+        "names with or without CAP_, any case, and ALL (what the host's bounding set holds)"
+    ),
+    "HostConfig.CapDrop": yes("names and ALL"),
+    "HostConfig.CgroupnsMode": yes("host or private"),
     "HostConfig.Dns": yes("resolv.conf's nameservers"),
     "HostConfig.DnsOptions": yes("resolv.conf's options"),
     "HostConfig.DnsSearch": yes("resolv.conf's search"),
     "HostConfig.ExtraHosts": yes("`--add-host NAME:IP` lines in /etc/hosts"),
-    "HostConfig.GroupAdd": refused("--group-add is not supported by this daemon yet"),
-    "HostConfig.IpcMode": refused("--ipc is not supported by this daemon yet"),
-    "HostConfig.Cgroup": refused("--cgroup is not supported by this daemon"),
+    "HostConfig.GroupAdd": yes("names from the container's /etc/group, or numbers; execs too"),
+    "HostConfig.IpcMode": yes("private, shareable, none, host, container:NAME (its /dev/shm too)"),
+    "HostConfig.Cgroup": refused(
+        "HostConfig.Cgroup (joining another container's cgroup) is not supported by this daemon"
+    ),
     "HostConfig.Links": yes(
         "`--link NAME[:ALIAS]`: legacy links on the default bridge (hosts lines and ALIAS_PORT_* variables), aliases on user networks"
     ),
-    "HostConfig.OomScoreAdj": refused("--oom-score-adj is not supported by this daemon yet"),
-    "HostConfig.PidMode": refused("--pid is not supported by this daemon yet"),
-    "HostConfig.Privileged": yes("every capability, device and path"),
+    "HostConfig.OomScoreAdj": yes("/proc/self/oom_score_adj, -1000..1000"),
+    "HostConfig.PidMode": yes("host, container:NAME"),
+    "HostConfig.Privileged": yes(
+        "every capability of the host's bounding set, every device, writable /sys and cgroups, no masked paths"
+    ),
     "HostConfig.PublishAllPorts": yes("`-P`"),
     "HostConfig.ReadonlyRootfs": yes("`--read-only`"),
-    "HostConfig.SecurityOpt": refused("--security-opt is not supported by this daemon yet"),
+    "HostConfig.SecurityOpt": partly(
+        "no-new-privileges (off by default, as Docker), systempaths=unconfined, writable-cgroups, seccomp=unconfined, apparmor=unconfined, label=disable; other profiles are refused"
+    ),
     "HostConfig.StorageOpt": refused(
         "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
     ),
     "HostConfig.Tmpfs": yes("`--tmpfs PATH[:OPTIONS]`"),
-    "HostConfig.UTSMode": refused("--uts is not supported by this daemon yet"),
-    "HostConfig.UsernsMode": refused("--userns is not supported by this daemon yet"),
+    "HostConfig.UTSMode": yes("host"),
+    "HostConfig.UsernsMode": partly(
+        '"" and host; other modes are refused (user namespaces are not built yet)'
+    ),
     "HostConfig.ShmSize": yes("the size of /dev/shm"),
-    "HostConfig.Sysctls": refused("--sysctl is not supported by this daemon yet"),
-    "HostConfig.Runtime": refused("unknown or invalid runtime name: the only runtime is the default one"),
-    "HostConfig.Isolation": refused('Invalid isolation: linux only supports "default"'),
-    "HostConfig.MaskedPaths": refused("MaskedPaths is not supported by this daemon yet"),
-    "HostConfig.ReadonlyPaths": refused("ReadonlyPaths is not supported by this daemon yet"),
+    "HostConfig.Sysctls": partly(
+        "namespaced keys (net.* with a private network, kernel.shm*/msg*/sem and fs.mqueue.* with a private IPC namespace, kernel.domainname); others refused with runc's messages"
+    ),
+    "HostConfig.Runtime": partly(
+        '"" and runc (inspect says runc); another: unknown or invalid runtime name: X'
+    ),
+    "HostConfig.Isolation": partly(
+        "\"\" and default; another: invalid isolation (X): linux only supports 'default'"
+    ),
+    "HostConfig.MaskedPaths": yes("replaces Docker's default list (cri-dockerd sets it)"),
+    "HostConfig.ReadonlyPaths": yes("replaces Docker's default list"),
     # -- EndpointSettings: a network's endpoint (create's NetworkingConfig, network connect) --------
     "EndpointSettings.IPAMConfig": yes(),
     "EndpointIPAMConfig.IPv4Address": yes("`--ip`"),
