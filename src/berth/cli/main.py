@@ -342,7 +342,12 @@ def run(argv: list[str]) -> int:
             return 1
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
-        sys.stderr.write(f"{message}\nSee 'berth {display} --help'.\n")
+        if exc.usage:  # docker's layout: the error, the usage line, the help hint
+            sys.stderr.write(
+                f"{message}\n\nUsage:  {exc.usage}\n\nRun 'berth {display} --help' for more information\n"
+            )
+        else:
+            sys.stderr.write(f"{message}\nSee 'berth {display} --help'.\n")
         return 125
     except CLIError as exc:
         sys.stderr.write(f"{exc.prefix}{exc}\n")

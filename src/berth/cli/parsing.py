@@ -43,7 +43,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with docker's error wording and exit status (125)."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self.prog)
+        raise UsageError(message, self.prog, self.usage or "")
 
     def add_format(self, what: str = "") -> None:
         self.add_argument(
