@@ -55,7 +55,9 @@ def _apply_legacy_flags(opt: dict[str, Any], ns: Any) -> None:
     if opt["IPv6Address"] and ns.ip6:
         raise RunFlagError("conflicting options: cannot specify both --ip6 and per-network IPv6 address")
     if opt["MacAddress"] and ns.mac_address:
-        raise RunFlagError("conflicting options: cannot specify both --mac-address and per-network MAC address")
+        raise RunFlagError(
+            "conflicting options: cannot specify both --mac-address and per-network MAC address"
+        )
     if ns.network_alias:
         opt["Aliases"] = list(ns.network_alias)
     if ns.link and user_defined(opt["Target"]):
@@ -98,7 +100,9 @@ def from_flags(ns: Any) -> dict[str, Any]:
             continue
         endpoints[opt["Target"]] = endpoint_settings(opt)
     if has_user and has_other:
-        raise RunFlagError("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+        raise RunFlagError(
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+        )
     return endpoints
 
 

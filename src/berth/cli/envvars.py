@@ -21,7 +21,7 @@ def parse_env_file(path: str) -> list[str]:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
     except OSError as exc:
-        raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+        raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}", prefix="") from exc
     env: list[str] = []
     for raw in lines:
         line = raw.lstrip()

@@ -36,7 +36,9 @@ def restart_policy(policy: str) -> dict[str, Any]:
         try:
             retries = parse_int(count)
         except ValueError:
-            raise RunFlagError("invalid restart policy format: maximum retry count must be an integer") from None
+            raise RunFlagError(
+                "invalid restart policy format: maximum retry count must be an integer"
+            ) from None
     return {"Name": name, "MaximumRetryCount": retries}
 
 
@@ -69,9 +71,7 @@ def devices(specs: list[str]) -> list[dict[str, str]]:
                 target = parts[1]
         if len(parts) == 3:
             perms = parts[2]
-        if source.endswith("*"):
-            if target:
-                raise RunFlagError(f"device with * suffix can't have dst: {spec}")
+        if source.endswith("*") and not target:  # docker 28 takes "/dev/sd*:/dev/x" literally
             import glob
 
             for path in sorted(glob.glob(source)):

@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "tag": "images:tag",
     "top": "containerio:top",
     "unpause": "lifecycle:unpause",
+    "update": "update:update",
     "version": "system:version",
     "wait": "lifecycle:wait",
 }
@@ -84,6 +85,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "stop": "lifecycle:stop",
         "top": "containerio:top",
         "unpause": "lifecycle:unpause",
+        "update": "update:update",
         "wait": "lifecycle:wait",
     },
     "image": {
@@ -103,8 +105,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "tag": "images:tag",
     },
     "network": {
-        "connect": "network:connect",
-        "create": "network:create",
+        "connect": "netcreate:connect",
+        "create": "netcreate:create",
         "disconnect": "network:disconnect",
         "inspect": "network:inspect",
         "ls": "network:ls",

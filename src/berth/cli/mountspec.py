@@ -27,7 +27,9 @@ def csv_fields(text: str) -> list[str]:
             while True:
                 end = text.find('"', i)
                 if end == -1:
-                    raise ValueError(f'parse error on line 1, column {n + 1}: extraneous or missing " in quoted-field')
+                    raise ValueError(
+                        f'parse error on line 1, column {n + 1}: extraneous or missing " in quoted-field'
+                    )
                 value.append(text[i:end])
                 i = end + 1
                 if i < n and text[i] == '"':
@@ -56,12 +58,24 @@ def csv_fields(text: str) -> list[str]:
             return fields
 
 
-_BIND_KEYS = ("Propagation", "NonRecursive", "CreateMountpoint", "ReadOnlyNonRecursive", "ReadOnlyForceRecursive")
+_BIND_KEYS = (
+    "Propagation",
+    "NonRecursive",
+    "CreateMountpoint",
+    "ReadOnlyNonRecursive",
+    "ReadOnlyForceRecursive",
+)
 
 
 def parse_mount(text: str) -> dict[str, Any]:
     """One ``--mount`` value; ValueError with docker's message when malformed."""
-    mount: dict[str, Any] = {"Type": "volume", "Source": "", "Target": "", "ReadOnly": False, "Consistency": ""}
+    mount: dict[str, Any] = {
+        "Type": "volume",
+        "Source": "",
+        "Target": "",
+        "ReadOnly": False,
+        "Consistency": "",
+    }
     bind: dict[str, Any] | None = None
     volume: dict[str, Any] | None = None
     image: dict[str, Any] | None = None
@@ -70,7 +84,12 @@ def parse_mount(text: str) -> dict[str, Any]:
     def volume_options() -> dict[str, Any]:
         nonlocal volume
         if volume is None:
-            volume = {"NoCopy": False, "Labels": {}, "Subpath": "", "DriverConfig": {"Name": "", "Options": {}}}
+            volume = {
+                "NoCopy": False,
+                "Labels": {},
+                "Subpath": "",
+                "DriverConfig": {"Name": "", "Options": {}},
+            }
         return volume
 
     def bind_options() -> dict[str, Any]:
@@ -168,7 +187,9 @@ def parse_mount(text: str) -> dict[str, Any]:
             raise ValueError(f"cannot mix '{prefix}-*' options with mount type '{kind}'")
     if bind is not None:
         if bind["ReadOnlyNonRecursive"] and not mount["ReadOnly"]:
-            raise ValueError("option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction")
+            raise ValueError(
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+            )
         if bind["ReadOnlyForceRecursive"]:
             if not mount["ReadOnly"]:
                 raise ValueError(

@@ -56,6 +56,11 @@ class Flag:
         return f"{shorts[0]}, {long_name}" if shorts else long_name
 
 
+def goquote(text: str) -> str:
+    """Go's ``%q`` of a printable string (pflag quotes flag values with it in errors)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _b(names: tuple[str, ...], help: str, default: bool = False) -> Flag:  # noqa: A002
     return Flag(names, "bool", help=help, default=default)
 
@@ -75,10 +80,19 @@ CREATE_FLAGS = (
     _l(("--add-host",), "list", "Add a custom host-to-IP mapping (host:ip)", check=runvalues.extra_host),
     _l(("--annotation",), "map", "Add an annotation to the container (passed through to the OCI runtime)"),
     _l(("-a", "--attach"), "list", "Attach to STDIN, STDOUT or STDERR", check=runvalues.attach_stream),
-    _v(("--blkio-weight",), "uint16", "Block IO (relative weight), between 10 and 1000, or 0 to disable",
-       0, check=lambda v: goparse.parse_uint(v, 16)),
-    _l(("--blkio-weight-device",), "list", "Block IO weight (relative device weight)",
-       check=runvalues.weight_device),
+    _v(
+        ("--blkio-weight",),
+        "uint16",
+        "Block IO (relative weight), between 10 and 1000, or 0 to disable",
+        0,
+        check=lambda v: goparse.parse_uint(v, 16),
+    ),
+    _l(
+        ("--blkio-weight-device",),
+        "list",
+        "Block IO weight (relative device weight)",
+        check=runvalues.weight_device,
+    ),
     _l(("--cap-add",), "list", "Add Linux capabilities"),
     _l(("--cap-drop",), "list", "Drop Linux capabilities"),
     _v(("--cgroup-parent",), "string", "Optional parent cgroup for the container"),
@@ -95,16 +109,36 @@ CREATE_FLAGS = (
     _v(("--cpuset-cpus",), "string", "CPUs in which to allow execution (0-3, 0,1)"),
     _v(("--cpuset-mems",), "string", "MEMs in which to allow execution (0-3, 0,1)"),
     _l(("--device",), "list", "Add a host device to the container"),
-    _l(("--device-cgroup-rule",), "list", "Add a rule to the cgroup allowed devices list",
-       check=runvalues.device_cgroup_rule),
-    _l(("--device-read-bps",), "list", "Limit read rate (bytes per second) from a device",
-       check=runvalues.throttle_bps),
-    _l(("--device-read-iops",), "list", "Limit read rate (IO per second) from a device",
-       check=runvalues.throttle_iops),
-    _l(("--device-write-bps",), "list", "Limit write rate (bytes per second) to a device",
-       check=runvalues.throttle_bps),
-    _l(("--device-write-iops",), "list", "Limit write rate (IO per second) to a device",
-       check=runvalues.throttle_iops),
+    _l(
+        ("--device-cgroup-rule",),
+        "list",
+        "Add a rule to the cgroup allowed devices list",
+        check=runvalues.device_cgroup_rule,
+    ),
+    _l(
+        ("--device-read-bps",),
+        "list",
+        "Limit read rate (bytes per second) from a device",
+        check=runvalues.throttle_bps,
+    ),
+    _l(
+        ("--device-read-iops",),
+        "list",
+        "Limit read rate (IO per second) from a device",
+        check=runvalues.throttle_iops,
+    ),
+    _l(
+        ("--device-write-bps",),
+        "list",
+        "Limit write rate (bytes per second) to a device",
+        check=runvalues.throttle_bps,
+    ),
+    _l(
+        ("--device-write-iops",),
+        "list",
+        "Limit write rate (IO per second) to a device",
+        check=runvalues.throttle_iops,
+    ),
     _b(("--disable-content-trust",), "Skip image verification (default true)", True),
     _l(("--dns",), "list", "Set custom DNS servers", check=runvalues.ip_address),
     _l(("--dns-option",), "list", "Set DNS options"),
@@ -114,28 +148,66 @@ CREATE_FLAGS = (
     _l(("-e", "--env"), "list", "Set environment variables"),
     _l(("--env-file",), "list", "Read in a file of environment variables"),
     _l(("--expose",), "list", "Expose a port or a range of ports"),
-    _l(("--gpus",), "gpu-request", "GPU devices to add to the container ('all' to pass all GPUs)",
-       check=runvalues.gpu_request),
+    _l(
+        ("--gpus",),
+        "gpu-request",
+        "GPU devices to add to the container ('all' to pass all GPUs)",
+        check=runvalues.gpu_request,
+    ),
     _l(("--group-add",), "list", "Add additional groups to join"),
     _v(("--health-cmd",), "string", "Command to run to check health", None),
-    _v(("--health-interval",), "duration", "Time between running the check (ms|s|m|h)", None,
-       check=goparse.parse_duration),
+    _v(
+        ("--health-interval",),
+        "duration",
+        "Time between running the check (ms|s|m|h)",
+        None,
+        check=goparse.parse_duration,
+    ),
     _v(("--health-retries",), "int", "Consecutive failures needed to report unhealthy", 0, check=_int),
-    _v(("--health-start-interval",), "duration", "Time between running the check during the start period",
-       None, check=goparse.parse_duration),
-    _v(("--health-start-period",), "duration", "Start period for the container to initialize", None,
-       check=goparse.parse_duration),
-    _v(("--health-timeout",), "duration", "Maximum time to allow one check to run", None,
-       check=goparse.parse_duration),
+    _v(
+        ("--health-start-interval",),
+        "duration",
+        "Time between running the check during the start period",
+        None,
+        check=goparse.parse_duration,
+    ),
+    _v(
+        ("--health-start-period",),
+        "duration",
+        "Start period for the container to initialize",
+        None,
+        check=goparse.parse_duration,
+    ),
+    _v(
+        ("--health-timeout",),
+        "duration",
+        "Maximum time to allow one check to run",
+        None,
+        check=goparse.parse_duration,
+    ),
     Flag(("--help",), "help", help="Print usage"),
     _v(("-h", "--hostname"), "string", "Container host name"),
-    Flag(("--init",), "bool", default=None,
-         help="Run an init inside the container that forwards signals and reaps processes"),
+    Flag(
+        ("--init",),
+        "bool",
+        default=None,
+        help="Run an init inside the container that forwards signals and reaps processes",
+    ),
     _b(("-i", "--interactive"), "Keep STDIN open even if not attached"),
-    _v(("--io-maxbandwidth",), "bytes", "Maximum IO bandwidth limit for the system drive (Windows only)", 0,
-       check=_bytes),
-    _v(("--io-maxiops",), "uint", "Maximum IOps limit for the system drive (Windows only)", 0,
-       check=goparse.parse_uint),
+    _v(
+        ("--io-maxbandwidth",),
+        "bytes",
+        "Maximum IO bandwidth limit for the system drive (Windows only)",
+        0,
+        check=_bytes,
+    ),
+    _v(
+        ("--io-maxiops",),
+        "uint",
+        "Maximum IOps limit for the system drive (Windows only)",
+        0,
+        check=goparse.parse_uint,
+    ),
     _v(("--ip",), "string", "IPv4 address (e.g., 172.30.100.104)"),
     _v(("--ip6",), "string", "IPv6 address (e.g., 2001:db8::33)"),
     _v(("--ipc",), "string", "IPC mode to use"),
@@ -150,13 +222,22 @@ CREATE_FLAGS = (
     _v(("--mac-address",), "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
     _v(("-m", "--memory"), "bytes", "Memory limit", 0, check=_bytes),
     _v(("--memory-reservation",), "bytes", "Memory soft limit", 0, check=_bytes),
-    _v(("--memory-swap",), "bytes", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", 0,
-       check=goparse.swap_bytes),
+    _v(
+        ("--memory-swap",),
+        "bytes",
+        "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+        0,
+        check=goparse.swap_bytes,
+    ),
     _v(("--memory-swappiness",), "int", "Tune container memory swappiness (0 to 100)", -1, check=_int),
     _l(("--mount",), "mount", "Attach a filesystem mount to the container", check=None),
     _v(("--name",), "string", "Assign a name to the container"),
-    _l(("--network", "--net"), "network", "Connect a container to a network",
-       check=runvalues.network_attachment),
+    _l(
+        ("--network", "--net"),
+        "network",
+        "Connect a container to a network",
+        check=runvalues.network_attachment,
+    ),
     _l(("--network-alias",), "list", "Add network-scoped alias for the container"),
     _b(("--no-healthcheck",), "Disable any container-specified HEALTHCHECK"),
     _b(("--oom-kill-disable",), "Disable OOM Killer"),
@@ -167,8 +248,13 @@ CREATE_FLAGS = (
     _b(("--privileged",), "Give extended privileges to this container"),
     _l(("-p", "--publish"), "list", "Publish a container's port(s) to the host"),
     _b(("-P", "--publish-all"), "Publish all exposed ports to random ports"),
-    _v(("--pull",), "string", 'Pull image before running ("always", "missing", "never")', "missing",
-       choices=["always", "missing", "never"]),
+    _v(
+        ("--pull",),
+        "string",
+        'Pull image before running ("always", "missing", "never")',
+        "missing",
+        choices=["always", "missing", "never"],
+    ),
     _b(("-q", "--quiet"), "Suppress the pull output"),
     _b(("--read-only",), "Mount the container's root filesystem as read only"),
     _v(("--restart",), "string", "Restart policy to apply when a container exits", "no"),
@@ -224,7 +310,12 @@ def _raw_default(flag: Flag) -> Any:
 
 def add_to_parser(parser: Parser, run: bool) -> None:
     """Register the flags with argparse (``--help`` lists them in this order, as docker does)."""
-    for flag in flags_for(run):
+    register(parser, flags_for(run))
+
+
+def register(parser: Parser, flags: tuple[Flag, ...]) -> None:
+    """Add ``flags`` to an argparse parser; their values stay as typed until ``check``."""
+    for flag in flags:
         options: dict[str, Any] = {"help": flag.help, "dest": flag.dest}
         if flag.kind == "help":
             parser.add_argument(*flag.names, action="help", help=flag.help)
@@ -292,26 +383,34 @@ def bool_overrides(argv: list[str], run: bool) -> tuple[list[str], dict[str, boo
         try:
             overrides[flag.dest] = goparse.parse_bool(value)
         except ValueError as exc:
-            raise UsageError(f'invalid argument "{value}" for "{flag.display}" flag: {exc}') from None
+            raise UsageError(f'invalid argument {goquote(value)} for "{flag.display}" flag: {exc}') from None
     return kept, overrides
 
 
 def finish(values: dict[str, Any], run: bool) -> None:
     """Check and convert the given values in place (see the module docstring)."""
+    check(values, flags_for(run))
+
+
+def check(values: dict[str, Any], flags: tuple[Flag, ...], usage: str = "") -> None:
+    """Convert the values of ``flags`` in place; UsageError in pflag's words for a bad one (``usage``
+    is the command's usage line, shown after the error)."""
     from berth.cli.command import UsageError
 
-    for flag in flags_for(run):
+    for flag in flags:
         if flag.check is None or flag.kind not in ("value", "list"):
             continue
         raw = values.get(flag.dest)
         if flag.kind == "value" and raw is None:
             values[flag.dest] = flag.default
             continue
-        items = list(raw or []) if flag.kind == "list" else [raw]
+        items: list[str] = list(raw or []) if flag.kind == "list" else [str(raw)]
         converted = []
         for item in items:
             try:
                 converted.append(flag.check(item))
             except ValueError as exc:
-                raise UsageError(f'invalid argument "{item}" for "{flag.display}" flag: {exc}') from None
+                raise UsageError(
+                    f'invalid argument {goquote(item)} for "{flag.display}" flag: {exc}', usage=usage
+                ) from None
         values[flag.dest] = converted if flag.kind == "list" else converted[0]

@@ -33,7 +33,8 @@ class RunFlagError(CLIError):
 
 def ram_in_bytes(text: str) -> int:
     """go-units ``RAMInBytes``: ``64m`` -> 67108864; ``-1`` stays -1. CLIError if malformed."""
-    from berth.cli.goparse import ram_in_bytes as parse, swap_bytes
+    from berth.cli.goparse import ram_in_bytes as parse
+    from berth.cli.goparse import swap_bytes
 
     try:
         return swap_bytes(text.strip().lower()) if text.strip() == "-1" else parse(text.strip())
@@ -78,7 +79,9 @@ def parse_ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[s
             for param in raw.split(","):
                 pair = param.split("=")
                 if len(pair) < 2:
-                    raise RunFlagError(f"invalid publish opts format (should be name=value but got '{param}')")
+                    raise RunFlagError(
+                        f"invalid publish opts format (should be name=value but got '{param}')"
+                    )
                 params[pair[0]] = pair[1]
             spec = f"{params.get('published', '')}:{params.get('target', '')}/{params['protocol']}"
         parts = spec.split(":")
@@ -296,4 +299,11 @@ def build_create_body(ns: Any, *, detach: bool = False) -> dict[str, Any]:
     return body
 
 
-__all__ = ["RunFlagError", "build_create_body", "parse_duration", "parse_ports", "parse_run_args", "ram_in_bytes"]
+__all__ = [
+    "RunFlagError",
+    "build_create_body",
+    "parse_duration",
+    "parse_ports",
+    "parse_run_args",
+    "ram_in_bytes",
+]

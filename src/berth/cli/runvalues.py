@@ -17,7 +17,23 @@ if TYPE_CHECKING:
     from typing import Any
 
 _ULIMITS = frozenset(
-    "core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack".split()
+    [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ]
 )
 
 
@@ -30,9 +46,7 @@ def ulimit(text: str) -> dict[str, Any]:
         raise ValueError(f"invalid ulimit type: {name}")
     values = limits.split(":")
     if len(values) > 2:
-        raise ValueError(
-            f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
-        )
+        raise ValueError(f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
     hard = parse_int(values[1]) if len(values) == 2 else None
     soft = parse_int(values[0])
     if hard is None:
@@ -105,8 +119,16 @@ def device_cgroup_rule(text: str) -> str:
 
 
 _SYSCTLS = frozenset(
-    "kernel.msgmax kernel.msgmnb kernel.msgmni kernel.sem kernel.shmall kernel.shmmax kernel.shmmni "
-    "kernel.shm_rmid_forced".split()
+    [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ]
 )
 
 
@@ -169,7 +191,11 @@ def mac_address(text: str) -> bool:
     hexdigits = "0123456789abcdefABCDEF"
     if len(text) >= 14 and text[4:5] == ".":
         groups = text.split(".")
-        return all(len(g) == 4 and all(c in hexdigits for c in g) for g in groups) and len(groups) in (3, 4, 10)
+        return all(len(g) == 4 and all(c in hexdigits for c in g) for g in groups) and len(groups) in (
+            3,
+            4,
+            10,
+        )
     for sep in (":", "-"):
         groups = text.split(sep)
         if len(groups) in (6, 8, 20) and all(len(g) == 2 and all(c in hexdigits for c in g) for g in groups):
@@ -181,7 +207,13 @@ def gpu_request(text: str) -> dict[str, Any]:
     """``--gpus all|N|device=0,1,capabilities=…,driver=…,options=…`` -> a DeviceRequest."""
     from berth.cli.mountspec import csv_fields
 
-    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None, "Capabilities": None, "Options": None}
+    request: dict[str, Any] = {
+        "Driver": "",
+        "Count": 0,
+        "DeviceIDs": None,
+        "Capabilities": None,
+        "Options": None,
+    }
     seen: set[str] = set()
     for field in csv_fields(text):
         key, eq, value = field.partition("=")
@@ -219,7 +251,9 @@ def _gpu_count(text: str) -> int:
     try:
         return parse_int(text)
     except ValueError:
-        raise ValueError(f'invalid count ({text}): value must be either "all" or an integer: invalid syntax') from None
+        raise ValueError(
+            f'invalid count ({text}): value must be either "all" or an integer: invalid syntax'
+        ) from None
 
 
 def _long_network_syntax(text: str) -> bool:

@@ -72,7 +72,9 @@ CREATES = [c for c in _cases("docker_create_bodies.json") if "query" in c]
 
 
 @pytest.mark.parametrize("case", CREATES, ids=_ids(CREATES))
-def test_create_request_matches_docker(case: dict[str, Any], berth: Any, docker_stub: StubDaemon, scratch: str) -> None:
+def test_create_request_matches_docker(
+    case: dict[str, Any], berth: Any, docker_stub: StubDaemon, scratch: str
+) -> None:
     verb = ["run", "-d"] if case["detach"] else ["create"]
     result = _berth(berth, scratch, [*verb, *case["argv"]])
     assert result.rc == 0, result.err
@@ -95,7 +97,9 @@ def _key(request: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("case", REQUESTS, ids=_ids(REQUESTS))
-def test_requests_match_docker(case: dict[str, Any], berth: Any, docker_stub: StubDaemon, scratch: str) -> None:
+def test_requests_match_docker(
+    case: dict[str, Any], berth: Any, docker_stub: StubDaemon, scratch: str
+) -> None:
     result = _berth(berth, scratch, case["argv"])
     assert result.rc == 0, result.err
     assert result.out == case["stdout"]
@@ -107,9 +111,13 @@ ERRORS = _cases("docker_errors.json")
 
 
 @pytest.mark.parametrize("case", ERRORS, ids=_ids(ERRORS))
-def test_refusals_match_docker(case: dict[str, Any], berth: Any, docker_stub: StubDaemon, scratch: str) -> None:
+def test_refusals_match_docker(
+    case: dict[str, Any], berth: Any, docker_stub: StubDaemon, scratch: str
+) -> None:
     result = _berth(berth, scratch, case["argv"])
-    sent = [f"{r['method']} {r['path']}" for r in _sent(docker_stub, scratch) if not r["path"].endswith("info")]
+    sent = [
+        f"{r['method']} {r['path']}" for r in _sent(docker_stub, scratch) if not r["path"].endswith("info")
+    ]
     if case["sent"]:  # docker left it to the daemon: berth must not refuse it either
         assert result.rc == case["rc"], result.err
         assert sent and sent[0] == case["sent"][0]
