@@ -229,10 +229,13 @@ def run(ctx: Context, argv: list[str]) -> int:
 
     ns, body = _parse(ctx, argv, run=True)
     streams.check_tty(ns.tty and ns.interactive and not ns.detach)
+    hint = f"\n\nRun 'berth {ctx.command} --help' for more information"  # docker: only for create's errors
     try:
         container_id = create_container(ctx, ns, body)
     except APIError as exc:
-        raise _fail(f"Error response from daemon: {exc}") from exc
+        raise _fail(f"Error response from daemon: {exc}{hint}") from exc
+    except CLIError as exc:  # a found --cidfile, a failed pull: docker run reports them the same way
+        raise _fail(f"{exc}{hint}") from exc
     client = ctx.client
     path = f"/containers/{container_id}"
     if ns.detach:
