@@ -29,9 +29,15 @@ def _parser(ctx: Context, run: bool) -> Any:
             "berth run -d --name web -p 8080:80 busybox httpd -f",
             "echo hi | berth run -i --rm busybox cat",
             "berth run -it --rm busybox sh",
+            "berth run --rm --mount type=tmpfs,target=/scratch,tmpfs-size=64m busybox df /scratch",
+            "berth run -d --cidfile /tmp/web.cid --ulimit nofile=1024:2048 -m 256m busybox sleep 600",
         ]
         if run
-        else ["berth create --name box busybox sleep 60", "berth start -a box"]
+        else [
+            "berth create --name box busybox sleep 60",
+            "berth create --network name=mynet,alias=db --cpus 0.5 busybox",
+            "berth start -a box",
+        ]
     )
     p = new_parser(
         ctx.command,
