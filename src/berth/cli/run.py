@@ -255,7 +255,9 @@ def run(ctx: Context, argv: list[str]) -> int:
         ctx,
         container_id,
         tty=ns.tty,
-        stdin=ns.interactive,
+        stdin=body["AttachStdin"],  # -i, or -a stdin
+        stdout=body["AttachStdout"],  # all but stdin unless -a names them
+        stderr=body["AttachStderr"],
         auto_remove=ns.rm,
         detach_keys=ns.detach_keys,
         sig_proxy=ns.sig_proxy and not ns.tty,
@@ -270,6 +272,8 @@ def attach_start_wait(
     tty: bool,
     stdin: bool,
     auto_remove: bool,
+    stdout: bool = True,
+    stderr: bool = True,
     detach_keys: str | None = None,
     sig_proxy: bool = True,
     start: bool = True,
@@ -280,7 +284,11 @@ def attach_start_wait(
 
     client = ctx.client
     path = f"/containers/{quote(container_id)}"
-    params: dict[str, Any] = {"stream": "1", "stdout": "1", "stderr": "1"}
+    params: dict[str, Any] = {"stream": "1"}
+    if stdout:
+        params["stdout"] = "1"
+    if stderr:
+        params["stderr"] = "1"
     if stdin:
         params["stdin"] = "1"
     if detach_keys is not None:

@@ -655,6 +655,10 @@ ERROR_CASES: list[list[str]] = [
     ["create", "-v", "/a:relative", "busybox"],
     ["create", "--volumes-from", "", "busybox"],
     ["run", "-d", "--rm", "-a", "stdout", "busybox"],
+    ["run", "-a", "stderr", "busybox"],
+    ["run", "-a", "stdin", "-a", "stdout", "busybox"],
+    ["run", "-i", "busybox"],
+    ["run", "busybox"],
     ["run", "-d", "--sig-proxy=false", "-t", "busybox"],
     ["update", "ctr"],
     ["update", "--memory", "x", "ctr"],
@@ -707,6 +711,7 @@ def _routes(stub: StubDaemon) -> None:
     stub.route("POST", r"/containers/create", lambda r: json_reply({"Id": CONTAINER_ID, "Warnings": []}, 201))
     stub.route("GET", r"/containers/[^/]+/json", _inspect)
     stub.route("POST", r"/containers/[^/]+/start", lambda r: Reply(204))
+    stub.route("POST", r"/containers/[^/]+/attach", lambda r: Reply(200, hijack=lambda sock: sock.close()))
     stub.route("POST", r"/containers/[^/]+/wait", lambda r: json_reply({"StatusCode": 0, "Error": None}))
     stub.route("PUT", r"/containers/[^/]+/archive", lambda r: Reply(200))
     stub.route("HEAD", r"/containers/[^/]+/archive", lambda r: Reply(404))
@@ -881,6 +886,9 @@ def main() -> None:
                         ],
                     }
                 )
+                attach = [r for r in requests if r["path"].endswith("/attach")]
+                if attach:  # an attached run: which streams docker asked for
+                    errors_out[-1]["attach"] = attach[0]["query"]
             pulls_out = []
             for argv in PULL_CASES:
                 pull_stub = _pull_stub(os.path.join(tmp, "p.sock"))

@@ -121,6 +121,9 @@ def test_refusals_match_docker(
     if case["sent"]:  # docker left it to the daemon: berth must not refuse it either
         assert result.rc == case["rc"], result.err
         assert sent and sent[0] == case["sent"][0]
+        if "attach" in case:  # an attached run: the same streams asked for
+            attach = [r for r in _sent(docker_stub, scratch) if r["path"].endswith("/attach")]
+            assert attach and attach[0]["query"] == case["attach"]
         return
     assert sent == []
     assert (result.rc, result.err.replace(scratch, "@TMP")) == (case["rc"], _docker_words(case["stderr"]))
