@@ -13,6 +13,76 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+def _long_network_syntax(text: str) -> bool:
+    """Go's ``\\w+=\\w+`` found anywhere in the value."""
+    word = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+    return any(
+        ch == "=" and i > 0 and text[i - 1] in word and i + 1 < len(text) and text[i + 1] in word
+        for i, ch in enumerate(text)
+    )
+
+
+def network_attachment(text: str) -> dict[str, Any]:
+    """``--network NAME`` or ``--network name=N,alias=A,ip=…,ip6=…,mac-address=…,link-local-ip=…,
+    driver-opt=K=V,gw-priority=N`` -> the attachment's options (keys and values lower-cased, as docker)."""
+    opt: dict[str, Any] = {
+        "Target": text,
+        "Aliases": [],
+        "IPv4Address": "",
+        "IPv6Address": "",
+        "MacAddress": "",
+        "LinkLocalIPs": [],
+        "DriverOpts": None,
+        "GwPriority": 0,
+        "Links": [],
+    }
+    if not _long_network_syntax(text):
+        return opt
+    from berth.cli.mountspec import csv_fields
+
+    opt["Target"] = ""
+    for field in csv_fields(text):
+        key, eq, value = field.lower().partition("=")
+        if not eq or not key:
+            raise ValueError(f"invalid field {field}")
+        key, value = key.strip(), value.strip()
+        if key == "name":
+            opt["Target"] = value
+        elif key == "alias":
+            opt["Aliases"].append(value)
+        elif key == "ip":
+            opt["IPv4Address"] = value
+        elif key == "ip6":
+            opt["IPv6Address"] = value
+        elif key == "mac-address":
+            opt["MacAddress"] = value
+        elif key == "link-local-ip":
+            opt["LinkLocalIPs"].append(value)
+        elif key == "driver-opt":
+            name, value = driver_opt(value)
+            opt["DriverOpts"] = {**(opt["DriverOpts"] or {}), name: value}
+        elif key == "gw-priority":
+            from berth.cli.goparse import parse_int
+
+            try:
+                opt["GwPriority"] = parse_int(value)
+            except ValueError:
+                raise ValueError(f"invalid gw-priority ({value}): invalid syntax") from None
+        else:
+            raise ValueError(f"invalid field key {key}")
+    if not opt["Target"]:
+        raise ValueError("network name/id is not specified")
+    return opt
+
+
+def driver_opt(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of ``--driver-opt`` (lower-cased and trimmed, as docker does)."""
+    key, eq, value = text.lower().partition("=")
+    if not eq or not key:
+        raise ValueError("invalid key value pair format in driver options")
+    return key.strip(), value.strip()
+
+
 def user_defined(mode: str) -> bool:
     return mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:")
 
@@ -75,8 +145,6 @@ def _is_empty(opt: dict[str, Any]) -> bool:
 
 def from_flags(ns: Any) -> dict[str, Any]:
     """The EndpointsConfig map (see the module docstring); RunFlagError for docker's conflicts."""
-    from berth.cli.runvalues import network_attachment
-
     given = [dict(opt) for opt in ns.network]
     implicit = not given
     if implicit:
@@ -106,4 +174,4 @@ def from_flags(ns: Any) -> dict[str, Any]:
     return endpoints
 
 
-__all__ = ["endpoint_settings", "from_flags", "user_defined"]
+__all__ = ["driver_opt", "endpoint_settings", "from_flags", "network_attachment", "user_defined"]

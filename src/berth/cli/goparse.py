@@ -12,7 +12,6 @@ given, but ``berth run`` imports this module on its fast path.
 
 from __future__ import annotations
 
-_INT_BITS = {"int": 64, "int64": 64, "int32": 32, "int16": 16, "uint16": 16, "uint64": 64, "uint32": 32}
 _DIGITS = "0123456789"
 
 
@@ -35,6 +34,11 @@ def parse_uint(text: str, bits: int = 64) -> int:
     if value >= 1 << bits:
         raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
     return value
+
+
+def parse_uint16(text: str) -> int:
+    """pflag's ``uint16`` (``--blkio-weight``)."""
+    return parse_uint(text, 16)
 
 
 def parse_octal(text: str, bits: int = 32) -> int:
@@ -173,6 +177,7 @@ __all__ = [
     "parse_int",
     "parse_octal",
     "parse_uint",
+    "parse_uint16",
     "ram_in_bytes",
     "swap_bytes",
 ]

@@ -240,7 +240,7 @@ def connect(ctx: Context, argv: list[str]) -> int:
     p.add_argument("container", metavar="CONTAINER")
     ns = p.parse_args(argv)
     check(vars(ns), CONNECT_FLAGS, p.usage or "")
-    from berth.cli.runvalues import driver_opt
+    from berth.cli.endpoints import driver_opt
 
     try:
         driver_opts = dict(driver_opt(o) for o in _strings(ns.driver_opt))

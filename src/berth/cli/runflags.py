@@ -4,13 +4,12 @@ table (for ``--help`` and unusual spellings) and so is the hand parser of the us
 ``berth run`` starts ~6 ms sooner without them.
 
 Both parsers leave values as typed; ``finish`` then checks and converts them with the docker CLI's
-parsers (``goparse``, ``runvalues``, ``mountspec``) and refuses a bad one with pflag's words:
+parsers (``goparse``, ``runvalues``, ``mountspec``, ``endpoints``; named "module:function" and imported
+only when a flag that needs one is given) and refuses a bad one with pflag's words:
 ``invalid argument "x" for "--cpu-period" flag: strconv.ParseInt: parsing "x": invalid syntax``.
 """
 
 from __future__ import annotations
-
-from berth.cli import goparse, runvalues
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +22,8 @@ if TYPE_CHECKING:
 
 class Flag:
     """One flag: its spellings, ``kind`` (bool, value, list or help), default and argparse's metavar/help;
-    ``check`` converts one given value (ValueError: refused), ``choices`` limits it."""
+    ``check`` converts one given value (ValueError: refused) — a function, or "module:function" under
+    berth.cli, imported on first use — and ``choices`` limits it."""
 
     __slots__ = ("names", "kind", "default", "check", "choices", "metavar", "help", "dest")
 
@@ -34,7 +34,7 @@ class Flag:
         *,
         help: str,  # noqa: A002 - argparse's own name for it
         default: Any = None,
-        check: Callable[[str], Any] | None = None,
+        check: Callable[[str], Any] | str | None = None,
         choices: list[str] | None = None,
         metavar: str | None = None,
     ) -> None:
@@ -45,8 +45,18 @@ class Flag:
         self.choices = choices
         self.metavar = metavar
         self.help = help
-        long_name = next(n for n in names if n.startswith("--"))
+        long_name = names[0] if names[0][1] == "-" else names[1]
         self.dest = long_name[2:].replace("-", "_")
+
+    def checker(self) -> Callable[[str], Any] | None:
+        """The check function, imported now if it was named as "module:function"."""
+        if isinstance(self.check, str):
+            module, _, name = self.check.partition(":")
+            package = __import__(f"berth.cli.{module}").cli
+            function: Callable[[str], Any] = getattr(getattr(package, module), name)
+            self.check = function
+            return function
+        return self.check
 
     @property
     def display(self) -> str:
@@ -73,25 +83,25 @@ def _l(names: tuple[str, ...], metavar: str, help: str, **kw: Any) -> Flag:  # n
     return Flag(names, "list", metavar=metavar, help=help, **kw)
 
 
-_int = goparse.parse_int
-_bytes = goparse.ram_in_bytes
+_int = "goparse:parse_int"
+_bytes = "goparse:ram_in_bytes"
 
 CREATE_FLAGS = (
-    _l(("--add-host",), "list", "Add a custom host-to-IP mapping (host:ip)", check=runvalues.extra_host),
+    _l(("--add-host",), "list", "Add a custom host-to-IP mapping (host:ip)", check="runvalues:extra_host"),
     _l(("--annotation",), "map", "Add an annotation to the container (passed through to the OCI runtime)"),
-    _l(("-a", "--attach"), "list", "Attach to STDIN, STDOUT or STDERR", check=runvalues.attach_stream),
+    _l(("-a", "--attach"), "list", "Attach to STDIN, STDOUT or STDERR", check="runvalues:attach_stream"),
     _v(
         ("--blkio-weight",),
         "uint16",
         "Block IO (relative weight), between 10 and 1000, or 0 to disable",
         0,
-        check=lambda v: goparse.parse_uint(v, 16),
+        check="goparse:parse_uint16",
     ),
     _l(
         ("--blkio-weight-device",),
         "list",
         "Block IO weight (relative device weight)",
-        check=runvalues.weight_device,
+        check="runvalues:weight_device",
     ),
     _l(("--cap-add",), "list", "Add Linux capabilities"),
     _l(("--cap-drop",), "list", "Drop Linux capabilities"),
@@ -105,7 +115,7 @@ CREATE_FLAGS = (
     _v(("--cpu-rt-period",), "int", "Limit CPU real-time period in microseconds", 0, check=_int),
     _v(("--cpu-rt-runtime",), "int", "Limit CPU real-time runtime in microseconds", 0, check=_int),
     _v(("-c", "--cpu-shares"), "int", "CPU shares (relative weight)", 0, check=_int),
-    _v(("--cpus",), "decimal", "Number of CPUs", 0, check=goparse.nano_cpus),
+    _v(("--cpus",), "decimal", "Number of CPUs", 0, check="goparse:nano_cpus"),
     _v(("--cpuset-cpus",), "string", "CPUs in which to allow execution (0-3, 0,1)"),
     _v(("--cpuset-mems",), "string", "MEMs in which to allow execution (0-3, 0,1)"),
     _l(("--device",), "list", "Add a host device to the container"),
@@ -113,34 +123,34 @@ CREATE_FLAGS = (
         ("--device-cgroup-rule",),
         "list",
         "Add a rule to the cgroup allowed devices list",
-        check=runvalues.device_cgroup_rule,
+        check="runvalues:device_cgroup_rule",
     ),
     _l(
         ("--device-read-bps",),
         "list",
         "Limit read rate (bytes per second) from a device",
-        check=runvalues.throttle_bps,
+        check="runvalues:throttle_bps",
     ),
     _l(
         ("--device-read-iops",),
         "list",
         "Limit read rate (IO per second) from a device",
-        check=runvalues.throttle_iops,
+        check="runvalues:throttle_iops",
     ),
     _l(
         ("--device-write-bps",),
         "list",
         "Limit write rate (bytes per second) to a device",
-        check=runvalues.throttle_bps,
+        check="runvalues:throttle_bps",
     ),
     _l(
         ("--device-write-iops",),
         "list",
         "Limit write rate (IO per second) to a device",
-        check=runvalues.throttle_iops,
+        check="runvalues:throttle_iops",
     ),
     _b(("--disable-content-trust",), "Skip image verification (default true)", True),
-    _l(("--dns",), "list", "Set custom DNS servers", check=runvalues.ip_address),
+    _l(("--dns",), "list", "Set custom DNS servers", check="runvalues:ip_address"),
     _l(("--dns-option",), "list", "Set DNS options"),
     _l(("--dns-search",), "list", "Set custom DNS search domains"),
     _v(("--domainname",), "string", "Container NIS domain name"),
@@ -152,7 +162,7 @@ CREATE_FLAGS = (
         ("--gpus",),
         "gpu-request",
         "GPU devices to add to the container ('all' to pass all GPUs)",
-        check=runvalues.gpu_request,
+        check="runvalues:gpu_request",
     ),
     _l(("--group-add",), "list", "Add additional groups to join"),
     _v(("--health-cmd",), "string", "Command to run to check health", None),
@@ -161,7 +171,7 @@ CREATE_FLAGS = (
         "duration",
         "Time between running the check (ms|s|m|h)",
         None,
-        check=goparse.parse_duration,
+        check="goparse:parse_duration",
     ),
     _v(("--health-retries",), "int", "Consecutive failures needed to report unhealthy", 0, check=_int),
     _v(
@@ -169,21 +179,21 @@ CREATE_FLAGS = (
         "duration",
         "Time between running the check during the start period",
         None,
-        check=goparse.parse_duration,
+        check="goparse:parse_duration",
     ),
     _v(
         ("--health-start-period",),
         "duration",
         "Start period for the container to initialize",
         None,
-        check=goparse.parse_duration,
+        check="goparse:parse_duration",
     ),
     _v(
         ("--health-timeout",),
         "duration",
         "Maximum time to allow one check to run",
         None,
-        check=goparse.parse_duration,
+        check="goparse:parse_duration",
     ),
     Flag(("--help",), "help", help="Print usage"),
     _v(("-h", "--hostname"), "string", "Container host name"),
@@ -206,7 +216,7 @@ CREATE_FLAGS = (
         "uint",
         "Maximum IOps limit for the system drive (Windows only)",
         0,
-        check=goparse.parse_uint,
+        check="goparse:parse_uint",
     ),
     _v(("--ip",), "string", "IPv4 address (e.g., 172.30.100.104)"),
     _v(("--ip6",), "string", "IPv6 address (e.g., 2001:db8::33)"),
@@ -215,7 +225,7 @@ CREATE_FLAGS = (
     _v(("--kernel-memory",), "bytes", "Kernel memory limit", 0, check=_bytes),
     _l(("-l", "--label"), "list", "Set meta data on a container"),
     _l(("--label-file",), "list", "Read in a line delimited file of labels"),
-    _l(("--link",), "list", "Add link to another container", check=runvalues.link),
+    _l(("--link",), "list", "Add link to another container", check="runvalues:link"),
     _l(("--link-local-ip",), "list", "Container IPv4/IPv6 link-local addresses"),
     _v(("--log-driver",), "string", "Logging driver for the container"),
     _l(("--log-opt",), "list", "Log driver options"),
@@ -227,16 +237,16 @@ CREATE_FLAGS = (
         "bytes",
         "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
         0,
-        check=goparse.swap_bytes,
+        check="goparse:swap_bytes",
     ),
     _v(("--memory-swappiness",), "int", "Tune container memory swappiness (0 to 100)", -1, check=_int),
-    _l(("--mount",), "mount", "Attach a filesystem mount to the container", check=None),
+    _l(("--mount",), "mount", "Attach a filesystem mount to the container", check="mountspec:parse_mount"),
     _v(("--name",), "string", "Assign a name to the container"),
     _l(
         ("--network", "--net"),
         "network",
         "Connect a container to a network",
-        check=runvalues.network_attachment,
+        check="endpoints:network_attachment",
     ),
     _l(("--network-alias",), "list", "Add network-scoped alias for the container"),
     _b(("--no-healthcheck",), "Disable any container-specified HEALTHCHECK"),
@@ -265,10 +275,10 @@ CREATE_FLAGS = (
     _v(("--stop-signal",), "string", "Signal to stop the container", None),
     _v(("--stop-timeout",), "int", "Timeout (in seconds) to stop a container", None, check=_int),
     _l(("--storage-opt",), "list", "Storage driver options for the container"),
-    _l(("--sysctl",), "map", "Sysctl options", check=runvalues.sysctl),
+    _l(("--sysctl",), "map", "Sysctl options", check="runvalues:sysctl"),
     _l(("--tmpfs",), "list", "Mount a tmpfs directory"),
     _b(("-t", "--tty"), "Allocate a pseudo-TTY"),
-    _l(("--ulimit",), "ulimit", "Ulimit options", check=runvalues.ulimit),
+    _l(("--ulimit",), "ulimit", "Ulimit options", check="runvalues:ulimit"),
     _b(("--use-api-socket",), "Bind mount Docker API socket and required auth"),
     _v(("-u", "--user"), "string", "Username or UID (format: <name|uid>[:<group|gid>])"),
     _v(("--userns",), "string", "User namespace to use"),
@@ -284,17 +294,6 @@ RUN_ONLY_FLAGS = (
     _v(("--detach-keys",), "string", "Override the key sequence for detaching a container", None),
     _b(("--sig-proxy",), "Proxy received signals to the process (default true)", True),
 )
-
-
-def _mount(value: str) -> Any:
-    from berth.cli.mountspec import parse_mount  # csv-style parsing, only when --mount is given
-
-    return parse_mount(value)
-
-
-for _flag in CREATE_FLAGS:
-    if _flag.dest == "mount":
-        _flag.check = _mount
 
 
 def flags_for(run: bool) -> tuple[Flag, ...]:
@@ -381,7 +380,9 @@ def bool_overrides(argv: list[str], run: bool) -> tuple[list[str], dict[str, boo
             kept.append(arg)
             continue
         try:
-            overrides[flag.dest] = goparse.parse_bool(value)
+            from berth.cli.goparse import parse_bool
+
+            overrides[flag.dest] = parse_bool(value)
         except ValueError as exc:
             raise UsageError(f'invalid argument {goquote(value)} for "{flag.display}" flag: {exc}') from None
     return kept, overrides
@@ -405,10 +406,15 @@ def check(values: dict[str, Any], flags: tuple[Flag, ...], usage: str = "") -> N
             values[flag.dest] = flag.default
             continue
         items: list[str] = list(raw or []) if flag.kind == "list" else [str(raw)]
+        if not items:
+            continue
+        convert = flag.checker()
+        if convert is None:
+            continue
         converted = []
         for item in items:
             try:
-                converted.append(flag.check(item))
+                converted.append(convert(item))
             except ValueError as exc:
                 raise UsageError(
                     f'invalid argument {goquote(item)} for "{flag.display}" flag: {exc}', usage=usage

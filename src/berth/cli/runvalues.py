@@ -256,84 +256,14 @@ def _gpu_count(text: str) -> int:
         ) from None
 
 
-def _long_network_syntax(text: str) -> bool:
-    """Go's ``\\w+=\\w+`` found anywhere in the value."""
-    word = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-    return any(
-        ch == "=" and i > 0 and text[i - 1] in word and i + 1 < len(text) and text[i + 1] in word
-        for i, ch in enumerate(text)
-    )
-
-
-def network_attachment(text: str) -> dict[str, Any]:
-    """``--network NAME`` or ``--network name=N,alias=A,ip=…,ip6=…,mac-address=…,link-local-ip=…,
-    driver-opt=K=V,gw-priority=N`` -> the attachment's options (keys and values lower-cased, as docker)."""
-    opt: dict[str, Any] = {
-        "Target": text,
-        "Aliases": [],
-        "IPv4Address": "",
-        "IPv6Address": "",
-        "MacAddress": "",
-        "LinkLocalIPs": [],
-        "DriverOpts": None,
-        "GwPriority": 0,
-        "Links": [],
-    }
-    if not _long_network_syntax(text):
-        return opt
-    from berth.cli.mountspec import csv_fields
-
-    opt["Target"] = ""
-    for field in csv_fields(text):
-        key, eq, value = field.lower().partition("=")
-        if not eq or not key:
-            raise ValueError(f"invalid field {field}")
-        key, value = key.strip(), value.strip()
-        if key == "name":
-            opt["Target"] = value
-        elif key == "alias":
-            opt["Aliases"].append(value)
-        elif key == "ip":
-            opt["IPv4Address"] = value
-        elif key == "ip6":
-            opt["IPv6Address"] = value
-        elif key == "mac-address":
-            opt["MacAddress"] = value
-        elif key == "link-local-ip":
-            opt["LinkLocalIPs"].append(value)
-        elif key == "driver-opt":
-            name, value = driver_opt(value)
-            opt["DriverOpts"] = {**(opt["DriverOpts"] or {}), name: value}
-        elif key == "gw-priority":
-            try:
-                opt["GwPriority"] = parse_int(value)
-            except ValueError:
-                raise ValueError(f"invalid gw-priority ({value}): invalid syntax") from None
-        else:
-            raise ValueError(f"invalid field key {key}")
-    if not opt["Target"]:
-        raise ValueError("network name/id is not specified")
-    return opt
-
-
-def driver_opt(text: str) -> tuple[str, str]:
-    """``KEY=VALUE`` of ``--driver-opt`` (lower-cased and trimmed, as docker does)."""
-    key, eq, value = text.lower().partition("=")
-    if not eq or not key:
-        raise ValueError("invalid key value pair format in driver options")
-    return key.strip(), value.strip()
-
-
 __all__ = [
     "attach_stream",
     "device_cgroup_rule",
-    "driver_opt",
     "extra_host",
     "gpu_request",
     "ip_address",
     "link",
     "mac_address",
-    "network_attachment",
     "sysctl",
     "throttle_bps",
     "throttle_iops",
