@@ -1,8 +1,9 @@
 """Container start latency, CLI latency and per-container memory, against the floors we can measure here.
 
 Rows: `berth run --rm busybox true` and `docker run --rm busybox true` against berthd, on the default
-bridge network and with `--network none`; `berth ps -q` and
-`docker ps -q`; the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
+bridge network and with `--network none`; `berth ps -q` and `docker ps -q` (wall time, and CPU time,
+which the shared machine's load disturbs less) with their ratio; `berth exec` and `docker exec` into
+an idle container; the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
 ROOTFS /bin/true` (the kernel's cost), and dockerd/podman when installed (started with
 --iptables=false / --network none, stopped by PID). Goals (issue 2): run ≤ 100 ms and ≤ 20× unshare;
 ps -q ≤ 30 ms; ≤ 1 MB PSS per idle container.
@@ -36,6 +37,28 @@ def median_ms(argv: list[str], env: dict[str, str], runs: int = RUNS) -> float:
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.decode().strip()}")
     return statistics.median(samples)
+
+
+def median_ms_and_cpu(argv: list[str], env: dict[str, str], runs: int = RUNS) -> tuple[float, float]:
+    """(median wall ms, median CPU ms of the child: user + system) over ``runs`` runs."""
+    import resource
+
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        begun = time.perf_counter()
+        result = subprocess.run(argv, env=env, capture_output=True)
+        walls.append((time.perf_counter() - begun) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.decode().strip()}")
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def python_floor() -> float:
+    """CPU ms of ``python -S -c pass``: the interpreter with no site-packages, the floor of any Python CLI."""
+    return median_ms_and_cpu([sys.executable, "-S", "-c", "pass"], {}, runs=20)[1]
 
 
 def pss_kb(pid: int) -> int:
@@ -88,9 +111,23 @@ def main() -> None:
                         f"{ms / floor:.1f}× floor (goal ≤100 ms, ≤20×)",
                     )
                 )
+        ps_ms: dict[str, tuple[float, float]] = {}
         for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
-            ms = median_ms([*argv, "ps", "-q"], daemon.env, runs=30)
-            rows.append((f"{cli} ps -q", f"{ms:.1f} ms", "goal ≤30 ms"))
+            ps_ms[cli] = median_ms_and_cpu([*argv, "ps", "-q"], daemon.env, runs=40)
+            wall, cpu = ps_ms[cli]
+            rows.append((f"{cli} ps -q", f"{wall:.1f} ms", f"CPU {cpu:.1f} ms; goal ≤30 ms"))
+        (b_wall, b_cpu), (d_wall, d_cpu) = ps_ms["berth"], ps_ms["docker CLI"]
+        rows.append(
+            (
+                "berth ps -q / docker ps -q",
+                f"{b_wall / d_wall:.2f}×",
+                f"CPU {b_cpu / d_cpu:.2f}× (goal ≤1.0×; python -S start-up alone: {python_floor():.1f} ms CPU)",
+            )
+        )
+        daemon.berth("run", "-d", "--name", "execbox", "busybox", "sleep", "600", check=True)
+        for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
+            wall, cpu = median_ms_and_cpu([*argv, "exec", "execbox", "true"], daemon.env, runs=20)
+            rows.append((f"{cli} exec execbox true", f"{wall:.1f} ms", f"CPU {cpu:.1f} ms"))
         for i in range(5):
             daemon.berth("run", "-d", "--name", f"idle{i}", "busybox", "sleep", "600", check=True)
         time.sleep(0.5)

@@ -32,8 +32,9 @@ EXIT_NOT_FOUND = 127
 class UsageError(BerthError):
     """The command line is wrong (unknown flag, missing argument). Exit 125 like docker's flag errors."""
 
-    def __init__(self, message: str, command: str = "") -> None:
+    def __init__(self, message: str, command: str = "", usage: str = "") -> None:
         self.command = command
+        self.usage = usage  # "berth create [OPTIONS] IMAGE …": printed after the message, as docker does
         super().__init__(message)
 
 

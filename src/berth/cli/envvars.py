@@ -21,7 +21,7 @@ def parse_env_file(path: str) -> list[str]:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
     except OSError as exc:
-        raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+        raise CLIError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}", prefix="") from exc
     env: list[str] = []
     for raw in lines:
         line = raw.lstrip()
@@ -35,11 +35,12 @@ def parse_env_file(path: str) -> list[str]:
 
 
 def env_list(items: list[str]) -> list[str]:
-    """``-e KEY=VALUE`` as given; a bare ``-e KEY`` takes KEY from our environment (skipped if unset)."""
+    """``-e KEY=VALUE`` as given; a bare ``-e KEY`` takes KEY from our environment, and is sent bare
+    when unset (docker's ``ValidateEnv``: the daemon then leaves it out)."""
     env: list[str] = []
     for item in items:
         key, sep, _ = item.partition("=")
         if not key:
             raise CLIError(f"invalid environment variable: {item}")
-        env += _resolved(item, key, bool(sep))
+        env += _resolved(item, key, bool(sep)) or [item]
     return env

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 
-from berth.api.humanize import human_duration
+from berth.api.humanize import human_duration as human_duration  # re-exported: the CLI names it here
 
 # typing, collections.abc and the template engine (re) stay out of ``ps``'s start-up path.
 TYPE_CHECKING = False

@@ -145,9 +145,11 @@ def exec_(ctx: Context, argv: list[str]) -> int:
 
     streams.check_tty(tty and interactive and not detach)
     if not command:
-        from berth.cli.command import UsageError
-
-        raise UsageError("'berth exec' requires at least 2 arguments", "exec")
+        raise CLIError(
+            "'berth exec' requires at least 2 arguments\n\nUsage:  berth exec [OPTIONS] CONTAINER COMMAND "
+            "[ARG...]\n\nSee 'berth exec --help' for more information",
+            prefix="berth: ",
+        )
     from berth.cli.envvars import env_list, parse_env_file
 
     env: list[str] = []
@@ -161,11 +163,10 @@ def exec_(ctx: Context, argv: list[str]) -> int:
             f"Error response from daemon: container {info.get('Id', container)} is not running", prefix=""
         )
     size = streams.terminal_size(1) if tty else None
-    body: dict[str, Any] = {
-        "User": opts["user"],
-        "Privileged": opts["privileged"],
-        "Tty": tty,
-        "ConsoleSize": list(size) if size else None,
+    body: dict[str, Any] = {"User": opts["user"], "Privileged": opts["privileged"], "Tty": tty}
+    if size:  # docker sends it only with a terminal (omitempty)
+        body["ConsoleSize"] = list(size)
+    body |= {
         "AttachStdin": bool(interactive and not detach),
         "AttachStderr": not detach,
         "AttachStdout": not detach,

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
 def _path(name: str) -> str:
     return f"/containers/{quote(name)}"
 
@@ -81,17 +87,22 @@ def _stop_like(ctx: Context, argv: list[str], verb: str, summary: str) -> int:
         aliases=[f"container {verb}", verb],
     )
     p.add_argument("-s", "--signal", default="", metavar="string", help="Signal to send to the container")
-    p.add_argument(
-        "-t",
-        "--timeout",
-        "--time",
-        type=int,
-        default=None,
+    from berth.cli.goparse import parse_int
+    from berth.cli.runflags import Flag, check, register
+
+    timeout = Flag(
+        ("-t", "--timeout"),
+        "value",
         metavar="int",
+        default=None,
+        check=parse_int,
         help="Seconds to wait before killing the container",
     )
+    register(p, (timeout,))
+    p.add_argument("--time", dest="timeout", help=argparse_suppress())  # docker's deprecated spelling
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
     ns = p.parse_args(argv)
+    check(vars(ns), (timeout,), p.usage or "")
     params: dict[str, Any] = {}
     if ns.signal:
         params["signal"] = ns.signal

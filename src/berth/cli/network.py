@@ -10,7 +10,7 @@ from berth.client.http import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 HEADERS = {
     "ID": "NETWORK ID",
@@ -68,72 +68,6 @@ def ls(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def create(ctx: Context, argv: list[str]) -> int:
-    p = new_parser(
-        ctx.command,
-        "[OPTIONS] NETWORK",
-        "Create a network",
-        ["berth network create mynet", "berth network create --subnet 10.10.0.0/24 mynet"],
-    )
-    p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
-    p.add_argument(
-        "-d",
-        "--driver",
-        default="bridge",
-        metavar="string",
-        help='Driver to manage the Network (default "bridge")',
-    )
-    p.add_argument(
-        "--gateway",
-        action="append",
-        default=[],
-        metavar="strings",
-        help="IPv4 or IPv6 Gateway for the master subnet",
-    )
-    p.add_argument("--internal", action="store_true", help="Restrict external access to the network")
-    p.add_argument(
-        "--ip-range",
-        action="append",
-        default=[],
-        metavar="strings",
-        help="Allocate container ip from a sub-range",
-    )
-    p.add_argument("--ipv6", action="store_true", help="Enable or disable IPv6 networking")
-    p.add_argument("--label", action="append", default=[], metavar="list", help="Set metadata on a network")
-    p.add_argument(
-        "-o", "--opt", action="append", default=[], metavar="map", help="Set driver specific options"
-    )
-    p.add_argument("--subnet", action="append", default=[], metavar="strings", help="Subnet in CIDR format")
-    p.add_argument("name")
-    ns = p.parse_args(argv)
-    config: list[dict[str, Any]] = []
-    for i, subnet in enumerate(ns.subnet):
-        entry: dict[str, Any] = {"Subnet": subnet}
-        if i < len(ns.ip_range):
-            entry["IPRange"] = ns.ip_range[i]
-        if i < len(ns.gateway):
-            entry["Gateway"] = ns.gateway[i]
-        config.append(entry)
-    body: dict[str, Any] = {
-        "Name": ns.name,
-        "Driver": ns.driver,
-        "Scope": "",
-        "EnableIPv6": ns.ipv6 if ns.ipv6 else None,
-        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
-        "Internal": ns.internal,
-        "Attachable": ns.attachable,
-        "Ingress": False,
-        "ConfigOnly": False,
-        "Options": dict(o.partition("=")[::2] for o in ns.opt),
-        "Labels": dict(label.partition("=")[::2] for label in ns.label),
-    }
-    result = ctx.client.post_json("/networks/create", None, body) or {}
-    if result.get("Warning"):
-        sys.stderr.write(f"WARNING: {result['Warning']}\n")
-    sys.stdout.write(f"{result.get('Id', '')}\n")
-    return 0
-
-
 def rm(ctx: Context, argv: list[str]) -> int:
     p = new_parser(
         ctx.command,
@@ -174,35 +108,6 @@ def inspect(ctx: Context, argv: list[str]) -> int:
     from berth.cli.inspect import typed_inspect
 
     return typed_inspect(ctx, "network", ns.networks, ns.format)
-
-
-def connect(ctx: Context, argv: list[str]) -> int:
-    p = new_parser(
-        ctx.command,
-        "[OPTIONS] NETWORK CONTAINER",
-        "Connect a container to a network",
-        ["berth network connect mynet web", "berth network connect --ip 10.10.0.5 mynet web"],
-    )
-    p.add_argument(
-        "--alias",
-        action="append",
-        default=[],
-        metavar="strings",
-        help="Add network-scoped alias for the container",
-    )
-    p.add_argument("--ip", default="", metavar="string", help="IPv4 address (e.g., 172.30.100.104)")
-    p.add_argument("--ip6", default="", metavar="string", help="IPv6 address")
-    p.add_argument("network")
-    p.add_argument("container")
-    ns = p.parse_args(argv)
-    endpoint: dict[str, Any] = {"Aliases": ns.alias or None}
-    if ns.ip or ns.ip6:
-        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip, "IPv6Address": ns.ip6}
-    ctx.client.post(
-        f"/networks/{quote(ns.network)}/connect",
-        json_body={"Container": ns.container, "EndpointConfig": endpoint},
-    )
-    return 0
 
 
 def disconnect(ctx: Context, argv: list[str]) -> int:

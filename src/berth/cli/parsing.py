@@ -42,8 +42,24 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 class Parser(argparse.ArgumentParser):
     """argparse with docker's error wording and exit status (125)."""
 
+    _argv: list[str] = []
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]  # one signature of the overloads
+        self._argv = list(args or [])
+        result: argparse.Namespace = super().parse_args(args, namespace)
+        return result
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, self.prog)
+        if message.endswith(": expected one argument") and message.startswith("argument "):
+            # pflag's wording, for the spelling the user typed: -s or --signal
+            spellings = message.removeprefix("argument ").removesuffix(": expected one argument").split("/")
+            typed = next((a for a in reversed(self._argv) if a in spellings), spellings[-1])
+            message = (
+                f"flag needs an argument: '{typed[1:]}' in {typed}"
+                if not typed.startswith("--")
+                else f"flag needs an argument: {typed}"
+            )
+        raise UsageError(message, self.prog, self.usage or "")
 
     def add_format(self, what: str = "") -> None:
         self.add_argument(

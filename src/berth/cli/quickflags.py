@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+_BOOLS.update(dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False))
+
+
 class Options:
     """Parsed options as attributes, as argparse's Namespace gives them (so callers take either)."""
 
@@ -75,8 +79,13 @@ class Flags:
             i += 1
             if arg.startswith("--"):
                 name, eq, value = arg.partition("=")
-                if name in self.bools and not eq:
-                    opts[self.bools[name]] = True
+                if name in self.bools:
+                    if not eq:
+                        opts[self.bools[name]] = True
+                    elif value in _BOOLS:
+                        opts[self.bools[name]] = _BOOLS[value]  # docker's --rm=false
+                    else:
+                        return None
                     continue
                 if name not in self.values:
                     return None  # --help, --, an unknown flag

@@ -1,9 +1,14 @@
 """``run``/``create`` flags -> the ``POST /containers/create`` body, shaped exactly as docker 28.2.2
-sends it (captured from the real CLI; key order and defaults included, since some daemons and tests
-compare bodies byte for byte).
+sends it (captured from the real CLI by tests/unit/cli/capture_docker.py; key order and defaults
+included, since some daemons and tests compare bodies byte for byte). ``hostconfig`` builds the
+``HostConfig`` part, ``endpoints`` the ``NetworkingConfig``.
 
     ns = parse_run_args(["-e", "A=B", "busybox", "echo", "hi"], run=True, make_parser=…)
     build_create_body(ns)["Cmd"] == ["echo", "hi"]
+
+Values docker checks while building the request (``--pid``, ``--device``, ``--expose``…) are refused
+with ``RunFlagError``, which ``run``/``create`` print as docker does (``berth: MSG`` + the help hint,
+status 125).
 """
 
 from __future__ import annotations
@@ -18,133 +23,130 @@ if TYPE_CHECKING:
 
     from berth.cli.parsing import Parser
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_DURATION_PATTERN = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)"  # ``re`` is imported only when used
-_DURATION_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}
+
+class RunFlagError(CLIError):
+    """A ``run``/``create`` flag value docker refuses while building the request (exit 125)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 125, prefix="berth: ")
 
 
 def ram_in_bytes(text: str) -> int:
     """go-units ``RAMInBytes``: ``64m`` -> 67108864; ``-1`` stays -1. CLIError if malformed."""
-    import re
+    from berth.cli.goparse import ram_in_bytes as parse
+    from berth.cli.goparse import swap_bytes
 
-    value = text.strip().lower()
-    if value == "-1":
-        return -1
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtpb]?)(?:i?b)?", value)
-    if not m:
-        raise CLIError(f"invalid size: '{text}'")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return swap_bytes(text.strip().lower()) if text.strip() == "-1" else parse(text.strip())
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def parse_duration(text: str) -> int:
     """Go ``time.ParseDuration`` -> nanoseconds (``1m30s``, ``500ms``, ``0``)."""
-    import re
+    from berth.cli.goparse import parse_duration as parse
 
-    value = text.strip()
-    if value in ("0", "+0", "-0"):
-        return 0
-    pos, total = 0, 0.0
-    for m in re.finditer(_DURATION_PATTERN, value):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DURATION_NS[m.group(2)]
-        pos = m.end()
-    if pos != len(value) or not value:
-        raise CLIError(f'time: invalid duration "{text}"')
-    return int(total)
+    try:
+        return parse(text.strip())
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    from berth.cli.goparse import parse_uint
+
+    if not text:
+        raise ValueError("empty string specified for ports")
+    if "-" not in text:
+        start = parse_uint(text, 16)
+        return start, start
+    parts = text.split("-")
+    start, end = parse_uint(parts[0], 16), parse_uint(parts[1], 16)
+    if end < start:
+        raise ValueError(f"invalid range specified for port: {text}")
+    return start, end
 
 
 def parse_ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
-    """``-p [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]`` -> (ExposedPorts, PortBindings)."""
-    if not specs:
-        return {}, {}
-    import re
-
+    """``-p [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]`` -> (ExposedPorts, PortBindings), as go-connections
+    ``nat.ParsePortSpecs`` (``-p published=8080,target=80`` long form included)."""
     exposed: dict[str, Any] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        rest, _, proto = spec.partition("/")
+    for raw in specs:
+        spec = raw
+        if "=" in raw:
+            params = {"protocol": "tcp"}
+            for param in raw.split(","):
+                pair = param.split("=")
+                if len(pair) < 2:
+                    raise RunFlagError(
+                        f"invalid publish opts format (should be name=value but got '{param}')"
+                    )
+                params[pair[0]] = pair[1]
+            spec = f"{params.get('published', '')}:{params.get('target', '')}/{params['protocol']}"
+        parts = spec.split(":")
+        container = parts[-1]
+        ip = ":".join(parts[:-2]) if len(parts) >= 3 else ""
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        container, _, proto = container.partition("/")
         proto = proto or "tcp"
-        ip = ""
-        if rest.startswith("["):
-            ip, _, rest = rest[1:].partition("]")
-            rest = rest.removeprefix(":")
-        parts = rest.split(":")
-        if len(parts) == 1:
-            host_port, container_port = "", parts[0]
-        elif len(parts) == 2:
-            host_port, container_port = parts
-        elif len(parts) == 3 and not ip:
-            ip, host_port, container_port = parts
-        else:
-            raise CLIError(f"invalid port format: {spec}")
-        if not re.fullmatch(r"\d+(-\d+)?", container_port) or (
-            host_port and not re.fullmatch(r"\d+(-\d+)?", host_port)
-        ):
-            raise CLIError(f"invalid port format for --publish: {spec}")
-        c_start, _, c_end = container_port.partition("-")
-        c_range = list(range(int(c_start), int(c_end or c_start) + 1))
+        if ip.startswith("[") and ip.endswith("]"):
+            ip = ip[1:-1]
+        if ip:
+            from berth.cli.runvalues import ip_address
+
+            try:
+                ip_address(ip)
+            except ValueError:
+                raise RunFlagError(f"invalid IP address: {ip}") from None
+        if not container:
+            raise RunFlagError(f"no port specified: {spec}<empty>")
+        try:
+            start, end = _port_range(container)
+        except ValueError:
+            raise RunFlagError(f"invalid containerPort: {container}") from None
+        h_start = h_end = 0
         if host_port:
-            h_start, _, h_end = host_port.partition("-")
-            h_range = [str(p) for p in range(int(h_start), int(h_end or h_start) + 1)]
-            if len(c_range) > 1 and len(h_range) != len(c_range):
-                raise CLIError(f"invalid ranges specified for container and host Ports: {spec}")
-        else:
-            h_range = [""] * len(c_range)
-        for i, port in enumerate(c_range):
-            key = f"{port}/{proto}"
+            try:
+                h_start, h_end = _port_range(host_port)
+            except ValueError:
+                raise RunFlagError(f"invalid hostPort: {host_port}") from None
+            if end - start != h_end - h_start and end != start:
+                raise RunFlagError(
+                    f"invalid ranges specified for container and host Ports: {container} and {host_port}"
+                )
+        proto = proto.lower()
+        if proto not in ("tcp", "udp", "sctp"):
+            raise RunFlagError(f"invalid proto: {proto}")
+        for i in range(end - start + 1):
+            key = f"{start + i}/{proto}"
+            host = str(h_start + i) if host_port else ""
+            if start == end and h_start != h_end:
+                host = f"{host}-{h_end}"
             exposed[key] = {}
-            host = host_port if (host_port and len(c_range) == 1) else h_range[i]
             bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host})
     return dict(sorted(exposed.items())), dict(sorted(bindings.items()))
 
 
-def _labels(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = value
-    return out
-
-
-def _caps(caps: list[str]) -> list[str]:
-    """docker normalises capability names: upper case with a ``CAP_`` prefix (``ALL`` stays)."""
-    out = []
-    for cap in caps:
-        name = cap.strip().upper()
-        out.append(name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name)
-    return out
-
-
-def _restart(policy: str) -> dict[str, Any]:
-    name, _, count = policy.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure", ""):
-        raise CLIError(
-            f"invalid restart policy: unknown policy '{name}'; "
-            "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-        )
-    if count and name != "on-failure":
-        raise CLIError("invalid restart policy: maximum retry count can only be used with 'on-failure'")
-    try:
-        retries = int(count) if count else 0
-    except ValueError as exc:
-        raise CLIError(f"invalid restart policy: invalid retry count '{count}'") from exc
-    return {"Name": name or "no", "MaximumRetryCount": retries}
+def _expose(specs: list[str], exposed: dict[str, Any]) -> None:
+    for spec in specs:
+        if ":" in spec:
+            raise RunFlagError(f"invalid port format for --expose: {spec}")
+        port, _, proto = spec.partition("/")
+        try:
+            start, end = _port_range(port)
+        except ValueError as exc:
+            raise RunFlagError(f"invalid range format for --expose: {spec}, error: {exc}") from None
+        for number in range(start, end + 1):
+            exposed.setdefault(f"{number}/{proto or 'tcp'}", {})
 
 
 def parse_run_args(argv: list[str], *, run: bool, make_parser: Callable[[], Parser]) -> Any:
     """Parse up to the image; everything after it is the container's command (``.args``).
 
     The usual invocations are parsed by hand from the flag table (``runflags``); anything else —
-    ``--help``, an unknown flag, a bad value — goes to the argparse parser ``make_parser`` builds.
+    ``--help``, an unknown flag, an unusual spelling — goes to the argparse parser ``make_parser``
+    builds. Both results are then checked and converted by ``runflags.finish``.
     """
     from berth.cli import runflags
     from berth.cli.quickflags import Options
@@ -152,25 +154,96 @@ def parse_run_args(argv: list[str], *, run: bool, make_parser: Callable[[], Pars
     quick = runflags.quick_parser(run).parse(argv, positionals=True)
     if quick is not None and quick[1]:
         values, (image, *args) = quick
+        runflags.finish(values, run)
         return Options({**values, "image": image, "args": args})
     p = make_parser()
     head, rest = split_at_positional(p, argv)
+    head, overrides = runflags.bool_overrides(head, run)
     ns = p.parse_args(head)
+    vars(ns).update(overrides)
+    runflags.finish(vars(ns), run)
     ns.args = rest
     return ns
 
 
+def _read_file_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().splitlines()
+    except OSError as exc:
+        reason = exc.strerror.lower() if exc.strerror else str(exc)
+        raise RunFlagError(f"open {path}: {reason}") from exc
+
+
+def _labels(files: list[str], items: list[str]) -> dict[str, str]:
+    """``--label-file`` lines (``KEY=VALUE``; comments, blank lines and bare keys skipped) then ``-l``."""
+    entries: list[str] = []
+    for path in files:
+        for raw in _read_file_lines(path):
+            line = raw.lstrip()
+            if line and not line.startswith("#") and "=" in line:
+                entries.append(line)
+    entries += items
+    return {key: value for key, _, value in (e.partition("=") for e in entries)}
+
+
+def _env(ns: Any) -> list[str]:
+    env: list[str] = []
+    try:
+        for path in ns.env_file:
+            env += parse_env_file(path)
+    except CLIError as exc:
+        raise RunFlagError(str(exc)) from exc
+    return env + env_list(ns.env)
+
+
+def _healthcheck(ns: Any) -> dict[str, Any] | None:
+    durations = [
+        ("Interval", ns.health_interval, "--health-interval"),
+        ("Timeout", ns.health_timeout, "--health-timeout"),
+        ("StartPeriod", ns.health_start_period, "--health-start-period"),
+        ("StartInterval", ns.health_start_interval, "--health-start-interval"),
+    ]
+    have = bool(ns.health_cmd) or any(value for _, value, _ in durations) or ns.health_retries != 0
+    if ns.no_healthcheck:
+        if have:
+            raise RunFlagError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    for _, value, name in durations:
+        if value is not None and value < 0:
+            raise RunFlagError(f"{name} cannot be negative")
+    if ns.health_retries < 0:
+        raise RunFlagError("--health-retries cannot be negative")
+    health: dict[str, Any] = {}
+    if ns.health_cmd:
+        health["Test"] = ["CMD-SHELL", ns.health_cmd]
+    for key, value, _ in durations:
+        if value:
+            health[key] = value
+    if ns.health_retries:
+        health["Retries"] = ns.health_retries
+    return health
+
+
 def build_create_body(ns: Any, *, detach: bool = False) -> dict[str, Any]:
     """The JSON body docker sends for ``create``/``run`` with these flags (see the module docstring)."""
-    attach_out = not detach
-    env = env_list(ns.env)
-    for path in ns.env_file:
-        env = parse_env_file(path) + env
-    exposed, bindings = parse_ports(ns.publish)
-    for spec in ns.expose:
-        port, _, proto = spec.partition("/")
-        exposed[f"{port}/{proto or 'tcp'}"] = {}
-    exposed = dict(sorted(exposed.items()))
+    from berth.cli import endpoints, hostconfig
+
+    if ns.mac_address:
+        from berth.cli.runvalues import mac_address
+
+        if not mac_address(ns.mac_address):
+            raise RunFlagError(f"{ns.mac_address} is not a valid mac address")
+    if ns.memory_swappiness != -1 and not 0 <= ns.memory_swappiness <= 100:
+        raise RunFlagError(f"invalid value: {ns.memory_swappiness}. Valid memory swappiness range is 0-100")
+    attach = set(ns.attach)
+    attach_stdin = "stdin" in attach or ns.interactive
+    attach_out = not attach or "stdout" in attach
+    attach_err = not attach or "stderr" in attach
+    if detach:
+        attach_stdin = attach_out = attach_err = False
     binds: list[str] = []
     volumes: dict[str, Any] = {}
     for spec in ns.volume:
@@ -178,26 +251,33 @@ def build_create_body(ns: Any, *, detach: bool = False) -> dict[str, Any]:
             binds.append(spec)
         else:
             volumes[spec] = {}
+    exposed, bindings = parse_ports(ns.publish)
+    _expose(ns.expose, exposed)
+    exposed = dict(sorted(exposed.items()))
+    devices = hostconfig.devices(ns.device)
+    env = _env(ns)
+    labels = _labels(ns.label_file, ns.label)
     body: dict[str, Any] = {
         "Hostname": ns.hostname,
-        "Domainname": "",
+        "Domainname": ns.domainname,
         "User": ns.user,
-        "AttachStdin": bool(ns.interactive and not detach),
+        "AttachStdin": attach_stdin,
         "AttachStdout": attach_out,
-        "AttachStderr": attach_out,
+        "AttachStderr": attach_err,
     }
     if exposed:
         body["ExposedPorts"] = exposed
+    host = hostconfig.build(ns, binds=binds, bindings=bindings, devices=devices)
+    health = _healthcheck(ns)
     body.update(
         {
             "Tty": ns.tty,
             "OpenStdin": ns.interactive,
-            "StdinOnce": bool(ns.interactive and not detach),
+            "StdinOnce": bool(ns.interactive and attach_stdin),
             "Env": env or None,
             "Cmd": ns.args or None,
         }
     )
-    health = _healthcheck(ns)
     if health is not None:
         body["Healthcheck"] = health
     body.update(
@@ -207,167 +287,23 @@ def build_create_body(ns: Any, *, detach: bool = False) -> dict[str, Any]:
             "WorkingDir": ns.workdir,
             "Entrypoint": [ns.entrypoint] if ns.entrypoint is not None else None,
             "OnBuild": None,
-            "Labels": _labels(ns.label),
+            "Labels": labels,
         }
     )
-    if ns.stop_signal:
+    if ns.stop_signal is not None:
         body["StopSignal"] = ns.stop_signal
     if ns.stop_timeout is not None:
         body["StopTimeout"] = ns.stop_timeout
-    body["HostConfig"] = _host_config(ns, binds, bindings)
-    endpoints: dict[str, Any] = {}
-    if not ns.network:  # docker fills an endpoint only for the implicit default network
-        endpoints["default"] = {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": None,
-            "MacAddress": "",
-            "DriverOpts": None,
-            "GwPriority": 0,
-            "NetworkID": "",
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None,
-        }
-    elif ns.network_alias or ns.ip:
-        endpoints[ns.network] = {
-            "Aliases": ns.network_alias or None,
-            "IPAMConfig": {"IPv4Address": ns.ip} if ns.ip else None,
-        }
-    body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
+    body["HostConfig"] = host
+    body["NetworkingConfig"] = {"EndpointsConfig": endpoints.from_flags(ns)}
     return body
 
 
-def _healthcheck(ns: Any) -> dict[str, Any] | None:
-    if ns.no_healthcheck:
-        return {"Test": ["NONE"]}
-    given = [
-        ns.health_cmd,
-        ns.health_interval,
-        ns.health_timeout,
-        ns.health_start_period,
-        ns.health_start_interval,
-    ]
-    if all(v is None for v in given) and not ns.health_retries:
-        return None
-    health: dict[str, Any] = {}
-    if ns.health_cmd is not None:
-        health["Test"] = ["CMD-SHELL", ns.health_cmd]
-    for key, value in (
-        ("Interval", ns.health_interval),
-        ("Timeout", ns.health_timeout),
-        ("StartPeriod", ns.health_start_period),
-        ("StartInterval", ns.health_start_interval),
-    ):
-        if value is not None:
-            nanos = parse_duration(value)
-            if nanos:
-                health[key] = nanos
-    if ns.health_retries:
-        health["Retries"] = ns.health_retries
-    return health
-
-
-def _console_size(ns: Any) -> list[int]:
-    """As the docker CLI: with -t, the terminal's [height, width], so the pty has it from the start."""
-    if not ns.tty:
-        return [0, 0]
-    from berth.cli.streams import terminal_size
-
-    size = terminal_size(1)
-    return list(size) if size else [0, 0]
-
-
-def _host_config(ns: Any, binds: list[str], bindings: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
-    nano_cpus = 0
-    if ns.cpus:
-        try:
-            nano_cpus = int(round(float(ns.cpus) * 1e9))
-        except ValueError as exc:
-            raise CLIError(f'invalid argument "{ns.cpus}" for "--cpus" flag') from exc
-    log_config: dict[str, Any] = {"Type": ns.log_driver, "Config": {}}
-    for opt in ns.log_opt:
-        key, _, value = opt.partition("=")
-        log_config["Config"][key] = value
-    hc: dict[str, Any] = {
-        "Binds": binds or None,
-        "ContainerIDFile": "",
-        "LogConfig": log_config,
-        "NetworkMode": ns.network or "default",
-        "PortBindings": bindings,
-        "RestartPolicy": _restart(ns.restart),
-        "AutoRemove": ns.rm,
-        "VolumeDriver": "",
-        "VolumesFrom": ns.volumes_from or None,
-        "ConsoleSize": _console_size(ns),
-        "CapAdd": _caps(ns.cap_add) or None,
-        "CapDrop": _caps(ns.cap_drop) or None,
-        "CgroupnsMode": "",
-        "Dns": ns.dns,
-        "DnsOptions": ns.dns_option,
-        "DnsSearch": ns.dns_search,
-        "ExtraHosts": ns.add_host or None,
-        "GroupAdd": None,
-        "IpcMode": ns.ipc,
-        "Cgroup": "",
-        "Links": None,
-        "OomScoreAdj": 0,
-        "PidMode": ns.pid,
-        "Privileged": ns.privileged,
-        "PublishAllPorts": ns.publish_all,
-        "ReadonlyRootfs": ns.read_only,
-        "SecurityOpt": ns.security_opt or None,
-    }
-    if ns.tmpfs:
-        tmpfs = {}
-        for spec in ns.tmpfs:
-            path, _, opts = spec.partition(":")
-            tmpfs[path] = opts
-        hc["Tmpfs"] = tmpfs
-    hc.update(
-        {
-            "UTSMode": ns.uts,
-            "UsernsMode": "",
-            "ShmSize": ram_in_bytes(ns.shm_size) if ns.shm_size else 0,
-            "Isolation": "",
-            "CpuShares": ns.cpu_shares,
-            "Memory": ram_in_bytes(ns.memory) if ns.memory else 0,
-            "NanoCpus": nano_cpus,
-            "CgroupParent": ns.cgroup_parent,
-            "BlkioWeight": 0,
-            "BlkioWeightDevice": [],
-            "BlkioDeviceReadBps": [],
-            "BlkioDeviceWriteBps": [],
-            "BlkioDeviceReadIOps": [],
-            "BlkioDeviceWriteIOps": [],
-            "CpuPeriod": 0,
-            "CpuQuota": 0,
-            "CpuRealtimePeriod": 0,
-            "CpuRealtimeRuntime": 0,
-            "CpusetCpus": "",
-            "CpusetMems": "",
-            "Devices": [],
-            "DeviceCgroupRules": None,
-            "DeviceRequests": None,
-            "MemoryReservation": 0,
-            "MemorySwap": ram_in_bytes(ns.memory_swap) if ns.memory_swap else 0,
-            "MemorySwappiness": -1,
-            "OomKillDisable": False,
-            "PidsLimit": ns.pids_limit,
-            "Ulimits": [],
-            "CpuCount": 0,
-            "CpuPercent": 0,
-            "IOMaximumIOps": 0,
-            "IOMaximumBandwidth": 0,
-            "MaskedPaths": None,
-            "ReadonlyPaths": None,
-        }
-    )
-    if ns.init:
-        hc["Init"] = True
-    return hc
+__all__ = [
+    "RunFlagError",
+    "build_create_body",
+    "parse_duration",
+    "parse_ports",
+    "parse_run_args",
+    "ram_in_bytes",
+]

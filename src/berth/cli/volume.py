@@ -69,12 +69,99 @@ def ls(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
+_CLUSTER_FLAGS = (
+    "type",
+    "group",
+    "scope",
+    "sharing",
+    "availability",
+    "secret",
+    "limit_bytes",
+    "required_bytes",
+    "topology_required",
+    "topology_preferred",
+)
+
+
 def create(ctx: Context, argv: list[str]) -> int:
     p = new_parser(
         ctx.command,
         "[OPTIONS] [VOLUME]",
         "Create a volume",
-        ["berth volume create data", "berth volume create"],
+        [
+            "berth volume create data",
+            "berth volume create",
+            "berth volume create -o type=tmpfs -o device=tmpfs t",
+        ],
+    )
+    from berth.cli import goparse
+    from berth.cli.runflags import Flag, check, register
+
+    cluster_flags = (
+        Flag(
+            ("--availability",),
+            "value",
+            metavar="string",
+            default=None,
+            help='Cluster Volume availability ("active", "pause", "drain")',
+        ),
+        Flag(
+            ("--group",),
+            "value",
+            metavar="string",
+            default=None,
+            help="Cluster Volume group (cluster volumes)",
+        ),
+        Flag(
+            ("--limit-bytes",),
+            "value",
+            metavar="bytes",
+            default=None,
+            check=goparse.ram_in_bytes,
+            help="Minimum size of the Cluster Volume in bytes",
+        ),
+        Flag(
+            ("--required-bytes",),
+            "value",
+            metavar="bytes",
+            default=None,
+            check=goparse.ram_in_bytes,
+            help="Maximum size of the Cluster Volume in bytes",
+        ),
+        Flag(
+            ("--scope",),
+            "value",
+            metavar="string",
+            default=None,
+            help='Cluster Volume access scope ("single", "multi")',
+        ),
+        Flag(("--secret",), "list", metavar="map", help="Cluster Volume secrets"),
+        Flag(
+            ("--sharing",),
+            "value",
+            metavar="string",
+            default=None,
+            help='Cluster Volume access sharing ("none", "readonly", "onewriter", "all")',
+        ),
+        Flag(
+            ("--topology-preferred",),
+            "list",
+            metavar="list",
+            help="A topology that the Cluster Volume would be preferred in",
+        ),
+        Flag(
+            ("--topology-required",),
+            "list",
+            metavar="list",
+            help="A topology that the Cluster Volume must be accessible from",
+        ),
+        Flag(
+            ("--type",),
+            "value",
+            metavar="string",
+            default=None,
+            help='Cluster Volume access type ("mount", "block")',
+        ),
     )
     p.add_argument(
         "-d",
@@ -88,23 +175,65 @@ def create(ctx: Context, argv: list[str]) -> int:
     p.add_argument(
         "-o", "--opt", action="append", default=[], metavar="map", help="Set driver specific options"
     )
+    register(p, cluster_flags)
     p.add_argument("volume", nargs="?", default="")
     ns = p.parse_args(argv)
+    cluster = any(getattr(ns, name) not in (None, []) for name in _CLUSTER_FLAGS)
+    check(vars(ns), cluster_flags, p.usage or "")
     if ns.volume and ns.name and ns.volume != ns.name:
         from berth.cli.command import CLIError
 
         raise CLIError(
-            "conflicting options: cannot specify a volume-name through both --name and as a positional arg"
+            "conflicting options: cannot specify a volume-name through both --name and as a positional arg",
+            prefix="",
         )
-    body: dict[str, Any] = {
-        "Driver": ns.driver,
-        "DriverOpts": dict(o.partition("=")[::2] for o in ns.opt),
-        "Labels": dict(label.partition("=")[::2] for label in ns.label),
-        "Name": ns.volume or ns.name,
-    }
+    body: dict[str, Any] = {}
+    if cluster:
+        body["ClusterVolumeSpec"] = _cluster_spec(ns)
+    body["Driver"] = ns.driver
+    for key, items in (("DriverOpts", ns.opt), ("Labels", ns.label)):
+        if items:
+            body[key] = dict(sorted(item.partition("=")[::2] for item in items))
+    if ns.volume or ns.name:
+        body["Name"] = ns.volume or ns.name
     result = ctx.client.post_json("/volumes/create", None, body) or {}
     sys.stdout.write(f"{result.get('Name', '')}\n")
     return 0
+
+
+def _cluster_spec(ns: Any) -> dict[str, Any]:
+    """docker's ClusterVolumeSpec (swarm CSI volumes; Berth's daemon refuses them)."""
+    access: dict[str, Any] = {"Scope": ns.scope or "single", "Sharing": ns.sharing or "none"}
+    kind = ns.type or "block"
+    if kind == "mount":
+        access["MountVolume"] = {}
+    elif kind == "block":
+        access["BlockVolume"] = {}
+    spec: dict[str, Any] = {}
+    if ns.group:
+        spec["Group"] = ns.group
+    spec["AccessMode"] = access
+
+    def topology(items: list[str]) -> list[dict[str, Any]]:
+        return [{"Segments": dict(seg.partition("=")[::2] for seg in item.split(","))} for item in items]
+
+    requirements: dict[str, Any] = {}
+    if ns.topology_required:
+        requirements["Requisite"] = topology(ns.topology_required)
+    if ns.topology_preferred:
+        requirements["Preferred"] = topology(ns.topology_preferred)
+    spec["AccessibilityRequirements"] = requirements
+    capacity: dict[str, Any] = {}
+    if ns.required_bytes:
+        capacity["RequiredBytes"] = ns.required_bytes
+    if ns.limit_bytes:
+        capacity["LimitBytes"] = ns.limit_bytes
+    spec["CapacityRange"] = capacity
+    secrets = sorted(s.partition("=")[::2] for s in ns.secret)
+    if secrets:
+        spec["Secrets"] = [{"Key": k, "Secret": v} for k, v in secrets]
+    spec["Availability"] = ns.availability or "active"
+    return spec
 
 
 def rm(ctx: Context, argv: list[str]) -> int:

@@ -185,7 +185,10 @@ def test_create_and_run_failures(stub: StubDaemon, berth: Berth) -> None:
     res = berth("create", "busybox")  # docker: plain message, status 1
     assert (res.rc, res.err) == (1, "Error response from daemon: invalid mount config\n")
     res = berth("run", "busybox")  # docker: "docker: …" and status 125
-    assert (res.rc, res.err) == (125, "berth: Error response from daemon: invalid mount config\n")
+    assert (res.rc, res.err) == (
+        125,
+        "berth: Error response from daemon: invalid mount config\n\nRun 'berth run --help' for more information\n",
+    )
 
 
 def test_exec_exit_code_and_body(stub: StubDaemon, berth: Berth) -> None:

@@ -11,9 +11,13 @@ from berth.daemon.server.routes import (
     build,
     containers,
     distribution,
+    distribution_inspect,
     exec,
     images,
     networks,
+    plugins,
+    session,
+    swarm,
     system,
     volumes,
 )
@@ -41,4 +45,8 @@ def make_app(services: Services) -> web.Application:
     volumes.register(router, services.volumes, events=services.events)
     networks.register(router, services)
     build.register(router, services)
+    inspector = distribution_inspect.register(router, services.pull)
+    plugins.register(router, inspector)
+    session.register(router)
+    swarm.register(router)
     return app

@@ -299,6 +299,15 @@ class PullService:
             lambda endpoint, creds: RegistryClient(endpoint=endpoint, credentials=creds)
         )
 
+    def registry_clients(self, domain: str, credentials: Credentials | None = None) -> list[RegistryClient]:
+        """Clients for the endpoints a pull from ``domain`` tries, in order (mirrors first), each with
+        the credentials it may see. The caller closes them. (``GET /distribution/{name}/json``.)"""
+        creds = credentials or Credentials()
+        return [
+            self._client_factory(endpoint, _credentials_for(endpoint, creds))
+            for endpoint in self._resolver.pull_endpoints(domain)
+        ]
+
     def close(self) -> None:
         """Release the layer threads (at daemon shutdown); pulls still running finish first."""
         self._executor.shutdown(wait=False, cancel_futures=False)
