@@ -774,8 +774,15 @@ def _substitute(argv: list[str], tmp: str) -> list[str]:
 
 
 def _record(req: Request, tmp: str) -> dict[str, Any]:
-    body = req.body.decode().replace(tmp, "@TMP").rstrip("\n")
-    query = {k: [v.replace(tmp, "@TMP") for v in vals] for k, vals in sorted(req.query.items())}
+    """A request as the captures keep it: the scratch dir as @TMP, the working directory (relative
+    paths made absolute by the CLI) as @CWD, so captures hold wherever the repository is."""
+    cwd = os.getcwd()
+
+    def scrub(text: str) -> str:
+        return text.replace(tmp, "@TMP").replace(cwd + "/", "@CWD/")
+
+    body = scrub(req.body.decode()).rstrip("\n")
+    query = {k: [scrub(v) for v in vals] for k, vals in sorted(req.query.items())}
     return {"method": req.method, "path": req.path.split("/", 2)[-1], "query": query, "body": body}
 
 
