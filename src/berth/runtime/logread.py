@@ -14,6 +14,8 @@ every line with its timestamp.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import re
@@ -40,13 +42,15 @@ _LAST = re.compile(rb'","stream":"(stdout|stderr)","time":"[^"]*"\}\n')
 
 
 def log_files(path: Path) -> list[Path]:
-    """The rotated files then ``path``, oldest first."""
-    rotated: list[tuple[int, Path]] = []
+    """The rotated files (``path.N`` or gzip'd ``path.N.gz``) then ``path``, oldest first. While a
+    rotated file is being compressed both may exist for a moment: the finished ``.gz`` is taken."""
+    rotated: dict[int, Path] = {}
     for candidate in path.parent.glob(path.name + ".*"):
         suffix = candidate.name[len(path.name) + 1 :]
-        if suffix.isdigit():
-            rotated.append((int(suffix), candidate))
-    files = [p for _, p in sorted(rotated, reverse=True)]
+        index = suffix.removesuffix(".gz")
+        if index.isdigit() and (suffix.endswith(".gz") or int(index) not in rotated):
+            rotated[int(index)] = candidate
+    files = [rotated[index] for index in sorted(rotated, reverse=True)]
     if path.exists():
         files.append(path)
     return files
@@ -64,6 +68,22 @@ def _stamp(seconds: float) -> str:
     return rfc3339nano(int(seconds * 1_000_000_000))
 
 
+def _open(path: Path) -> io.BufferedIOBase:
+    """A log file for reading, decompressed when it is a rotated ``.gz``."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        if not path.name[len(path.stem) + 1 :].isdigit():
+            raise
+        return gzip.open(path.with_name(path.name + ".gz"), "rb")  # compressed since it was listed
+
+
+def _attrs(value: object) -> dict[str, str] | None:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) and value else None
+
+
 def _parse(line: bytes) -> LogEntry | None:
     try:
         record = json.loads(line)
@@ -72,7 +92,10 @@ def _parse(line: bytes) -> LogEntry | None:
     if not isinstance(record, dict):
         return None
     return LogEntry(
-        str(record.get("stream", "stdout")), str(record.get("log", "")).encode(), str(record.get("time", ""))
+        str(record.get("stream", "stdout")),
+        str(record.get("log", "")).encode(),
+        str(record.get("time", "")),
+        _attrs(record.get("attrs")),
     )
 
 
@@ -87,6 +110,16 @@ def _parse_lines(block: bytes) -> list[LogEntry]:
     except ValueError:
         return [e for e in map(_parse, block.split(b"\n")) if e is not None]
     make = LogEntry
+    if b'"attrs":' in block:
+        return [
+            make(
+                r.get("stream", "stdout"),
+                r.get("log", "").encode(),
+                r.get("time", ""),
+                _attrs(r.get("attrs")),
+            )
+            for r in records
+        ]
     return [make(r.get("stream", "stdout"), r.get("log", "").encode(), r.get("time", "")) for r in records]
 
 
@@ -173,7 +206,7 @@ def _block_entries(block: bytes, window: _Window, *, merge: bool) -> tuple[list[
 
 def _blocks(path: Path) -> Iterator[bytes]:
     """The file in blocks of whole lines (the last may lack its newline: a torn line)."""
-    with open(path, "rb") as f:
+    with _open(path) as f:
         rest = b""
         while data := f.read(BLOCK):
             data = rest + data
@@ -188,6 +221,12 @@ def _blocks(path: Path) -> Iterator[bytes]:
 
 
 def _lines_backward(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
+    if not path.name.endswith(".gz") and not path.exists():
+        path = path.with_name(path.name + ".gz")  # compressed since it was listed
+    if path.name.endswith(".gz"):  # no seeking in a gzip stream: a rotated file is decoded whole
+        with _open(path) as f:
+            yield from (line for line in reversed(f.read().split(b"\n")) if line)
+        return
     with open(path, "rb") as f:
         position = f.seek(0, os.SEEK_END)
         tail = b""
