@@ -36,11 +36,22 @@ class LogEntry(NamedTuple):
     attrs: dict[str, str] | None = None
 
 
+_last_ns = 0
+_prefix: tuple[int, str] = (-1, "")
+
+
 def rfc3339nano(ns: int | None = None) -> str:
-    """UTC time with 9 fractional digits (fixed width, so strings sort like times)."""
-    ns = time.time_ns() if ns is None else ns
+    """UTC time with 9 fractional digits (fixed width, so strings sort like times). Without ``ns``,
+    now, and strictly later than the previous call's: every log record has its own time, as every
+    Docker message does, which lets a follower tell records apart across rotations (``logread``)."""
+    global _last_ns, _prefix
+    if ns is None:
+        ns = max(time.time_ns(), _last_ns + 1)
+        _last_ns = ns
     seconds, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
+    if _prefix[0] != seconds:  # one strftime per second, not per record
+        _prefix = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_prefix[1]}.{frac:09d}Z"
 
 
 _quote = json.encoder.encode_basestring  # the C escaper: one call per line instead of json.dumps
@@ -84,7 +95,6 @@ class LogWriter:
     def write(self, stream: str, data: bytes) -> None:
         buffered = self._partial.get(stream, b"") + data
         out: list[bytes] = []
-        stamp = rfc3339nano()
         start = 0
         while True:
             end = buffered.find(b"\n", start)
@@ -92,13 +102,13 @@ class LogWriter:
                 break
             line = buffered[start : end + 1]
             while len(line) > MAX_LINE:
-                out.append(encode_entry(stream, line[:MAX_LINE], stamp, self.attrs))
+                out.append(encode_entry(stream, line[:MAX_LINE], rfc3339nano(), self.attrs))
                 line = line[MAX_LINE:]
-            out.append(encode_entry(stream, line, stamp, self.attrs))
+            out.append(encode_entry(stream, line, rfc3339nano(), self.attrs))
             start = end + 1
         rest = buffered[start:]
         while len(rest) >= MAX_LINE:
-            out.append(encode_entry(stream, rest[:MAX_LINE], stamp, self.attrs))
+            out.append(encode_entry(stream, rest[:MAX_LINE], rfc3339nano(), self.attrs))
             rest = rest[MAX_LINE:]
         self._partial[stream] = rest
         self._append(out)

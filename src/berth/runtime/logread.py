@@ -14,6 +14,7 @@ every line with its timestamp.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -220,8 +221,8 @@ def _blocks(path: Path) -> Iterator[bytes]:
             yield rest + b"\n"
 
 
-def _lines_backward(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
-    if not path.name.endswith(".gz") and not path.exists():
+def _lines_backward(path: Path, block: int = 1 << 16, *, fallback: bool = True) -> Iterator[bytes]:
+    if fallback and not path.name.endswith(".gz") and not path.exists():
         path = path.with_name(path.name + ".gz")  # compressed since it was listed
     if path.name.endswith(".gz"):  # no seeking in a gzip stream: a rotated file is decoded whole
         with _open(path) as f:
@@ -289,6 +290,72 @@ def read_entries(
                 return
 
 
+class _Cursor:
+    """Where a follower is in the log: the time of the last entry it yielded. Berth's writers give
+    every record its own, strictly increasing time (``logfile.rfc3339nano``), so "later than the
+    cursor" is exactly "not yet yielded", whichever file (rotated, gzip'd, reopened) it is read from."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def newer(self, entries: Iterable[LogEntry]) -> list[LogEntry]:
+        """``entries`` (in time order) past the cursor, which moves past them."""
+        out: list[LogEntry] = []
+        for entry in entries:
+            stamp = _norm(entry.time)
+            if self.last is None or stamp > self.last:  # also drops a record read twice
+                out.append(entry)
+                self.last = stamp
+        return out
+
+
+def _snapshot(path: Path) -> list[tuple[Path, int]]:
+    out = []
+    for file in log_files(path):
+        with contextlib.suppress(FileNotFoundError):
+            out.append((file, file.stat().st_ino))
+    return out
+
+
+def _rotated_since(path: Path, cursor: _Cursor, current_inode: int) -> list[LogEntry]:
+    """Entries past ``cursor`` in the rotated files: those a follower would miss when the writer
+    rotated more than once between two of its polls. Read backwards from the newest rotated file,
+    so a follower that kept up decodes only a few lines; read again if rotations moved the files
+    meanwhile (what was read twice is dropped by the cursor)."""
+    picked: list[LogEntry] = []
+    for _ in range(5):
+        before = _snapshot(path)
+        try:
+            picked += _read_rotated(path, before, cursor, current_inode)
+        except FileNotFoundError:
+            continue  # compressed or dropped while it was read: look again
+        if _snapshot(path) == before:
+            break
+    # Put what was read back in time order (the cursor then drops what was read twice).
+    return cursor.newer(sorted(picked, key=lambda e: _norm(e.time)))
+
+
+def _read_rotated(
+    path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int
+) -> list[LogEntry]:
+    picked: deque[LogEntry] = deque()
+    for file, inode in reversed(files):
+        if file == path or inode == current_inode:
+            continue  # ``path`` itself, or the file now open as its successor (read next)
+        older = False
+        for line in _lines_backward(file, fallback=False):
+            entry = _parse(line)
+            if entry is None:
+                continue
+            if cursor.last is not None and _norm(entry.time) < cursor.last:
+                older = True
+                break
+            picked.appendleft(entry)
+        if older:
+            break
+    return list(picked)
+
+
 async def follow(
     path: Path,
     *,
@@ -299,13 +366,18 @@ async def follow(
     stop: asyncio.Event | None = None,
 ) -> AsyncIterator[LogEntry]:
     """Yield the existing entries (as ``read_entries``), then new ones as they are appended, across
-    rotations, until ``stop`` is set (the caller sets it when the container stops)."""
+    rotations (however many happen between two polls), until ``stop`` is set (the caller sets it
+    when the container stops)."""
     import asyncio
     import itertools
 
-    existing = read_entries(path, since=since, tail=tail, merge=merge)
-    while batch := await asyncio.to_thread(list, itertools.islice(existing, 16)):
-        for entry in batch:
+    cursor = _Cursor()
+    # Line by line, so that the cursor counts lines (a merged entry holds several under one time).
+    existing = read_entries(path, since=since, tail=tail)
+    while batch := await asyncio.to_thread(list, itertools.islice(existing, 4096)):
+        if batch:
+            cursor.last = _norm(batch[-1].time)
+        for entry in _merged(batch) if merge else batch:
             yield entry
     unbounded = _Window(None, None)
     fd: int | None = None
@@ -322,8 +394,11 @@ async def follow(
                 if fd is not None:
                     st = os.fstat(fd)
                     inode = st.st_ino
-                    if first:
-                        os.lseek(fd, st.st_size, os.SEEK_SET)  # skip what read_entries returned
+                    if first and cursor.last is None:
+                        os.lseek(fd, st.st_size, os.SEEK_SET)  # nothing read above: only what is new
+                    elif not first:  # files rotated away between two polls, then this one
+                        for entry in await asyncio.to_thread(_rotated_since, path, cursor, inode):
+                            yield entry
                 first = False
             chunk = os.read(fd, BLOCK) if fd is not None else b""
             if chunk:
@@ -331,7 +406,11 @@ async def follow(
                 cut = buffer.rfind(b"\n") + 1
                 if cut:
                     block, buffer = buffer[:cut], buffer[cut:]
-                    for entry in _block_entries(block, unbounded, merge=merge)[0]:
+                    # Only what is past the cursor: the file may have been read already, gzip'd
+                    # under another name (_rotated_since). Line by line: a merged entry holds
+                    # several lines under its first one's time.
+                    fresh = cursor.newer(_block_entries(block, unbounded, merge=False)[0])
+                    for entry in _merged(fresh) if merge else fresh:
                         yield entry
                 continue
             try:
@@ -339,7 +418,12 @@ async def follow(
             except FileNotFoundError:
                 rotated = True
             if rotated and fd is not None:
-                os.close(fd)  # everything of the old file was read above
+                # The writer never appends to a file it rotated away: what it wrote there before
+                # the rotation was read by the last read, or is read by the next one.
+                if chunk := os.read(fd, BLOCK):
+                    os.lseek(fd, -len(chunk), os.SEEK_CUR)
+                    continue
+                os.close(fd)
                 fd, buffer = None, b""
                 continue
             if stop is not None and stop.is_set():

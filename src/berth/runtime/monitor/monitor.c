@@ -278,6 +278,14 @@ static char *json_string(const char *obj, size_t len, const char *key) {
 static void rfc3339nano(char out[40]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    static long long last_ns;
+    /* Every log record gets its own, strictly increasing time (as each of Docker's messages has
+     * its own): a follower tells records apart by time across rotations (runtime/logread.py). */
+    long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (ns <= last_ns) ns = last_ns + 1;
+    last_ns = ns;
+    ts.tv_sec = (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -431,6 +439,7 @@ static void log_write(log_t *log, int stream, const unsigned char *data, size_t 
         if (avail > MAX_LINE || (!nl && avail == MAX_LINE)) take = MAX_LINE;
         else if (nl) take = avail;
         else break;
+        rfc3339nano(stamp);
         log_entry(&records, stream, (unsigned char *)part->data + start, take, stamp);
         if (count == cap) bounds = realloc(bounds, (cap *= 2) * sizeof *bounds);
         bounds[count++] = records.len;

@@ -31,6 +31,7 @@ from berth.errors import InvalidArgument, NotFound
 
 _ID = "/containers/{ref}"
 _LOG_BATCH = 256 * 1024
+_HEADERS_GRACE = 0.05
 
 
 def register(router: ApiRouter, services: Services) -> None:
@@ -112,6 +113,16 @@ def _check_types(body: dict[str, Any], types: dict[str, type], struct: str) -> N
 
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def _seconds(request: web.Request, name: str) -> float | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
 
 
 def _int(request: web.Request, name: str) -> int | None:
@@ -362,7 +373,9 @@ class _ContainerRoutes:
         await ws.prepare(request)
         try:
             if logs:
-                async for _, data in stream_logs(self._containers, container, LogQuery(stdout=True, stderr=True)):
+                async for _, data in stream_logs(
+                    self._containers, container, LogQuery(stdout=True, stderr=True)
+                ):
                     await (ws.send_bytes(data) if binary else ws.send_str(data.decode("utf-8", "replace")))
             if not stream:
                 self._publish_attach(container, "attach")  # the engine's attach publishes it otherwise
@@ -386,6 +399,10 @@ class _ContainerRoutes:
     ) -> None:
         """The whole stored log, each record its own frame (its own write with a TTY)."""
         query = LogQuery(stdout=stdout, stderr=stderr)
+        # docker-py reads the hijacked socket itself, past its HTTP parser: bytes that reach it in
+        # the same read as the 101 headers are lost. dockerd opens the log before writing, which
+        # leaves the client that moment; so does this pause.
+        await asyncio.sleep(_HEADERS_GRACE)
         batch = bytearray()
         async for stream, data in stream_logs(self._containers, container, query):
             batch += data if container.tty else frame(stream, data)
@@ -415,7 +432,7 @@ class _ContainerRoutes:
             timestamps=_flag(request, "timestamps"),
             details=_flag(request, "details"),
             since=float(request.query.get("since") or 0) or None,
-            until=float(request.query.get("until") or 0) or None,
+            until=_seconds(request, "until"),  # an explicit 0 (the epoch) still bounds, as in dockerd
             tail=None if tail_text in {"all", ""} else int(tail_text),
         )
         resp = web.StreamResponse(status=200)
