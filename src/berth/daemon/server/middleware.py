@@ -84,7 +84,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.http_status, str(exc))
     except web.HTTPException:
         raise
-    except (ConnectionResetError, BrokenPipeError) as exc:
+    except ConnectionError as exc:  # reset, broken pipe, aiohttp's "Connection lost"
         if not _client_gone(request):
             log.exception("%s %s failed", request.method, request.path)
             return error_response(500, f"internal error: {exc}")

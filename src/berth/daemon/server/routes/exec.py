@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from berth.daemon.server.hijack import hijack
@@ -13,11 +15,28 @@ from berth.errors import InvalidArgument
 from berth.runtime.errors import ExecFailed
 
 
+_EXEC_FIELDS = {
+    name.lower(): name
+    for name in (
+        "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "ConsoleSize", "DetachKeys", "Env", "Cmd",
+        "Privileged", "User", "WorkingDir", "Detach",
+    )
+}  # fmt: skip
+
+
+def _canonical(body: dict[str, Any]) -> dict[str, Any]:
+    """Field names as Go decodes them, case-insensitively: docker-py sends ``detachKeys``."""
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        out[_EXEC_FIELDS.get(key.lower(), key)] = value
+    return out
+
+
 def register(router: ApiRouter, services: Services) -> None:
     execs = services.execs
 
     async def create(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = _canonical(await _json_body(request))
         if body.get("DetachKeys"):  # checked at create, as dockerd does
             try:
                 parse_detach_keys(str(body["DetachKeys"]))
@@ -27,7 +46,7 @@ def register(router: ApiRouter, services: Services) -> None:
         return web.json_response({"Id": instance.exec_id}, status=201)
 
     async def start(request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request)
+        body = _canonical(await _json_body(request))
         exec_id = request.match_info["exec_id"]
         detach = bool(body.get("Detach"))
         config = execs.get(exec_id).config
