@@ -102,7 +102,9 @@ def test_exec_detach_keys_checked_at_create(berthd: Daemon, busybox_image: str) 
 def test_diff_hides_the_init_layer(berthd: Daemon, busybox_image: str) -> None:
     """``docker diff`` lists what the container changed, not /etc/hosts, /etc/hostname,
     /etc/resolv.conf or the other paths Docker keeps in the init layer."""
-    berthd.docker("run", "--name", "dd", busybox_image, "sh", "-c", "touch /tmp/new; echo x > /etc/motd", check=True)
+    berthd.docker(
+        "run", "--name", "dd", busybox_image, "sh", "-c", "touch /tmp/new; echo x > /etc/motd", check=True
+    )
     changes = berthd.docker("diff", "dd", check=True).stdout.splitlines()
     assert changes == ["C /etc", "A /etc/motd", "C /tmp", "A /tmp/new"]
     berthd.docker("run", "--name", "quiet", busybox_image, "true", check=True)

@@ -90,7 +90,9 @@ def test_attach_logs_without_stream_returns_the_log(berthd: Daemon, busybox_imag
     assert time.monotonic() - started < 5
     # logs=1 with stream=1: the stored records first, each its own frame, then the live stream.
     api = _api(berthd)
-    live = api.create_container(busybox_image, ["sh", "-c", "echo 1; echo 2; read x; echo $x"], stdin_open=True)
+    live = api.create_container(
+        busybox_image, ["sh", "-c", "echo 1; echo 2; read x; echo $x"], stdin_open=True
+    )
     api.start(live)
     while api.logs(live) != b"1\n2\n":
         time.sleep(0.05)
@@ -187,7 +189,11 @@ def test_json_file_rotation_with_compression(logd: Daemon) -> None:
     )  # fmt: skip
     inspect = json.loads(logd.docker("inspect", container, check=True).stdout)[0]
     log = Path(inspect["LogPath"])
-    assert inspect["HostConfig"]["LogConfig"]["Config"] == {"max-size": "20k", "max-file": "4", "compress": "true"}
+    assert inspect["HostConfig"]["LogConfig"]["Config"] == {
+        "max-size": "20k",
+        "max-file": "4",
+        "compress": "true",
+    }
     names = sorted(p.name[len(log.name) :] for p in log.parent.glob(log.name + "*"))
     assert names == ["", ".1.gz", ".2.gz", ".3.gz"]
     for index in (1, 2, 3):
@@ -201,7 +207,10 @@ def test_json_file_rotation_with_compression(logd: Daemon) -> None:
     assert logd.docker("logs", "--tail", "2", container, check=True).stdout.splitlines() == lines[-2:]
     stamped = logd.docker("logs", "-t", container, check=True).stdout.splitlines()
     assert [s.split(" ", 1)[1] for s in stamped] == lines
-    assert logd.docker("logs", "--since", "1970-01-01T00:00:00Z", container, check=True).stdout.splitlines() == lines
+    assert (
+        logd.docker("logs", "--since", "1970-01-01T00:00:00Z", container, check=True).stdout.splitlines()
+        == lines
+    )
     assert logd.docker("logs", "--until", "1970-01-01T00:00:00Z", container, check=True).stdout == ""
 
 
@@ -225,7 +234,13 @@ def test_local_driver_defaults_and_compression(logd: Daemon) -> None:
         logd, "--log-driver", "local", "--log-opt", "max-size=20k", "busybox", "sh", "-c", _WRITE_LINES
     )
     files = sorted(p.name for p in (_log_dir(logd, small) / "local-logs").iterdir())
-    assert files == ["container.log", "container.log.1.gz", "container.log.2.gz", "container.log.3.gz", "container.log.4.gz"]
+    assert files == [
+        "container.log",
+        "container.log.1.gz",
+        "container.log.2.gz",
+        "container.log.3.gz",
+        "container.log.4.gz",
+    ]
     lines = logd.docker("logs", small, check=True).stdout.splitlines()
     assert lines[-1].startswith("line-2999-") and len(lines) > 4 * 20_000 // 100
 
@@ -255,5 +270,7 @@ def test_follow_reads_across_compressed_rotations(logd: Daemon) -> None:
         "busybox", "sh", "-c", script, check=True,
     ).stdout.strip()  # fmt: skip
     followed = logd.docker("logs", "-f", container, timeout=60, check=True).stdout.splitlines()
+    log = Path(json.loads(logd.docker("inspect", container, check=True).stdout)[0]["LogPath"])
+    assert len(list(log.parent.glob(log.name + ".*.gz"))) >= 10  # it did rotate, many times
     assert followed[-1] == "last"
     assert [int(line.split("-")[1]) for line in followed[:-1]] == list(range(3000))

@@ -43,19 +43,19 @@ def test_ws_attach_stdin_and_output(berthd: Daemon, busybox_image: str) -> None:
     api.start(container)
 
     async def scenario() -> None:
-        async with await _session(berthd) as session:
-            async with session.ws_connect(_ws_url(container, "stream=1&stdin=1&stdout=1&stderr=1")) as ws:
-                await ws.send_bytes(b"hello\n")
-                messages = await _receive_until(ws, b"err:hello\n")
-                assert all(m.type == aiohttp.WSMsgType.BINARY for m in messages)
-                assert b"".join(m.data for m in messages).count(b"hello") == 2
-                assert b"\x01\x00\x00\x00" not in b"".join(m.data for m in messages)  # no stdcopy frames
-                await ws.send_str("text too\n")
-                messages = await _receive_until(ws, b"err:text too\n")
-                assert b"out:text too\n" in b"".join(m.data for m in messages)
+        url = _ws_url(container, "stream=1&stdin=1&stdout=1&stderr=1")
+        async with await _session(berthd) as session, session.ws_connect(url) as ws:
+            await ws.send_bytes(b"hello\n")
+            messages = await _receive_until(ws, b"err:hello\n")
+            assert all(m.type == aiohttp.WSMsgType.BINARY for m in messages)
+            assert b"".join(m.data for m in messages).count(b"hello") == 2
+            assert b"\x01\x00\x00\x00" not in b"".join(m.data for m in messages)  # no stdcopy frames
+            await ws.send_str("text too\n")
+            messages = await _receive_until(ws, b"err:text too\n")
+            assert b"out:text too\n" in b"".join(m.data for m in messages)
 
     asyncio.run(scenario())
-    api.kill(container)
+    api.remove_container(container, force=True)
 
 
 def test_ws_attach_logs_of_a_stopped_container(berthd: Daemon, busybox_image: str) -> None:
@@ -89,9 +89,12 @@ def test_ws_attach_tty_detach_keys(berthd: Daemon, busybox_image: str) -> None:
                 await _receive_until(ws, b"echoed")
                 await ws.send_bytes(b"\x18")  # ctrl-x: detach
                 async with asyncio.timeout(10):
-                    while (await ws.receive()).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    while (await ws.receive()).type not in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSED,
+                    ):
                         pass
 
     asyncio.run(scenario())
     assert api.inspect_container(container)["State"]["Running"]
-    api.kill(container)
+    api.remove_container(container, force=True)

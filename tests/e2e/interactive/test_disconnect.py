@@ -32,7 +32,9 @@ def _hang_up(berthd: Daemon, method: str, path: str, *, read: int = 1, body: byt
 
 def test_client_hang_ups_are_not_errors(berthd: Daemon, busybox_image: str) -> None:
     api = docker.APIClient(base_url=berthd.host, timeout=30)
-    chatty = api.create_container(busybox_image, ["sh", "-c", "while :; do echo tick; sleep 0.01; done"])["Id"]
+    chatty = api.create_container(busybox_image, ["sh", "-c", "while :; do echo tick; sleep 0.01; done"])[
+        "Id"
+    ]
     api.start(chatty)
     idle = api.create_container(busybox_image, ["sleep", "300"])["Id"]
     api.start(idle)
@@ -51,4 +53,5 @@ def test_client_hang_ups_are_not_errors(berthd: Daemon, busybox_image: str) -> N
     assert " ERROR " not in log
     assert "Error handling request" not in log
     assert "client disconnected" in log  # one debug line each
-    api.kill(chatty)
+    for container in (chatty, idle):
+        api.remove_container(container, force=True)

@@ -14,7 +14,6 @@ from berth.daemon.wiring import Services
 from berth.errors import InvalidArgument
 from berth.runtime.errors import ExecFailed
 
-
 _EXEC_FIELDS = {
     name.lower(): name
     for name in (
