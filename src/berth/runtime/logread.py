@@ -145,6 +145,33 @@ def _decode_whole(block: bytes) -> LogEntry | None:
     return LogEntry(stream, text.encode(), first.time if first else "")
 
 
+_ENDS_LINE = b'\\n","stream":"'
+
+
+def read_runs(path: Path) -> Iterator[tuple[str, list[bytes]]]:
+    """The whole log as runs of records of one stream, ``(stream, [record bytes, …])``, oldest
+    first: what ``logs`` frames one by one. A block of one stream whose every record is a whole
+    line is decoded at once (``_decode_whole``) and cut at its newlines, ~4x faster than a JSON
+    decode per line; any other block is parsed line by line."""
+    for file in log_files(path):
+        for block in _blocks(file):
+            whole = _decode_whole(block)
+            if whole is not None and block.count(_ENDS_LINE) == block.count(b"\n"):
+                parts = whole.data.split(b"\n")
+                yield whole.stream, [part + b"\n" for part in parts[:-1]]
+                continue
+            run: list[bytes] = []
+            stream = ""
+            for entry in _parse_lines(block):
+                if run and entry.stream != stream:
+                    yield stream, run
+                    run = []
+                stream = entry.stream
+                run.append(entry.data)
+            if run:
+                yield stream, run
+
+
 def _merged(entries: Iterable[LogEntry]) -> Iterator[LogEntry]:
     """Consecutive entries of one stream joined (the first one's time)."""
     run: list[LogEntry] = []
@@ -434,4 +461,4 @@ async def follow(
             os.close(fd)
 
 
-__all__ = ["BLOCK", "follow", "log_files", "read_entries"]
+__all__ = ["BLOCK", "follow", "log_files", "read_entries", "read_runs"]

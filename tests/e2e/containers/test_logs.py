@@ -136,6 +136,7 @@ def test_none_driver_stores_nothing_and_logs_refuses(berthd: Daemon, busybox_ima
     with pytest.raises(docker.errors.APIError):
         _api(berthd).attach(container, stream=False, logs=True)
     assert not [p for p in _log_dir(berthd, container).rglob("*") if "log" in p.name]
+    assert _api(berthd).inspect_container(container)["LogPath"] == ""
 
 
 @pytest.mark.parametrize(
@@ -228,6 +229,7 @@ def test_local_driver_defaults_and_compression(logd: Daemon) -> None:
     plain = _run_to_end(logd, "--log-driver", "local", "busybox", "sh", "-c", "echo one; echo two >&2")
     inspect = json.loads(logd.docker("inspect", plain, check=True).stdout)[0]
     assert inspect["HostConfig"]["LogConfig"] == {"Type": "local", "Config": {}}
+    assert inspect["LogPath"] == ""  # dockerd shows a LogPath for json-file only
     result = logd.docker("logs", plain, check=True)
     assert (result.stdout, result.stderr) == ("one\n", "two\n")
     small = _run_to_end(

@@ -447,7 +447,7 @@ class ContainerService:
             )
         if container.status.is_alive() or container.status == ContainerStatus.RESTARTING:
             container.manually_stopped = True
-            with contextlib.suppress(NotFound, Conflict):
+            with contextlib.suppress(NotFound, Conflict, Internal):  # Internal: no exit seen in time
                 await self.kill(container.container_id, signals.SIGKILL)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):

@@ -18,12 +18,12 @@ from berth.daemon.server import container_json
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
-from berth.daemon.server.streams import frame, parse_detach_keys, pump, ws_pump
+from berth.daemon.server.streams import parse_detach_keys, pump, ws_pump
 from berth.daemon.wiring import Services
 from berth.engine.containers import logconfig
 from berth.engine.containers.changes import hide_mount_points
 from berth.engine.containers.container import Container, ContainerStatus
-from berth.engine.containers.logs import LogQuery, stream_logs
+from berth.engine.containers.logs import LogQuery, framed_logs, stream_logs
 from berth.engine.containers.service import ContainerService, parse_signal
 from berth.engine.containers.stats import stats_json
 from berth.engine.networks.ports import port_key
@@ -403,9 +403,13 @@ class _ContainerRoutes:
         # the same read as the 101 headers are lost. dockerd opens the log before writing, which
         # leaves the client that moment; so does this pause.
         await asyncio.sleep(_HEADERS_GRACE)
+        if not container.tty:
+            async for chunk in framed_logs(self._containers, container, query, size=_LOG_BATCH):
+                await send(chunk)
+            return
         batch = bytearray()
-        async for stream, data in stream_logs(self._containers, container, query):
-            batch += data if container.tty else frame(stream, data)
+        async for _, data in stream_logs(self._containers, container, query):
+            batch += data
             if len(batch) >= _LOG_BATCH:
                 await send(bytes(batch))
                 batch.clear()
@@ -444,9 +448,14 @@ class _ContainerRoutes:
         await resp.prepare(request)
         # A log holds millions of short lines: batch them into large writes, except when following,
         # where every line must reach the client as it comes.
+        if not container.tty:
+            async for chunk in framed_logs(self._containers, container, query, size=_LOG_BATCH):
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
         batch = bytearray()
-        async for stream, data in stream_logs(self._containers, container, query):
-            batch += data if container.tty else frame(stream, data)
+        async for _, data in stream_logs(self._containers, container, query):
+            batch += data
             if query.follow or len(batch) >= _LOG_BATCH:
                 await resp.write(bytes(batch))
                 batch.clear()
