@@ -17,12 +17,6 @@ from berth.testing.daemon import Daemon
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "docker-engine-api-v1.50.yaml"
 
-# Routes other branches are adding today; the lead empties this list when merging them.
-EXPECTED_MISSING = {
-    ("GET", "/containers/{id}/attach/ws"),  # websocket attach: branch `streams`
-}
-
-
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -75,21 +69,9 @@ def test_every_spec_path_is_routed(berthd: Daemon) -> None:
         body = b"{}" if method in ("POST", "PUT") else None
         status, data = ask(berthd, method, _dummy(path), body)
         unrouted = status == 405 or (status == 404 and b"page not found" in data)
-        if unrouted and (method, path) not in EXPECTED_MISSING:
+        if unrouted:
             missing.append(f"{method} {path} -> {status} {data[:80]!r}")
     assert missing == [], "\n".join(missing)
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    sorted(EXPECTED_MISSING),
-)
-def test_expected_missing_routes_are_still_missing(berthd: Daemon, method: str, path: str) -> None:
-    """So that the list shrinks when the other branches land (this test then says which entry to drop)."""
-    body = b"{}" if method in ("POST", "PUT") else None
-    status, data = ask(berthd, method, _dummy(path), body)
-    if not (status == 405 or (status == 404 and b"page not found" in data)):
-        pytest.fail(f"{method} {path} is routed now ({status}): remove it from EXPECTED_MISSING")
 
 
 # -- what the unrouted-before paths answer: dockerd 28's words with swarm inactive and no plugins ----

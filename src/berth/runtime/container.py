@@ -82,6 +82,8 @@ def _io_json(io: IOConfig) -> dict[str, object]:
         "log_path": str(io.log_path) if io.log_path is not None else None,
         "log_max_size": io.log_max_size,
         "log_max_files": io.log_max_files,
+        "log_compress": io.log_compress,
+        "log_attrs": io.log_attrs,
         "console_height": io.console_height,
         "console_width": io.console_width,
     }

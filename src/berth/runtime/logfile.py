@@ -1,7 +1,10 @@
 """Docker's json-file log: its format and the writer the shim uses (``logread`` has the readers).
 
 Each line of ``path`` is ``{"log": "<text incl. \\n>", "stream": "stdout"|"stderr", "time": RFC3339Nano}``.
-Rotation keeps ``path`` (newest), ``path.1``, … ``path.<max_files-1>`` (oldest)::
+With labels/env/tag log-opts a record also carries ``"attrs": {…}`` between ``stream`` and ``time``.
+Rotation keeps ``path`` (newest), ``path.1``, … ``path.<max_files-1>`` (oldest); with ``compress``
+the rotated files are ``path.1.gz`` … (as Docker: ``path`` becomes ``path.1``, which is gzip'd in the
+background into ``path.1.gz`` and then removed; a reader seeing both takes the ``.gz``)::
 
     w = LogWriter(Path("c1-json.log"), max_size=10 << 20, max_files=3)
     w.write("stdout", b"hello\\nwor"); w.write("stdout", b"ld\\n"); w.close()
@@ -10,9 +13,11 @@ Rotation keeps ``path`` (newest), ``path.1``, … ``path.<max_files-1>`` (oldest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import json.encoder
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -21,37 +26,68 @@ MAX_LINE = 16 * 1024  # Docker splits longer lines into partial messages of this
 
 
 class LogEntry(NamedTuple):
-    """One log message: ``stream`` is "stdout" or "stderr", ``data`` the raw bytes, ``time`` RFC3339Nano.
+    """One log message: ``stream`` is "stdout" or "stderr", ``data`` the raw bytes, ``time`` RFC3339Nano,
+    ``attrs`` the record's labels/env/tag attributes (None without).
     A NamedTuple rather than a frozen dataclass: building 600k of them is ~3x cheaper."""
 
     stream: str
     data: bytes
     time: str
+    attrs: dict[str, str] | None = None
+
+
+_last_ns = 0
+_prefix: tuple[int, str] = (-1, "")
 
 
 def rfc3339nano(ns: int | None = None) -> str:
-    """UTC time with 9 fractional digits (fixed width, so strings sort like times)."""
-    ns = time.time_ns() if ns is None else ns
+    """UTC time with 9 fractional digits (fixed width, so strings sort like times). Without ``ns``,
+    now, and strictly later than the previous call's: every log record has its own time, as every
+    Docker message does, which lets a follower tell records apart across rotations (``logread``)."""
+    global _last_ns, _prefix
+    if ns is None:
+        ns = max(time.time_ns(), _last_ns + 1)
+        _last_ns = ns
     seconds, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
+    if _prefix[0] != seconds:  # one strftime per second, not per record
+        _prefix = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_prefix[1]}.{frac:09d}Z"
 
 
 _quote = json.encoder.encode_basestring  # the C escaper: one call per line instead of json.dumps
 
 
-def encode_entry(stream: str, data: bytes, stamp: str) -> bytes:
-    """One json-file line, keys in Docker's order; invalid UTF-8 becomes U+FFFD as in Docker."""
+def encode_entry(stream: str, data: bytes, stamp: str, attrs: str = "") -> bytes:
+    """One json-file line, keys in Docker's order; invalid UTF-8 becomes U+FFFD as in Docker.
+    ``attrs`` is a JSON object's text (labels, env, tag log-opts) or ""."""
     text = _quote(data.decode("utf-8", "replace"))
-    return f'{{"log":{text},"stream":"{stream}","time":"{stamp}"}}\n'.encode()
+    extra = f',"attrs":{attrs}' if attrs else ""
+    return f'{{"log":{text},"stream":"{stream}"{extra},"time":"{stamp}"}}\n'.encode()
+
+
+# Run by the rotating writer (the shim's and the C monitor's): gzip the just-rotated file next to
+# it, then drop the plain one. gzip is part of every Debian system (Priority: required).
+COMPRESS_SCRIPT = 'gzip -c -- "$1" > "$1.gz.tmp" && mv -f -- "$1.gz.tmp" "$1.gz" && rm -f -- "$1"'
 
 
 class LogWriter:
     """Splits each stream into lines and appends json-file entries, rotating by size."""
 
-    def __init__(self, path: Path, *, max_size: int = 20 << 20, max_files: int = 5) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_size: int = 20 << 20,
+        max_files: int = 5,
+        compress: bool = False,
+        attrs: str = "",
+    ) -> None:
         self.path = path
         self.max_size = max_size
         self.max_files = max(1, max_files)
+        self.compress = compress and self.max_files > 1
+        self.attrs = attrs
+        self._compressor: subprocess.Popen[bytes] | None = None
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
@@ -59,7 +95,6 @@ class LogWriter:
     def write(self, stream: str, data: bytes) -> None:
         buffered = self._partial.get(stream, b"") + data
         out: list[bytes] = []
-        stamp = rfc3339nano()
         start = 0
         while True:
             end = buffered.find(b"\n", start)
@@ -67,13 +102,13 @@ class LogWriter:
                 break
             line = buffered[start : end + 1]
             while len(line) > MAX_LINE:
-                out.append(encode_entry(stream, line[:MAX_LINE], stamp))
+                out.append(encode_entry(stream, line[:MAX_LINE], rfc3339nano(), self.attrs))
                 line = line[MAX_LINE:]
-            out.append(encode_entry(stream, line, stamp))
+            out.append(encode_entry(stream, line, rfc3339nano(), self.attrs))
             start = end + 1
         rest = buffered[start:]
         while len(rest) >= MAX_LINE:
-            out.append(encode_entry(stream, rest[:MAX_LINE], stamp))
+            out.append(encode_entry(stream, rest[:MAX_LINE], rfc3339nano(), self.attrs))
             rest = rest[MAX_LINE:]
         self._partial[stream] = rest
         self._append(out)
@@ -83,7 +118,7 @@ class LogWriter:
         rest = self._partial.get(stream, b"")
         if rest:
             self._partial[stream] = b""
-            self._append([encode_entry(stream, rest, rfc3339nano())])
+            self._append([encode_entry(stream, rest, rfc3339nano(), self.attrs)])
 
     def _append(self, records: list[bytes]) -> None:
         """One write per file for many records (a chatty container sends thousands of lines per read),
@@ -105,6 +140,10 @@ class LogWriter:
 
     def _rotate(self) -> None:
         os.close(self._fd)
+        if self.compress:
+            self._rotate_compressed()
+            self._size = 0
+            return
         if self.max_files > 1:
             for index in range(self.max_files - 1, 0, -1):
                 source = self.path if index == 1 else self.path.with_name(f"{self.path.name}.{index - 1}")
@@ -118,7 +157,35 @@ class LogWriter:
         self._fd = os.open(self.path, flags, 0o640)
         self._size = 0
 
+    def _rotate_compressed(self) -> None:
+        """Docker's order: drop the oldest .gz, shift the others up, ``path`` → ``path.1``, then gzip
+        ``path.1`` in the background (the previous gzip is awaited first: it owns ``path.1``)."""
+        self._wait_compressor()
+        name = self.path.name
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path.with_name(f"{name}.{self.max_files - 1}.gz"))
+        for index in range(self.max_files - 1, 1, -1):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(
+                    self.path.with_name(f"{name}.{index - 1}.gz"), self.path.with_name(f"{name}.{index}.gz")
+                )
+        rotated = self.path.with_name(f"{name}.1")
+        os.replace(self.path, rotated)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._compressor = subprocess.Popen(
+            ["/bin/sh", "-c", COMPRESS_SCRIPT, "sh", str(rotated)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _wait_compressor(self) -> None:
+        if self._compressor is not None:
+            self._compressor.wait()  # a shim that reaped it already: Popen takes ECHILD as done
+            self._compressor = None
+
     def close(self) -> None:
         for stream in self._partial:
             self.flush(stream)
         os.close(self._fd)
+        self._wait_compressor()  # every rotated file is compressed before the exit is recorded

@@ -14,6 +14,9 @@ every line with its timestamp.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import json
 import os
 import re
@@ -40,13 +43,15 @@ _LAST = re.compile(rb'","stream":"(stdout|stderr)","time":"[^"]*"\}\n')
 
 
 def log_files(path: Path) -> list[Path]:
-    """The rotated files then ``path``, oldest first."""
-    rotated: list[tuple[int, Path]] = []
+    """The rotated files (``path.N`` or gzip'd ``path.N.gz``) then ``path``, oldest first. While a
+    rotated file is being compressed both may exist for a moment: the finished ``.gz`` is taken."""
+    rotated: dict[int, Path] = {}
     for candidate in path.parent.glob(path.name + ".*"):
         suffix = candidate.name[len(path.name) + 1 :]
-        if suffix.isdigit():
-            rotated.append((int(suffix), candidate))
-    files = [p for _, p in sorted(rotated, reverse=True)]
+        index = suffix.removesuffix(".gz")
+        if index.isdigit() and (suffix.endswith(".gz") or int(index) not in rotated):
+            rotated[int(index)] = candidate
+    files = [rotated[index] for index in sorted(rotated, reverse=True)]
     if path.exists():
         files.append(path)
     return files
@@ -64,6 +69,22 @@ def _stamp(seconds: float) -> str:
     return rfc3339nano(int(seconds * 1_000_000_000))
 
 
+def _open(path: Path) -> io.BufferedIOBase:
+    """A log file for reading, decompressed when it is a rotated ``.gz``."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        if not path.name[len(path.stem) + 1 :].isdigit():
+            raise
+        return gzip.open(path.with_name(path.name + ".gz"), "rb")  # compressed since it was listed
+
+
+def _attrs(value: object) -> dict[str, str] | None:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) and value else None
+
+
 def _parse(line: bytes) -> LogEntry | None:
     try:
         record = json.loads(line)
@@ -72,7 +93,10 @@ def _parse(line: bytes) -> LogEntry | None:
     if not isinstance(record, dict):
         return None
     return LogEntry(
-        str(record.get("stream", "stdout")), str(record.get("log", "")).encode(), str(record.get("time", ""))
+        str(record.get("stream", "stdout")),
+        str(record.get("log", "")).encode(),
+        str(record.get("time", "")),
+        _attrs(record.get("attrs")),
     )
 
 
@@ -87,6 +111,16 @@ def _parse_lines(block: bytes) -> list[LogEntry]:
     except ValueError:
         return [e for e in map(_parse, block.split(b"\n")) if e is not None]
     make = LogEntry
+    if b'"attrs":' in block:
+        return [
+            make(
+                r.get("stream", "stdout"),
+                r.get("log", "").encode(),
+                r.get("time", ""),
+                _attrs(r.get("attrs")),
+            )
+            for r in records
+        ]
     return [make(r.get("stream", "stdout"), r.get("log", "").encode(), r.get("time", "")) for r in records]
 
 
@@ -109,6 +143,33 @@ def _decode_whole(block: bytes) -> LogEntry | None:
         return None
     first = _parse(block[: block.find(b"\n")])
     return LogEntry(stream, text.encode(), first.time if first else "")
+
+
+_ENDS_LINE = b'\\n","stream":"'
+
+
+def read_runs(path: Path) -> Iterator[tuple[str, list[bytes]]]:
+    """The whole log as runs of records of one stream, ``(stream, [record bytes, …])``, oldest
+    first: what ``logs`` frames one by one. A block of one stream whose every record is a whole
+    line is decoded at once (``_decode_whole``) and cut at its newlines, ~4x faster than a JSON
+    decode per line; any other block is parsed line by line."""
+    for file in log_files(path):
+        for block in _blocks(file):
+            whole = _decode_whole(block)
+            if whole is not None and block.count(_ENDS_LINE) == block.count(b"\n"):
+                parts = whole.data.split(b"\n")
+                yield whole.stream, [part + b"\n" for part in parts[:-1]]
+                continue
+            run: list[bytes] = []
+            stream = ""
+            for entry in _parse_lines(block):
+                if run and entry.stream != stream:
+                    yield stream, run
+                    run = []
+                stream = entry.stream
+                run.append(entry.data)
+            if run:
+                yield stream, run
 
 
 def _merged(entries: Iterable[LogEntry]) -> Iterator[LogEntry]:
@@ -173,7 +234,7 @@ def _block_entries(block: bytes, window: _Window, *, merge: bool) -> tuple[list[
 
 def _blocks(path: Path) -> Iterator[bytes]:
     """The file in blocks of whole lines (the last may lack its newline: a torn line)."""
-    with open(path, "rb") as f:
+    with _open(path) as f:
         rest = b""
         while data := f.read(BLOCK):
             data = rest + data
@@ -187,7 +248,13 @@ def _blocks(path: Path) -> Iterator[bytes]:
             yield rest + b"\n"
 
 
-def _lines_backward(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
+def _lines_backward(path: Path, block: int = 1 << 16, *, fallback: bool = True) -> Iterator[bytes]:
+    if fallback and not path.name.endswith(".gz") and not path.exists():
+        path = path.with_name(path.name + ".gz")  # compressed since it was listed
+    if path.name.endswith(".gz"):  # no seeking in a gzip stream: a rotated file is decoded whole
+        with _open(path) as f:
+            yield from (line for line in reversed(f.read().split(b"\n")) if line)
+        return
     with open(path, "rb") as f:
         position = f.seek(0, os.SEEK_END)
         tail = b""
@@ -250,6 +317,72 @@ def read_entries(
                 return
 
 
+class _Cursor:
+    """Where a follower is in the log: the time of the last entry it yielded. Berth's writers give
+    every record its own, strictly increasing time (``logfile.rfc3339nano``), so "later than the
+    cursor" is exactly "not yet yielded", whichever file (rotated, gzip'd, reopened) it is read from."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def newer(self, entries: Iterable[LogEntry]) -> list[LogEntry]:
+        """``entries`` (in time order) past the cursor, which moves past them."""
+        out: list[LogEntry] = []
+        for entry in entries:
+            stamp = _norm(entry.time)
+            if self.last is None or stamp > self.last:  # also drops a record read twice
+                out.append(entry)
+                self.last = stamp
+        return out
+
+
+def _snapshot(path: Path) -> list[tuple[Path, int]]:
+    out = []
+    for file in log_files(path):
+        with contextlib.suppress(FileNotFoundError):
+            out.append((file, file.stat().st_ino))
+    return out
+
+
+def _rotated_since(path: Path, cursor: _Cursor, current_inode: int) -> list[LogEntry]:
+    """Entries past ``cursor`` in the rotated files: those a follower would miss when the writer
+    rotated more than once between two of its polls. Read backwards from the newest rotated file,
+    so a follower that kept up decodes only a few lines; read again if rotations moved the files
+    meanwhile (what was read twice is dropped by the cursor)."""
+    picked: list[LogEntry] = []
+    for _ in range(5):
+        before = _snapshot(path)
+        try:
+            picked += _read_rotated(path, before, cursor, current_inode)
+        except FileNotFoundError:
+            continue  # compressed or dropped while it was read: look again
+        if _snapshot(path) == before:
+            break
+    # Put what was read back in time order (the cursor then drops what was read twice).
+    return cursor.newer(sorted(picked, key=lambda e: _norm(e.time)))
+
+
+def _read_rotated(
+    path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int
+) -> list[LogEntry]:
+    picked: deque[LogEntry] = deque()
+    for file, inode in reversed(files):
+        if file == path or inode == current_inode:
+            continue  # ``path`` itself, or the file now open as its successor (read next)
+        older = False
+        for line in _lines_backward(file, fallback=False):
+            entry = _parse(line)
+            if entry is None:
+                continue
+            if cursor.last is not None and _norm(entry.time) < cursor.last:
+                older = True
+                break
+            picked.appendleft(entry)
+        if older:
+            break
+    return list(picked)
+
+
 async def follow(
     path: Path,
     *,
@@ -260,13 +393,18 @@ async def follow(
     stop: asyncio.Event | None = None,
 ) -> AsyncIterator[LogEntry]:
     """Yield the existing entries (as ``read_entries``), then new ones as they are appended, across
-    rotations, until ``stop`` is set (the caller sets it when the container stops)."""
+    rotations (however many happen between two polls), until ``stop`` is set (the caller sets it
+    when the container stops)."""
     import asyncio
     import itertools
 
-    existing = read_entries(path, since=since, tail=tail, merge=merge)
-    while batch := await asyncio.to_thread(list, itertools.islice(existing, 16)):
-        for entry in batch:
+    cursor = _Cursor()
+    # Line by line, so that the cursor counts lines (a merged entry holds several under one time).
+    existing = read_entries(path, since=since, tail=tail)
+    while batch := await asyncio.to_thread(list, itertools.islice(existing, 4096)):
+        if batch:
+            cursor.last = _norm(batch[-1].time)
+        for entry in _merged(batch) if merge else batch:
             yield entry
     unbounded = _Window(None, None)
     fd: int | None = None
@@ -283,8 +421,11 @@ async def follow(
                 if fd is not None:
                     st = os.fstat(fd)
                     inode = st.st_ino
-                    if first:
-                        os.lseek(fd, st.st_size, os.SEEK_SET)  # skip what read_entries returned
+                    if first and cursor.last is None:
+                        os.lseek(fd, st.st_size, os.SEEK_SET)  # nothing read above: only what is new
+                    elif not first:  # files rotated away between two polls, then this one
+                        for entry in await asyncio.to_thread(_rotated_since, path, cursor, inode):
+                            yield entry
                 first = False
             chunk = os.read(fd, BLOCK) if fd is not None else b""
             if chunk:
@@ -292,7 +433,11 @@ async def follow(
                 cut = buffer.rfind(b"\n") + 1
                 if cut:
                     block, buffer = buffer[:cut], buffer[cut:]
-                    for entry in _block_entries(block, unbounded, merge=merge)[0]:
+                    # Only what is past the cursor: the file may have been read already, gzip'd
+                    # under another name (_rotated_since). Line by line: a merged entry holds
+                    # several lines under its first one's time.
+                    fresh = cursor.newer(_block_entries(block, unbounded, merge=False)[0])
+                    for entry in _merged(fresh) if merge else fresh:
                         yield entry
                 continue
             try:
@@ -300,7 +445,12 @@ async def follow(
             except FileNotFoundError:
                 rotated = True
             if rotated and fd is not None:
-                os.close(fd)  # everything of the old file was read above
+                # The writer never appends to a file it rotated away: what it wrote there before
+                # the rotation was read by the last read, or is read by the next one.
+                if chunk := os.read(fd, BLOCK):
+                    os.lseek(fd, -len(chunk), os.SEEK_CUR)
+                    continue
+                os.close(fd)
                 fd, buffer = None, b""
                 continue
             if stop is not None and stop.is_set():
@@ -311,4 +461,4 @@ async def follow(
             os.close(fd)
 
 
-__all__ = ["BLOCK", "follow", "log_files", "read_entries"]
+__all__ = ["BLOCK", "follow", "log_files", "read_entries", "read_runs"]

@@ -51,7 +51,9 @@ class IOConfig:
     ``open_stdin``: keep a stdin pipe that attach clients write to; ``stdin_once``: close it when the
     first attached client detaches (Docker's StdinOnce).
     ``log_path``: json-file log (``{"log","stream","time"}`` lines), rotated at ``log_max_size`` bytes
-    keeping ``log_max_files`` files (``path``, ``path.1``, … oldest last). None disables logging.
+    keeping ``log_max_files`` files (``path``, ``path.1``, … oldest last; ``path.N.gz`` with
+    ``log_compress``); ``log_attrs`` (a JSON object or "") goes into every record as ``attrs``.
+    None disables logging.
     """
 
     tty: bool = False
@@ -60,6 +62,8 @@ class IOConfig:
     log_path: Path | None = None
     log_max_size: int = 20 * 1024 * 1024
     log_max_files: int = 5
+    log_compress: bool = False
+    log_attrs: str = ""
     console_height: int = 0
     console_width: int = 0
 

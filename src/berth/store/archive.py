@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
-from berth.errors import InvalidArgument
+from berth.errors import BerthError, Internal, InvalidArgument
 from berth.oci import mediatypes
 from berth.oci.digest import Digest, hex_of, is_digest, of_bytes
 from berth.oci.image import Descriptor, Index, Manifest, canonical_json
@@ -82,9 +82,21 @@ def read_archive(stream: BinaryIO, content: LocalContentStore) -> Archive:
         with tarfile.open(fileobj=reader, mode="r|", bufsize=1 << 20) as tar:
             for member in stream_members(tar):
                 _ingest(tar, member, archive, content)
+    except tarfile.ReadError as exc:
+        raise _go_tar_error(exc) from exc
     except (tarfile.TarError, EOFError) as exc:
         raise InvalidArgument(f"invalid archive: {exc}") from exc
     return archive
+
+
+def _go_tar_error(exc: tarfile.ReadError) -> BerthError:
+    """What dockerd answers (500, from Go's archive/tar) for a body that is not a tar at all."""
+    text = str(exc)
+    if "truncated" in text or "unexpected end" in text:
+        return Internal("unexpected EOF")
+    if "invalid header" in text or "bad checksum" in text:
+        return Internal("archive/tar: invalid tar header")
+    return InvalidArgument(f"invalid archive: {text}")
 
 
 def _ingest(

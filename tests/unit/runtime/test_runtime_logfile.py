@@ -98,3 +98,53 @@ def test_reading_a_100mb_log_whole_and_its_tail(tmp_path: Path) -> None:
     merged = list(read_entries(path, merge=True))
     assert b"".join(e.data for e in merged) == b"".join(e.data for e in entries)
     assert {e.stream for e in merged} == {"stdout"} and len(merged) < 200  # a block per entry
+
+
+def test_compressed_rotation_and_attrs(tmp_path: Path) -> None:
+    """compress: path.1.gz … (gzip'd in the background, awaited by close); every record carries
+    ``attrs``; the reader takes the .gz files and the attrs back."""
+    import gzip
+
+    log = tmp_path / "c-json.log"
+    writer = LogWriter(log, max_size=2000, max_files=3, compress=True, attrs='{"app":"web"}')
+    for i in range(200):
+        writer.write("stdout", f"line {i:03d} with some padding\n".encode())
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c-json.log", "c-json.log.1.gz", "c-json.log.2.gz"]
+    with gzip.open(tmp_path / "c-json.log.2.gz") as f:
+        first = json.loads(f.readline())
+    assert list(first) == ["log", "stream", "attrs", "time"]  # Docker's key order
+    entries = list(read_entries(log))
+    numbers = [int(e.data.split()[1]) for e in entries]
+    assert numbers == list(range(numbers[0], 200)) and numbers[0] > 0
+    assert all(e.attrs == {"app": "web"} for e in entries)
+    assert [e.data for e in read_entries(log, tail=2)] == [
+        b"line 198 with some padding\n",
+        b"line 199 with some padding\n",
+    ]
+    times = [e.time for e in entries]
+    assert times == sorted(set(times))  # every record has its own, increasing time
+
+
+async def test_follow_keeps_up_with_fast_compressed_rotation(tmp_path: Path) -> None:
+    """Several rotations (and gzips) between two polls: nothing lost, nothing read twice."""
+    log = tmp_path / "f-json.log"
+    writer = LogWriter(log, max_size=4000, max_files=100, compress=True)
+    stop = asyncio.Event()
+
+    async def write() -> None:
+        await asyncio.sleep(0.2)
+        for i in range(2000):
+            writer.write("stdout", f"line-{i}-padding-padding-padding\n".encode())
+            if i % 100 == 0:
+                await asyncio.sleep(0.01)
+        await asyncio.to_thread(writer.close)
+        await asyncio.sleep(0.3)
+        stop.set()
+
+    async def read() -> list[int]:
+        return [int(e.data.split(b"-")[1]) async for e in follow(log, stop=stop, poll=0.05)]
+
+    _, got = await asyncio.gather(write(), read())
+    assert got == list(range(2000))
+    assert len(list(tmp_path.glob("f-json.log.*.gz"))) > 10

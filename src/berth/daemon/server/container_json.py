@@ -8,7 +8,7 @@ from typing import Any
 
 from berth.api.humanize import human_duration
 from berth.engine import volumes
-from berth.engine.containers import mounts
+from berth.engine.containers import logconfig, mounts
 from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339
 from berth.engine.networks.service import primary_network
 from berth.engine.networks.settings import network_files_dir
@@ -163,7 +163,8 @@ def inspect(container: Container, *, size_rw: int | None = None) -> dict[str, An
         "ResolvConfPath": str(network_files_dir(container) / "resolv.conf"),
         "HostnamePath": str(network_files_dir(container) / "hostname"),
         "HostsPath": str(network_files_dir(container) / "hosts"),
-        "LogPath": str(container.log_path),
+        # As dockerd: only the json-file driver has a LogPath to show.
+        "LogPath": str(container.log_path) if logconfig.driver_of(container) == "json-file" else "",
         "Name": container.name,
         "RestartCount": container.restart_count,
         "Driver": "overlay2",

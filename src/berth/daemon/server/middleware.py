@@ -1,7 +1,8 @@
 """Middlewares, outermost first: Docker's response headers and API version checks, then errors → HTTP.
 
 The error table lives here and only here: a ``BerthError`` category becomes its status code and
-Docker's ``{"message": …}`` body; anything else is a 500 that is logged with its traceback.
+Docker's ``{"message": …}`` body; anything else is a 500 that is logged with its traceback — except a
+client hanging up mid-stream, which is one debug line.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ async def headers_and_version(request: web.Request, handler: Handler) -> web.Str
     return resp
 
 
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -78,8 +84,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.http_status, str(exc))
     except web.HTTPException:
         raise
-    except (ConnectionResetError, BrokenPipeError):
-        raise
+    except ConnectionError as exc:  # reset, broken pipe, aiohttp's "Connection lost"
+        if not _client_gone(request):
+            log.exception("%s %s failed", request.method, request.path)
+            return error_response(500, f"internal error: {exc}")
+        # A client that hung up mid-stream (logs -f, events, wait, attach…) is no error of ours.
+        log.debug("%s %s: client disconnected (%s)", request.method, request.path, type(exc).__name__)
+        return web.Response(status=499)  # never sent: aiohttp drops it quietly on the closed connection
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error: {exc}")

@@ -1,10 +1,13 @@
-"""Pumping bytes between a hijacked HTTP connection and a container's (or exec's) stdio."""
+"""Pumping bytes between a hijacked HTTP connection (or a websocket) and a container's (or exec's) stdio."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable
+
+from aiohttp import WSMsgType, web
 
 from berth.daemon.server.hijack import HijackedStream
 from berth.errors import InvalidArgument
@@ -16,6 +19,35 @@ _CHUNK = 64 * 1024
 def frame(stream: int, data: bytes) -> bytes:
     """Docker's stdcopy frame: ``[stream, 0, 0, 0, len:uint32 BE] + data`` (1 stdout, 2 stderr)."""
     return struct.pack(">BxxxI", stream, len(data)) + data
+
+
+class Deframer:
+    """Splits a stdcopy stream back into ``(stream, payload)`` pairs, whatever the reads' sizes."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buffer = self._buffer + data
+        out: list[tuple[int, bytes]] = []
+        start = 0
+        while len(buffer) - start >= 8:
+            stream, size = struct.unpack_from(">BxxxI", buffer, start)
+            if len(buffer) - start - 8 < size:
+                break
+            out.append((stream, buffer[start + 8 : start + 8 + size]))
+            start += 8 + size
+        self._buffer = buffer[start:]
+        return out
+
+    def raw(self, data: bytes) -> bytes:
+        """The payloads only (a TTY-style raw stream of framed output)."""
+        return b"".join(payload for _, payload in self.feed(data))
+
+
+def framed_as_stdout(data: bytes) -> bytes:
+    """A raw (TTY) stream's bytes as one stdout frame, for a client that asked for frames."""
+    return frame(1, data)
 
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
@@ -72,7 +104,12 @@ class EscapeProxy:
 
 
 async def pump(
-    attached: Attached, client: HijackedStream, *, stdin: bool, detach_keys: bytes | None = None
+    attached: Attached,
+    client: HijackedStream,
+    *,
+    stdin: bool,
+    detach_keys: bytes | None = None,
+    convert: Callable[[bytes], bytes] | None = None,
 ) -> bool:
     """Copy container output to the client until it ends; copy client input to the container meanwhile.
     The caller closes the client afterwards (exec first records the exit code the client will ask for).
@@ -82,6 +119,9 @@ async def pump(
 
     ``detach_keys`` (TTY sessions, as dockerd): when the client types them the session ends at once,
     the process keeps running, and True is returned.
+
+    ``convert`` reshapes the output on its way (an exec started with another ``Tty`` than it was
+    created with: raw bytes framed as stdout, or frames unwrapped).
     """
     detached = asyncio.Event()
     escape = EscapeProxy(detach_keys) if detach_keys else None
@@ -108,7 +148,10 @@ async def pump(
     async def from_container() -> None:
         try:
             while data := await attached.reader.read(_CHUNK):
-                await client.send(data)
+                if convert is not None:
+                    data = convert(data)
+                if data:
+                    await client.send(data)
         except (ConnectionError, OSError):
             pass
 
@@ -126,5 +169,70 @@ async def pump(
                     await task
         attached.writer.close()
         with contextlib.suppress(Exception):
+            await attached.writer.wait_closed()
+    return detached.is_set()
+
+
+async def ws_pump(
+    attached: Attached, ws: web.WebSocketResponse, *, framed: bool, binary: bool, detach_keys: bytes | None
+) -> bool:
+    """``attach/ws``: container output to the websocket, one message per write and never
+    multiplexed (stdout and stderr alike, as dockerd); the client's messages to the container's
+    stdin. Ends when the output ends or the client closes; True when the detach keys were typed."""
+    escape = EscapeProxy(detach_keys) if detach_keys else None
+    deframer = Deframer() if framed else None
+    detached = asyncio.Event()
+
+    async def send(payload: bytes) -> None:
+        if binary:
+            await ws.send_bytes(payload)
+        else:
+            await ws.send_str(payload.decode("utf-8", "replace"))
+
+    async def from_container() -> None:
+        try:
+            while data := await attached.reader.read(_CHUNK):
+                for payload in [p for _, p in deframer.feed(data)] if deframer else [data]:
+                    await send(payload)
+        except (ConnectionError, OSError):
+            pass
+
+    async def to_container() -> None:
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.BINARY:
+                    data = bytes(message.data)
+                elif message.type == WSMsgType.TEXT:
+                    data = str(message.data).encode()
+                else:
+                    continue
+                if escape is not None:
+                    data, typed = escape.feed(data)
+                    if typed:
+                        detached.set()
+                        return
+                if data:
+                    attached.writer.write(data)
+                    await attached.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if not detached.is_set():
+                with contextlib.suppress(OSError, RuntimeError):
+                    if attached.writer.can_write_eof():
+                        attached.writer.write_eof()
+
+    loop = asyncio.get_running_loop()
+    tasks = {loop.create_task(from_container()), loop.create_task(to_container())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        attached.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
             await attached.writer.wait_closed()
     return detached.is_set()

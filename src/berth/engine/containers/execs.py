@@ -94,6 +94,8 @@ class ExecService:
         if not cmd:
             raise InvalidArgument("No exec command specified")
         body["Cmd"] = cmd
+        if body.get("ConsoleSize") is not None:
+            self.console_size(body["ConsoleSize"])
         instance = ExecInstance(secrets.token_hex(32), container.container_id, body)
         self._execs[instance.exec_id] = instance
         self._events.publish(
@@ -122,8 +124,21 @@ class ExecService:
             process["user"] = {"username": config["User"]}  # otherwise the container's user
         return process
 
-    def _io(self, instance: ExecInstance) -> IOConfig:
-        size = instance.config.get("ConsoleSize") or [0, 0]
+    @staticmethod
+    def console_size(value: object) -> tuple[int, int] | None:
+        """A ``ConsoleSize`` ``[height, width]`` as Go decodes ``*[2]uint`` (null: unset)."""
+        if value is None:
+            return None
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536 for v in value)
+        ):
+            raise InvalidArgument("json: cannot unmarshal ConsoleSize into Go value of type [2]uint")
+        return value[0], value[1]
+
+    def _io(self, instance: ExecInstance, console_size: tuple[int, int] | None = None) -> IOConfig:
+        size = console_size or self.console_size(instance.config.get("ConsoleSize")) or (0, 0)
         return IOConfig(
             tty=instance.tty,
             open_stdin=bool(instance.config.get("AttachStdin")),
@@ -132,8 +147,11 @@ class ExecService:
             console_width=int(size[1] or 0),
         )
 
-    async def prepare(self, exec_id: str, *, attach: bool) -> tuple[ExecInstance, Attached | None]:
-        """Create the process in the runtime and (optionally) attach before it can print."""
+    async def prepare(
+        self, exec_id: str, *, attach: bool, console_size: tuple[int, int] | None = None
+    ) -> tuple[ExecInstance, Attached | None]:
+        """Create the process in the runtime and (optionally) attach before it can print.
+        ``console_size`` (the start's ``ConsoleSize``) overrides the one the exec was created with."""
         instance = self.get(exec_id)
         if instance.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
@@ -144,7 +162,7 @@ class ExecService:
             instance.container_id,
             exec_id,
             self._process(instance),
-            self._io(instance),
+            self._io(instance, console_size),
         )
         attached = None
         if attach:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from berth.engine.containers import archive, mount_setup, mounts, names, namespaces, security, spec
+from berth.engine.containers import archive, logconfig, mount_setup, mounts, names, namespaces, security, spec
 from berth.engine.containers import create as creating
 from berth.engine.containers import update as updating
 from berth.engine.containers.container import (
@@ -47,6 +47,7 @@ log = logging.getLogger("berthd.containers")
 
 DEFAULT_STOP_TIMEOUT = 10
 _MAX_RESTART_DELAY = 60.0
+_KILL_WAIT = 10.0  # how long a SIGKILL's exit may take to be recorded (dockerd: 2 s + 10 s)
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
@@ -188,6 +189,7 @@ class ContainerService:
         creating.check_platform(platform, image_name, image.config)
         host = dict(body.get("HostConfig") or {})
         warnings = creating.validate_host_config(host)
+        logconfig.normalize(host, default_max_size=self._log_max_size, default_max_files=self._log_max_files)
         security.validate(host, body)
         security.normalize(host)
         self._pin_namespace_peers(host)
@@ -337,13 +339,18 @@ class ContainerService:
         # once must not see 0x0; the CLI's resize only follows start). Malformed values mean "unset".
         size = container.host_config.get("ConsoleSize") or [0, 0]
         height, width = (size if isinstance(size, list) and len(size) == 2 else [0, 0])[:2]
+        log = logconfig.settings(
+            container, default_max_size=self._log_max_size, default_max_files=self._log_max_files
+        )
         return IOConfig(
             tty=bool(config.get("Tty")),
             open_stdin=bool(config.get("OpenStdin")),
             stdin_once=bool(config.get("StdinOnce")),
-            log_path=container.log_path,
-            log_max_size=self._log_max_size,
-            log_max_files=self._log_max_files,
+            log_path=log.path,
+            log_max_size=log.max_size,
+            log_max_files=log.max_files,
+            log_compress=log.compress,
+            log_attrs=log.attrs,
             console_height=height if isinstance(height, int) and 0 < height < 65536 else 0,
             console_width=width if isinstance(width, int) and 0 < width < 65536 else 0,
         )
@@ -572,7 +579,7 @@ class ContainerService:
             )
         if container.status.is_alive() or container.status == ContainerStatus.RESTARTING:
             container.manually_stopped = True
-            with contextlib.suppress(NotFound, Conflict):
+            with contextlib.suppress(NotFound, Conflict, Internal):  # Internal: no exit seen in time
                 await self.kill(container.container_id, signals.SIGKILL)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
@@ -601,6 +608,8 @@ class ContainerService:
     # ---------------------------------------------------------------- stop, kill, pause
 
     async def kill(self, ref: str, signal: int) -> None:
+        """Send ``signal``; for SIGKILL return only once the container is recorded as exited (as
+        dockerd: an ``rm`` right after a ``kill`` finds it stopped). Other signals return at once."""
         container = self.get(ref)
         if not container.status.is_alive():
             raise Conflict(f"cannot kill container: {ref}: container {container.container_id} is not running")
@@ -608,12 +617,21 @@ class ContainerService:
             raise Conflict(
                 f"cannot kill container: {ref}: container {container.container_id} is paused. Unpause the container before stopping or killing"
             )
+        exited = container.next_exit_event()
         await asyncio.to_thread(
             self.runtime.kill, container.container_id, signal, all_processes=signal == signals.SIGKILL
         )
         if container.status == ContainerStatus.PAUSED:
             await asyncio.to_thread(self.runtime.resume, container.container_id)
         self._publish(container, "kill", signal=str(signal))
+        if signal == signals.SIGKILL:
+            try:
+                async with asyncio.timeout(_KILL_WAIT):
+                    await exited.wait()
+            except TimeoutError:
+                raise Internal(
+                    f"tried to kill container, but did not receive an exit event: {container.container_id}"
+                ) from None
 
     async def stop(self, ref: str, *, timeout: int | None, signal: str | None = None) -> None:
         container = self.get(ref)

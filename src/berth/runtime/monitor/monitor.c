@@ -16,9 +16,9 @@
  * exit code (runtime/shim/exec_helper.py).
  *
  * usage: berth-monitor STATE_DIR CONTAINER_ID INIT_PID TTY OPEN_STDIN STDIN_ONCE STDIN_FD STDOUT_FD
- *                      STDERR_FD SYNC_FD LISTENER_FD LOG_PATH LOG_MAX_SIZE LOG_MAX_FILES OOM_FILE
- *                      FORKSERVER_SOCK STATE_JSON
- *        (fds are -1 when absent; LOG_PATH and OOM_FILE may be empty)
+ *                      STDERR_FD SYNC_FD LISTENER_FD LOG_PATH LOG_MAX_SIZE LOG_MAX_FILES LOG_COMPRESS
+ *                      LOG_ATTRS OOM_FILE FORKSERVER_SOCK STATE_JSON
+ *        (fds are -1 when absent; LOG_PATH, LOG_ATTRS (a JSON object) and OOM_FILE may be empty)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -278,6 +278,14 @@ static char *json_string(const char *obj, size_t len, const char *key) {
 static void rfc3339nano(char out[40]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    static long long last_ns;
+    /* Every log record gets its own, strictly increasing time (as each of Docker's messages has
+     * its own): a follower tells records apart by time across rotations (runtime/logread.py). */
+    long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (ns <= last_ns) ns = last_ns + 1;
+    last_ns = ns;
+    ts.tv_sec = (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -318,10 +326,17 @@ typedef struct {
     long max_size;
     int max_files;
     long size;
+    int compress;     /* gzip rotated files (path.1.gz …), as Docker's compress log-opt */
+    pid_t compressor; /* the gzip of path.1 still running, or 0 */
+    const char *attrs;
     buf_t partial[2]; /* stdout, stderr */
 } log_t;
 
+/* The same script as runtime/logfile.py's COMPRESS_SCRIPT: gzip "$1" beside it, then drop it. */
+#define COMPRESS_SCRIPT "gzip -c -- \"$1\" > \"$1.gz.tmp\" && mv -f -- \"$1.gz.tmp\" \"$1.gz\" && rm -f -- \"$1\""
+
 static const char *STREAM_NAMES[2] = {"stdout", "stderr"};
+static const char *M_log_attrs; /* the LOG_ATTRS argument */
 
 static void log_open(log_t *log, int truncate) {
     int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0);
@@ -331,9 +346,44 @@ static void log_open(log_t *log, int truncate) {
     log->size = fstat(log->fd, &st) == 0 ? st.st_size : 0;
 }
 
+static void log_wait_compressor(log_t *log) {
+    if (log->compressor > 0) {
+        while (waitpid(log->compressor, NULL, 0) < 0 && errno == EINTR) {}
+        log->compressor = 0;
+    }
+}
+
+/* Docker's order: drop the oldest .gz, shift the others up, path -> path.1, then gzip path.1 in a
+ * child (the previous gzip is awaited first: it owns path.1). */
+static void log_rotate_compressed(log_t *log) {
+    char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+    log_wait_compressor(log);
+    snprintf(dst, sizeof dst, "%s.%d.gz", log->path, log->max_files - 1);
+    unlink(dst);
+    for (int index = log->max_files - 1; index > 1; index--) {
+        snprintf(src, sizeof src, "%s.%d.gz", log->path, index - 1);
+        snprintf(dst, sizeof dst, "%s.%d.gz", log->path, index);
+        rename(src, dst);
+    }
+    snprintf(dst, sizeof dst, "%s.1", log->path);
+    rename(log->path, dst);
+    log_open(log, 0);
+    pid_t pid = fork(); /* this monitor is single-threaded */
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execl("/bin/sh", "sh", "-c", COMPRESS_SCRIPT, "sh", dst, (char *)NULL);
+        _exit(127);
+    }
+    log->compressor = pid > 0 ? pid : 0;
+}
+
 static void log_rotate(log_t *log) {
     close(log->fd);
-    if (log->max_files > 1) {
+    if (log->compress) {
+        log_rotate_compressed(log);
+    } else if (log->max_files > 1) {
         char src[PATH_MAX + 16], dst[PATH_MAX + 16];
         for (int index = log->max_files - 1; index > 0; index--) {
             if (index == 1) snprintf(src, sizeof src, "%s", log->path);
@@ -351,7 +401,9 @@ static void log_rotate(log_t *log) {
 static void log_entry(buf_t *out, int stream, const unsigned char *data, size_t len, const char *stamp) {
     buf_str(out, "{\"log\":");
     json_quote(out, data, len);
-    buf_printf(out, ",\"stream\":\"%s\",\"time\":\"%s\"}\n", STREAM_NAMES[stream], stamp);
+    buf_printf(out, ",\"stream\":\"%s\"", STREAM_NAMES[stream]);
+    if (M_log_attrs && M_log_attrs[0]) buf_printf(out, ",\"attrs\":%s", M_log_attrs);
+    buf_printf(out, ",\"time\":\"%s\"}\n", stamp);
 }
 
 /* Append records (each a whole line) with one write per file, rotating between records. */
@@ -387,6 +439,7 @@ static void log_write(log_t *log, int stream, const unsigned char *data, size_t 
         if (avail > MAX_LINE || (!nl && avail == MAX_LINE)) take = MAX_LINE;
         else if (nl) take = avail;
         else break;
+        rfc3339nano(stamp);
         log_entry(&records, stream, (unsigned char *)part->data + start, take, stamp);
         if (count == cap) bounds = realloc(bounds, (cap *= 2) * sizeof *bounds);
         bounds[count++] = records.len;
@@ -546,6 +599,10 @@ static void reap(void) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return;
+        if (pid == M.log.compressor) {
+            M.log.compressor = 0;
+            continue;
+        }
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         if (pid == M.init.pid && !M.init.exited) {
             M.init.exited = 1;
@@ -930,7 +987,7 @@ static int handle(client_t *c, const char *req, size_t len) {
         }
         if (p->nwaiters < (int)(sizeof p->waiters / sizeof p->waiters[0])) {
             if (c->registered) watch_del(c->fd), c->registered = 0;
-            p->waiters[p->nwaiters++] = dup(c->fd);
+            p->waiters[p->nwaiters++] = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
         }
         free(op);
         return 0; /* the dup in waiters answers later; this client's own fd closes now */
@@ -996,6 +1053,7 @@ static int oom_killed(void) {
 static void finish(void) {
     log_flush(&M.log, 0);
     log_flush(&M.log, 1);
+    log_wait_compressor(&M.log); /* every rotated file is compressed before the exit is recorded */
     char stamp[40];
     rfc3339nano(stamp);
     buf_t out = {0};
@@ -1018,8 +1076,8 @@ static int all_done(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 18) {
-        fprintf(stderr, "usage: berth-monitor (17 arguments; see the source)\n");
+    if (argc != 20) {
+        fprintf(stderr, "usage: berth-monitor (19 arguments; see the source)\n");
         return 2;
     }
     M.state_dir = argv[1];
@@ -1042,11 +1100,13 @@ int main(int argc, char **argv) {
         snprintf(M.log.path, sizeof M.log.path, "%s", argv[12]);
         M.log.max_size = atol(argv[13]);
         M.log.max_files = atoi(argv[14]) > 0 ? atoi(argv[14]) : 1;
+        M.log.compress = atoi(argv[15]) && M.log.max_files > 1;
+        M_log_attrs = argv[16];
         log_open(&M.log, 0);
     }
-    M.oom_file = argv[15];
-    M.forkserver_sock = argv[16];
-    M.state_json = argv[17];
+    M.oom_file = argv[17];
+    M.forkserver_sock = argv[18];
+    M.state_json = argv[19];
     /* our own descriptors must not leak into exec'd processes */
     int own[] = {M.init.stdin_fd, M.init.out_fd[0], M.init.out_fd[1], M.sync_fd, M.listener};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)

@@ -153,10 +153,13 @@ class Shim:
         log_path = self.io.get("log_path")
         if isinstance(log_path, str) and log_path:
             max_size, max_files = self.io.get("log_max_size"), self.io.get("log_max_files")
+            attrs = self.io.get("log_attrs")
             self.log = LogWriter(
                 Path(log_path),
                 max_size=max_size if isinstance(max_size, int) else 20 << 20,
                 max_files=max_files if isinstance(max_files, int) else 5,
+                compress=bool(self.io.get("log_compress")),
+                attrs=attrs if isinstance(attrs, str) else "",
             )
         self.wakeup_r, self.wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_w, False)
@@ -593,6 +596,8 @@ def _exec_monitor(monitor: str, request: JsonMap, handoff: JsonMap, fds: list[in
         str(io.get("log_path") or ""),
         str(max_size if isinstance(max_size, int) else 20 << 20),
         str(max_files if isinstance(max_files, int) else 5),
+        str(int(bool(io.get("log_compress")))),
+        str(io.get("log_attrs") or ""),
         oom_file,
         str(request.get("forkserver") or ""),
         json.dumps(handoff.get("state") or {}, separators=(",", ":")),

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,11 +18,13 @@ from berth.daemon.server import container_json, schema
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
-from berth.daemon.server.streams import frame, parse_detach_keys, pump
+from berth.daemon.server.streams import parse_detach_keys, pump, ws_pump
 from berth.daemon.wiring import Services
+from berth.engine.containers import logconfig
 from berth.engine.containers import mounts as container_mounts
+from berth.engine.containers.changes import hide_mount_points
 from berth.engine.containers.container import Container, ContainerStatus
-from berth.engine.containers.logs import LogQuery, stream_logs
+from berth.engine.containers.logs import LogQuery, framed_logs, stream_logs
 from berth.engine.containers.service import ContainerService, parse_signal
 from berth.engine.containers.stats import stats_json
 from berth.engine.networks.ports import port_key
@@ -29,6 +32,7 @@ from berth.errors import InvalidArgument, NotFound
 
 _ID = "/containers/{ref}"
 _LOG_BATCH = 256 * 1024
+_HEADERS_GRACE = 0.05
 
 
 def register(router: ApiRouter, services: Services) -> None:
@@ -46,6 +50,7 @@ def register(router: ApiRouter, services: Services) -> None:
     router.post(_ID + "/rename", routes.rename)
     router.post(_ID + "/wait", routes.wait)
     router.post(_ID + "/attach", routes.attach)
+    router.get(_ID + "/attach/ws", routes.attach_ws)
     router.post(_ID + "/resize", routes.resize)
     router.get(_ID + "/logs", routes.logs)
     router.get(_ID + "/top", routes.top)
@@ -71,6 +76,16 @@ def _signal_query(request: web.Request) -> str | None:
 
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def _seconds(request: web.Request, name: str) -> float | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {value!r}") from None
 
 
 def _int(request: web.Request, name: str) -> int | None:
@@ -269,10 +284,21 @@ class _ContainerRoutes:
     async def attach(self, request: web.Request) -> web.StreamResponse:
         container = self._get(request)
         stdin, stdout, stderr = _flag(request, "stdin"), _flag(request, "stdout"), _flag(request, "stderr")
-        if not (_flag(request, "stream") or _flag(request, "logs")):
+        logs, stream = _flag(request, "logs"), _flag(request, "stream")
+        if not (stream or logs):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        if logs:
+            logconfig.readable_log(container)  # a driver that stores nothing: dockerd's 501, now
         # Detach keys (default ctrl-p,ctrl-q) end a TTY attach and leave the container running.
         keys = parse_detach_keys(request.query.get("detachKeys")) if container.tty and stdin else None
+        if not stream:  # logs only (docker-py's attach(stream=False, logs=True)): send them and end
+            client = await hijack(request, tty=container.tty)
+            try:
+                await self._send_logs(container, client.send, stdout=stdout, stderr=stderr)
+                self._publish_attach(container, "attach")
+            finally:
+                await client.close()
+            return client.response
         attaching = asyncio.get_running_loop().create_task(
             self._containers.attach(container.container_id, stdin=stdin, stdout=stdout, stderr=stderr)
         )
@@ -284,15 +310,76 @@ class _ContainerRoutes:
             await client.close()
             raise
         try:
+            if logs:  # as dockerd: the stored log first (one frame per record), then the live stream
+                try:
+                    await self._send_logs(container, client.send, stdout=stdout, stderr=stderr)
+                except BaseException:
+                    attached.writer.close()
+                    raise
             if await pump(attached, client, stdin=stdin, detach_keys=keys):
                 # As dockerd, a detach-keys exit is a container event (published before the close,
                 # which may end this handler).
-                attributes = {"name": container.name.removeprefix("/"), "image": container.image}
-                attributes.update(container.config.get("Labels") or {})
-                self._services.events.publish("container", "detach", container.container_id, attributes)
+                self._publish_attach(container, "detach")
         finally:
             await client.close()
         return client.response
+
+    async def attach_ws(self, request: web.Request) -> web.StreamResponse:
+        """As dockerd's websocket attach: stdin, stdout and stderr always attached, ``logs`` and
+        ``stream`` as for ``attach``, output never multiplexed, binary messages from API 1.28 on."""
+        container = self._get(request)
+        logs, stream = _flag(request, "logs"), _flag(request, "stream")
+        if logs:
+            logconfig.readable_log(container)
+        keys = parse_detach_keys(request.query.get("detachKeys")) if container.tty else None
+        version = request.match_info.get("api_version")
+        binary = not version or parse_version(version) >= parse_version("1.28")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        try:
+            if logs:
+                async for _, data in stream_logs(
+                    self._containers, container, LogQuery(stdout=True, stderr=True)
+                ):
+                    await (ws.send_bytes(data) if binary else ws.send_str(data.decode("utf-8", "replace")))
+            if not stream:
+                self._publish_attach(container, "attach")  # the engine's attach publishes it otherwise
+            else:
+                attached = await self._containers.attach(
+                    container.container_id, stdin=True, stdout=True, stderr=True
+                )
+                if await ws_pump(attached, ws, framed=not container.tty, binary=binary, detach_keys=keys):
+                    self._publish_attach(container, "detach")
+        finally:
+            await ws.close()
+        return ws
+
+    def _publish_attach(self, container: Container, action: str) -> None:
+        attributes = {"name": container.name.removeprefix("/"), "image": container.image}
+        attributes.update(container.config.get("Labels") or {})
+        self._services.events.publish("container", action, container.container_id, attributes)
+
+    async def _send_logs(
+        self, container: Container, send: Callable[[bytes], Awaitable[None]], *, stdout: bool, stderr: bool
+    ) -> None:
+        """The whole stored log, each record its own frame (its own write with a TTY)."""
+        query = LogQuery(stdout=stdout, stderr=stderr)
+        # docker-py reads the hijacked socket itself, past its HTTP parser: bytes that reach it in
+        # the same read as the 101 headers are lost. dockerd opens the log before writing, which
+        # leaves the client that moment; so does this pause.
+        await asyncio.sleep(_HEADERS_GRACE)
+        if not container.tty:
+            async for chunk in framed_logs(self._containers, container, query, size=_LOG_BATCH):
+                await send(chunk)
+            return
+        batch = bytearray()
+        async for _, data in stream_logs(self._containers, container, query):
+            batch += data
+            if len(batch) >= _LOG_BATCH:
+                await send(bytes(batch))
+                batch.clear()
+        if batch:
+            await send(bytes(batch))
 
     async def resize(self, request: web.Request) -> web.Response:
         await self._containers.resize(
@@ -305,14 +392,16 @@ class _ContainerRoutes:
         stdout, stderr = _flag(request, "stdout"), _flag(request, "stderr")
         if not (stdout or stderr):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        logconfig.readable_log(container)  # a driver that stores nothing: dockerd's 501
         tail_text = request.query.get("tail", "all")
         query = LogQuery(
             stdout=stdout,
             stderr=stderr,
             follow=_flag(request, "follow"),
             timestamps=_flag(request, "timestamps"),
+            details=_flag(request, "details"),
             since=float(request.query.get("since") or 0) or None,
-            until=float(request.query.get("until") or 0) or None,
+            until=_seconds(request, "until"),  # an explicit 0 (the epoch) still bounds, as in dockerd
             tail=None if tail_text in {"all", ""} else int(tail_text),
         )
         resp = web.StreamResponse(status=200)
@@ -324,9 +413,14 @@ class _ContainerRoutes:
         await resp.prepare(request)
         # A log holds millions of short lines: batch them into large writes, except when following,
         # where every line must reach the client as it comes.
+        if not container.tty:
+            async for chunk in framed_logs(self._containers, container, query, size=_LOG_BATCH):
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
         batch = bytearray()
-        async for stream, data in stream_logs(self._containers, container, query):
-            batch += data if container.tty else frame(stream, data)
+        async for _, data in stream_logs(self._containers, container, query):
+            batch += data
             if query.follow or len(batch) >= _LOG_BATCH:
                 await resp.write(bytes(batch))
                 batch.clear()
@@ -384,6 +478,7 @@ class _ContainerRoutes:
     async def changes(self, request: web.Request) -> web.Response:
         container = self._get(request)
         changes = await asyncio.to_thread(self._services.images.snapshotter.changes, container.snapshot_key)
+        changes = hide_mount_points(changes)
         return web.json_response([{"Path": path, "Kind": kind} for path, kind in changes] or None)
 
     async def export(self, request: web.Request) -> web.StreamResponse:

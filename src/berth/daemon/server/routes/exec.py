@@ -8,8 +8,9 @@ from berth.daemon.server import schema
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.containers import _int
-from berth.daemon.server.streams import parse_detach_keys, pump
+from berth.daemon.server.streams import Deframer, framed_as_stdout, parse_detach_keys, pump
 from berth.daemon.wiring import Services
+from berth.errors import InvalidArgument
 from berth.runtime.errors import ExecFailed
 
 
@@ -17,21 +18,37 @@ def register(router: ApiRouter, services: Services) -> None:
     execs = services.execs
 
     async def create(request: web.Request) -> web.Response:
-        instance = execs.create(request.match_info["ref"], schema.decode(await request.read(), "ExecCreate"))
+        body = schema.decode(await request.read(), "ExecCreate")  # field names as Go reads them
+        if body.get("DetachKeys"):  # checked at create, as dockerd does
+            try:
+                parse_detach_keys(str(body["DetachKeys"]))
+            except InvalidArgument:
+                raise InvalidArgument(f"Invalid escape keys ({body['DetachKeys']}) provided") from None
+        instance = execs.create(request.match_info["ref"], body)
         return web.json_response({"Id": instance.exec_id}, status=201)
 
     async def start(request: web.Request) -> web.StreamResponse:
         body = schema.decode(await request.read(), "ExecStart")
         exec_id = request.match_info["exec_id"]
         detach = bool(body.get("Detach"))
-        stdin = bool(execs.get(exec_id).config.get("AttachStdin"))
+        config = execs.get(exec_id).config
+        stdin = bool(config.get("AttachStdin"))
+        # As dockerd: the process has a terminal if the exec was *created* with Tty; the start's Tty
+        # only chooses the stream's shape (raw when true, stdcopy frames when false). A start body
+        # without Tty keeps the exec's own.
+        tty_stream = bool(body["Tty"]) if "Tty" in body else bool(config.get("Tty"))
+        # Start's ConsoleSize [h, w] sizes the terminal before the process runs; none without Tty.
+        console = execs.console_size(body.get("ConsoleSize")) if tty_stream else None
         # Detach keys end a TTY exec session and leave the process running (as dockerd).
-        keys = parse_detach_keys(execs.get(exec_id).config.get("DetachKeys")) if stdin else None
-        instance, attached = await execs.prepare(exec_id, attach=not detach)
+        keys = parse_detach_keys(config.get("DetachKeys")) if stdin else None
+        instance, attached = await execs.prepare(exec_id, attach=not detach, console_size=console)
         if detach or attached is None:
             await execs.start(instance)
             return web.Response(status=200)
-        client = await hijack(request, tty=instance.tty)
+        convert = None
+        if tty_stream != instance.tty:
+            convert = Deframer().raw if tty_stream else framed_as_stdout
+        client = await hijack(request, tty=tty_stream)
         try:
             try:
                 await execs.start(instance)
@@ -39,12 +56,12 @@ def register(router: ApiRouter, services: Services) -> None:
                 # Docker reports a failed exec inside the stream, then the client reads ExitCode.
                 message = f"OCI runtime exec failed: {exc}\r\n".encode()
                 await client.send(
-                    message
-                    if instance.tty
-                    else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message
+                    message if tty_stream else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message
                 )
                 return client.response
-            detached = await pump(attached, client, stdin=stdin, detach_keys=keys if instance.tty else None)
+            detached = await pump(
+                attached, client, stdin=stdin, detach_keys=keys if instance.tty else None, convert=convert
+            )
             if not detached:
                 await execs.wait(instance)
         finally:

@@ -104,10 +104,10 @@ async def _info(request: web.Request, services: Services) -> web.Response:
         "ContainersRunning": counts["running"],
         "ContainersPaused": counts["paused"],
         "ContainersStopped": counts["stopped"],
-        "Images": len(services.images.list_images(all_images=False)),
+        "Images": len(services.images.list_images(all_images=True)),  # every image, as dockerd counts
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
+        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file", "local"]},
         "MemoryLimit": True,
         "SwapLimit": True,
         "CpuCfsPeriod": True,

@@ -177,8 +177,12 @@ FIELDS: dict[str, Row] = {
     ),
     "HostConfig.ContainerIDFile": as_docker("`--cidfile` is written by the CLI; dockerd only stores it"),
     "HostConfig.LogConfig": yes(),
-    "HostConfig.LogConfig.Type": partly("json-file (the default); any other driver is refused"),
-    "HostConfig.LogConfig.Config": partly("json-file's max-size and max-file; other options are refused"),
+    "HostConfig.LogConfig.Type": partly(
+        "json-file (the default), local, none; another: logger: no log driver named 'X' is registered"
+    ),
+    "HostConfig.LogConfig.Config": partly(
+        "json-file: max-size, max-file, compress, labels, labels-regex, env, env-regex, tag; local: max-size, max-file, compress; mode=blocking; others: unknown log opt 'X' for ... log driver"
+    ),
     "HostConfig.NetworkMode": partly(
         "default, bridge, host, none, container:NAME, user-defined bridge networks; other drivers are refused"
     ),
@@ -304,8 +308,8 @@ FIELDS: dict[str, Row] = {
     "ExecConfig.AttachStdin": yes(),
     "ExecConfig.AttachStdout": yes(),
     "ExecConfig.AttachStderr": yes(),
-    "ExecConfig.ConsoleSize": yes(),
-    "ExecConfig.DetachKeys": yes("ends a TTY exec session with stdin attached"),
+    "ExecConfig.ConsoleSize": yes("the terminal's first size"),
+    "ExecConfig.DetachKeys": yes("ends a TTY exec session with stdin attached; checked at create"),
     "ExecConfig.Tty": yes(),
     "ExecConfig.Env": yes(),
     "ExecConfig.Cmd": yes(),
@@ -313,10 +317,10 @@ FIELDS: dict[str, Row] = {
     "ExecConfig.User": yes(),
     "ExecConfig.WorkingDir": yes(),
     "ExecStartConfig.Detach": yes(),
-    "ExecStartConfig.Tty": partly(
-        "the exec's Tty from exec create governs (the docker CLI sends the same value)"
+    "ExecStartConfig.Tty": yes(
+        "raw stream when true, stdcopy frames when false; the process's terminal comes from exec create, as dockerd"
     ),
-    "ExecStartConfig.ConsoleSize": yes(),
+    "ExecStartConfig.ConsoleSize": yes("wins over create's, with Tty"),
     # -- volumes ------------------------------------------------------------------------------------
     "VolumeCreateOptions.Name": yes(),
     "VolumeCreateOptions.Driver": partly(
