@@ -17,6 +17,7 @@ from berth.testing.daemon import Daemon
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "docker-engine-api-v1.50.yaml"
 
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)

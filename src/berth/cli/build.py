@@ -9,11 +9,11 @@ stored login. ``--iidfile`` writes the new image's id. ``--secret``, ``--ssh``, 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tarfile
 import tempfile
 
+from berth.api import dockerignore
 from berth.cli.command import CLIError, Context, new_parser
 
 TYPE_CHECKING = False
@@ -21,71 +21,13 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """A .dockerignore pattern (Go filepath.Match plus ``**``) as a regex over slash paths."""
-    out = ""
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if pattern.startswith("**/", i):
-            out += "(?:.*/)?"  # zero or more directories
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-            continue
-        if ch == "*":
-            out += "[^/]*"
-        elif ch == "?":
-            out += "[^/]"
-        elif ch == "[":
-            end = pattern.find("]", i)
-            if end < 0:
-                out += re.escape(ch)
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                out += "[" + ("^" + body[1:] if body.startswith(("^", "!")) else body) + "]"
-                i = end
-        else:
-            out += re.escape(ch)
-        i += 1
-    # a pattern matching a directory also excludes everything below it
-    return re.compile(f"^{out}(/.*)?$")
-
-
-def parse_dockerignore(text: str) -> list[tuple[bool, re.Pattern[str]]]:
-    """(is_exception, regex) per line, in order; later lines win."""
-    rules = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        if negate:
-            line = line[1:].strip()
-        line = os.path.normpath(line).lstrip("/")
-        if line == ".":
-            continue
-        rules.append((negate, _pattern_regex(line)))
-    return rules
-
-
-def is_ignored(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
-    ignored = False
-    for negate, regex in rules:
-        if regex.match(path):
-            ignored = not negate
-    return ignored
-
-
 def write_context(root: str, dockerfile: str, out: IO[bytes]) -> int:
     """Tar ``root`` into ``out`` minus .dockerignore'd paths (the Dockerfile and .dockerignore always go);
     returns the number of bytes of file content."""
-    rules: list[tuple[bool, re.Pattern[str]]] = []
+    rules: dockerignore.Rules = []
     try:
         with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as fh:
-            rules = parse_dockerignore(fh.read())
+            rules = dockerignore.read_patterns(fh.read())
     except FileNotFoundError:
         pass  # no ignore file: send everything
     always = {dockerfile, ".dockerignore"}
@@ -96,7 +38,7 @@ def write_context(root: str, dockerfile: str, out: IO[bytes]) -> int:
             rel_dir = "" if rel_dir == "." else rel_dir
             for name in sorted(dirnames + filenames):
                 rel = f"{rel_dir}/{name}" if rel_dir else name
-                if rel not in always and is_ignored(rel, rules):
+                if rel not in always and dockerignore.ignored(rel, rules):
                     if name in dirnames and not any(neg for neg, _ in rules):
                         dirnames.remove(name)  # nothing below can come back: skip the walk
                     continue

@@ -13,13 +13,9 @@ import tarfile
 import pytest
 
 from tests.e2e.conftest import BERTH, Daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def test_version_and_info(berthd: Daemon) -> None:

@@ -5,19 +5,14 @@ with the docker CLI on the same daemon."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def test_cidfile_holds_the_id_and_is_never_reused(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:

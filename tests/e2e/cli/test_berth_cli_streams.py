@@ -11,13 +11,9 @@ import time
 import pytest
 
 from tests.e2e.conftest import BERTH, Daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def _run_d(berthd: Daemon, image: str, name: str, *cmd: str, extra: tuple[str, ...] = ()) -> str:

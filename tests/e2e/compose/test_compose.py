@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
 
@@ -55,11 +56,6 @@ def compose(daemon: Daemon, project_dir: Path, *args: str) -> subprocess.Complet
         [COMPOSE, "--no-ansi", "-p", "shop", *args],
         cwd=project_dir, env=daemon.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def test_a_compose_project_runs_on_berthd(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:

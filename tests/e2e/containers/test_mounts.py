@@ -18,18 +18,10 @@ import docker.errors
 import pytest
 
 from tests.e2e.conftest import DOCKER, Daemon
+from tests.e2e.results import ok
+from tests.e2e.results import refused as fails
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
-
-
-def fails(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode != 0, f"{result.args} succeeded: {result.stdout}"
-    assert message in result.stderr, result.stderr
 
 
 def run(berthd: Daemon, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,15 +14,11 @@ import pytest
 
 from berth.testing.daemon import bridge_for
 from tests.e2e.conftest import Daemon, start_daemon, stop_daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
 
 HTTPD = ["sh", "-c", "hostname > /tmp/www/index.html; exec httpd -f -p 80 -h /tmp/www"]
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def free_port() -> int:

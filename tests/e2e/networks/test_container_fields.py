@@ -4,32 +4,16 @@ Docker's refusals of bad input. Driven with the docker CLI and docker-py."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from typing import Any
 
 import docker
 import pytest
 
 from tests.e2e.conftest import Daemon
+from tests.e2e.results import inspect, ok, refused
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
-
-
-def refused(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode != 0, f"{result.args} succeeded: {result.stdout}"
-    assert message in result.stderr, result.stderr
-
-
-def inspect(daemon: Daemon, ref: str) -> dict[str, Any]:
-    [body] = json.loads(ok(daemon.docker("inspect", ref)))
-    return dict(body)
 
 
 def api_error(client: docker.DockerClient, path: str, body: dict[str, Any]) -> str:

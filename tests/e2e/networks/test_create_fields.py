@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
 
 import docker
 import pytest
 
 from tests.e2e.conftest import Daemon
+from tests.e2e.results import inspect, ok, refused
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
-
-
-def refused(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode != 0, f"{result.args} succeeded: {result.stdout}"
-    assert message in result.stderr, result.stderr
-
-
-def inspect(daemon: Daemon, ref: str) -> dict[str, Any]:
-    [body] = json.loads(ok(daemon.docker("inspect", ref)))
-    return dict(body)
 
 
 def test_ip_range_aux_addresses_gateway_and_bridge_options(berthd: Daemon, busybox_image: str) -> None:

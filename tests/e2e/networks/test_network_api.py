@@ -4,7 +4,6 @@ docker-py — Docker's shapes, lookups and errors."""
 from __future__ import annotations
 
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import docker
@@ -12,13 +11,9 @@ import docker.errors
 import pytest
 
 from tests.e2e.conftest import Daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 @pytest.mark.parametrize("which", ["berth", "docker"])

@@ -10,15 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Daemon, start_daemon, stop_daemon
+from tests.e2e.results import ok
 
 pytestmark = pytest.mark.root
 
 CLIS = ["berth", "docker"]
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args} -> {result.returncode}: {result.stderr}"
-    return result.stdout
 
 
 def cli(berthd: Daemon, which: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,8 @@ import tarfile
 from collections.abc import Callable
 
 from berth.api.auth import decode_header
-from berth.cli.build import is_ignored, parse_dockerignore
+from berth.api.dockerignore import ignored as is_ignored
+from berth.api.dockerignore import read_patterns as parse_dockerignore
 from tests.unit.cli.conftest import Result
 from tests.unit.client.stubdaemon import Reply, StubDaemon
 

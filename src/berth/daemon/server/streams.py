@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -103,6 +103,31 @@ class EscapeProxy:
         return bytes(out), False
 
 
+async def _to_stdin(
+    chunks: AsyncIterator[bytes], attached: Attached, escape: EscapeProxy | None, detached: asyncio.Event
+) -> None:
+    """The client's input to the container's stdin; at its end an EOF, unless the detach keys were
+    typed (``detached`` is set then, and the process keeps its stdin)."""
+    try:
+        async for chunk in chunks:
+            data = chunk
+            if escape is not None:
+                data, typed = escape.feed(data)
+                if typed:
+                    detached.set()
+                    return
+            if data:
+                attached.writer.write(data)
+                await attached.writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        if not detached.is_set():
+            with contextlib.suppress(OSError, RuntimeError):
+                if attached.writer.can_write_eof():
+                    attached.writer.write_eof()
+
+
 async def pump(
     attached: Attached,
     client: HijackedStream,
@@ -126,24 +151,9 @@ async def pump(
     detached = asyncio.Event()
     escape = EscapeProxy(detach_keys) if detach_keys else None
 
-    async def to_container() -> None:
-        try:
-            while data := await client.inbound.read(_CHUNK):
-                if escape is not None:
-                    data, typed = escape.feed(data)
-                    if typed:
-                        detached.set()
-                        return
-                if data:
-                    attached.writer.write(data)
-                    await attached.writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            if not detached.is_set():
-                with contextlib.suppress(OSError, RuntimeError):
-                    if attached.writer.can_write_eof():
-                        attached.writer.write_eof()
+    async def inbound() -> AsyncIterator[bytes]:
+        while data := await client.inbound.read(_CHUNK):
+            yield data
 
     async def from_container() -> None:
         try:
@@ -156,7 +166,7 @@ async def pump(
             pass
 
     loop = asyncio.get_running_loop()
-    input_task = loop.create_task(to_container()) if stdin else None
+    input_task = loop.create_task(_to_stdin(inbound(), attached, escape, detached)) if stdin else None
     output_task = loop.create_task(from_container())
     detach_task = loop.create_task(detached.wait())
     try:
@@ -197,33 +207,16 @@ async def ws_pump(
         except (ConnectionError, OSError):
             pass
 
-    async def to_container() -> None:
-        try:
-            async for message in ws:
-                if message.type == WSMsgType.BINARY:
-                    data = bytes(message.data)
-                elif message.type == WSMsgType.TEXT:
-                    data = str(message.data).encode()
-                else:
-                    continue
-                if escape is not None:
-                    data, typed = escape.feed(data)
-                    if typed:
-                        detached.set()
-                        return
-                if data:
-                    attached.writer.write(data)
-                    await attached.writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            if not detached.is_set():
-                with contextlib.suppress(OSError, RuntimeError):
-                    if attached.writer.can_write_eof():
-                        attached.writer.write_eof()
+    async def inbound() -> AsyncIterator[bytes]:
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                yield bytes(message.data)
+            elif message.type == WSMsgType.TEXT:
+                yield str(message.data).encode()
 
     loop = asyncio.get_running_loop()
-    tasks = {loop.create_task(from_container()), loop.create_task(to_container())}
+    to_container = _to_stdin(inbound(), attached, escape, detached)
+    tasks = {loop.create_task(from_container()), loop.create_task(to_container)}
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

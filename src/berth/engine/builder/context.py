@@ -9,7 +9,7 @@ destination is resolved inside the image's root, as ``cp``.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import glob
 import hashlib
 import os
@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from berth.engine.containers import archive
 from berth.errors import InvalidArgument, NotFound, NotSupported
+from berth.runtime.linux.rootfs import secure_join
 
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -47,34 +48,16 @@ class Source:
         return self.path.is_dir() and not self.path.is_symlink()
 
 
-_MAX_LINKS = 255
-
-
 def resolve_scoped(root: str, relative: str) -> str:
     """``relative`` inside ``root`` with every symlink followed as if ``root`` were ``/`` (absolute
     targets start again at ``root``, ``..`` stops there), as Docker resolves a COPY source: nothing
-    outside ``root`` can be reached."""
-    pending = [p for p in relative.split("/") if p and p != "."]
-    resolved: list[str] = []
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            links += 1
-            if links > _MAX_LINKS:
-                raise InvalidArgument(f"too many levels of symbolic links: {relative}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            pending[:0] = [p for p in target.split("/") if p and p != "."]
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    outside ``root`` can be reached. The runtime's ``secure_join`` (mounts) does exactly this."""
+    try:
+        return secure_join(root, relative)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidArgument(f"too many levels of symbolic links: {relative}") from None
+        raise
 
 
 def _has_linked_parent(root: str, relative: str) -> bool:
@@ -229,7 +212,7 @@ def copy_into(
             tar.seek(0)
             archive.extract_archive(root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner)
     for tarball in tarballs:
-        _make_dirs(root_fd, target)
+        archive.make_dirs(root_fd, target)
         with open(tarball.path, "rb") as stream:
             archive.extract_archive(root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None)
 
@@ -241,16 +224,3 @@ def _is_dir_in(root_fd: int, path: str) -> bool:
         return False
     os.close(fd)
     return True
-
-
-def _make_dirs(root_fd: int, path: str) -> None:
-    """``mkdir -p`` inside the root (each component resolved in it)."""
-    current = "/"
-    for part in [p for p in path.split("/") if p]:
-        parent = archive.open_in_root(root_fd, current)
-        try:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=parent)
-        finally:
-            os.close(parent)
-        current = os.path.join(current, part)

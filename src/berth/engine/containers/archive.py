@@ -228,6 +228,19 @@ def locate(root_fd: int, path: str) -> Iterator[Located]:
         os.close(fd)
 
 
+def make_dirs(root_fd: int, path: str) -> None:
+    """``mkdir -p path`` inside the root (each component resolved in it, never outside)."""
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        parent = open_in_root(root_fd, current)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=parent)
+        finally:
+            os.close(parent)
+        current = f"{current.rstrip('/')}/{part}"
+
+
 def _scoped_realpath(root_fd: int, path: str) -> str:
     """``path`` with every symlink evaluated inside the root (Go's ``FollowSymlinkInScope``)."""
     todo = [p for p in path.split("/") if p not in ("", ".")]

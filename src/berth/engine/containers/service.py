@@ -299,7 +299,7 @@ class ContainerService:
                     raise InvalidArgument(
                         f"cannot mount volume over existing file, file exists {point.destination}"
                     )
-                _make_directory(root_fd, point.destination)
+                archive.make_dirs(root_fd, point.destination)
 
     def archive_binds(self, container: Container) -> list[dict[str, Any]]:
         """The binds and volumes to lay over a stopped container's rootfs for ``cp`` (archive route),
@@ -858,19 +858,6 @@ def _is_file(root_fd: int, path: str) -> bool:
         return not stat.S_ISDIR(os.fstat(fd).st_mode)
     finally:
         os.close(fd)
-
-
-def _make_directory(root_fd: int, path: str) -> None:
-    """``mkdir -p path`` inside the container's root (resolved in it), as the runtime would at start."""
-    current = "/"
-    for part in [p for p in path.split("/") if p]:
-        fd = archive.open_in_root(root_fd, current)
-        try:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-        finally:
-            os.close(fd)
-        current = f"{current.rstrip('/')}/{part}"
 
 
 def uptime_seconds(container: Container) -> float:

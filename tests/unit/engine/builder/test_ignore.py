@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from berth.engine.builder.ignore import matches_or_parent_matches, read_patterns, remove_build_files
+from berth.api.dockerignore import ignored as matches_or_parent_matches
+from berth.api.dockerignore import read_patterns
+from berth.engine.builder.ignore import remove_build_files
 
 
 def test_patterns_follow_moby_patternmatcher() -> None:
