@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
-from berth.errors import BerthError, Internal, InvalidArgument
+from berth.errors import BerthError, InvalidArgument
 from berth.oci import mediatypes
 from berth.oci.digest import Digest, hex_of, is_digest, of_bytes
 from berth.oci.image import Descriptor, Index, Manifest, canonical_json
@@ -90,12 +90,13 @@ def read_archive(stream: BinaryIO, content: LocalContentStore) -> Archive:
 
 
 def _go_tar_error(exc: tarfile.ReadError) -> BerthError:
-    """What dockerd answers (500, from Go's archive/tar) for a body that is not a tar at all."""
+    """dockerd's words (Go's archive/tar) for a body that is not a tar at all; a 400 here, where
+    dockerd answers 500: the client sent the garbage, and the daemon did nothing wrong."""
     text = str(exc)
     if "truncated" in text or "unexpected end" in text:
-        return Internal("unexpected EOF")
+        return InvalidArgument("unexpected EOF")
     if "invalid header" in text or "bad checksum" in text:
-        return Internal("archive/tar: invalid tar header")
+        return InvalidArgument("archive/tar: invalid tar header")
     return InvalidArgument(f"invalid archive: {text}")
 
 

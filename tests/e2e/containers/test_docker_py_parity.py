@@ -133,11 +133,12 @@ def test_info_counts_every_image_and_container(berthd: Daemon, busybox_image: st
 
 
 def test_load_of_garbage_is_refused_and_stores_nothing(berthd: Daemon) -> None:
-    """dockerd answers Go's archive/tar error for a body that is not a tar (a 500)."""
+    """dockerd answers Go's archive/tar error for a body that is not a tar (Berth with a 400: the
+    client's fault, never a server error)."""
     client = _client(berthd)
     with pytest.raises(docker.errors.APIError) as raised:
         client.images.load(b"garbage")
-    assert raised.value.response.status_code == 500
+    assert raised.value.response.status_code == 400
     assert raised.value.explanation == "unexpected EOF"
     with pytest.raises(docker.errors.APIError) as raised:
         client.images.load(b"x" * 2048)

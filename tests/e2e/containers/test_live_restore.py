@@ -58,10 +58,12 @@ def test_restart_always_comes_back_with_the_daemon(berthd: Daemon, busybox_image
         "run", "-d", "--name", "always", "--restart", "always", busybox_image, "sleep", "60", check=True
     )
     berthd.berth("kill", "always", check=True)
+    # RestartCount grows when the restart is decided; the container is "restarting" until it runs.
     deadline = time.monotonic() + 10
-    while (
-        time.monotonic() < deadline
-        and berthd.berth("inspect", "-f", "{{.RestartCount}}", "always").stdout.strip() == "0"
-    ):
+    state = ""
+    while time.monotonic() < deadline:
+        state = berthd.berth("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "always").stdout.strip()
+        if state.split()[0] != "0" and state.endswith("running"):
+            break
         time.sleep(0.1)
-    assert berthd.berth("inspect", "-f", "{{.State.Status}}", "always").stdout.strip() == "running"
+    assert state.split()[0] != "0" and state.endswith(" running"), state

@@ -14,7 +14,7 @@ import zstandard
 
 from berth.engine.events import EventBus
 from berth.engine.images import ImageService
-from berth.errors import Conflict, Internal, InvalidArgument, NotFound
+from berth.errors import Conflict, InvalidArgument, NotFound
 
 from .image_fixtures import layer_tar, rootfs_tar
 
@@ -240,9 +240,9 @@ def test_save_then_load_elsewhere(service: ImageService, tmp_path: Path) -> None
 
 
 def test_load_rejects_corrupt_archives(service: ImageService) -> None:
-    with pytest.raises(Internal, match="^archive/tar: invalid tar header$"):  # dockerd's 500
+    with pytest.raises(InvalidArgument, match="^archive/tar: invalid tar header$"):  # dockerd's words
         service.load(io.BytesIO(b"not a tar at all" * 100))
-    with pytest.raises(Internal, match="^unexpected EOF$"):
+    with pytest.raises(InvalidArgument, match="^unexpected EOF$"):
         service.load(io.BytesIO(b"garbage"))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
