@@ -52,11 +52,20 @@ def copy_output(conn: Hijacked | Response, *, tty: bool, out_fd: int = 1, err_fd
         return
     decoder = FrameDecoder()
     for data in _chunks(conn):
+        # Frames of one stream that arrived together go out in one write: a log is a frame per line,
+        # and a write per line would be most of `logs`' time.
+        run: list[bytes] = []
+        fd = -1
         for stream, payload in decoder.feed(data):
-            if stream == STDOUT:
-                _write_all(out_fd, payload)
-            elif stream in (STDERR, SYSTEMERR):
-                _write_all(err_fd, payload)
+            target = out_fd if stream == STDOUT else err_fd if stream in (STDERR, SYSTEMERR) else -1
+            if target != fd and run:
+                _write_all(fd, b"".join(run))
+                run = []
+            fd = target
+            if target >= 0:
+                run.append(payload)
+        if run:
+            _write_all(fd, b"".join(run))
 
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"

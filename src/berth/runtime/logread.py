@@ -346,6 +346,11 @@ class _Cursor:
 
     def newer(self, entries: Iterable[LogEntry]) -> list[LogEntry]:
         """``entries`` (in time order) past the cursor, which moves past them."""
+        entries = list(entries)
+        if entries and (self.last is None or _norm(entries[0].time) > self.last):
+            # The first is new, so all are (times only grow): no comparison per line.
+            self.last = _norm(entries[-1].time)
+            return entries
         out: list[LogEntry] = []
         for entry in entries:
             stamp = _norm(entry.time)
@@ -368,38 +373,52 @@ def _rotated_since(path: Path, cursor: _Cursor, current_inode: int) -> list[LogE
     rotated more than once between two of its polls. Read backwards from the newest rotated file,
     so a follower that kept up decodes only a few lines; read again if rotations moved the files
     meanwhile (what was read twice is dropped by the cursor)."""
-    picked: list[LogEntry] = []
+    passes: list[list[LogEntry]] = []
     for _ in range(5):
         before = _snapshot(path)
         try:
-            picked += _read_rotated(path, before, cursor, current_inode)
+            passes.append(_read_rotated(path, before, cursor, current_inode))
         except FileNotFoundError:
             continue  # compressed or dropped while it was read: look again
         if _snapshot(path) == before:
             break
-    # Put what was read back in time order (the cursor then drops what was read twice).
-    return cursor.newer(sorted(picked, key=lambda e: _norm(e.time)))
+    if len(passes) == 1:  # one pass reads in time order
+        return cursor.newer(passes[0])
+    # Put what several passes read back in time order (the cursor then drops what was read twice).
+    return cursor.newer(sorted((e for p in passes for e in p), key=lambda e: _norm(e.time)))
 
 
 def _read_rotated(
     path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int
 ) -> list[LogEntry]:
-    picked: deque[LogEntry] = deque()
+    picked: deque[bytes] = deque()
     for file, inode in reversed(files):
         if file == path or inode == current_inode:
             continue  # ``path`` itself, or the file now open as its successor (read next)
         older = False
         for line in _lines_backward(file, fallback=False):
-            entry = _parse(line)
-            if entry is None:
+            stamp = _line_time(line)
+            if stamp is None:
                 continue
-            if cursor.last is not None and _norm(entry.time) < cursor.last:
+            if cursor.last is not None and _norm(stamp) < cursor.last:
                 older = True
                 break
-            picked.appendleft(entry)
+            picked.appendleft(line)
         if older:
             break
-    return list(picked)
+    # Only the lines past the cursor are decoded, and all at once.
+    return _parse_lines(b"\n".join(picked))
+
+
+def _line_time(line: bytes) -> str | None:
+    """A record's time read off its line without decoding it (Docker's key order puts it last);
+    a line of another shape is decoded."""
+    start = line.rfind(b',"time":"')
+    end = line.find(b'"', start + 9) if start >= 0 else -1
+    if end > 0 and line.endswith(b'"}'):
+        return line[start + 9 : end].decode("ascii", "replace")
+    entry = _parse(line)
+    return entry.time if entry is not None else None
 
 
 async def follow(
@@ -411,9 +430,25 @@ async def follow(
     poll: float = 0.1,
     stop: asyncio.Event | None = None,
 ) -> AsyncIterator[LogEntry]:
+    """``follow_batches`` entry by entry."""
+    async for batch in follow_batches(path, since=since, tail=tail, merge=merge, poll=poll, stop=stop):
+        for entry in batch:
+            yield entry
+
+
+async def follow_batches(
+    path: Path,
+    *,
+    since: float | None = None,
+    tail: int | None = None,
+    merge: bool = False,
+    poll: float = 0.1,
+    stop: asyncio.Event | None = None,
+) -> AsyncIterator[list[LogEntry]]:
     """Yield the existing entries (as ``read_entries``), then new ones as they are appended, across
     rotations (however many happen between two polls), until ``stop`` is set (the caller sets it
-    when the container stops)."""
+    when the container stops). In batches: what one read brought, so that a caller writes once per
+    read, not once per line."""
     import asyncio
     import itertools
 
@@ -423,8 +458,7 @@ async def follow(
     while batch := await asyncio.to_thread(list, itertools.islice(existing, 4096)):
         if batch:
             cursor.last = _norm(batch[-1].time)
-        for entry in _merged(batch) if merge else batch:
-            yield entry
+        yield list(_merged(batch)) if merge else batch
     unbounded = _Window(None, None)
     fd: int | None = None
     inode = 0
@@ -443,8 +477,9 @@ async def follow(
                     if first and cursor.last is None:
                         os.lseek(fd, st.st_size, os.SEEK_SET)  # nothing read above: only what is new
                     elif not first:  # files rotated away between two polls, then this one
-                        for entry in await asyncio.to_thread(_rotated_since, path, cursor, inode):
-                            yield entry
+                        rotated_entries = await asyncio.to_thread(_rotated_since, path, cursor, inode)
+                        if rotated_entries:
+                            yield list(rotated_entries)
                 first = False
             chunk = os.read(fd, BLOCK) if fd is not None else b""
             if chunk:
@@ -456,8 +491,8 @@ async def follow(
                     # under another name (_rotated_since). Line by line: a merged entry holds
                     # several lines under its first one's time.
                     fresh = cursor.newer(_block_entries(block, unbounded, merge=False)[0])
-                    for entry in _merged(fresh) if merge else fresh:
-                        yield entry
+                    if fresh:
+                        yield list(_merged(fresh)) if merge else list(fresh)
                 continue
             try:
                 rotated = os.stat(path).st_ino != inode
@@ -480,4 +515,4 @@ async def follow(
             os.close(fd)
 
 
-__all__ = ["BLOCK", "follow", "log_files", "read_entries", "read_runs"]
+__all__ = ["BLOCK", "follow", "follow_batches", "log_files", "read_entries", "read_runs"]

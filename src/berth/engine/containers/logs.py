@@ -63,27 +63,39 @@ async def stream_logs(
 ) -> AsyncIterator[tuple[int, bytes]]:
     """Yield (stream, bytes) pairs, one per log record (see the module docstring); with ``follow``,
     keep going until the container stops. A driver that stores nothing raises ReadingNotSupported."""
+    async for batch in log_batches(service, container, query):
+        for rendered in batch:
+            yield rendered
+
+
+async def log_batches(
+    service: ContainerService, container: Container, query: LogQuery
+) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """``stream_logs`` in batches (what one read of the log brought): one write each for a client."""
     path = logconfig.readable_log(container)
     merge = container.tty and not query.timestamps and not query.details
     if query.follow and container.status.is_alive():
         exited = container.next_exit_event()
-        async for entry in logread.follow(
+        async for entries in logread.follow_batches(
             path, since=query.since, tail=query.tail, merge=merge and query.until is None, stop=exited
         ):
-            if query.until is not None and _seconds(entry) >= query.until:
-                return
-            rendered = _render(entry, query)
-            if rendered:
-                yield rendered
+            out: list[tuple[int, bytes]] = []
+            for entry in entries:
+                if query.until is not None and _seconds(entry) >= query.until:
+                    if out:
+                        yield out
+                    return
+                if rendered := _render(entry, query):
+                    out.append(rendered)
+            if out:
+                yield out
         return
-    entries = logread.read_entries(path, since=query.since, until=query.until, tail=query.tail, merge=merge)
+    records = logread.read_entries(path, since=query.since, until=query.until, tail=query.tail, merge=merge)
     size = 16 if merge else 4096  # merged entries are blocks of up to 1 MB
-    while batch := await asyncio.to_thread(list, itertools.islice(entries, size)):
+    while batch := await asyncio.to_thread(list, itertools.islice(records, size)):
         # decoding blocks is CPU: off the loop
-        for entry in batch:
-            rendered = _render(entry, query)
-            if rendered:
-                yield rendered
+        if out := [rendered for entry in batch if (rendered := _render(entry, query))]:
+            yield out
 
 
 _HEADER = struct.Struct(">BxxxI")
@@ -115,8 +127,9 @@ async def framed_logs(
     decoded in blocks (``logread.read_runs``); anything else goes record by record."""
     plain = query.since is None and query.until is None and query.tail is None
     if query.follow or query.timestamps or query.details or not plain:
-        async for code, data in stream_logs(service, container, query):
-            yield _HEADER.pack(code, len(data)) + data
+        pack = _HEADER.pack
+        async for batch in log_batches(service, container, query):
+            yield b"".join(pack(code, len(data)) + data for code, data in batch)
         return
     runs = logread.read_runs(logconfig.readable_log(container))
     while chunk := await asyncio.to_thread(_frames, runs, query, size):  # CPU: off the loop

@@ -24,14 +24,14 @@ from berth.engine.containers import logconfig
 from berth.engine.containers import mounts as container_mounts
 from berth.engine.containers.changes import hide_mount_points
 from berth.engine.containers.container import Container, ContainerStatus
-from berth.engine.containers.logs import LogQuery, framed_logs, stream_logs
+from berth.engine.containers.logs import LogQuery, framed_logs, log_batches, stream_logs
 from berth.engine.containers.service import ContainerService, parse_signal
 from berth.engine.containers.stats import stats_json
 from berth.engine.networks.ports import port_key
 from berth.errors import InvalidArgument, NotFound
 
 _ID = "/containers/{ref}"
-_LOG_BATCH = 256 * 1024
+_LOG_BATCH = 1024 * 1024
 _HEADERS_GRACE = 0.05
 
 
@@ -418,14 +418,14 @@ class _ContainerRoutes:
                 await resp.write(chunk)
             await resp.write_eof()
             return resp
-        batch = bytearray()
-        async for _, data in stream_logs(self._containers, container, query):
-            batch += data
-            if query.follow or len(batch) >= _LOG_BATCH:
-                await resp.write(bytes(batch))
-                batch.clear()
-        if batch:
-            await resp.write(bytes(batch))
+        pending = bytearray()
+        async for batch in log_batches(self._containers, container, query):
+            pending += b"".join(data for _, data in batch)
+            if query.follow or len(pending) >= _LOG_BATCH:  # following: each read as it comes
+                await resp.write(bytes(pending))
+                pending.clear()
+        if pending:
+            await resp.write(bytes(pending))
         await resp.write_eof()
         return resp
 
