@@ -121,7 +121,12 @@ def _parse_lines(block: bytes) -> list[LogEntry]:
             )
             for r in records
         ]
-    return [make(r.get("stream", "stdout"), r.get("log", "").encode(), r.get("time", "")) for r in records]
+    # tuple.__new__ rather than LogEntry(...): half the cost, and a log holds millions of them
+    new = tuple.__new__
+    return [
+        new(make, (r.get("stream", "stdout"), r.get("log", "").encode(), r.get("time", ""), None))
+        for r in records
+    ]
 
 
 def _decoded(block: bytes) -> tuple[str, bytes, int] | None:
@@ -168,27 +173,29 @@ def _whole_lines(block: bytes) -> tuple[str, list[bytes]] | None:
     return (stream, records) if len(records) == lines and text.endswith(b"\n") else None
 
 
-def read_runs(path: Path) -> Iterator[tuple[str, list[bytes]]]:
-    """The whole log as runs of records of one stream, ``(stream, [record bytes, …])``, oldest
-    first: what ``logs`` frames one by one. A block of one stream whose every record is a whole
-    line is decoded at once (``_whole_lines``), ~4x faster than a JSON decode per line; any other
-    block is parsed line by line."""
+Run = tuple[str, list[bytes]]  # records of one stream, in order: (stream, [record bytes, …])
+
+
+def _runs_of(block: bytes) -> list[Run]:
+    """A block's records as runs of one stream: decoded at once when every record is a whole
+    line of one stream (``_whole_lines``, ~4x faster than a JSON decode per line), else parsed."""
+    whole = _whole_lines(block)
+    if whole is not None:
+        return [whole]
+    runs: list[Run] = []
+    for entry in _parse_lines(block):
+        if runs and runs[-1][0] == entry.stream:
+            runs[-1][1].append(entry.data)
+        else:
+            runs.append((entry.stream, [entry.data]))
+    return runs
+
+
+def read_runs(path: Path) -> Iterator[Run]:
+    """The whole log as runs of records of one stream, oldest first: what ``logs`` frames one by one."""
     for file in log_files(path):
         for block in _blocks(file):
-            whole = _whole_lines(block)
-            if whole is not None:
-                yield whole
-                continue
-            run: list[bytes] = []
-            stream = ""
-            for entry in _parse_lines(block):
-                if run and entry.stream != stream:
-                    yield stream, run
-                    run = []
-                stream = entry.stream
-                run.append(entry.data)
-            if run:
-                yield stream, run
+            yield from _runs_of(block)
 
 
 def _merged(entries: Iterable[LogEntry]) -> Iterator[LogEntry]:
@@ -267,8 +274,8 @@ def _blocks(path: Path) -> Iterator[bytes]:
             yield rest + b"\n"
 
 
-def _lines_backward(path: Path, block: int = 1 << 16, *, fallback: bool = True) -> Iterator[bytes]:
-    if fallback and not path.name.endswith(".gz") and not path.exists():
+def _lines_backward(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
+    if not path.name.endswith(".gz") and not path.exists():
         path = path.with_name(path.name + ".gz")  # compressed since it was listed
     if path.name.endswith(".gz"):  # no seeking in a gzip stream: a rotated file is decoded whole
         with _open(path) as f:
@@ -342,22 +349,53 @@ class _Cursor:
     cursor" is exactly "not yet yielded", whichever file (rotated, gzip'd, reopened) it is read from."""
 
     def __init__(self) -> None:
-        self.last: str | None = None
+        self.last: str | None = None  # normalised, for comparing
+        self.raw = ""  # as written, for finding its record in a file
 
     def newer(self, entries: Iterable[LogEntry]) -> list[LogEntry]:
         """``entries`` (in time order) past the cursor, which moves past them."""
         entries = list(entries)
         if entries and (self.last is None or _norm(entries[0].time) > self.last):
             # The first is new, so all are (times only grow): no comparison per line.
-            self.last = _norm(entries[-1].time)
+            self.last, self.raw = _norm(entries[-1].time), entries[-1].time
             return entries
         out: list[LogEntry] = []
         for entry in entries:
             stamp = _norm(entry.time)
             if self.last is None or stamp > self.last:  # also drops a record read twice
                 out.append(entry)
-                self.last = stamp
+                self.last, self.raw = stamp, entry.time
         return out
+
+    def passed(self, lines: bytes) -> None:
+        """The cursor moves to the last record of ``lines`` (whole lines, in time order)."""
+        last = _line_time(lines[lines.rfind(b"\n", 0, len(lines) - 1) + 1 : len(lines) - 1])
+        if last is not None:
+            self.last, self.raw = _norm(last), last
+
+    def past(self, block: bytes) -> bytes:
+        """The lines of ``block`` (whole lines, in time order) after the cursor, which moves past
+        them: all of it when its first record is new, else what follows the cursor's record."""
+        if not block:
+            return b""
+        first = _line_time(block[: block.find(b"\n")])
+        if self.last is not None and (first is None or _norm(first) <= self.last):
+            end = self.end_in(block)
+            if end is not None:
+                block = block[end:]
+            else:  # the cursor's record is not in it as written: compare line by line
+                block = b"".join(line + b"\n" for line in _newer_lines(block, self))
+        if block:
+            self.passed(block)
+        return block
+
+    def end_in(self, data: bytes) -> int | None:
+        """Where, in ``data`` (a log file's bytes), the line after the cursor's record starts."""
+        if not self.raw:
+            return None
+        key = b',"time":"' + self.raw.encode() + b'"}\n'
+        found = data.rfind(key)
+        return found + len(key) if found >= 0 else None
 
 
 def _snapshot(path: Path) -> list[tuple[Path, int]]:
@@ -368,46 +406,90 @@ def _snapshot(path: Path) -> list[tuple[Path, int]]:
     return out
 
 
-def _rotated_since(path: Path, cursor: _Cursor, current_inode: int) -> list[LogEntry]:
-    """Entries past ``cursor`` in the rotated files: those a follower would miss when the writer
-    rotated more than once between two of its polls. Read backwards from the newest rotated file,
-    so a follower that kept up decodes only a few lines; read again if rotations moved the files
-    meanwhile (what was read twice is dropped by the cursor)."""
-    passes: list[list[LogEntry]] = []
+def _rotated_since(path: Path, cursor: _Cursor, current_inode: int) -> bytes:
+    """The lines past ``cursor`` in the rotated files (whole lines, oldest first; the cursor moves
+    past them): those a follower would miss when the writer rotated more than once between two of
+    its polls. The newest rotated file first, so a follower that kept up reads a file and decodes
+    nothing; read again, for what is newer still, if rotations moved the files meanwhile."""
+    picked: list[bytes] = []
     for _ in range(5):
         before = _snapshot(path)
         try:
-            passes.append(_read_rotated(path, before, cursor, current_inode))
+            found = _read_rotated(path, before, cursor, current_inode)
         except FileNotFoundError:
             continue  # compressed or dropped while it was read: look again
+        if found:
+            picked.append(found)
+            cursor.passed(found)
         if _snapshot(path) == before:
             break
-    if len(passes) == 1:  # one pass reads in time order
-        return cursor.newer(passes[0])
-    # Put what several passes read back in time order (the cursor then drops what was read twice).
-    return cursor.newer(sorted((e for p in passes for e in p), key=lambda e: _norm(e.time)))
+    return b"".join(picked)
 
 
-def _read_rotated(
-    path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int
-) -> list[LogEntry]:
-    picked: deque[bytes] = deque()
+def _read_rotated(path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int) -> bytes:
+    """Newest rotated file first: the lines after the cursor's record (found by one search), or the
+    whole file when it is all newer; a file of another writer's format, line by line. A rotation
+    while this reads can show one file under two names: an older name's lines are kept only up to
+    what a newer one already gave."""
+    parts: deque[bytes] = deque()
     for file, inode in reversed(files):
         if file == path or inode == current_inode:
             continue  # ``path`` itself, or the file now open as its successor (read next)
-        older = False
-        for line in _lines_backward(file, fallback=False):
-            stamp = _line_time(line)
-            if stamp is None:
-                continue
-            if cursor.last is not None and _norm(stamp) < cursor.last:
-                older = True
-                break
-            picked.appendleft(line)
-        if older:
+        with _open(file) as f:
+            data = f.read()
+        end = cursor.end_in(data)
+        done = end is not None
+        if end is not None:
+            data = data[end:]
+        elif cursor.last is not None and not _starts_after(data, cursor.last):
+            data, done = b"".join(line + b"\n" for line in _newer_lines(data, cursor)), True
+        if parts:
+            data = _before(data, parts[0])
+        parts.appendleft(data)
+        if done:
             break
-    # Only the lines past the cursor are decoded, and all at once.
-    return _parse_lines(b"\n".join(picked))
+    return b"".join(parts)
+
+
+def _starts_after(data: bytes, last: str) -> bool:
+    first = _line_time(data[: data.find(b"\n")]) if data else None
+    return first is not None and _norm(first) > last
+
+
+def _before(data: bytes, newer: bytes) -> bytes:
+    """The lines of ``data`` older than the first record of ``newer`` (both whole lines in order)."""
+    first = _line_time(newer[: newer.find(b"\n")]) if newer else None
+    if first is None or not data:
+        return data
+    at = data.find(b',"time":"' + first.encode() + b'"}\n')
+    if at >= 0:
+        return data[: data.rfind(b"\n", 0, at) + 1]
+    limit = _norm(first)
+    kept = [line for line in data.split(b"\n") if line and (s := _line_time(line)) and _norm(s) < limit]
+    return b"".join(line + b"\n" for line in kept)
+
+
+def _newer_lines(data: bytes, cursor: _Cursor) -> list[bytes]:
+    """The lines of ``data`` past the cursor, compared one by one from the end."""
+    picked: deque[bytes] = deque()
+    for line in reversed(data.split(b"\n")):
+        stamp = _line_time(line) if line else None
+        if stamp is None:
+            continue
+        if cursor.last is not None and _norm(stamp) <= cursor.last:
+            break
+        picked.appendleft(line)
+    return list(picked)
+
+
+def _split_blocks(data: bytes) -> Iterator[bytes]:
+    """``data`` in blocks of about ``BLOCK`` bytes of whole lines."""
+    start = 0
+    while start < len(data):
+        cut = data.find(b"\n", start + BLOCK)
+        end = len(data) if cut < 0 else cut + 1
+        yield data[start:end]
+        start = end
 
 
 def _line_time(line: bytes) -> str | None:
@@ -456,10 +538,45 @@ async def follow_batches(
     # Line by line, so that the cursor counts lines (a merged entry holds several under one time).
     existing = read_entries(path, since=since, tail=tail)
     while batch := await asyncio.to_thread(list, itertools.islice(existing, 4096)):
-        if batch:
-            cursor.last = _norm(batch[-1].time)
+        cursor.last, cursor.raw = _norm(batch[-1].time), batch[-1].time
         yield list(_merged(batch)) if merge else batch
-    unbounded = _Window(None, None)
+    async for lines in _follow_lines(path, cursor, poll=poll, stop=stop):
+        entries = [e for block in _split_blocks(lines) for e in _parse_lines(block)]
+        if entries:
+            yield list(_merged(entries)) if merge else entries
+
+
+async def follow_runs(
+    path: Path, *, poll: float = 0.1, stop: asyncio.Event | None = None
+) -> AsyncIterator[list[Run]]:
+    """``follow_batches`` of the whole log as runs of records (``read_runs``), for the plain
+    ``logs -f``: blocks of whole lines are decoded at once, never record by record."""
+    import asyncio
+    import itertools
+
+    cursor = _Cursor()
+    existing = _existing_runs(path, cursor)
+    while batch := await asyncio.to_thread(list, itertools.islice(existing, 64)):
+        yield batch
+    async for lines in _follow_lines(path, cursor, poll=poll, stop=stop):
+        if runs := [run for block in _split_blocks(lines) for run in _runs_of(block)]:
+            yield runs
+
+
+def _existing_runs(path: Path, cursor: _Cursor) -> Iterator[Run]:
+    for file in log_files(path):
+        for block in _blocks(file):
+            cursor.passed(block)
+            yield from _runs_of(block)
+
+
+async def _follow_lines(
+    path: Path, cursor: _Cursor, *, poll: float, stop: asyncio.Event | None
+) -> AsyncIterator[bytes]:
+    """Whole lines appended to the log past ``cursor`` (which moves past them), as they come:
+    from the file being written, and from the files rotated away between two polls."""
+    import asyncio
+
     fd: int | None = None
     inode = 0
     buffer = b""
@@ -475,11 +592,11 @@ async def follow_batches(
                     st = os.fstat(fd)
                     inode = st.st_ino
                     if first and cursor.last is None:
-                        os.lseek(fd, st.st_size, os.SEEK_SET)  # nothing read above: only what is new
+                        os.lseek(fd, st.st_size, os.SEEK_SET)  # nothing read before: only what is new
                     elif not first:  # files rotated away between two polls, then this one
-                        rotated_entries = await asyncio.to_thread(_rotated_since, path, cursor, inode)
-                        if rotated_entries:
-                            yield list(rotated_entries)
+                        missed = await asyncio.to_thread(_rotated_since, path, cursor, inode)
+                        if missed:
+                            yield missed
                 first = False
             chunk = os.read(fd, BLOCK) if fd is not None else b""
             if chunk:
@@ -488,11 +605,9 @@ async def follow_batches(
                 if cut:
                     block, buffer = buffer[:cut], buffer[cut:]
                     # Only what is past the cursor: the file may have been read already, gzip'd
-                    # under another name (_rotated_since). Line by line: a merged entry holds
-                    # several lines under its first one's time.
-                    fresh = cursor.newer(_block_entries(block, unbounded, merge=False)[0])
-                    if fresh:
-                        yield list(_merged(fresh)) if merge else list(fresh)
+                    # under another name (_rotated_since).
+                    if fresh := cursor.past(block):
+                        yield fresh
                 continue
             try:
                 rotated = os.stat(path).st_ino != inode
@@ -515,4 +630,13 @@ async def follow_batches(
             os.close(fd)
 
 
-__all__ = ["BLOCK", "follow", "follow_batches", "log_files", "read_entries", "read_runs"]
+__all__ = [
+    "BLOCK",
+    "Run",
+    "follow",
+    "follow_batches",
+    "follow_runs",
+    "log_files",
+    "read_entries",
+    "read_runs",
+]

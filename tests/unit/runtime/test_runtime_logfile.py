@@ -148,3 +148,34 @@ async def test_follow_keeps_up_with_fast_compressed_rotation(tmp_path: Path) -> 
     _, got = await asyncio.gather(write(), read())
     assert got == list(range(2000))
     assert len(list(tmp_path.glob("f-json.log.*.gz"))) > 10
+
+
+def _record(n: int) -> bytes:
+    return (
+        json.dumps(
+            {"log": f"line-{n}\n", "stream": "stdout", "time": rfc3339nano(1_700_000_000_000_000_000 + n)},
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
+
+
+def test_a_rotated_file_seen_under_two_names_is_read_once(tmp_path: Path) -> None:
+    """A rotation while the follower reads the rotated files can show it one file twice (as
+    ``.1`` just before the rotation and as ``.2.gz`` just after): its lines must come once."""
+    import gzip
+
+    from berth.runtime.logread import _Cursor, _read_rotated
+
+    log = tmp_path / "c-json.log"
+    older = b"".join(_record(n) for n in range(10))
+    moved = b"".join(_record(n) for n in range(10, 20))
+    (tmp_path / "c-json.log.3.gz").write_bytes(gzip.compress(older))
+    (tmp_path / "c-json.log.2.gz").write_bytes(gzip.compress(moved))
+    (tmp_path / "c-json.log.1").write_bytes(moved)
+    log.write_bytes(b"".join(_record(n) for n in range(20, 25)))
+    cursor = _Cursor()
+    cursor.newer(list(read_entries(tmp_path / "c-json.log.3.gz"))[:5])  # the follower read 0..4
+    files = [(p, p.stat().st_ino) for p in sorted(tmp_path.iterdir(), reverse=True) if p != log]
+    got = _read_rotated(log, [*files, (log, log.stat().st_ino)], cursor, log.stat().st_ino)
+    assert [int(line.split(b"line-")[1].split(b"\\")[0]) for line in got.splitlines()] == list(range(5, 20))

@@ -76,9 +76,15 @@ async def log_batches(
     merge = container.tty and not query.timestamps and not query.details
     if query.follow and container.status.is_alive():
         exited = container.next_exit_event()
+        plain = query.until is None and not query.timestamps and not query.details
+        wanted = {s for s, on in (("stdout", query.stdout), ("stderr", query.stderr)) if on}
         async for entries in logread.follow_batches(
             path, since=query.since, tail=query.tail, merge=merge and query.until is None, stop=exited
         ):
+            if plain:  # the usual `logs -f`: no per-record work but picking the streams
+                if picked := [(_CODES[e.stream], e.data) for e in entries if e.stream in wanted]:
+                    yield picked
+                continue
             out: list[tuple[int, bytes]] = []
             for entry in entries:
                 if query.until is not None and _seconds(entry) >= query.until:
@@ -99,6 +105,7 @@ async def log_batches(
 
 
 _HEADER = struct.Struct(">BxxxI")
+_CODES = {"stdout": STDOUT, "stderr": STDERR}
 
 
 def _frames(runs: Iterator[tuple[str, list[bytes]]], query: LogQuery, size: int) -> bytes:
@@ -126,10 +133,18 @@ async def framed_logs(
     about ``size``. The whole log read plainly (no follow, filters, timestamps or details) is
     decoded in blocks (``logread.read_runs``); anything else goes record by record."""
     plain = query.since is None and query.until is None and query.tail is None
+    if query.follow and plain and not (query.timestamps or query.details) and container.status.is_alive():
+        # the usual `logs -f`: whole blocks of records decoded and framed at once, as they come
+        exited = container.next_exit_event()
+        async for appended in logread.follow_runs(logconfig.readable_log(container), stop=exited):
+            if chunk := _frames(iter(appended), query, size=1 << 62):
+                yield chunk
+        return
     if query.follow or query.timestamps or query.details or not plain:
         pack = _HEADER.pack
-        async for batch in log_batches(service, container, query):
-            yield b"".join(pack(code, len(data)) + data for code, data in batch)
+        async for records in log_batches(service, container, query):
+            codes, datas = zip(*records, strict=True)
+            yield b"".join(chain.from_iterable(zip(map(pack, codes, map(len, datas)), datas, strict=True)))
         return
     runs = logread.read_runs(logconfig.readable_log(container))
     while chunk := await asyncio.to_thread(_frames, runs, query, size):  # CPU: off the loop
