@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -85,9 +86,47 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], deadline: flo
 
 def bridge_for(cgroup_parent: str) -> tuple[str, str]:
     """The default bridge's name and address for a test daemon: its own, so tests never share one,
-    and the same again when a test restarts its daemon."""
+    and the same again when a test restarts its daemon (its bridge is still there: its address is
+    kept). A new daemon's /24 starts where its name hashes to and moves past any the host routes
+    already (another daemon's bridge, a network a test made): hashes of a few hundred daemons collide."""
     digest = hashlib.sha256(cgroup_parent.encode()).digest()
-    return f"bt{digest[:4].hex()}", f"10.{200 + digest[4] % 50}.{digest[5]}.1/24"
+    name = f"bt{digest[:4].hex()}"
+    kept = _address_of(name)
+    if kept is not None:
+        return name, kept
+    routed = _host_routes()
+    start = int.from_bytes(digest[4:6]) % _SLOTS
+    for step in range(_SLOTS):
+        slot = (start + step) % _SLOTS
+        subnet = ipaddress.IPv4Network(f"10.{200 + slot // 256}.{slot % 256}.0/24")
+        if not any(subnet.overlaps(route) for route in routed):
+            return name, f"{subnet.network_address + 1}/24"
+    raise RuntimeError("no free /24 in 10.200.0.0-10.249.255.0 for a test daemon's bridge")
+
+
+_SLOTS = 50 * 256  # the /24s of 10.200.0.0 to 10.249.255.0
+
+
+def _address_of(link: str) -> str | None:
+    shown = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", link], capture_output=True, text=True)
+    if shown.returncode != 0:
+        return None
+    for entry in json.loads(shown.stdout or "[]"):
+        for address in entry.get("addr_info", []):
+            return f"{address['local']}/{address['prefixlen']}"
+    return None
+
+
+def _host_routes() -> list[ipaddress.IPv4Network]:
+    shown = subprocess.run(
+        ["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True
+    )
+    routes = []
+    for entry in json.loads(shown.stdout or "[]"):
+        with contextlib.suppress(ValueError):
+            if entry.get("dst") not in (None, "default") and entry.get("type", "unicast") == "unicast":
+                routes.append(ipaddress.IPv4Network(entry["dst"], strict=False))
+    return routes
 
 
 def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None) -> Daemon:

@@ -334,6 +334,25 @@ def test_run_steps_get_the_builds_limits_shm_and_network(
     assert f"{32 << 20}\n" in "".join(line.get("stream", "") for line in lines), lines
 
 
+def test_run_steps_get_cpusets_ulimits_and_a_period_alone(classic: Daemon, tmp_path: Path) -> None:
+    script = (
+        "grep -E '^(Cpus|Mems)_allowed_list' /proc/self/status; ulimit -Sn; ulimit -Hn; "
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cut -d' ' -f2 /sys/fs/cgroup/cpu.max"
+    )
+    ctx = _ctx(tmp_path, {"Dockerfile": f"FROM busybox\nRUN {script}\n"})
+    built = classic.docker(
+        "build", "--no-cache", "--cpuset-cpus", "0", "--cpuset-mems", "0", "--ulimit", "nofile=100:200",
+        "--cpu-period", "50000", str(ctx),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "Cpus_allowed_list:\t0\nMems_allowed_list:\t0\n100\n200\n50000\n" in built.stdout, built.stdout
+    cpus = len(os.sched_getaffinity(0))
+    wrong = classic.docker("build", "--no-cache", "--cpuset-cpus", str(cpus + 8), str(ctx))
+    assert wrong.returncode != 0 and "Requested CPUs are not available" in wrong.stderr, wrong.stderr
+    bad = classic.docker("build", "--no-cache", "--ulimit", "nofile=300:200", str(ctx))
+    assert bad.returncode != 0 and "soft limit" in bad.stderr, bad.stderr
+
+
 def _memory_cgroup() -> Path:
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
@@ -414,8 +433,6 @@ def test_pull_quiet_and_the_refused_query_parameters(
         ),
         "isolation": (["--isolation", "hyperv"], 'unsupported isolation: "hyperv"'),
         "platform": (["--platform", "linux/s390x"], 'platform "linux/s390x" is not supported'),
-        "cpuset": (["--cpuset-cpus", "0"], "--cpuset-cpus is not supported"),
-        "ulimit": (["--ulimit", "nofile=10:10"], "--ulimit is not supported"),
     }
     for flags, message in refused.values():
         result = classic.docker("build", *flags, str(ctx))

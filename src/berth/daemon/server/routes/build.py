@@ -125,19 +125,21 @@ def options_of(request: web.Request) -> BuildOptions:
     outputs = _json(request, "outputs", "outputs")
     if outputs:
         raise NotSupported("outputs (--output) require BuildKit, which this daemon does not have")
-    for key, what in (("cpusetcpus", "--cpuset-cpus"), ("cpusetmems", "--cpuset-mems")):
-        if query.get(key):
-            raise NotSupported(f"{what} is not supported by this daemon's builder")
-    if _json(request, "ulimits", "ulimit settings"):
-        raise NotSupported("--ulimit is not supported by this daemon's builder")
     if query.get("session") or query.get("buildid"):
         raise NotSupported("build sessions need BuildKit, which this daemon does not have")
+    # RUN's containers get these as a `docker run` would (and the same checks refuse bad values)
     host: dict[str, Any] = {}
     for key, field in _LIMITS.items():
         if value := _int(request, key):
             host[field] = value
-    if host.get("CpuPeriod") and not host.get("CpuQuota"):
-        raise NotSupported("cpuperiod without cpuquota is not supported by this daemon's builder")
+    for key, field in (("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems")):
+        if query.get(key):
+            host[field] = query[key]
+    ulimits = _json(request, "ulimits", "ulimit settings")
+    if ulimits:
+        if not isinstance(ulimits, list) or not all(isinstance(u, dict) for u in ulimits):
+            raise InvalidArgument("error reading ulimit settings: expected a JSON array of objects")
+        host["Ulimits"] = ulimits
     if query.get("cgroupparent"):
         host["CgroupParent"] = query["cgroupparent"]
     force_remove = query_bool(request, "forcerm")
