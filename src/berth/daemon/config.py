@@ -35,6 +35,7 @@ class DaemonConfig:
     log_level: str = "info"
     log_max_size: int = 20 * 1024 * 1024
     log_max_files: int = 5
+    seccomp_profile: str = "builtin"  # "builtin" (Docker's default), "unconfined", or a profile's path
 
     def effective_hosts(self) -> list[str]:
         return self.hosts or [DEFAULT_HOST]
@@ -82,6 +83,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-b", "--bridge", help="name of the default bridge network's Linux bridge (default berth0)"
     )
+    p.add_argument(
+        "--seccomp-profile",
+        help='path to a seccomp profile (Docker\'s JSON format); "unconfined" turns the default off '
+        '(default "builtin")',
+    )
     p.add_argument("--config-file", type=Path, help="JSON file with the same keys as the flags")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return p
@@ -121,6 +127,18 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     config.exec_root = Path(config.exec_root).absolute()
     _check_tls(config)
     return config
+
+
+def seccomp_profile_text(config: DaemonConfig) -> str:
+    """The daemon's default profile for containers: "" (Docker's builtin), "unconfined", or the
+    JSON of ``--seccomp-profile FILE`` (read once at start, as dockerd does)."""
+    chosen = config.seccomp_profile or "builtin"
+    if chosen in ("builtin", "unconfined"):
+        return "" if chosen == "builtin" else chosen
+    try:
+        return Path(chosen).read_text()
+    except OSError as exc:
+        raise InvalidArgument(f"opening seccomp profile ({chosen}) failed: {exc.strerror}") from exc
 
 
 def _check_tls(config: DaemonConfig) -> None:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from berth.daemon.config import DaemonConfig
+from berth.daemon.config import DaemonConfig, seccomp_profile_text
 from berth.distribution.resolver import RegistryResolver
 from berth.distribution.service import RegistryService
 from berth.distribution.tls import client_factory
@@ -108,6 +108,7 @@ def build_services(config: DaemonConfig) -> Services:
         log_max_size=config.log_max_size,
         log_max_files=config.log_max_files,
         cgroup_parent=config.cgroup_parent,
+        seccomp_profile=seccomp_profile_text(config),
         volumes=volumes,
         networks=networks,
     )

@@ -270,7 +270,8 @@ def test_other_security_options(berthd: Daemon, busybox_image: str) -> None:
         assert _run(berthd, busybox_image, "echo ok", "--security-opt", flag).strip() == "ok"
     client = _client(berthd)
     refused = {
-        "seccomp={}": "seccomp profiles are not supported by this daemon yet",
+        "seccomp={}": "invalid seccomp profile: defaultAction is missing",
+        "seccomp={": "Decoding seccomp profile failed",
         "apparmor=docker-default": "AppArmor is not supported by this daemon",
         "label=type:svirt_lxc_net_t": "SELinux is not supported by this daemon",
         "bogus=1": 'invalid --security-opt 2: "bogus=1"',

@@ -8,11 +8,13 @@ the rest computes pieces of the OCI spec (``spec.build``).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.oci import seccomp
 from berth.runtime.cgroups import detect_version
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS, bounding_set, last_cap
 from berth.runtime.spec import MASKED_PATHS, READONLY_PATHS
@@ -79,10 +81,12 @@ class SecurityOptions:
     no_new_privileges: bool = False
     unconfined_paths: bool = False  # systempaths=unconfined
     writable_cgroups: bool = False
+    seccomp: str = ""  # "": the daemon's default; "builtin"; "unconfined"; or a profile's JSON (sent inline)
 
 
 def security_options(host: dict[str, Any]) -> SecurityOptions:
     no_new_privileges = unconfined = writable = False
+    profile = ""
     for opt in host.get("SecurityOpt") or []:
         opt = str(opt)
         if opt == "no-new-privileges":
@@ -101,11 +105,7 @@ def security_options(host: dict[str, Any]) -> SecurityOptions:
         elif key == "systempaths" and value == "unconfined":
             unconfined = True
         elif key == "seccomp":
-            if value != "unconfined":
-                raise InvalidArgument(
-                    "seccomp profiles are not supported by this daemon yet: "
-                    "only seccomp=unconfined (no system call is filtered)"
-                )
+            profile = value
         elif key == "apparmor":
             if value != "unconfined":
                 raise InvalidArgument(
@@ -120,7 +120,31 @@ def security_options(host: dict[str, Any]) -> SecurityOptions:
                 )
         else:
             raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
-    return SecurityOptions(no_new_privileges, unconfined, writable)
+    return SecurityOptions(no_new_privileges, unconfined, writable, profile)
+
+
+SECCOMP_BUILTIN, SECCOMP_UNCONFINED = "builtin", "unconfined"
+
+
+def seccomp_filter(host: dict[str, Any], daemon_profile: str = "") -> dict[str, Any] | None:
+    """The OCI ``linux.seccomp`` of a container, as moby's WithSeccomp picks it: none when privileged
+    or unconfined; the container's own profile; else the daemon's (``--seccomp-profile``); else
+    Docker's default — each with the rules that the container's capabilities and this machine's
+    architecture and kernel call for."""
+    if host.get("Privileged"):
+        return None
+    chosen = security_options(host).seccomp or daemon_profile
+    if chosen == SECCOMP_UNCONFINED:
+        return None
+    caps = capabilities(host)
+    if chosen in ("", SECCOMP_BUILTIN):
+        return _default_filter(tuple(caps))
+    return seccomp.to_oci(seccomp.parse_profile(chosen), caps)
+
+
+@functools.lru_cache(maxsize=32)
+def _default_filter(caps: tuple[str, ...]) -> dict[str, Any]:
+    return seccomp.to_oci(seccomp.default_profile(), list(caps))
 
 
 def _bool(value: str, opt: str) -> bool:
@@ -163,7 +187,9 @@ def validate(host: dict[str, Any], config: dict[str, Any]) -> None:
     """Refuse at create what Docker refuses (400), in its words."""
     normalize_capabilities(host.get("CapAdd"), "CapAdd")
     normalize_capabilities(host.get("CapDrop"), "CapDrop")
-    security_options(host)
+    profile = security_options(host).seccomp
+    if profile not in ("", SECCOMP_BUILTIN, SECCOMP_UNCONFINED):
+        seccomp.to_oci(seccomp.parse_profile(profile), [])  # a broken profile fails create, not start
     rlimits(host)
     _validate_modes(host, config)
     score = host.get("OomScoreAdj") or 0

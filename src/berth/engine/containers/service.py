@@ -87,6 +87,7 @@ class ContainerService:
         cgroup_parent: str,
         volumes: VolumeService,
         networks: NetworkService,
+        seccomp_profile: str = "",
     ) -> None:
         self._root = root
         self._volumes = volumes  # named and anonymous volumes (engine/volumes.py)
@@ -98,6 +99,7 @@ class ContainerService:
         self._log_max_size = log_max_size
         self._log_max_files = log_max_files
         self._cgroup_parent = cgroup_parent
+        self._seccomp_profile = seccomp_profile  # the daemon's --seccomp-profile ("": Docker's default)
         self._containers: dict[str, Container] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Healthchecks (engine/health.py): probing starts with the container and stops at its exit.
@@ -383,6 +385,7 @@ class ContainerService:
             oci = spec.build(
                 container,
                 cgroup_parent=self._cgroup_parent,
+                seccomp_profile=self._seccomp_profile,
                 user_mounts=user_mounts,
                 netns=sandbox,
                 peer=self._namespace_peer,

@@ -96,6 +96,7 @@ def build(
     container: Container,
     *,
     cgroup_parent: str,
+    seccomp_profile: str = "",
     user_mounts: UserMounts | None = None,
     netns: Path | None = None,
     peer: namespaces.PeerLookup | None = None,
@@ -103,7 +104,8 @@ def build(
     """The OCI runtime spec (``config.json``) for one start of ``container``; ``user_mounts``: its
     binds, volumes, tmpfs and image mounts (``mount_setup.oci_mounts``); ``netns``: a network
     namespace made (and wired) beforehand, to join instead of a new empty one; ``peer``: finds the
-    running container named by ``--pid``/``--ipc container:X``."""
+    running container named by ``--pid``/``--ipc container:X``; ``seccomp_profile``: the daemon's
+    default profile (``security.seccomp_filter``)."""
     config, host = container.config, container.host_config
     args = [container.path, *container.args]
     # Docker adds its init only in a PID namespace of the container's own: elsewhere one exists.
@@ -182,6 +184,9 @@ def build(
     sysctls.update({str(k): str(v) for k, v in (host.get("Sysctls") or {}).items()})
     if sysctls:
         linux["sysctl"] = sysctls
+    seccomp = security.seccomp_filter(host, seccomp_profile)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     if privileged or options.unconfined_paths:
         linux["maskedPaths"], linux["readonlyPaths"] = [], []
     else:

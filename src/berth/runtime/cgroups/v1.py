@@ -44,6 +44,9 @@ def _rt_share(runtime: int, period: int, parent_period: int) -> int:
     return -(-runtime * parent_period // period)
 
 
+_CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
+
+
 class V1Manager:
     """A container cgroup on the v1 hierarchies: ``dirs`` maps controller → absolute directory."""
 
@@ -83,15 +86,18 @@ class V1Manager:
     @staticmethod
     def _create_cpuset(directory: Path) -> None:
         # A new v1 cpuset has empty cpus/mems and refuses tasks (ENOSPC): copy them down from the parent
-        # at every level we create, like runc's cpusetEnsureParent.
-        missing: list[Path] = []
+        # at every level, like runc's cpusetEnsureParent. Every level that is still empty, not only the
+        # ones we make: a concurrent start may have made the parent and not yet filled it in.
+        unfilled: list[Path] = []
         current = directory
-        while not current.exists():
-            missing.append(current)
+        while not current.exists() or not all(read_text(current / n).strip() for n in _CPUSET_FILES):
+            unfilled.append(current)
+            if current.parent == current:
+                break
             current = current.parent
-        for path in reversed(missing):
+        for path in reversed(unfilled):
             path.mkdir(exist_ok=True)
-            for name in ("cpuset.cpus", "cpuset.mems"):
+            for name in _CPUSET_FILES:
                 if not read_text(path / name).strip():
                     write(path / name, read_text(path.parent / name).strip() or "0")
 

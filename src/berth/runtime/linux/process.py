@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from berth.runtime.errors import UserNotFound
-from berth.runtime.linux import caps, syscalls
+from berth.runtime.linux import caps, seccomp, syscalls
 from berth.runtime.linux.user import ExecUser, resolve
 
 USER_ANNOTATION = "io.berth.user"
@@ -134,10 +134,20 @@ def enter_cwd(cwd: str) -> None:
         os.chdir(cwd)
 
 
-def finalize_and_exec(process: Mapping[str, object], user: ExecUser, *, privileged: bool = False) -> None:
-    """Drop privileges in the order that keeps each step possible, then execve. Raises OSError."""
+def finalize_and_exec(
+    process: Mapping[str, object], user: ExecUser, *, privileged: bool = False, seccomp_program: bytes = b""
+) -> None:
+    """Drop privileges in the order that keeps each step possible, then execve. Raises OSError.
+
+    The seccomp filter goes last, just before execve, when no_new_privs allows loading it without
+    CAP_SYS_ADMIN; otherwise it must go before the capabilities are dropped (as runc orders it), and
+    the profile then has to allow what remains (prctl, setgroups, setgid, setuid, capset, execve:
+    Docker's default does)."""
     enter_cwd(str(process.get("cwd") or "/"))
     env = environment(process, user)
+    no_new_privileges = bool(process.get("noNewPrivileges"))
+    if seccomp_program and not no_new_privileges:
+        seccomp.install(seccomp_program)
     raw_caps = process.get("capabilities")
     capabilities: dict[str, list[str]] = {}
     if isinstance(raw_caps, dict):
@@ -145,7 +155,7 @@ def finalize_and_exec(process: Mapping[str, object], user: ExecUser, *, privileg
     if privileged:
         every = list(caps.bounding_set())
         capabilities = {k: every for k in ("bounding", "effective", "permitted", "inheritable")}
-    if process.get("noNewPrivileges"):
+    if no_new_privileges:
         # No setuid binary or file capability can grant more than we hold from here on.
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
     # The bounding set is dropped while we still hold CAP_SETPCAP (it is lost at capset below).
@@ -163,6 +173,8 @@ def finalize_and_exec(process: Mapping[str, object], user: ExecUser, *, privileg
     args = [str(a) for a in raw_args] if isinstance(raw_args, list) else []
     if not args:
         raise OSError(errno.EINVAL, "process.args is empty")
+    if seccomp_program and no_new_privileges:
+        seccomp.install(seccomp_program)
     # Every other fd is O_CLOEXEC (Python's default), so execve leaves the program only 0, 1 and 2:
     # no shim socket, log file or error pipe leaks into the container.
     os.execvpe(args[0], args, env)

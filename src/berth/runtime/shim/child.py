@@ -59,11 +59,11 @@ def _join_cgroup(join_files: Sequence[str]) -> None:
 
 
 def _exec_or_report(
-    sync: socket.socket, process: JsonMap, annotations: JsonMap, privileged: bool
+    sync: socket.socket, process: JsonMap, annotations: JsonMap, privileged: bool, seccomp_program: bytes
 ) -> NoReturn:
     try:
         user = proc.exec_user(process, annotations)
-        proc.finalize_and_exec(process, user, privileged=privileged)
+        proc.finalize_and_exec(process, user, privileged=privileged, seccomp_program=seccomp_program)
     except UserNotFound as exc:
         _send(sync, {"error": str(exc), "kind": "user"})
         os._exit(126)
@@ -89,6 +89,7 @@ def run_init(
     sync: socket.socket,
     join_files: Sequence[str],
     cgroup_version: int,
+    seccomp_program: bytes = b"",
 ) -> NoReturn:
     """The container's init: set up everything, report, wait for start, exec. Never returns."""
     try:
@@ -116,7 +117,7 @@ def run_init(
         go = b""
     if go != b"S":
         os._exit(1)  # the shim went away or cancelled: never run the user's program
-    _exec_or_report(sync, process, annotations, False)
+    _exec_or_report(sync, process, annotations, False, seccomp_program)
 
 
 def _setup_container(
@@ -223,6 +224,7 @@ def run_exec(
     sync: socket.socket,
     join_files: Sequence[str],
     privileged: bool,
+    seccomp_program: bytes = b"",
 ) -> NoReturn:
     """An exec'd process: join init's cgroup and namespaces, apply the process spec, exec. Runs in a
     helper forked by the shim: setns(pid) only moves the helper's *children*, so the helper forks
@@ -245,6 +247,7 @@ def run_exec(
         sync=sync,
         join_files=join_files,
         privileged=privileged,
+        seccomp_program=seccomp_program,
     )
 
 
@@ -258,6 +261,7 @@ def exec_in_container(
     sync: socket.socket,
     join_files: Sequence[str],
     privileged: bool,
+    seccomp_program: bytes = b"",
 ) -> NoReturn:
     """The exec'd process itself (already in init's pid namespace): join init's cgroup and the rest
     of its namespaces, apply the process spec, exec; setup errors go to ``sync``."""
@@ -280,4 +284,4 @@ def exec_in_container(
     except BaseException as exc:
         _send(sync, {"error": f"{exc}", "kind": "internal"})
         os._exit(126)
-    _exec_or_report(sync, process, annotations, privileged)
+    _exec_or_report(sync, process, annotations, privileged, seccomp_program)

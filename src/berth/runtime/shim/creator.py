@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from berth.oci.mount import Mount
 from berth.runtime import cgroups
+from berth.runtime.linux import seccomp
 from berth.runtime.linux import syscalls as sc
 from berth.runtime.shim import child, protocol
 from berth.runtime.shim.server import Proc, start_time
@@ -76,6 +77,10 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
         spec = json.loads(f.read())
     linux = spec.get("linux")
     linux = linux if isinstance(linux, dict) else {}
+    profile = linux.get("seccomp")
+    program = seccomp.program_for(profile, state_dir.parent / "seccomp") if isinstance(profile, dict) else b""
+    if program:  # for the container's execs, which load the same filter
+        (state_dir / seccomp.PROGRAM_FILE).write_bytes(program)
     manager.create()
     resources = linux.get("resources")
     manager.apply(resources if isinstance(resources, dict) else {})
@@ -109,6 +114,7 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
             sync=theirs,
             join_files=manager.join_files(),
             cgroup_version=manager.version,
+            seccomp_program=program,
         )
     theirs.close()
     init.close_child_fds()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from berth.runtime import cgroups
+from berth.runtime.linux import seccomp
 from berth.runtime.shim import child
 
 JsonMap = Mapping[str, object]
@@ -68,6 +69,7 @@ def serve_exec(conn: socket.socket, request: JsonMap, stdio: list[int]) -> NoRet
             sync=theirs,
             join_files=join_files,
             privileged=bool(request.get("privileged")),
+            seccomp_program=seccomp.container_program(state_dir),
         )
     theirs.close()
     for fd in set(stdio):

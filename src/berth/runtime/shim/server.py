@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from berth.runtime import cgroups
+from berth.runtime.linux import seccomp
 from berth.runtime.linux import syscalls as sc
 from berth.runtime.logfile import LogWriter, rfc3339nano
 from berth.runtime.shim import child, protocol
@@ -470,6 +471,7 @@ class Shim:
                 sync=theirs,
                 join_files=self.cgroup.join_files(),
                 privileged=proc.privileged,
+                seccomp_program=seccomp.container_program(self.state_dir),
             )
         theirs.close()
         proc.close_child_fds()

@@ -259,7 +259,7 @@ FIELDS: dict[str, Row] = {
     "HostConfig.PublishAllPorts": yes("`-P`"),
     "HostConfig.ReadonlyRootfs": yes("`--read-only`"),
     "HostConfig.SecurityOpt": partly(
-        "no-new-privileges (off by default, as Docker), systempaths=unconfined, writable-cgroups, seccomp=unconfined, apparmor=unconfined, label=disable; other profiles are refused"
+        "no-new-privileges (off by default, as Docker), systempaths=unconfined, writable-cgroups, seccomp=builtin|unconfined|a profile (Docker's default profile otherwise), apparmor=unconfined, label=disable; AppArmor and SELinux profiles are refused"
     ),
     "HostConfig.StorageOpt": refused(
         "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"

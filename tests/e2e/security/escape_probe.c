@@ -1,0 +1,86 @@
+/* escape_probe CASE: tries one thing a container should not be able to do by default and prints
+ * "ok" or the error (strerror), exiting 0 or 1. Built static by the tests (gcc -static), bound into
+ * containers read-only. Each case is harmless when it succeeds (nothing is loaded, mounted on the host
+ * or changed outside the container). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long user_then_mount(void) {
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) return -1;
+    return mount("none", "/tmp", "tmpfs", 0, "");
+}
+
+static long clone_newns(void) {
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(pid, 0, 0);
+    return pid;
+}
+
+int main(int argc, char **argv) {
+    const char *what = argc > 1 ? argv[1] : "";
+    long r = -1;
+    errno = EINVAL;
+    if (!strcmp(what, "keyctl")) {
+        r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* the session keyring */, 0);
+    } else if (!strcmp(what, "add_key")) {
+        r = syscall(SYS_add_key, "user", "berth-probe", "x", 1, -3);
+    } else if (!strcmp(what, "unshare-user")) {
+        r = unshare(CLONE_NEWUSER);
+    } else if (!strcmp(what, "unshare-user-mount")) {
+        r = user_then_mount();
+    } else if (!strcmp(what, "clone-newns")) {
+        r = clone_newns();
+    } else if (!strcmp(what, "bpf")) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.map_type = BPF_MAP_TYPE_ARRAY;
+        attr.key_size = 4;
+        attr.value_size = 4;
+        attr.max_entries = 1;
+        r = syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
+    } else if (!strcmp(what, "perf_event_open")) {
+        struct perf_event_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.size = sizeof attr;
+        attr.type = PERF_TYPE_SOFTWARE;
+        attr.config = PERF_COUNT_SW_TASK_CLOCK;
+        attr.exclude_kernel = 1;
+        r = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+    } else if (!strcmp(what, "userfaultfd")) {
+        r = syscall(SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */);
+    } else if (!strcmp(what, "personality")) {
+        r = personality(ADDR_NO_RANDOMIZE);
+    } else if (!strcmp(what, "mount")) {
+        r = mount("none", "/tmp", "tmpfs", 0, "");
+    } else if (!strcmp(what, "pivot_root")) {
+        r = syscall(SYS_pivot_root, "/tmp", "/tmp");
+    } else if (!strcmp(what, "init_module")) {
+        r = syscall(SYS_init_module, NULL, 0, "");
+    } else if (!strcmp(what, "kexec_load")) {
+        r = syscall(SYS_kexec_load, 0, 0, NULL, 0x00000001 /* KEXEC_ON_CRASH */);
+    } else if (!strcmp(what, "open_by_handle_at")) {
+        char buf[sizeof(struct file_handle) + 8];
+        struct file_handle *handle = (struct file_handle *)buf;
+        memset(buf, 0, sizeof buf);
+        handle->handle_bytes = 8;
+        handle->handle_type = 1;
+        r = syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
+    } else if (!strcmp(what, "mkdir")) {
+        r = mkdir("/tmp/berth-probe", 0700);
+    }
+    printf("%s\n", r < 0 ? strerror(errno) : "ok");
+    return r < 0;
+}
