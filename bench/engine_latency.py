@@ -68,6 +68,55 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+def seccomp_cost(env: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Docker's default seccomp profile against none, on run and on exec (goal: ≤ 5%), measured
+    alternately so that the machine's drift falls on both sides alike."""
+    base = [BERTH, "run", "--rm", "--network", "none"]
+    samples: dict[str, list[float]] = {"default": [], "unconfined": []}
+    for _ in range(RUNS):
+        samples["default"].append(median_ms([*base, "busybox", "true"], env, runs=1))
+        samples["unconfined"].append(
+            median_ms([*base, "--security-opt", "seccomp=unconfined", "busybox", "true"], env, runs=1)
+        )
+    run_on, run_off = (statistics.median(samples[k]) for k in ("default", "unconfined"))
+    subprocess.run([BERTH, "run", "-d", "--name", "sc-on", "busybox", "sleep", "600"], env=env, check=True)
+    subprocess.run(
+        [
+            BERTH,
+            "run",
+            "-d",
+            "--name",
+            "sc-off",
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+        env=env,
+        check=True,
+    )
+    on, off = [], []
+    for _ in range(RUNS):
+        on.append(median_ms([BERTH, "exec", "sc-on", "true"], env, runs=1))
+        off.append(median_ms([BERTH, "exec", "sc-off", "true"], env, runs=1))
+    exec_on, exec_off = statistics.median(on), statistics.median(off)
+    return [
+        (
+            "berth run --rm --network none (seccomp default)",
+            f"{run_on:.1f} ms",
+            f"{run_on / run_off:.2f}× unconfined (goal ≤1.05×)",
+        ),
+        ("berth run --rm --network none (seccomp=unconfined)", f"{run_off:.1f} ms", "1.00×"),
+        (
+            "berth exec true (seccomp default)",
+            f"{exec_on:.1f} ms",
+            f"{exec_on / exec_off:.2f}× unconfined (goal ≤1.05×)",
+        ),
+        ("berth exec true (seccomp=unconfined)", f"{exec_off:.1f} ms", "1.00×"),
+    ]
+
+
 def unshare_floor(rootfs: Path) -> float:
     argv = [
         "unshare",
@@ -111,6 +160,7 @@ def main() -> None:
                         f"{ms / floor:.1f}× floor (goal ≤100 ms, ≤20×)",
                     )
                 )
+        rows.extend(seccomp_cost(daemon.env))
         ps_ms: dict[str, tuple[float, float]] = {}
         for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
             ps_ms[cli] = median_ms_and_cpu([*argv, "ps", "-q"], daemon.env, runs=40)

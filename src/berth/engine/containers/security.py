@@ -15,7 +15,6 @@ from typing import Any
 
 from berth.errors import InvalidArgument
 from berth.oci import seccomp
-from berth.runtime.cgroups import detect_version
 from berth.runtime.linux.caps import CAPABILITIES, DOCKER_DEFAULT_CAPS, bounding_set, last_cap
 from berth.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
@@ -214,26 +213,20 @@ def validate(host: dict[str, Any], config: dict[str, Any]) -> None:
             )
         if str(key).startswith("io.berth."):
             raise InvalidArgument(f"invalid Annotations: {key}: the io.berth. prefix is the runtime's own")
-    _validate_devices(host, detect_version())
+    _validate_devices(host)
     validate_sysctls(host)
 
 
-def _validate_devices(host: dict[str, Any], cgroup_version: int) -> None:
-    """Device rules are enforced by the v1 devices controller; on cgroup v2 they would need an eBPF
-    program, which this daemon does not load yet: refused there rather than ignored."""
-    v2 = "device cgroup rules need cgroup v1 on this host: cgroup v2 device filtering (eBPF) is not supported by this daemon yet"
+def _validate_devices(host: dict[str, Any]) -> None:
+    """Device rules and mappings in Docker's words (v1's devices files or v2's eBPF program apply them)."""
     for rule in host.get("DeviceCgroupRules") or []:
         device_rule(str(rule))
-        if cgroup_version == 2:
-            raise InvalidArgument(v2)
     for mapping in host.get("Devices") or []:
         if not isinstance(mapping, dict) or not str(mapping.get("PathOnHost") or ""):
             raise InvalidArgument(f"invalid device mapping: {mapping!r}")
         permissions = str(mapping.get("CgroupPermissions") or "rwm")
         if not re.fullmatch(r"[rwm]{1,3}", permissions):
             raise InvalidArgument(f"invalid device mode: {permissions}")
-        if cgroup_version == 2 and sorted(permissions) != sorted("rwm") and not host.get("Privileged"):
-            raise InvalidArgument(f"--device {mapping.get('PathOnHost')}:{permissions}: {v2}")
 
 
 def _validate_modes(host: dict[str, Any], config: dict[str, Any]) -> None:

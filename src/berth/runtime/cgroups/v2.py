@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from berth.errors import NotSupported
+from berth.runtime.cgroups import devicefilter
 from berth.runtime.cgroups.base import (
     CGROUP_ROOT,
     JsonMap,
@@ -134,7 +135,9 @@ class V2Manager:
             limit = _int(pids.get("limit"))
             if limit is not None:
                 write(d / "pids.max", str(limit) if limit > 0 else "max")
-        # linux.resources.devices needs an eBPF program on v2: not implemented (runc's devices filter).
+        devices = resources.get("devices")
+        if isinstance(devices, list):  # v2 has no devices files: an eBPF program answers instead
+            devicefilter.attach(d, [r for r in devices if isinstance(r, dict)])
 
     def _apply_block_io(self, block_io: JsonMap) -> None:
         d = self.directory

@@ -48,8 +48,10 @@ def test_security_options_parse_as_moby_does() -> None:
         {"SecurityOpt": ["systempaths=unconfined", "writable-cgroups=true", "label=disable", "disable"]}
     )
     assert parsed.unconfined_paths and parsed.writable_cgroups
+    assert security.security_options({"SecurityOpt": ["seccomp=unconfined"]}).seccomp == "unconfined"
+    with pytest.raises(InvalidArgument, match="Decoding seccomp profile failed"):
+        security.validate({"SecurityOpt": ["seccomp=/x.json"]}, {})  # the CLI sends the content, not a path
     for opt, message in {
-        "seccomp=/x.json": "seccomp profiles are not supported",
         "systempaths=open": 'invalid --security-opt 2: "systempaths=open"',
         "nonsense": 'invalid --security-opt 1: "nonsense"',
     }.items():
@@ -104,13 +106,11 @@ def test_validation_messages() -> None:
             security.validate(host, config)
 
 
-def test_device_rules_are_refused_on_cgroup_v2() -> None:
-    _validate_devices({"DeviceCgroupRules": ["c 1:3 rwm"]}, 1)
-    with pytest.raises(InvalidArgument, match="cgroup v2 device filtering"):
-        _validate_devices({"DeviceCgroupRules": ["c 1:3 rwm"]}, 2)
-    with pytest.raises(InvalidArgument, match="cgroup v2 device filtering"):
-        _validate_devices({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "r"}]}, 2)
-    _validate_devices({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwm"}]}, 2)
+def test_device_rules_and_modes_are_checked() -> None:
+    _validate_devices({"DeviceCgroupRules": ["c 1:3 rwm"]})
+    _validate_devices({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "r"}]})
+    with pytest.raises(InvalidArgument, match="invalid device mode: rx"):
+        _validate_devices({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rx"}]})
     assert security.device_rule("b *:* m") == {
         "allow": True,
         "type": "b",

@@ -132,8 +132,8 @@ FIELDS: dict[str, Row] = {
     "DeviceMapping.PathOnHost": yes(),
     "DeviceMapping.PathInContainer": yes(),
     "DeviceMapping.CgroupPermissions": yes(),
-    "Resources.DeviceCgroupRules": partly(
-        "cgroup v1's devices controller; on cgroup v2 refused (no eBPF device filter yet)"
+    "Resources.DeviceCgroupRules": yes(
+        "cgroup v1's devices controller; on cgroup v2 an eBPF device program, as runc's"
     ),
     "Resources.DeviceRequests": refused('could not select device driver "" with capabilities: [[gpu]]'),
     "DeviceRequest.Driver": yes(),
