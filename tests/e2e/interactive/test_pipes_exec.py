@@ -56,8 +56,12 @@ def test_exec_it_is_a_shell_at_a_terminal(
     assert run_cli(berthd, cli, "run", "-d", "--name", "host", busybox_image, "sleep", "300").returncode == 0
     term = terminal("exec", "-it", "host", "sh", rows=30, cols=90)
     term.expect(r"/ # ")
+    assert b"^@" not in term.output  # nothing but the shell writes to the terminal (no stray NUL)
     term.send_line("stty size; echo $((2+3))")
     term.expect(r"\r\n30 90\r\n5\r\n")
+    # the pty is the container's own (its devpts), and the shell holds only its stdio
+    term.send_line("tty; ls /proc/$$/fd | tr '\\n' ' '; echo")
+    term.expect(r"\r\n/dev/pts/\d+\r\n0 1 10 2 \r\n|\r\n/dev/pts/\d+\r\n0 1 2 \r\n")
     term.resize(50, 132)
     deadline = time.monotonic() + 10
     while True:

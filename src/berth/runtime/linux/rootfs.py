@@ -328,8 +328,8 @@ def _bind_own_cgroups(dest: str, flags: int, version: int) -> None:
         sc.mount(None, dest, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | base)
 
 
-def create_devices(rootfs: str, devices: Sequence[Mapping[str, object]], console: str | None) -> None:
-    """Default device nodes, spec ``linux.devices``, /dev symlinks and /dev/console (when /dev is ours)."""
+def create_devices(rootfs: str, devices: Sequence[Mapping[str, object]]) -> None:
+    """Default device nodes, spec ``linux.devices`` and /dev symlinks (when /dev is ours)."""
     dev = secure_join(rootfs, "/dev")
     nodes: list[tuple[str, str, int, int, int, int, int]] = [
         (f"/dev/{name}", "c", major, minor, 0o666, 0, 0) for name, major, minor in DEFAULT_DEVICES
@@ -361,11 +361,6 @@ def create_devices(rootfs: str, devices: Sequence[Mapping[str, object]], console
             os.symlink(source, link)
     if os.path.exists("/proc/kcore") and not os.path.lexists(os.path.join(dev, "core")):
         os.symlink("/proc/kcore", os.path.join(dev, "core"))
-    if console is not None:
-        target = os.path.join(dev, "console")
-        if not os.path.lexists(target):
-            os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-        sc.mount(console, target, None, sc.MS_BIND)
 
 
 def pivot(rootfs: str) -> None:

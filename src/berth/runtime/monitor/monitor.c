@@ -36,6 +36,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -764,12 +765,43 @@ static void op_start(buf_t *out) {
     buf_printf(out, "{\"ok\":true,\"pid\":%d}", M.init.pid);
 }
 
-static int open_pty(int *master, int *slave, long height, long width) {
-    *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (*master < 0 || grantpt(*master) || unlockpt(*master)) return -1;
-    char *name = ptsname(*master);
-    *slave = name ? open(name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
-    if (*slave < 0) return -1;
+/* The container's ptmx, reached through init's root with openat2(RESOLVE_IN_ROOT): a symlink the
+ * container made resolves inside it, never on the host (runtime/linux/console.py does the same). */
+static int open_container_ptmx(pid_t init_pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/root", (int)init_pid);
+    int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return -1;
+    struct { uint64_t flags, mode, resolve; } how = {O_RDWR | O_NOCTTY | O_CLOEXEC, 0, 0x10 | 0x02};
+    int fd = (int)syscall(437 /* openat2 */, root, "dev/pts/ptmx", &how, sizeof how);
+    close(root);
+    int number;
+    if (fd >= 0 && ioctl(fd, TIOCGPTN, &number) != 0) { /* not a pty master: do not use it */
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* A pty in the container's own devpts (so the process there can name it: tty, ttyname), or the
+ * host's when the container's /dev/pts does not answer. */
+static int open_pty(int *master, int *slave, long height, long width, pid_t init_pid) {
+    *master = init_pid > 0 ? open_container_ptmx(init_pid) : -1;
+    if (*master >= 0) {
+        int unlock = 0;
+        if (ioctl(*master, TIOCSPTLCK, &unlock) == 0)
+            *slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        else
+            *slave = -1;
+        if (*slave < 0) close(*master), *master = -1;
+    }
+    if (*master < 0) {
+        *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (*master < 0 || grantpt(*master) || unlockpt(*master)) return -1;
+        char *name = ptsname(*master);
+        *slave = name ? open(name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+        if (*slave < 0) return -1;
+    }
     if (height && width) set_winsize(*master, height, width);
     return 0;
 }
@@ -797,7 +829,7 @@ static void op_exec_create(buf_t *out, const char *req, size_t len) {
     if (p->tty) {
         int master, slave;
         if (open_pty(&master, &slave, io ? json_int(io, io_len, "console_height", 0) : 0,
-                     io ? json_int(io, io_len, "console_width", 0) : 0) != 0) {
+                     io ? json_int(io, io_len, "console_width", 0) : 0, M.init.pid) != 0) {
             error_reply(out, "internal", "openpty: %s", strerror(errno));
             free(p->name), free(p->process_json), free(p);
             return;

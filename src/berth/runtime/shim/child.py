@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from berth.oci.mount import Mount
 from berth.runtime.errors import UserNotFound
+from berth.runtime.linux import console
 from berth.runtime.linux import process as proc
 from berth.runtime.linux import rootfs as fs
 from berth.runtime.linux import syscalls as sc
@@ -43,10 +44,24 @@ def _reset_signals() -> None:
 
 def _stdio(stdio: Sequence[int], tty: bool) -> None:
     os.setsid()
-    if tty:
+    if tty and stdio:
         fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
     for target, fd in enumerate(stdio):
         os.dup2(fd, target, inheritable=True)
+    for fd in set(stdio) - {0, 1, 2}:  # received without O_CLOEXEC: never into the container
+        os.close(fd)
+
+
+def _container_console(height: int, width: int) -> int:
+    """The init's terminal, from the container's own devpts (after pivot_root): it becomes the
+    controlling terminal, stdio and /dev/console; the master is returned for the shim."""
+    master, slave = console.open_here(height, width)
+    console.make_controlling(slave)
+    if not os.path.lexists("/dev/console"):
+        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    sc.mount(f"/proc/self/fd/{slave}", "/dev/console", None, sc.MS_BIND)
+    os.close(slave)
+    return master
 
 
 def _join_cgroup(join_files: Sequence[str]) -> None:
@@ -84,18 +99,22 @@ def run_init(
     bundle: str,
     rootfs_mounts: Sequence[Mount],
     stdio: Sequence[int],
-    tty: bool,
-    console: str | None,
+    console_size: tuple[int, int] | None,
     sync: socket.socket,
     join_files: Sequence[str],
     cgroup_version: int,
     seccomp_program: bytes = b"",
 ) -> NoReturn:
-    """The container's init: set up everything, report, wait for start, exec. Never returns."""
+    """The container's init: set up everything, report, wait for start, exec. Never returns.
+    ``console_size``: (height, width) of a terminal to open in the container (``stdio`` is then
+    empty), whose master goes back with the report."""
+    master = -1
     try:
         _reset_signals()
-        _stdio(stdio, tty)
-        _setup_container(spec, bundle, rootfs_mounts, console, join_files, cgroup_version)
+        _stdio(stdio, False)
+        _setup_container(spec, bundle, rootfs_mounts, join_files, cgroup_version)
+        if console_size is not None:
+            master = _container_console(*console_size)
         process = spec.get("process")
         process = process if isinstance(process, dict) else {}
         annotations = spec.get("annotations")
@@ -110,7 +129,12 @@ def run_init(
     except BaseException as exc:
         _send(sync, {"error": f"{exc}", "kind": "internal"})
         os._exit(1)
-    _send(sync, {"ok": True})
+    if master >= 0:
+        with contextlib.suppress(OSError):
+            console.send_with_fd(sync, b'{"ok": true}', master)
+        os.close(master)
+    else:
+        _send(sync, {"ok": True})
     try:
         go = sync.recv(16)
     except OSError:
@@ -124,7 +148,6 @@ def _setup_container(
     spec: JsonMap,
     bundle: str,
     rootfs_mounts: Sequence[Mount],
-    console: str | None,
     join_files: Sequence[str],
     cgroup_version: int,
 ) -> None:
@@ -171,7 +194,7 @@ def _setup_container(
         os.close(fd)
     if any(m.get("destination") == "/dev" and m.get("type") == "tmpfs" for m in mounts):
         devices = [d for d in linux.get("devices") or [] if isinstance(d, dict)]
-        fs.create_devices(rootfs, devices, console)
+        fs.create_devices(rootfs, devices)
     fs.pivot(rootfs)
     # Sysctls before the readonly paths (/proc/sys among them), as runc orders them.
     sysctl = linux.get("sysctl")

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from berth.oci.mount import Mount
 from berth.runtime import cgroups
-from berth.runtime.linux import seccomp
+from berth.runtime.linux import console, seccomp
 from berth.runtime.linux import syscalls as sc
 from berth.runtime.shim import child, protocol
 from berth.runtime.shim.server import Proc, start_time
@@ -86,8 +86,9 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
     manager.apply(resources if isinstance(resources, dict) else {})
     init = Proc("init", bool(io.get("tty")), bool(io.get("open_stdin")), bool(io.get("stdin_once")))
     height, width = io.get("console_height"), io.get("console_width")
-    stdio = init.setup_stdio(height if isinstance(height, int) else 0, width if isinstance(width, int) else 0)
-    console = os.ttyname(stdio[0]) if init.tty else None
+    size = (height if isinstance(height, int) else 0, width if isinstance(width, int) else 0)
+    # a terminal is opened by init in the container's own devpts (it sends the master back)
+    stdio = [] if init.tty else init.setup_stdio(*size)
     raw_ns = linux.get("namespaces")
     namespaces = [ns for ns in raw_ns if isinstance(ns, dict)] if isinstance(raw_ns, list) else []
     pid_ns = next((ns for ns in namespaces if ns.get("type") == "pid"), None)
@@ -109,8 +110,7 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
             bundle=bundle,
             rootfs_mounts=rootfs,
             stdio=stdio,
-            tty=init.tty,
-            console=console,
+            console_size=size if init.tty else None,
             sync=theirs,
             join_files=manager.join_files(),
             cgroup_version=manager.version,
@@ -118,12 +118,19 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
         )
     theirs.close()
     init.close_child_fds()
-    reply = ours.recv(65536)
+    reply, master = console.receive_with_fd(ours)
     message = (
         json.loads(reply) if reply else {"error": "container init exited during setup", "kind": "internal"}
     )
     if "error" in message:
+        if master is not None:
+            os.close(master)
         raise _Failed(message)
+    if init.tty:
+        if master is None:
+            raise _Failed({"error": "container init sent no terminal", "kind": "internal"})
+        init.stdin_fd = master
+        init.outputs[master] = "stdout"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock_path = state_dir / "shim.sock"
     sock_path.unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from berth.runtime import cgroups
-from berth.runtime.linux import seccomp
+from berth.runtime.linux import console, seccomp
 from berth.runtime.linux import syscalls as sc
 from berth.runtime.logfile import LogWriter, rfc3339nano
 from berth.runtime.shim import child, protocol
@@ -83,12 +83,11 @@ class Proc:
     exit_code: int | None = None
     started: bool = False
 
-    def setup_stdio(self, height: int = 0, width: int = 0) -> list[int]:
-        """Make pipes or a pty; return the child's stdio fds (0, 1, 2)."""
+    def setup_stdio(self, height: int = 0, width: int = 0, init_pid: int = 0) -> list[int]:
+        """Make pipes or a pty (in the devpts of the container whose init is ``init_pid``); return
+        the child's stdio fds (0, 1, 2)."""
         if self.tty:
-            master, slave = os.openpty()
-            if height and width:
-                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+            master, slave = console.open_in(init_pid, height, width)
             self.stdin_fd = master
             self.outputs[master] = "stdout"
             self.child_fds = [slave]
@@ -444,7 +443,7 @@ class Shim:
         proc.privileged = bool(request.get("privileged"))
         height, width = io.get("console_height"), io.get("console_width")
         proc.stdio = proc.setup_stdio(
-            height if isinstance(height, int) else 0, width if isinstance(width, int) else 0
+            height if isinstance(height, int) else 0, width if isinstance(width, int) else 0, self.init.pid
         )
         if proc.stdin_fd is not None:
             os.set_blocking(proc.stdin_fd, False)
