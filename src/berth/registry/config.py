@@ -1,7 +1,8 @@
 """RegistryConfig: the ``--config`` YAML file, with defaults for everything.
 
 storage:  {driver: filesystem | inmemory}      # filesystem lives under --root/storage
-auth:     {service: berth-registry, token_ttl: 300, realm: URL, bcrypt_rounds: 12}
+auth:     {service: berth-registry, token_ttl: 300, realm: URL, bcrypt_rounds: 12,
+          login_attempts: 5, login_window: 300}
                                                    # realm defaults to the request's scheme://host/token
 default_visibility: private | public
 tls:      {certificate: FILE, key: FILE}       # serve HTTPS
@@ -38,6 +39,8 @@ class RegistryConfig:
     addr: str = DEFAULT_ADDR
     gc_grace_seconds: float = 3600.0
     bcrypt_rounds: int = 12
+    login_attempts: int = 5  # failed logins of one user from one address before a lock-out
+    login_window: float = 300.0  # seconds a failure counts (and the longest lock-out)
     proxy: ProxyConfig | None = None
 
 
@@ -80,6 +83,8 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         storage_driver=driver,
         service=str(auth.get("service", "berth-registry")),
         token_ttl=int(auth.get("token_ttl", 300)),
+        login_attempts=int(auth.get("login_attempts", 5)),
+        login_window=float(auth.get("login_window", 300)),
         realm=auth.get("realm"),
         default_visibility=visibility,
         tls_certificate=Path(tls["certificate"]) if tls.get("certificate") else None,

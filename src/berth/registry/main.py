@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import signal
 import ssl
@@ -73,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     repo.add_parser("list")
     repo.add_parser("rm").add_argument("name")
 
+    audit = sub.add_parser(
+        "audit",
+        help="print the audit log: pushes, deletes, logins, grants",
+        epilog="Examples:\n  berth-registry audit\n  berth-registry audit --action login-failed --format json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument("--action", action="append", help="only these actions (push, delete, login, …)")
+    audit.add_argument("--actor", help="only what this user did")
+    audit.add_argument("--format", choices=["table", "json"], default="table")
     gc = sub.add_parser("gc", help="remove unreferenced blobs (safe while serving)")
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed")
     gc.add_argument("--delete-untagged", action="store_true", help="also remove untagged manifests")
@@ -131,10 +141,66 @@ def _run(args: argparse.Namespace) -> int:
         registry.close()
 
 
+def _print_audit(registry: Registry, args: argparse.Namespace) -> None:
+    entries = [
+        e
+        for e in registry.audit.entries()
+        if (not args.action or e.get("action") in args.action)
+        and (not args.actor or e.get("actor") == args.actor)
+    ]
+    if args.format == "json":
+        for entry in entries:
+            print(json.dumps(entry, separators=(",", ":")))
+        return
+    fixed = ("time", "action", "actor", "address", "target")
+    rows: list[tuple[str, ...]] = [("TIME", "ACTION", "ACTOR", "ADDRESS", "TARGET", "DETAIL")]
+    for e in entries:
+        detail = " ".join(f"{k}={v}" for k, v in e.items() if k not in fixed)
+        rows.append((*(str(e.get(k, "")) for k in fixed), detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + row[5])
+
+
+_CLI_AUDIT = {  # (command, action) → the audit action, for commands that change who may do what
+    ("user", "add"): "user-add", ("user", "rm"): "user-remove", ("user", "passwd"): "password-change",
+    ("org", "add"): "org-add", ("team", "add"): "team-add", ("team", "grant"): "grant",
+    ("repo", "visibility"): "visibility", ("repo", "rm"): "repo-remove",
+}  # fmt: skip
+
+
+def _audit_cli(registry: Registry, args: argparse.Namespace) -> None:
+    cmd, action = str(args.command), str(getattr(args, "action", "") or "")
+    actor = f"cli:{getpass.getuser()}"
+    if cmd == "team" and action == "members" and args.op in ("add", "rm"):
+        change = "member-add" if args.op == "add" else "member-remove"
+        registry.audit.record(change, actor, f"{args.org}/{args.team}", user=args.user)
+        return
+    kind = _CLI_AUDIT.get((cmd, action))
+    if kind is None:
+        return
+    if cmd == "team" and action == "grant":
+        registry.audit.record(kind, actor, args.repo, team=f"{args.org}/{args.team}", access=args.access)
+    elif cmd == "team":
+        registry.audit.record(kind, actor, f"{args.org}/{args.team}")
+    elif cmd == "repo" and action == "visibility":
+        registry.audit.record(kind, actor, args.name, visibility=args.visibility)
+    else:
+        registry.audit.record(kind, actor, args.name)
+
+
 def _dispatch(registry: Registry, args: argparse.Namespace) -> int:
+    code = _command(registry, args)
+    _audit_cli(registry, args)  # after it succeeded (a failure raised)
+    return code
+
+
+def _command(registry: Registry, args: argparse.Namespace) -> int:
     accounts = registry.accounts
     cmd, action = args.command, getattr(args, "action", None)
-    if cmd == "serve":
+    if cmd == "audit":
+        _print_audit(registry, args)
+    elif cmd == "serve":
         asyncio.run(_serve(registry, args.addr or registry.config.addr))
     elif cmd == "user" and action == "add":
         accounts.add_user(args.name, _read_password(args.password_stdin), admin=args.admin)

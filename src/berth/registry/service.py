@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from berth.registry.accounts.service import AccountService
+from berth.registry.audit import AUDIT_FILE, AuditLog
 from berth.registry.auth.acl import AccessPolicy
+from berth.registry.auth.logins import Logins
+from berth.registry.auth.throttle import LoginThrottle
 from berth.registry.auth.tokens import TokenIssuer
 from berth.registry.blobs import BlobStore
 from berth.registry.config import RegistryConfig
@@ -38,6 +41,9 @@ class Registry:
         visibility = "public" if config.proxy else config.default_visibility
         self.repos = RepositoryService(self.db, default_visibility=visibility)
         self.accounts = AccountService(self.db, bcrypt_rounds=config.bcrypt_rounds)
+        self.audit = AuditLog(config.root / AUDIT_FILE)
+        throttle = LoginThrottle(limit=config.login_attempts, window=config.login_window)
+        self.logins = Logins(self.accounts, throttle, self.audit)
         self.policy = AccessPolicy(self.accounts, self.repos, pull_through=config.proxy is not None)
         self.upstream = UpstreamClient(config.proxy) if config.proxy else None
         self._tokens: TokenIssuer | None = None

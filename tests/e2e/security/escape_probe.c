@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <dirent.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -27,6 +30,39 @@ static long clone_newns(void) {
     if (pid == 0) _exit(0);
     if (pid > 0) waitpid(pid, 0, 0);
     return pid;
+}
+
+/* For SECONDS, look at every process's /proc/PID/exe: any that is a file outside the container's
+ * root filesystem (the runtime's own binary, caught while it joins the container) is a way to
+ * overwrite the host's binary (CVE-2019-5736). Prints "reached PATH" for the first one. */
+static long exe_watch(int seconds) {
+    struct stat root;
+    if (stat("/", &root) < 0) return -1;
+    time_t end = time(NULL) + seconds;
+    pid_t self = getpid();
+    while (time(NULL) < end) {
+        DIR *proc = opendir("/proc");
+        if (!proc) return -1;
+        struct dirent *entry;
+        while ((entry = readdir(proc))) {
+            if (entry->d_name[0] < '0' || entry->d_name[0] > '9' || atoi(entry->d_name) == self) continue;
+            char path[300], target[512];
+            snprintf(path, sizeof path, "/proc/%s/exe", entry->d_name);
+            int fd = open(path, O_PATH | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            if (fstat(fd, &st) == 0 && st.st_dev != root.st_dev) {
+                ssize_t n = readlink(path, target, sizeof target - 1);
+                target[n > 0 ? n : 0] = 0;
+                printf("reached %s\n", target);
+                fflush(stdout);
+                _exit(2);
+            }
+            close(fd);
+        }
+        closedir(proc);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -78,6 +114,8 @@ int main(int argc, char **argv) {
         handle->handle_bytes = 8;
         handle->handle_type = 1;
         r = syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
+    } else if (!strcmp(what, "exe-watch")) {
+        r = exe_watch(argc > 2 ? atoi(argv[2]) : 5);
     } else if (!strcmp(what, "mkdir")) {
         r = mkdir("/tmp/berth-probe", 0700);
     }

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.root
 
 # the shell's own descriptors above 2 (tested by the shell itself: no child holds a directory open),
 # then what its stdin is
-OWN_FDS = 'for i in $(seq 3 255); do [ -e /proc/$$/fd/$i ] && printf "%s " $i; done; echo; readlink /proc/$$/fd/0'
+OWN_FDS = (
+    'for i in $(seq 3 255); do [ -e /proc/$$/fd/$i ] && printf "%s " $i; done; echo; readlink /proc/$$/fd/0'
+)
 
 
 def _fds(output: bytes | str) -> tuple[list[str], str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,10 +17,11 @@ import pytest
 from berth.testing.daemon import cleanup_daemon, start_daemon, unmount_under
 from tests.conftest import TEST_TMP_MARK
 from tests.e2e.conftest import Daemon
+from tests.e2e.security.conftest import PROBE
 
 pytestmark = pytest.mark.root
 
-PROBE = "/probe"
+
 # Calls Docker's default profile refuses to a default (root, 14 capabilities) container: each EPERM.
 BLOCKED_BY_DEFAULT = (
     "keyctl", "add_key", "unshare-user", "unshare-user-mount", "bpf", "perf_event_open", "userfaultfd",
@@ -39,16 +39,6 @@ LIFTED_BY_PRIVILEGED = (
     "clone-newns",
 )
 LIFTED_BY_UNCONFINED = ("keyctl", "add_key", "unshare-user", "personality")
-
-
-@pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is needed to build the escape probe (apt install gcc libc6-dev)")
-    out = tmp_path_factory.mktemp("probe") / "escape_probe"
-    source = Path(__file__).with_name("escape_probe.c")
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(source)], check=True, capture_output=True)
-    return out
 
 
 def _probe(berthd: Daemon, probe: Path, image: str, cases: tuple[str, ...], *flags: str) -> dict[str, str]:

@@ -106,3 +106,23 @@ class Maker:
 
     def log(self, container_id: str) -> Path:
         return self.tmp / container_id / "json.log"
+
+
+def errno_in_child(body: Callable[[], None]) -> int:
+    """Run ``body`` in a forked child (so that what it changes — a seccomp filter, a cgroup — stays
+    there); the errno of the OSError it raised, 0 if none."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            body()
+        except OSError as exc:
+            code = exc.errno or 255
+        os.write(writer, str(code).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    answer = os.read(reader, 16)
+    os.close(reader)
+    return int(answer or b"-1")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtime_helpers import errno_in_child
 
 from berth.runtime.cgroups import devicefilter
 
@@ -38,22 +39,12 @@ def cgroup() -> Iterator[Path]:
 
 def _open_in(cgroup: Path, path: str, flags: int) -> int:
     """errno of open(path, flags) in a child moved into ``cgroup`` (0: it opened)."""
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-            os.close(os.open(path, flags))
-        except OSError as exc:
-            code = exc.errno or 255
-        os.write(writer, str(code).encode())
-        os._exit(0)
-    os.close(writer)
-    os.waitpid(pid, 0)
-    answer = os.read(reader, 16)
-    os.close(reader)
-    return int(answer or b"-1")
+
+    def body() -> None:
+        (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        os.close(os.open(path, flags))
+
+    return errno_in_child(body)
 
 
 DENY_ALL = {"allow": False, "access": "rwm"}

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from runtime_helpers import errno_in_child
 
 from berth.runtime.linux import seccomp, syscalls
 
@@ -16,27 +17,17 @@ pytestmark = pytest.mark.root
 
 def _in_child(program: bytes, call: str) -> int:
     """Run ``call`` in a forked child after loading ``program``; the errno it met (0: it worked)."""
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
-            seccomp.install(program)
-            if call == "mkdir":
-                os.mkdir(f"/tmp/berth-seccomp-{os.getpid()}")
-                os.rmdir(f"/tmp/berth-seccomp-{os.getpid()}")
-            elif call == "getcwd":
-                os.getcwd()
-        except OSError as exc:
-            code = exc.errno or 255
-        os.write(writer, str(code).encode())
-        os._exit(0)
-    os.close(writer)
-    os.waitpid(pid, 0)
-    answer = os.read(reader, 16)
-    os.close(reader)
-    return int(answer or b"-1")
+
+    def body() -> None:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        seccomp.install(program)
+        if call == "mkdir":
+            os.mkdir(f"/tmp/berth-seccomp-{os.getpid()}")
+            os.rmdir(f"/tmp/berth-seccomp-{os.getpid()}")
+        elif call == "getcwd":
+            os.getcwd()
+
+    return errno_in_child(body)
 
 
 def test_a_rule_takes_effect_in_the_child_only() -> None:

@@ -197,8 +197,10 @@ async def test_token_from_another_key_rejected(client: Client, registry: Registr
     forged = other.issue("alice", [{"type": "repository", "name": "alice/app", "actions": ["pull", "push"]}])
     r = await client.post("/v2/alice/app/blobs/uploads/", headers=_bearer(forged))
     assert r.status == 401
+    alice = registry.accounts.get_user("alice")
+    assert alice is not None
     genuine = registry.tokens.issue(
-        "alice", [{"type": "repository", "name": "alice/app", "actions": ["push"]}]
+        "alice", [{"type": "repository", "name": "alice/app", "actions": ["push"]}], stamp=alice.stamp
     )
     r = await client.post("/v2/alice/app/blobs/uploads/", headers=_bearer(genuine))
     assert r.status == 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ class UserUnknown(NotFound):
 class User:
     name: str
     admin: bool
+    stamp: str = ""  # changes with the password: tokens carry it, so a new password voids old ones
+
+
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -74,8 +80,10 @@ class AccountService:
         self._verified = {k: v for k, v in self._verified.items() if k[0] != name}
 
     def get_user(self, name: str) -> User | None:
-        row = self._db.query_one("SELECT name, admin FROM users WHERE name = ?", (name,))
-        return None if row is None else User(str(row["name"]), bool(row["admin"]))
+        row = self._db.query_one("SELECT name, admin, password_hash FROM users WHERE name = ?", (name,))
+        if row is None:
+            return None
+        return User(str(row["name"]), bool(row["admin"]), _stamp(str(row["password_hash"])))
 
     def users(self) -> list[User]:
         return [
@@ -94,7 +102,7 @@ class AccountService:
             if not bcrypt.checkpw(password.encode(), stored.encode()):
                 return None
             self._verified[(name, password)] = stored
-        return User(str(row["name"]), bool(row["admin"]))
+        return User(str(row["name"]), bool(row["admin"]), _stamp(stored))
 
     # organisations and teams ------------------------------------------------------------------------
     def add_org(self, name: str, owner: str) -> None:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from berth.errors import Unauthorized
+from berth.registry.accounts.service import User
 
 ACCESS, REFRESH, SESSION = "access", "refresh", "session"
 
@@ -78,8 +79,15 @@ class TokenIssuer:
         self.ttl = ttl
 
     def issue(
-        self, subject: str, access: list[dict[str, Any]], *, kind: str = ACCESS, ttl: int | None = None
+        self,
+        subject: str,
+        access: list[dict[str, Any]],
+        *,
+        kind: str = ACCESS,
+        ttl: int | None = None,
+        stamp: str = "",
     ) -> str:
+        """``stamp``: the subject's credential stamp (``User.stamp``), checked by ``check_stamp``."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -92,6 +100,8 @@ class TokenIssuer:
             "access": access,
             "kind": kind,
         }
+        if stamp:
+            claims["cst"] = stamp
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})
 
     def verify(self, token: str, *, kind: str = ACCESS) -> dict[str, Any]:
@@ -110,3 +120,9 @@ class TokenIssuer:
         if claims.get("kind", ACCESS) != kind:
             raise InvalidToken(f"token is not a {kind} token")
         return claims
+
+
+def check_stamp(claims: dict[str, Any], user: User | None) -> None:
+    """InvalidToken if the token's user has changed their password since it was issued."""
+    if user is not None and claims.get("cst") != user.stamp:
+        raise InvalidToken(f"token was issued before the password of {user.name} changed: log in again")

@@ -63,6 +63,7 @@ async def delete_blob(ctx: RequestContext, name: str, digest: str) -> web.Stream
     _check_digest(digest)
     if not ctx.registry.blobs.unlink(name, digest):
         raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
+    ctx.audit("delete", f"{name}@{digest}", kind="blob")
     return web.Response(status=202, headers={"Docker-Content-Digest": digest, "Content-Length": "0"})
 
 

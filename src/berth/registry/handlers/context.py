@@ -20,7 +20,8 @@ from berth.registry.accounts.service import User
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.auth.acl import PULL
 from berth.registry.auth.basic import parse_basic
-from berth.registry.auth.tokens import InvalidToken
+from berth.registry.auth.throttle import TooManyLogins
+from berth.registry.auth.tokens import InvalidToken, check_stamp
 from berth.registry.service import Registry
 
 REGISTRY_KEY = web.AppKey("registry", Registry)
@@ -63,6 +64,12 @@ def unauthorized(
     )
 
 
+def too_many_logins(exc: TooManyLogins) -> RegistryError:
+    return RegistryError(
+        ErrorCode.TOOMANYREQUESTS, str(exc), status=429, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
 def authenticate(registry: Registry, request: web.Request) -> Identity:
     """Identify the caller from ``Authorization``; bad credentials are a 401, none is anonymous."""
     header = request.headers.get("Authorization", "")
@@ -71,7 +78,14 @@ def authenticate(registry: Registry, request: web.Request) -> Identity:
     scheme = header.split(" ", 1)[0].lower()
     if scheme == "basic":
         creds = parse_basic(header)
-        user = registry.accounts.verify(*creds) if creds else None
+        try:
+            user = (
+                registry.logins.verify(*creds, address=request.remote or "", via="basic", record=False)
+                if creds
+                else None
+            )
+        except TooManyLogins as exc:
+            raise too_many_logins(exc) from exc
         if user is None:
             raise unauthorized(registry, request, message="invalid username or password")
         return Identity(user, None, True, "basic")
@@ -85,6 +99,10 @@ def authenticate(registry: Registry, request: web.Request) -> Identity:
         user = registry.accounts.get_user(subject) if subject else None
         if subject and user is None:
             raise unauthorized(registry, request, message="token subject no longer exists")
+        try:
+            check_stamp(claims, user)
+        except InvalidToken as exc:
+            raise unauthorized(registry, request, message=str(exc)) from exc
         access: dict[tuple[str, str], set[str]] = {}
         for entry in claims.get("access") or []:
             if isinstance(entry, dict):
@@ -112,6 +130,13 @@ class RequestContext:
             allowed = allowed & frozenset(self.identity.token_access.get(("repository", repo), set()))
         self.identity._cache[repo] = allowed
         return allowed
+
+    def audit(self, action: str, target: str, **detail: object) -> None:
+        """Record ``action`` on ``target`` by this caller in the audit log."""
+        user = self.identity.user
+        self.registry.audit.record(
+            action, user.name if user else "anonymous", target, address=self.request.remote or "", **detail
+        )
 
     def can(self, repo: str, action: str) -> bool:
         return action in self.actions(repo)

@@ -80,6 +80,11 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
     parsed_subject = json.loads(data).get("subject")
     if isinstance(parsed_subject, dict) and parsed_subject.get("digest"):
         headers["OCI-Subject"] = str(parsed_subject["digest"])
+    ctx.audit(
+        "push",
+        f"{name}:{reference}" if not digests.is_digest(reference) else f"{name}@{reference}",
+        digest=digest,
+    )
     response = web.Response(status=201, headers=headers)
     for tag in extra_tags:
         response.headers.add("OCI-Tag", tag)
@@ -89,4 +94,5 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
 async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
     ctx.require_visible(name)
     ctx.registry.manifests.delete(name, reference)
+    ctx.audit("delete", f"{name}:{reference}" if not digests.is_digest(reference) else f"{name}@{reference}")
     return web.Response(status=202, headers={"Content-Length": "0"})

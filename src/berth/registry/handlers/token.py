@@ -15,7 +15,8 @@ from berth.registry.accounts.service import User
 from berth.registry.auth.acl import ALL_ACTIONS
 from berth.registry.auth.basic import parse_basic
 from berth.registry.auth.scope import Scope, parse_scopes
-from berth.registry.auth.tokens import REFRESH, InvalidToken
+from berth.registry.auth.throttle import TooManyLogins
+from berth.registry.auth.tokens import REFRESH, InvalidToken, check_stamp
 from berth.registry.handlers.context import REGISTRY_KEY
 from berth.registry.service import Registry
 
@@ -46,8 +47,24 @@ def grant(registry: Registry, user: User | None, scopes: list[Scope]) -> list[di
     return access
 
 
+def _too_many(exc: TooManyLogins) -> web.Response:
+    return web.json_response(
+        {"errors": [{"code": "TOOMANYREQUESTS", "message": str(exc)}]},
+        status=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 async def handle_token(request: web.Request) -> web.StreamResponse:
+    try:
+        return await _token(request)
+    except TooManyLogins as exc:
+        return _too_many(exc)
+
+
+async def _token(request: web.Request) -> web.StreamResponse:
     registry = request.app[REGISTRY_KEY]
+    address = request.remote or ""
     user: User | None = None
     offline = False
     if request.method == "POST":
@@ -55,7 +72,8 @@ async def handle_token(request: web.Request) -> web.StreamResponse:
         grant_type = str(form.get("grant_type", ""))
         scopes = parse_scopes([str(form.get("scope", ""))])
         if grant_type == "password":
-            user = registry.accounts.verify(str(form.get("username", "")), str(form.get("password", "")))
+            username, password = str(form.get("username", "")), str(form.get("password", ""))
+            user = registry.logins.verify(username, password, address=address, via="token")
             if user is None:
                 return _denied("invalid username or password")
             offline = str(form.get("access_type", "")) == "offline"
@@ -67,6 +85,10 @@ async def handle_token(request: web.Request) -> web.StreamResponse:
             user = registry.accounts.get_user(str(claims.get("sub", "")))
             if user is None:
                 return _denied("account no longer exists")
+            try:
+                check_stamp(claims, user)
+            except InvalidToken as exc:
+                return _denied(str(exc))
         else:
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
     else:
@@ -74,12 +96,12 @@ async def handle_token(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         if header:
             creds = parse_basic(header)
-            user = registry.accounts.verify(*creds) if creds else None
+            user = registry.logins.verify(*creds, address=address, via="token") if creds else None
             if user is None:
                 return _denied("invalid username or password")
         offline = request.query.get("offline_token", "") == "true"
-    subject = user.name if user else ""
-    token = registry.tokens.issue(subject, grant(registry, user, scopes))
+    subject, stamp = (user.name, user.stamp) if user else ("", "")
+    token = registry.tokens.issue(subject, grant(registry, user, scopes), stamp=stamp)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     body: dict[str, Any] = {
         "token": token,
@@ -88,5 +110,7 @@ async def handle_token(request: web.Request) -> web.StreamResponse:
         "issued_at": now.isoformat().replace("+00:00", "Z"),
     }
     if offline and user is not None:
-        body["refresh_token"] = registry.tokens.issue(subject, [], kind=REFRESH, ttl=_REFRESH_TTL)
+        body["refresh_token"] = registry.tokens.issue(
+            subject, [], kind=REFRESH, ttl=_REFRESH_TTL, stamp=stamp
+        )
     return web.json_response(body)

@@ -16,7 +16,8 @@ from berth.errors import BerthError
 from berth.oci import mediatypes as mt
 from berth.registry.accounts.service import User
 from berth.registry.auth.basic import parse_basic
-from berth.registry.auth.tokens import SESSION, InvalidToken
+from berth.registry.auth.throttle import TooManyLogins
+from berth.registry.auth.tokens import SESSION, InvalidToken, check_stamp
 from berth.registry.handlers.context import REGISTRY_KEY
 from berth.registry.manifests import StoredManifest
 from berth.registry.service import Registry
@@ -32,11 +33,18 @@ def _viewer(registry: Registry, request: web.Request) -> User | None:
     if cookie:
         try:
             claims = registry.tokens.verify(cookie, kind=SESSION)
+            user = registry.accounts.get_user(str(claims.get("sub", "")))
+            check_stamp(claims, user)
         except InvalidToken:
             return None
-        return registry.accounts.get_user(str(claims.get("sub", "")))
+        return user
     creds = parse_basic(request.headers.get("Authorization", ""))
-    return registry.accounts.verify(*creds) if creds else None
+    if not creds:
+        return None
+    try:
+        return registry.logins.verify(*creds, address=request.remote or "", via="web", record=False)
+    except TooManyLogins:
+        return None
 
 
 def _html(title: str, body: str, user: User | None, status: int = 200) -> web.Response:
@@ -119,11 +127,21 @@ async def login(request: web.Request) -> web.StreamResponse:
     registry = request.app[REGISTRY_KEY]
     form = await request.post()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    user = registry.accounts.verify(username, password)
+    try:
+        user = registry.logins.verify(username, password, address=request.remote or "", via="web")
+    except TooManyLogins as exc:
+        response = _html(
+            "Sign in",
+            t.login_body(f"Too many failed attempts: try again in {exc.retry_after} s.", username),
+            None,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if user is None:
         return _html("Sign in", t.login_body("Wrong username or password.", username), None, status=401)
     response = web.Response(status=303, headers={"Location": "/"})
-    session = registry.tokens.issue(user.name, [], kind=SESSION, ttl=_SESSION_TTL)
+    session = registry.tokens.issue(user.name, [], kind=SESSION, ttl=_SESSION_TTL, stamp=user.stamp)
     response.set_cookie(
         COOKIE, session, max_age=_SESSION_TTL, httponly=True, samesite="Lax", secure=request.secure, path="/"
     )

@@ -43,7 +43,7 @@ _OPS = {
 
 
 class SeccompError(OSError):
-    pass
+    """A profile libseccomp cannot compile, or a program the kernel will not load."""
 
 
 class _ArgCmp(ctypes.Structure):

@@ -110,6 +110,7 @@ def run_init(
     empty), whose master goes back with the report."""
     master = -1
     try:
+        hide_from_container()  # it may share a pid namespace (--pid host|container:X)
         _reset_signals()
         _stdio(stdio, False)
         _setup_container(spec, bundle, rootfs_mounts, join_files, cgroup_version)
@@ -227,8 +228,17 @@ def exec_annotations(process: JsonMap, annotations: JsonMap) -> JsonMap:
 NS_ORDER = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: after it, /proc/<init> paths change meaning
 
 
+def hide_from_container() -> None:
+    """Non-dumpable until execve: while the runtime's own (host) binary runs inside the container's
+    pid namespace, its /proc/PID/exe, root and fds are closed to the container's processes (which lack
+    CAP_SYS_PTRACE), so none can reopen that binary to overwrite it (CVE-2019-5736). execve of the
+    container's program makes the process dumpable again."""
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+
+
 def enter_pid_namespace(init_pid: int) -> None:
     """setns into init's pid namespace: it applies to the children we fork from now on."""
+    hide_from_container()
     fd = os.open(f"/proc/{init_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if os.fstat(fd).st_ino != os.stat("/proc/self/ns/pid").st_ino:
