@@ -57,7 +57,9 @@ def open_in(init_pid: int, height: int = 0, width: int = 0) -> tuple[int, int]:
         return _host_pair(height, width)
     try:
         how = _OpenHow(os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-        master = int(_libc.syscall(_SYS_OPENAT2, root, b"dev/pts/ptmx", ctypes.byref(how), ctypes.sizeof(how)))
+        master = int(
+            _libc.syscall(_SYS_OPENAT2, root, b"dev/pts/ptmx", ctypes.byref(how), ctypes.sizeof(how))
+        )
     finally:
         os.close(root)
     if master < 0:
