@@ -3,7 +3,8 @@
 Rows: `berth run --rm busybox true` and `docker run --rm busybox true` against berthd, on the default
 bridge network and with `--network none`; `berth ps -q` and `docker ps -q` (wall time, and CPU time,
 which the shared machine's load disturbs less) with their ratio; `berth exec` and `docker exec` into
-an idle container; the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
+an idle container; the cost of Docker's default seccomp profile on run and exec (against
+`seccomp=unconfined`, alternated; goal ≤ 1.05×, issue 11); the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
 ROOTFS /bin/true` (the kernel's cost), and dockerd/podman when installed (started with
 --iptables=false / --network none, stopped by PID). Goals (issue 2): run ≤ 100 ms and ≤ 20× unshare;
 ps -q ≤ 30 ms; ≤ 1 MB PSS per idle container.
