@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,12 +34,11 @@ static long clone_newns(void) {
     return pid;
 }
 
-/* For SECONDS, look at every process's /proc/PID/exe: any that is a file outside the container's
- * root filesystem (the runtime's own binary, caught while it joins the container) is a way to
- * overwrite the host's binary (CVE-2019-5736). Prints "reached PATH" for the first one. */
+/* For SECONDS, look at every process's /proc/PID/exe: any that is not on a container's overlayfs
+ * (the runtime's own binary, caught while it joins the container) is a way to overwrite the host's
+ * binary (CVE-2019-5736). Prints "reached PATH" for the first one. */
+#define OVERLAYFS_MAGIC 0x794c7630
 static long exe_watch(int seconds) {
-    struct stat root;
-    if (stat("/", &root) < 0) return -1;
     time_t end = time(NULL) + seconds;
     pid_t self = getpid();
     while (time(NULL) < end) {
@@ -50,8 +51,8 @@ static long exe_watch(int seconds) {
             snprintf(path, sizeof path, "/proc/%s/exe", entry->d_name);
             int fd = open(path, O_PATH | O_CLOEXEC);
             if (fd < 0) continue;
-            struct stat st;
-            if (fstat(fd, &st) == 0 && st.st_dev != root.st_dev) {
+            struct statfs fs;
+            if (fstatfs(fd, &fs) == 0 && fs.f_type != OVERLAYFS_MAGIC) {
                 ssize_t n = readlink(path, target, sizeof target - 1);
                 target[n > 0 ? n : 0] = 0;
                 printf("reached %s\n", target);
@@ -116,6 +117,13 @@ int main(int argc, char **argv) {
         r = syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
     } else if (!strcmp(what, "exe-watch")) {
         r = exe_watch(argc > 2 ? atoi(argv[2]) : 5);
+    } else if (!strcmp(what, "ptrace")) {  /* attach to PID (then let it go) */
+        pid_t target = argc > 2 ? (pid_t)atoi(argv[2]) : 1;
+        r = ptrace(PTRACE_ATTACH, target, NULL, NULL);
+        if (r == 0) {
+            waitpid(target, NULL, __WALL);
+            ptrace(PTRACE_DETACH, target, NULL, NULL);
+        }
     } else if (!strcmp(what, "mkdir")) {
         r = mkdir("/tmp/berth-probe", 0700);
     }

@@ -70,6 +70,24 @@ def test_the_release_agent_trick_fails(berthd: Daemon, busybox_image: str) -> No
     assert "mounted" not in out and "wrote" not in out and "done" in out, out
 
 
+def test_ptrace_of_a_host_process_is_refused(berthd: Daemon, busybox_image: str, probe: Path) -> None:
+    """Even with the host's pid namespace in view (--pid host), a container's root cannot trace a host
+    process: it lacks CAP_SYS_PTRACE and the host process holds more capabilities."""
+    host = subprocess.Popen(["sleep", "60"])
+    try:
+        flags = ("--pid", "host", "-v", f"{probe}:{PROBE}:ro")
+        refused = berthd.docker("run", "--rm", *flags, busybox_image, PROBE, "ptrace", str(host.pid))
+        assert refused.stdout.strip() == "Operation not permitted", refused.stdout + refused.stderr
+        allowed = berthd.docker(
+            "run", "--rm", "--privileged", *flags, busybox_image, PROBE, "ptrace", str(host.pid)
+        )
+        assert allowed.stdout.strip() == "ok", allowed.stdout + allowed.stderr  # the switch, as Docker's
+        assert host.poll() is None  # attached and let go, not killed
+    finally:
+        host.kill()
+        host.wait()
+
+
 def test_the_runtime_binary_is_never_reachable_from_the_container(
     berthd: Daemon, busybox_image: str, probe: Path
 ) -> None:
@@ -93,7 +111,16 @@ def test_the_runtime_binary_is_never_reachable_from_the_container(
         while not stop.is_set():
             subprocess.run(["docker", "exec", name, "true"], env=berthd.env, capture_output=True, timeout=30)
 
-    workers = [threading.Thread(target=execs) for _ in range(2)]
+    def joiners() -> None:  # a new container's init in the watcher's pid namespace, before its execve
+        while not stop.is_set():
+            subprocess.run(
+                ["docker", "run", "--rm", "--pid", f"container:{name}", busybox_image, "true"],
+                env=berthd.env,
+                capture_output=True,
+                timeout=30,
+            )
+
+    workers = [threading.Thread(target=execs), threading.Thread(target=joiners)]
     for worker in workers:
         worker.start()
     code = berthd.docker("wait", name, timeout=60).stdout.strip()
