@@ -4,7 +4,8 @@ Rows: `berth run --rm busybox true` and `docker run --rm busybox true` against b
 bridge network and with `--network none`; `berth ps -q` and `docker ps -q` (wall time, and CPU time,
 which the shared machine's load disturbs less) with their ratio; `berth exec` and `docker exec` into
 an idle container; the cost of Docker's default seccomp profile on run and exec (against
-`seccomp=unconfined`, alternated; goal ≤ 1.05×, issue 11); the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
+`seccomp=unconfined`, alternated; goal ≤ 1.05×, issue 11) and of `--userns-remap` (a second daemon,
+alternated; goal ≤ 1.10×); the monitor's PSS per idle container. Floors measured in the same run: `unshare … chroot
 ROOTFS /bin/true` (the kernel's cost), and dockerd/podman when installed (started with
 --iptables=false / --network none, stopped by PID). Goals (issue 2): run ≤ 100 ms and ≤ 20× unshare;
 ps -q ≤ 30 ms; ≤ 1 MB PSS per idle container.
@@ -118,6 +119,30 @@ def seccomp_cost(env: dict[str, str]) -> list[tuple[str, str, str]]:
     ]
 
 
+def userns_cost(root: Path, plain_env: dict[str, str]) -> list[tuple[str, str, str]]:
+    """`run --rm --network none` on a daemon with --userns-remap default (idmapped layers) against the
+    plain one, alternated (goal: within 10%, issue 11)."""
+    root.mkdir()
+    remapped = start_daemon(root, f"berth-bench-{uuid.uuid4().hex[:8]}", extra=["--userns-remap", "default"])
+    try:
+        remapped.berth("bootstrap", "busybox", check=True)
+        argv = [BERTH, "run", "--rm", "--network", "none", "busybox", "true"]
+        on, off = [], []
+        for _ in range(RUNS):
+            on.append(median_ms(argv, remapped.env, runs=1))
+            off.append(median_ms(argv, plain_env, runs=1))
+        remap_ms, plain_ms = statistics.median(on), statistics.median(off)
+    finally:
+        cleanup_daemon(remapped)
+    return [
+        (
+            "berth run --rm --network none (--userns-remap default)",
+            f"{remap_ms:.1f} ms",
+            f"{remap_ms / plain_ms:.2f}× without (goal ≤1.10×)",
+        ),
+    ]
+
+
 def unshare_floor(rootfs: Path) -> float:
     argv = [
         "unshare",
@@ -162,6 +187,7 @@ def main() -> None:
                     )
                 )
         rows.extend(seccomp_cost(daemon.env))
+        rows.extend(userns_cost(root / "remapped", daemon.env))
         ps_ms: dict[str, tuple[float, float]] = {}
         for cli, argv in (("berth", [BERTH]), ("docker CLI", [DOCKER])):
             ps_ms[cli] = median_ms_and_cpu([*argv, "ps", "-q"], daemon.env, runs=40)

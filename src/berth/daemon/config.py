@@ -35,6 +35,7 @@ class DaemonConfig:
     log_level: str = "info"
     log_max_size: int = 20 * 1024 * 1024
     log_max_files: int = 5
+    userns_remap: str = ""  # "default" or USER[:GROUP]: containers' root is a host range (daemon/remap.py)
     seccomp_profile: str = "builtin"  # "builtin" (Docker's default), "unconfined", or a profile's path
 
     def effective_hosts(self) -> list[str]:
@@ -82,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", help="default bridge network's address and subnet (default 172.30.0.1/16)")
     p.add_argument(
         "-b", "--bridge", help="name of the default bridge network's Linux bridge (default berth0)"
+    )
+    p.add_argument(
+        "--userns-remap",
+        help='user/group for the containers\' user namespaces: "default" (the berth-remap user) or USER[:GROUP]',
     )
     p.add_argument(
         "--seccomp-profile",

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from berth.daemon import remap
 from berth.daemon.config import DaemonConfig, seccomp_profile_text
 from berth.distribution.resolver import RegistryResolver
 from berth.distribution.service import RegistryService
@@ -109,6 +110,7 @@ def build_services(config: DaemonConfig) -> Services:
         log_max_files=config.log_max_files,
         cgroup_parent=config.cgroup_parent,
         seccomp_profile=seccomp_profile_text(config),
+        userns_maps=_userns_maps(config),
         volumes=volumes,
         networks=networks,
     )
@@ -151,3 +153,8 @@ def build_services(config: DaemonConfig) -> Services:
             work_dir=config.data_root / "builder",
         ),
     )
+
+
+def _userns_maps(config: DaemonConfig) -> tuple[list[dict[str, int]], list[dict[str, int]]] | None:
+    found = remap.resolve(config.userns_remap)
+    return None if found is None else (found.uid_mappings(), found.gid_mappings())

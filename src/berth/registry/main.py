@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import json
 import logging
+import re
 import signal
 import ssl
 import sys
@@ -80,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  berth-registry audit\n  berth-registry audit --action login-failed --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    audit.add_argument(
+        "--since", help="only records from then on: RFC 3339, unix seconds, or an age (10m, 2h)"
+    )
     audit.add_argument("--action", action="append", help="only these actions (push, delete, login, …)")
     audit.add_argument("--actor", help="only what this user did")
     audit.add_argument("--format", choices=["table", "json"], default="table")
@@ -141,12 +146,37 @@ def _run(args: argparse.Namespace) -> int:
         registry.close()
 
 
+def _since(text: str) -> dt.datetime:
+    """``--since``: RFC 3339, unix seconds, or an age as Go durations write it (90s, 10m, 1h30m)."""
+    try:
+        return dt.datetime.fromtimestamp(float(text), dt.UTC)
+    except ValueError:
+        pass
+    if re.fullmatch(r"(\d+(\.\d+)?(h|m|s|ms))+", text):
+        units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+        age = sum(float(n) * units[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ms|h|m|s)", text))
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid --since {text!r}: use RFC 3339, unix seconds or an age such as 10m"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _recorded(entry: dict[str, object]) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(entry.get("time", "")).replace("Z", "+00:00"))
+
+
 def _print_audit(registry: Registry, args: argparse.Namespace) -> None:
+    since = _since(args.since) if args.since else None
     entries = [
         e
         for e in registry.audit.entries()
         if (not args.action or e.get("action") in args.action)
         and (not args.actor or e.get("actor") == args.actor)
+        and (since is None or _recorded(e) >= since)
     ]
     if args.format == "json":
         for entry in entries:

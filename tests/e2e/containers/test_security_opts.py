@@ -358,7 +358,7 @@ def test_runtime_isolation_and_userns_fields(berthd: Daemon, busybox_image: str)
     refusals = [
         ({"Runtime": "kata"}, "unknown or invalid runtime name: kata"),
         ({"Isolation": "hyperv"}, "invalid isolation (hyperv): linux only supports 'default'"),
-        ({"UsernsMode": "private"}, "user namespaces are not supported by this daemon yet"),
+        ({"UsernsMode": "private"}, "invalid UsernsMode: private"),
     ]
     for fields, message in refusals:
         host_config = api.create_host_config()

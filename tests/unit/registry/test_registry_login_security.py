@@ -126,6 +126,8 @@ def test_the_cli_records_its_changes_and_prints_the_log(
         lines[4]["target"] == "acme/app" and lines[4]["access"] == "push" and lines[4]["team"] == "acme/devs"
     )
     assert all(e["actor"].startswith("cli:") for e in lines)
+    assert len(cli("audit", "--since", "10m").splitlines()) == 7  # the header and the six
+    assert len(cli("audit", "--since", "2099-01-01T00:00:00Z").splitlines()) == 1
     table = cli("audit", "--action", "grant")
     assert table.splitlines()[0].split()[:5] == ["TIME", "ACTION", "ACTOR", "ADDRESS", "TARGET"]
     assert len(table.splitlines()) == 2 and "access=push" in table

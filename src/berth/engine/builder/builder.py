@@ -702,6 +702,7 @@ class _Build:
                         command,
                         container.directory,
                         downloaded,
+                        self.s.containers.id_shift(container),
                     )
 
             await asyncio.to_thread(apply)

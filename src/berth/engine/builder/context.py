@@ -24,6 +24,7 @@ from typing import BinaryIO
 from berth.engine.containers import archive
 from berth.errors import InvalidArgument, NotFound, NotSupported
 from berth.runtime.linux.rootfs import secure_join
+from berth.util.idshift import IdShift
 
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -195,10 +196,11 @@ def copy_into(
     command: str,
     scratch: Path,
     downloaded: list[Source] | None = None,
+    shift: IdShift | None = None,
 ) -> None:
     """COPY/ADD ``patterns`` from ``context`` (and ADD's ``downloaded`` files) to ``dest`` in the root
     ``root_fd`` (resolved in it, as ``cp`` does); ADD unpacks local tarballs, never downloaded ones.
-    ``scratch``: where the temporary tar goes."""
+    ``scratch``: where the temporary tar goes; ``shift``: a remapped build container's ids."""
     srcs = (sources(context, patterns, command) if patterns else []) + list(downloaded or [])
     owner = archive.container_user(root_fd, chown) if chown else (0, 0)
     target = os.path.normpath(os.path.join("/", workdir, dest))
@@ -210,11 +212,15 @@ def copy_into(
         with tempfile.TemporaryFile(dir=scratch) as tar:
             write_tar(plan, tar)
             tar.seek(0)
-            archive.extract_archive(root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner)
+            archive.extract_archive(
+                root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner, shift=shift
+            )
     for tarball in tarballs:
         archive.make_dirs(root_fd, target)
         with open(tarball.path, "rb") as stream:
-            archive.extract_archive(root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None)
+            archive.extract_archive(
+                root_fd, target, stream, no_overwrite_dir_non_dir=False, owner=None, shift=shift
+            )
 
 
 def _is_dir_in(root_fd: int, path: str) -> bool:

@@ -39,6 +39,7 @@ from berth.errors import Conflict, InvalidArgument
 from berth.oci.mount import Mount
 from berth.runtime.linux import syscalls
 from berth.store.unpack import split_path, stream_members, write_member_data
+from berth.util.idshift import IdShift, shifting
 
 _SYS_OPENAT2 = 437  # the same number on every architecture (unified syscall table)
 _RESOLVE_NO_MAGICLINKS = 0x02
@@ -402,11 +403,13 @@ class _Archiver:
         # sockets are skipped, as Docker does
 
 
-def write_archive(root_fd: int, path: str, out: BinaryIO) -> None:
-    """A tar of ``path`` (recursively) to ``out``; entries start with the path's base name."""
+def write_archive(root_fd: int, path: str, out: BinaryIO, shift: IdShift | None = None) -> None:
+    """A tar of ``path`` (recursively) to ``out``; entries start with the path's base name; owners
+    in a remapped container's ids (``shift``)."""
     with locate(root_fd, path) as where:
         os.stat(where.name, dir_fd=where.parent, follow_symlinks=False)  # FileNotFoundError first
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as raw:
+            tar = shifting(raw, shift)
             parent = open_in_root(root_fd, posixpath.dirname(where.clean))
             try:
                 parent_dev = os.fstat(parent).st_dev
@@ -434,7 +437,15 @@ def _remove_at(parent: int, name: str) -> None:
 
 
 class _Extractor:
-    def __init__(self, root_fd: int, dest: str, no_overwrite: bool, owner: tuple[int, int] | None) -> None:
+    def __init__(
+        self,
+        root_fd: int,
+        dest: str,
+        no_overwrite: bool,
+        owner: tuple[int, int] | None,
+        shift: IdShift | None = None,
+    ) -> None:
+        self.shift = shift
         self.root_fd = root_fd
         self.dest = dest
         self.no_overwrite = no_overwrite
@@ -460,7 +471,8 @@ class _Extractor:
         return open_in_root(self.root_fd, self._cpath(parts))
 
     def _owner(self, member: tarfile.TarInfo) -> tuple[int, int]:
-        return self.owner if self.owner is not None else (member.uid, member.gid)
+        uid, gid = self.owner if self.owner is not None else (member.uid, member.gid)
+        return self.shift.to_host(uid, gid) if self.shift is not None else (uid, gid)
 
     def apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = split_path(member.name)
@@ -575,8 +587,10 @@ def extract_archive(
     *,
     no_overwrite_dir_non_dir: bool = False,
     owner: tuple[int, int] | None = None,
+    shift: IdShift | None = None,
 ) -> None:
-    """Unpack the tar read from ``stream`` into directory ``path`` (its last symlink followed).
+    """Unpack the tar read from ``stream`` into directory ``path`` (its last symlink followed); a
+    remapped container's files get its host ids (``shift``).
 
     FileNotFoundError when ``path`` is missing; InvalidArgument when it is not a directory or the tar
     is hostile (absolute or ``..`` names, device files) or would replace a directory with a file (or the
@@ -588,7 +602,7 @@ def extract_archive(
     except NotADirectoryError:
         raise InvalidArgument("extraction point is not a directory") from None
     os.close(fd)
-    extractor = _Extractor(root_fd, clean, no_overwrite_dir_non_dir, owner)
+    extractor = _Extractor(root_fd, clean, no_overwrite_dir_non_dir, owner, shift)
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in stream_members(tar):

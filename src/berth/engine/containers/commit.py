@@ -170,7 +170,7 @@ class CommitService:
         raw = path + ".raw"
         try:
             with open(raw, "wb") as out:
-                snapshotter.diff(container.snapshot_key, out)
+                snapshotter.diff(container.snapshot_key, out, self._containers.id_shift(container))
             with open(raw, "rb") as source, open(path, "wb") as out:
                 _without_mount_points(source, out)
         finally:

@@ -125,6 +125,30 @@ def security_options(host: dict[str, Any]) -> SecurityOptions:
 SECCOMP_BUILTIN, SECCOMP_UNCONFINED = "builtin", "unconfined"
 
 
+# The daemon's --userns-remap: (uidMappings, gidMappings) of every container that does not opt out.
+UserMaps = tuple[list[dict[str, int]], list[dict[str, int]]]
+
+
+def remapped(host: dict[str, Any], maps: UserMaps | None) -> bool:
+    """Whether this container gets a user namespace: the daemon remaps and it did not ask --userns host."""
+    return maps is not None and _mode(host, "UsernsMode") != "host"
+
+
+def validate_userns(host: dict[str, Any], maps: UserMaps | None) -> None:
+    """What dockerd refuses in a remapped container (verifyPlatformContainerSettings)."""
+    if not remapped(host, maps):
+        return
+    if host.get("Privileged"):
+        raise InvalidArgument(
+            "privileged mode is incompatible with user namespaces.  You must run the container in the host "
+            "namespace when running privileged mode"
+        )
+    if _mode(host, "NetworkMode") == "host":
+        raise InvalidArgument("cannot share the host's network namespace when user namespaces are enabled")
+    if _mode(host, "PidMode") == "host":
+        raise InvalidArgument("cannot share the host PID namespace when user namespaces are enabled")
+
+
 def seccomp_filter(host: dict[str, Any], daemon_profile: str = "") -> dict[str, Any] | None:
     """The OCI ``linux.seccomp`` of a container, as moby's WithSeccomp picks it: none when privileged
     or unconfined; the container's own profile; else the daemon's (``--seccomp-profile``); else
@@ -202,10 +226,8 @@ def validate(host: dict[str, Any], config: dict[str, Any]) -> None:
         raise InvalidArgument(f"invalid isolation ({isolation}): linux only supports 'default'")
     userns = _mode(host, "UsernsMode")
     if userns not in ("", "host"):
-        raise InvalidArgument(
-            f"user namespaces are not supported by this daemon yet: invalid UsernsMode {userns!r} "
-            '(only "host")'
-        )
+        # dockerd's modes: "" (the daemon's --userns-remap, if any) and "host" (opt out of it)
+        raise InvalidArgument(f"invalid UsernsMode: {userns}")
     for key in host.get("Annotations") or {}:
         if key == "":
             raise InvalidArgument(

@@ -42,6 +42,7 @@ from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
 from berth.runtime.types import Attached, IOConfig, Status
 from berth.util.atomic import write_json
+from berth.util.idshift import IdShift
 
 log = logging.getLogger("berthd.containers")
 
@@ -88,6 +89,7 @@ class ContainerService:
         volumes: VolumeService,
         networks: NetworkService,
         seccomp_profile: str = "",
+        userns_maps: security.UserMaps | None = None,
     ) -> None:
         self._root = root
         self._volumes = volumes  # named and anonymous volumes (engine/volumes.py)
@@ -100,6 +102,7 @@ class ContainerService:
         self._log_max_files = log_max_files
         self._cgroup_parent = cgroup_parent
         self._seccomp_profile = seccomp_profile  # the daemon's --seccomp-profile ("": Docker's default)
+        self.userns_maps = userns_maps  # the daemon's --userns-remap (None: containers share the host's ids)
         self._containers: dict[str, Container] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Healthchecks (engine/health.py): probing starts with the container and stops at its exit.
@@ -193,6 +196,7 @@ class ContainerService:
         warnings = creating.validate_host_config(host)
         logconfig.normalize(host, default_max_size=self._log_max_size, default_max_files=self._log_max_files)
         security.validate(host, body)
+        security.validate_userns(host, self.userns_maps)
         security.normalize(host)
         self._pin_namespace_peers(host)
         readonly_non_recursive = mounts.for_api_version(host, api_version)
@@ -386,6 +390,7 @@ class ContainerService:
                 container,
                 cgroup_parent=self._cgroup_parent,
                 seccomp_profile=self._seccomp_profile,
+                userns_maps=self.userns_maps,
                 user_mounts=user_mounts,
                 netns=sandbox,
                 peer=self._namespace_peer,
@@ -414,6 +419,13 @@ class ContainerService:
         if peer.status not in (ContainerStatus.RUNNING, ContainerStatus.PAUSED) or peer.pid <= 0:
             raise Conflict(f"container {peer.container_id} is not running")
         return namespaces.Peer(peer.container_id, peer.pid, peer.host_config)
+
+    def id_shift(self, container: Container) -> IdShift | None:
+        """How a remapped container's ids differ from the host's (None: it is not remapped)."""
+        if self.userns_maps is None or not security.remapped(container.host_config, self.userns_maps):
+            return None
+        uids, gids = self.userns_maps
+        return IdShift(uids[0]["hostID"], gids[0]["hostID"], min(uids[0]["size"], gids[0]["size"]))
 
     async def start(self, ref: str) -> None:
         container = self.get(ref)

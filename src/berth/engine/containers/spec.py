@@ -97,6 +97,7 @@ def build(
     *,
     cgroup_parent: str,
     seccomp_profile: str = "",
+    userns_maps: security.UserMaps | None = None,
     user_mounts: UserMounts | None = None,
     netns: Path | None = None,
     peer: namespaces.PeerLookup | None = None,
@@ -184,6 +185,9 @@ def build(
     sysctls.update({str(k): str(v) for k, v in (host.get("Sysctls") or {}).items()})
     if sysctls:
         linux["sysctl"] = sysctls
+    if userns_maps is not None and security.remapped(host, userns_maps):
+        linux["namespaces"].append({"type": "user"})
+        linux["uidMappings"], linux["gidMappings"] = userns_maps
     seccomp = security.seccomp_filter(host, seccomp_profile)
     if seccomp is not None:
         linux["seccomp"] = seccomp

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 
 from berth.oci.mount import Mount
+from berth.runtime.linux import idmap
 from berth.runtime.linux import syscalls as sc
 
 _FLAGS: dict[str, tuple[bool, int]] = {
@@ -149,7 +150,9 @@ def _parent_mount_private(path: str) -> None:
         sc.mount(None, best, None, sc.MS_PRIVATE)
 
 
-def mount_rootfs(rootfs: str, mounts: Sequence[Mount], propagation: str = "rprivate") -> None:
+def mount_rootfs(
+    rootfs: str, mounts: Sequence[Mount], propagation: str = "rprivate", remap: idmap.Remapping | None = None
+) -> None:
     """Set the propagation of the tree (private by default: nothing we mount leaks to the host), then
     mount the rootfs. ``shared`` (non-recursive) and ``rslave`` are what Docker asks for when a bind is
     shared or slave: the host's mounts keep their peer groups, so those binds can too."""
@@ -159,6 +162,8 @@ def mount_rootfs(rootfs: str, mounts: Sequence[Mount], propagation: str = "rpriv
         _parent_mount_private(rootfs)
     for m in mounts:
         flags, _, data = parse_options(m.options)
+        if m.type == "overlay" and remap is not None:
+            data = _idmapped_layers(rootfs, data, remap)
         if m.type == "bind" or flags & sc.MS_BIND:
             sc.mount(m.source, rootfs, None, sc.MS_BIND | sc.MS_REC)
             if flags & sc.MS_RDONLY:
@@ -170,6 +175,28 @@ def mount_rootfs(rootfs: str, mounts: Sequence[Mount], propagation: str = "rpriv
     if not mounts:
         # pivot_root needs the new root to be a mount point.
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+
+
+def _idmapped_layers(rootfs: str, data: str, remap: idmap.Remapping) -> str:
+    """The overlay's options with each lower layer replaced by an idmapped bind of it (under the
+    bundle, mounted only in the container's mount namespace) and its upper layer owned by the
+    container's root: the layers on disk stay shared and unchanged."""
+    staging = os.path.join(os.path.dirname(rootfs), "idmapped")
+    options = []
+    for option in data.split(","):
+        key, _, value = option.partition("=")
+        if key == "lowerdir":
+            mapped = []
+            for index, layer in enumerate(value.split(":")):
+                target = os.path.join(staging, str(index))
+                os.makedirs(target, exist_ok=True)
+                idmap.idmapped_bind(layer, target, remap.fd)
+                mapped.append(target)
+            option = "lowerdir=" + ":".join(mapped)
+        elif key == "upperdir":
+            os.chown(value, remap.root_uid, remap.root_gid)
+        options.append(option)
+    return ",".join(options)
 
 
 def _mount_long_overlay(source: str, target: str, flags: int, data: str) -> None:
@@ -206,9 +233,11 @@ def mount_spec(
     clones: Mapping[str, int] | None = None,
     *,
     cgroupns: bool = True,
+    userns_fd: int = -1,
 ) -> None:
     """Mount every ``mounts[]`` entry under ``rootfs`` in order (before pivot_root); ``clones``:
-    mount fds from ``clone_foreign_sources`` to attach instead of binding their source."""
+    mount fds from ``clone_foreign_sources`` to attach instead of binding their source;
+    ``userns_fd``: a remapped container's maps, through which its binds are seen (idmapped)."""
     clones = clones or {}
     for entry in spec_mounts:
         destination = str(entry.get("destination", ""))
@@ -226,7 +255,7 @@ def mount_spec(
             sc.move_mount(clones[source], dest)
         elif is_bind:
             _make_target(dest, source, True)
-            sc.mount(source, dest, None, sc.MS_BIND | (flags & sc.MS_REC))
+            _bind(source, dest, flags, userns_fd)
             extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
             if extra:
                 extra |= os.statvfs(dest).f_flag & _LOCKED
@@ -244,6 +273,19 @@ def mount_spec(
             sc.mount(source, dest, kind, flags, data or None)
         if propagation:
             sc.mount(None, dest, None, propagation)
+
+
+def _bind(source: str, dest: str, flags: int, userns_fd: int) -> None:
+    """A bind; idmapped for a remapped container when the source's filesystem allows it (a bind of
+    one that does not, such as procfs, is seen with the host's ids, as without remapping)."""
+    if userns_fd >= 0:
+        try:
+            idmap.idmapped_bind(source, dest, userns_fd)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EPERM, errno.EOPNOTSUPP):
+                raise
+    sc.mount(source, dest, None, sc.MS_BIND | (flags & sc.MS_REC))
 
 
 def _mount_cgroup(dest: str, flags: int, version: int) -> None:

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from berth.oci.mount import Mount
 from berth.runtime.errors import UserNotFound
-from berth.runtime.linux import console
+from berth.runtime.linux import console, idmap
 from berth.runtime.linux import process as proc
 from berth.runtime.linux import rootfs as fs
 from berth.runtime.linux import syscalls as sc
@@ -104,16 +104,19 @@ def run_init(
     join_files: Sequence[str],
     cgroup_version: int,
     seccomp_program: bytes = b"",
+    remap: idmap.Remapping | None = None,
 ) -> NoReturn:
     """The container's init: set up everything, report, wait for start, exec. Never returns.
     ``console_size``: (height, width) of a terminal to open in the container (``stdio`` is then
-    empty), whose master goes back with the report."""
+    empty), whose master goes back with the report. ``remap``: a remapped container's ids — its
+    mounts are idmapped, and init enters its own user namespace last, once everything that needs the
+    host's privileges (mounts, devices, rlimits) is done."""
     master = -1
     try:
         hide_from_container()  # it may share a pid namespace (--pid host|container:X)
         _reset_signals()
         _stdio(stdio, False)
-        _setup_container(spec, bundle, rootfs_mounts, join_files, cgroup_version)
+        _setup_container(spec, bundle, rootfs_mounts, join_files, cgroup_version, remap)
         if console_size is not None:
             master = _container_console(*console_size)
         process = spec.get("process")
@@ -124,6 +127,8 @@ def run_init(
         proc.exec_user(process, annotations)
         proc.set_rlimits(process.get("rlimits"))
         proc.set_oom_score_adj(process)
+        if remap is not None:
+            _enter_user_namespace(sync)
     except UserNotFound as exc:
         _send(sync, {"error": str(exc), "kind": "user"})
         os._exit(1)
@@ -145,12 +150,23 @@ def run_init(
     _exec_or_report(sync, process, annotations, False, seccomp_program)
 
 
+def _enter_user_namespace(sync: socket.socket) -> None:
+    """unshare the user namespace, have the shim write its maps, become its root."""
+    sc.unshare(sc.CLONE_NEWUSER)
+    sync.send(b'{"userns": true}')
+    if sync.recv(16) != b"M":
+        raise OSError(errno.EPROTO, "the shim did not map the user namespace")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
 def _setup_container(
     spec: JsonMap,
     bundle: str,
     rootfs_mounts: Sequence[Mount],
     join_files: Sequence[str],
     cgroup_version: int,
+    remap: idmap.Remapping | None = None,
 ) -> None:
     linux = spec.get("linux")
     linux = linux if isinstance(linux, dict) else {}
@@ -189,8 +205,15 @@ def _setup_container(
     root = root if isinstance(root, dict) else {}
     rootfs = os.path.join(bundle, str(root.get("path") or "rootfs"))
     propagation = str(linux.get("rootfsPropagation") or "rprivate")
-    fs.mount_rootfs(rootfs, rootfs_mounts, propagation)
-    fs.mount_spec(rootfs, mounts, cgroup_version, clones, cgroupns=bool(flags & sc.CLONE_NEWCGROUP))
+    fs.mount_rootfs(rootfs, rootfs_mounts, propagation, remap)
+    fs.mount_spec(
+        rootfs,
+        mounts,
+        cgroup_version,
+        clones,
+        cgroupns=bool(flags & sc.CLONE_NEWCGROUP),
+        userns_fd=remap.fd if remap is not None else -1,
+    )
     for fd in clones.values():
         os.close(fd)
     if any(m.get("destination") == "/dev" and m.get("type") == "tmpfs" for m in mounts):
@@ -284,6 +307,23 @@ def run_exec(
     )
 
 
+def _user_namespace_fd(init_pid: int) -> int:
+    """An fd of init's user namespace when it is not ours (a remapped container), else -1."""
+    path = f"/proc/{init_pid}/ns/user"
+    if os.stat(path).st_ino == os.stat("/proc/self/ns/user").st_ino:
+        return -1
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _join_user_namespace(fd: int) -> None:
+    try:
+        sc.setns(fd, sc.CLONE_NEWUSER)
+    finally:
+        os.close(fd)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
 def exec_in_container(
     *,
     init_pid: int,
@@ -308,12 +348,15 @@ def exec_in_container(
             path = f"/proc/{init_pid}/ns/{name}"
             if os.stat(path).st_ino != own[name]:
                 fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        user_ns = _user_namespace_fd(init_pid)  # opened now: /proc is the container's after mnt
         for fd in fds:
             sc.setns(fd, 0)
             os.close(fd)
         os.chdir("/")
         proc.set_rlimits(process.get("rlimits"))
         proc.set_oom_score_adj(process)
+        if user_ns >= 0:  # last: from here on only the container's own privileges
+            _join_user_namespace(user_ns)
     except BaseException as exc:
         _send(sync, {"error": f"{exc}", "kind": "internal"})
         os._exit(126)

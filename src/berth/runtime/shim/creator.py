@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from berth.oci.mount import Mount
 from berth.runtime import cgroups
-from berth.runtime.linux import console, seccomp
+from berth.runtime.linux import console, idmap, seccomp
 from berth.runtime.linux import syscalls as sc
 from berth.runtime.shim import child, protocol
 from berth.runtime.shim.server import Proc, start_time
@@ -89,6 +89,7 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
     size = (height if isinstance(height, int) else 0, width if isinstance(width, int) else 0)
     # a terminal is opened by init in the container's own devpts (it sends the master back)
     stdio = [] if init.tty else init.setup_stdio(*size)
+    remap = idmap.Remapping.of(linux)  # before the pid namespace: its helper must not become pid 1
     raw_ns = linux.get("namespaces")
     namespaces = [ns for ns in raw_ns if isinstance(ns, dict)] if isinstance(raw_ns, list) else []
     pid_ns = next((ns for ns in namespaces if ns.get("type") == "pid"), None)
@@ -115,10 +116,17 @@ def _create(request: JsonMap, manager: cgroups.CgroupManager) -> tuple[dict[str,
             join_files=manager.join_files(),
             cgroup_version=manager.version,
             seccomp_program=program,
+            remap=remap,
         )
     theirs.close()
     init.close_child_fds()
     reply, master = console.receive_with_fd(ours)
+    if remap is not None:
+        os.close(remap.fd)
+        if reply == b'{"userns": true}':  # init has its user namespace: map it, then it goes on
+            idmap.write_maps(pid, remap.uid_mappings, remap.gid_mappings)
+            ours.send(b"M")
+            reply, master = console.receive_with_fd(ours)
     message = (
         json.loads(reply) if reply else {"error": "container init exited during setup", "kind": "internal"}
     )

@@ -34,6 +34,7 @@ from typing import BinaryIO, Protocol
 
 from berth.oci.mount import Mount
 from berth.store.unpack import LayerStats
+from berth.util.idshift import IdShift
 
 EXTRACT_PREFIX = "extract-"
 
@@ -103,11 +104,11 @@ class Snapshotter(Protocol):
         """(path, kind) for what ``key`` changed against its parent, sorted by path."""
         ...
 
-    def export(self, key: str, out: BinaryIO) -> None:
-        """Write a tar of the merged filesystem of ``key`` to ``out``."""
+    def export(self, key: str, out: BinaryIO, shift: IdShift | None = None) -> None:
+        """Write a tar of the merged filesystem of ``key`` to ``out`` (owners shifted by ``shift``)."""
         ...
 
-    def diff(self, key: str, out: BinaryIO) -> None:
+    def diff(self, key: str, out: BinaryIO, shift: IdShift | None = None) -> None:
         """Write ``key``'s ``changes`` as an OCI layer tar (``.wh.`` whiteouts, opaque markers) to
         ``out``: what ``commit`` stores as the new image's top layer."""
         ...

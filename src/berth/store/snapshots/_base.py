@@ -17,6 +17,7 @@ from berth.oci.mount import Mount
 from berth.store.snapshots import CHANGE_DELETED, EXTRACT_PREFIX, Info, Kind
 from berth.store.snapshots._table import Row, SnapshotTable
 from berth.store.unpack import LayerStats, Whiteouts, apply_layer
+from berth.util.idshift import IdShift, shifting
 
 _WH = ".wh."
 _OPAQUE = "trusted.overlay.opaque"
@@ -134,11 +135,11 @@ class SnapshotterBase:
             parent = ancestor.parent
         return out
 
-    def export(self, key: str, out: BinaryIO) -> None:
+    def export(self, key: str, out: BinaryIO, shift: IdShift | None = None) -> None:
         row = self._table.get(key)
         dirs = self._merged_dirs(row)
         if len(dirs) == 1:
-            write_tree_tar(dirs[0], out)
+            write_tree_tar(dirs[0], out, shift)
             return
         from berth.store.snapshots import _mount
 
@@ -149,17 +150,18 @@ class SnapshotterBase:
                 "overlay", str(target), "overlay", _mount.MS_RDONLY, "lowerdir=" + ":".join(map(str, dirs))
             )
             try:
-                write_tree_tar(target, out)
+                write_tree_tar(target, out, shift)
             finally:
                 _mount.umount(str(target), detach=True)
         finally:
             target.rmdir()
 
-    def diff(self, key: str, out: BinaryIO) -> None:
+    def diff(self, key: str, out: BinaryIO, shift: IdShift | None = None) -> None:
         """Write ``key``'s changes against its parent as an OCI layer tar (whiteouts as ``.wh.`` files)."""
         fs = self.root / self._table.get(key).sid / "fs"
         emitted: set[str] = set()
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as raw:
+            tar = shifting(raw, shift)
             for path, kind in self.changes(key):
                 rel = path.lstrip("/")
                 parts = rel.split("/")
@@ -274,8 +276,9 @@ def _add_entry(tar: tarfile.TarFile, fs: Path, rel: str) -> None:
         tar.addfile(marker)
 
 
-def write_tree_tar(root: Path, out: BinaryIO) -> None:
+def write_tree_tar(root: Path, out: BinaryIO, shift: IdShift | None = None) -> None:
     """A tar stream of everything under ``root`` (paths relative, like ``docker export``)."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as raw:
+        tar = shifting(raw, shift)
         for name in sorted(os.listdir(root)):
             tar.add(root / name, arcname=name, recursive=True)

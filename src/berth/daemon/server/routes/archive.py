@@ -20,6 +20,7 @@ from berth.daemon.wiring import Services
 from berth.engine.containers import archive
 from berth.engine.containers.container import Container
 from berth.errors import Conflict, Internal, InvalidArgument, NotFound
+from berth.util.idshift import IdShift
 
 _STAT_HEADER = "X-Docker-Container-Path-Stat"
 _CHUNK = 1 << 20
@@ -108,11 +109,13 @@ class _ArchiveRoutes:
             resp = web.StreamResponse(status=200, headers={_STAT_HEADER: header})
             resp.content_type = "application/x-tar"
             await resp.prepare(request)
-            await self._stream_tar(resp, root_fd, path)
+            await self._stream_tar(resp, root_fd, path, self._services.containers.id_shift(container))
             await resp.write_eof()
             return resp
 
-    async def _stream_tar(self, resp: web.StreamResponse, root_fd: int, path: str) -> None:
+    async def _stream_tar(
+        self, resp: web.StreamResponse, root_fd: int, path: str, shift: IdShift | None
+    ) -> None:
         """Tar ``path`` on a thread of its own (never waiting for the shared pool) through a pipe."""
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         writer = os.fdopen(write_fd, "wb", buffering=_CHUNK)
@@ -129,7 +132,7 @@ class _ArchiveRoutes:
         def produce() -> None:
             error: BaseException | None = None
             try:
-                archive.write_archive(root_fd, path, writer)
+                archive.write_archive(root_fd, path, writer, shift)
             except BaseException as exc:  # handed to the event loop, which logs or ignores it
                 error = exc
             finally:
@@ -174,6 +177,7 @@ class _ArchiveRoutes:
             raise InvalidArgument("container rootfs is marked read-only")
         body = BodyReader(request, asyncio.get_running_loop())
         user = str(container.config.get("User") or "")
+        shift = self._services.containers.id_shift(container)
         async with self._root(container) as root_fd:
 
             def extract() -> None:
@@ -184,6 +188,7 @@ class _ArchiveRoutes:
                     body,  # type: ignore[arg-type]  # duck-typed read()
                     no_overwrite_dir_non_dir=no_overwrite,
                     owner=owner,
+                    shift=shift,
                 )
 
             try:

@@ -486,7 +486,10 @@ class _ContainerRoutes:
         fd, name = tempfile.mkstemp(prefix="berth-export-", dir=container.directory)
         try:
             with os.fdopen(fd, "wb") as out:
-                await asyncio.to_thread(self._services.images.snapshotter.export, container.snapshot_key, out)
+                shift = self._services.containers.id_shift(container)
+                await asyncio.to_thread(
+                    self._services.images.snapshotter.export, container.snapshot_key, out, shift
+                )
             resp = web.StreamResponse(status=200)
             resp.content_type = "application/x-tar"
             await resp.prepare(request)

@@ -148,7 +148,11 @@ async def _info(request: web.Request, services: Services) -> web.Response:
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": "docker-init",
-        "SecurityOptions": [f"name=seccomp,profile={config.seccomp_profile or 'builtin'}", "name=cgroupns"],
+        "SecurityOptions": [
+            f"name=seccomp,profile={config.seccomp_profile or 'builtin'}",
+            *(["name=userns"] if config.userns_remap else []),
+            "name=cgroupns",
+        ],
         "Warnings": None,
     }
     return web.json_response(body)

@@ -266,8 +266,8 @@ FIELDS: dict[str, Row] = {
     ),
     "HostConfig.Tmpfs": yes("`--tmpfs PATH[:OPTIONS]`"),
     "HostConfig.UTSMode": yes("host"),
-    "HostConfig.UsernsMode": partly(
-        '"" and host; other modes are refused (user namespaces are not built yet)'
+    "HostConfig.UsernsMode": yes(
+        '"" (the daemon\'s `--userns-remap`, if set) and `host` (opt out), as dockerd; others refused'
     ),
     "HostConfig.ShmSize": yes("the size of /dev/shm"),
     "HostConfig.Sysctls": partly(
