@@ -39,6 +39,21 @@ def remapped() -> Iterator[Daemon]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def remapped_by_copy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    """A remapping daemon that takes the fallback of kernels without idmapped layers (chown-copies)."""
+    monkeypatch.setenv("BERTH_IDMAP", "chown")
+    root = Path(tempfile.mkdtemp(prefix=TEST_TMP_MARK))
+    daemon = start_daemon(root, f"berth-test-{uuid.uuid4().hex[:8]}", extra=["--userns-remap", "default"])
+    try:
+        daemon.berth("bootstrap", "busybox", timeout=120, check=True)
+        yield daemon
+    finally:
+        cleanup_daemon(daemon)
+        unmount_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _range() -> tuple[int, int]:
     for line in SUBUID.read_text().splitlines():
         name, start, size = line.split(":")
@@ -167,3 +182,17 @@ def _tar_owner(data: bytes, name: str) -> tuple[int, int]:
     with tarfile.open(fileobj=BytesIO(data)) as tar:
         member = tar.getmember(name)
         return member.uid, member.gid
+
+
+def test_the_chown_copy_fallback_without_idmapped_layers(remapped_by_copy: Daemon) -> None:
+    start, _ = _range()
+    script = "stat -c %u /etc/passwd; echo x > /mine; id -u"
+    out = remapped_by_copy.docker("run", "--rm", "busybox", "sh", "-c", script, check=True)
+    assert out.stdout.split() == ["0", "0"]  # the image's files are the container root's; it is root
+    copies = list((remapped_by_copy.data_root / "image").rglob(f"fs.remap-{start}-*"))
+    assert len(copies) == 1 and (copies[0] / "etc" / "passwd").stat().st_uid == start
+    original = copies[0].with_name("fs") / "etc" / "passwd"
+    assert original.stat().st_uid == 0  # the layer itself is left as it was
+    again = remapped_by_copy.docker("run", "--rm", "busybox", "stat", "-c", "%u", "/bin/busybox", check=True)
+    assert again.stdout.strip() == "0"
+    assert len(list((remapped_by_copy.data_root / "image").rglob(f"fs.remap-{start}-*"))) == 1  # made once

@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
+import stat
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -126,3 +129,31 @@ def idmapped_bind(source: str, target: str, userns_fd: int) -> None:
         sc.move_mount(tree, target)
     finally:
         os.close(tree)
+
+
+def shifted_copy(layer: str, remap: Remapping) -> str:
+    """The chown-copy fallback for kernels without idmapped overlay layers: a copy of ``layer`` beside
+    it (inside its snapshot directory, so removing the snapshot removes it) with every owner shifted
+    into the container's range; made once per range (atomically: a copy being made is never used)."""
+    layer = os.path.realpath(layer)  # a short link (overlay/l/ID): the copy goes beside the layer itself
+    dest = f"{layer.rstrip('/')}.remap-{remap.root_uid}-{remap.root_gid}"
+    if os.path.isdir(dest):
+        return dest
+    partial = f"{dest}.partial-{os.getpid()}"
+    subprocess.run(["cp", "-a", "--reflink=auto", layer, partial], check=True, capture_output=True)
+    uid_size = sum(int(str(m["size"])) for m in remap.uid_mappings)
+    gid_size = sum(int(str(m["size"])) for m in remap.gid_mappings)
+    for directory, dirs, files in os.walk(partial):
+        for name in [".", *dirs, *files]:
+            path = os.path.join(directory, name) if name != "." else directory
+            st = os.lstat(path)
+            uid = st.st_uid + remap.root_uid if st.st_uid < uid_size else st.st_uid
+            gid = st.st_gid + remap.root_gid if st.st_gid < gid_size else st.st_gid
+            os.lchown(path, uid, gid)
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared setuid/setgid: put them back
+    try:
+        os.rename(partial, dest)
+    except OSError:  # another container of the same range made it first
+        shutil.rmtree(partial, ignore_errors=True)
+    return dest

@@ -180,7 +180,8 @@ def mount_rootfs(
 def _idmapped_layers(rootfs: str, data: str, remap: idmap.Remapping) -> str:
     """The overlay's options with each lower layer replaced by an idmapped bind of it (under the
     bundle, mounted only in the container's mount namespace) and its upper layer owned by the
-    container's root: the layers on disk stay shared and unchanged."""
+    container's root: the layers on disk stay shared and unchanged. Where the kernel cannot idmap
+    them, a chown-shifted copy of each layer, made once per range, serves instead."""
     staging = os.path.join(os.path.dirname(rootfs), "idmapped")
     options = []
     for option in data.split(","):
@@ -190,7 +191,14 @@ def _idmapped_layers(rootfs: str, data: str, remap: idmap.Remapping) -> str:
             for index, layer in enumerate(value.split(":")):
                 target = os.path.join(staging, str(index))
                 os.makedirs(target, exist_ok=True)
-                idmap.idmapped_bind(layer, target, remap.fd)
+                try:
+                    if os.environ.get("BERTH_IDMAP") == "chown":  # tests: the fallback on this kernel too
+                        raise OSError(errno.EINVAL, "idmapped mounts turned off")
+                    idmap.idmapped_bind(layer, target, remap.fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+                        raise
+                    target = idmap.shifted_copy(layer, remap)  # a kernel without idmapped layers
                 mapped.append(target)
             option = "lowerdir=" + ":".join(mapped)
         elif key == "upperdir":
