@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -55,3 +56,17 @@ def busybox_image(berthd: Daemon) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"bootstrap busybox failed: {result.stderr}")
     return "busybox:latest"
+
+
+@contextlib.contextmanager
+def daemon_with(*flags: str) -> Iterator[Daemon]:
+    """A berthd started with extra ``flags`` (``--userns-remap default``…) and busybox, cleaned up after."""
+    root = Path(tempfile.mkdtemp(prefix=TEST_TMP_MARK))
+    daemon = start_daemon(root, f"berth-test-{uuid.uuid4().hex[:8]}", extra=list(flags))
+    try:
+        daemon.berth("bootstrap", "busybox", timeout=120, check=True)
+        yield daemon
+    finally:
+        cleanup_daemon(daemon)
+        unmount_under(root)
+        shutil.rmtree(root, ignore_errors=True)

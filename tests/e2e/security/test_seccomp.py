@@ -6,17 +6,13 @@ effect; a broken one fails create; berthd --seccomp-profile sets the daemon's de
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from berth.testing.daemon import cleanup_daemon, start_daemon, unmount_under
-from tests.conftest import TEST_TMP_MARK
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import Daemon, daemon_with
 from tests.e2e.security.conftest import PROBE
 
 pytestmark = pytest.mark.root
@@ -121,17 +117,8 @@ def test_a_profile_file_from_the_docker_cli(
 
 @pytest.fixture
 def unconfined_daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix=TEST_TMP_MARK))
-    daemon = start_daemon(
-        root, f"berth-test-{uuid.uuid4().hex[:8]}", extra=["--seccomp-profile", "unconfined"]
-    )
-    try:
-        daemon.berth("bootstrap", "busybox", timeout=120, check=True)
+    with daemon_with("--seccomp-profile", "unconfined") as daemon:
         yield daemon
-    finally:
-        cleanup_daemon(daemon)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_daemons_seccomp_profile_flag(unconfined_daemon: Daemon, probe: Path) -> None:

@@ -7,10 +7,7 @@ with remapping is refused in its words."""
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
-import tempfile
-import uuid
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -19,39 +16,23 @@ import docker
 import pytest
 
 from berth.daemon.remap import DEFAULT_USER, SUBUID
-from berth.testing.daemon import cleanup_daemon, start_daemon, unmount_under
-from tests.conftest import TEST_TMP_MARK
-from tests.e2e.conftest import Daemon
+from tests.e2e.conftest import Daemon, daemon_with
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def remapped() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix=TEST_TMP_MARK))
-    daemon = start_daemon(root, f"berth-test-{uuid.uuid4().hex[:8]}", extra=["--userns-remap", "default"])
-    try:
-        daemon.berth("bootstrap", "busybox", timeout=120, check=True)
+    with daemon_with("--userns-remap", "default") as daemon:
         yield daemon
-    finally:
-        cleanup_daemon(daemon)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def remapped_by_copy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     """A remapping daemon that takes the fallback of kernels without idmapped layers (chown-copies)."""
     monkeypatch.setenv("BERTH_IDMAP", "chown")
-    root = Path(tempfile.mkdtemp(prefix=TEST_TMP_MARK))
-    daemon = start_daemon(root, f"berth-test-{uuid.uuid4().hex[:8]}", extra=["--userns-remap", "default"])
-    try:
-        daemon.berth("bootstrap", "busybox", timeout=120, check=True)
+    with daemon_with("--userns-remap", "default") as daemon:
         yield daemon
-    finally:
-        cleanup_daemon(daemon)
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _range() -> tuple[int, int]:
