@@ -28,6 +28,7 @@ from berth.testing.baselines import dockerd, load_from_berth  # noqa: E402
 from berth.testing.daemon import BERTH, DOCKER, cleanup_daemon, shim_pids, start_daemon  # noqa: E402
 
 RUNS = 20
+ALTERNATIONS = 60  # for the small ratios (seccomp, userns): 20 runs left them to the noise
 
 
 def median_ms(argv: list[str], env: dict[str, str], runs: int = RUNS) -> float:
@@ -75,7 +76,7 @@ def seccomp_cost(env: dict[str, str]) -> list[tuple[str, str, str]]:
     alternately so that the machine's drift falls on both sides alike."""
     base = [BERTH, "run", "--rm", "--network", "none"]
     samples: dict[str, list[float]] = {"default": [], "unconfined": []}
-    for _ in range(RUNS):
+    for _ in range(ALTERNATIONS):
         samples["default"].append(median_ms([*base, "busybox", "true"], env, runs=1))
         samples["unconfined"].append(
             median_ms([*base, "--security-opt", "seccomp=unconfined", "busybox", "true"], env, runs=1)
@@ -99,7 +100,7 @@ def seccomp_cost(env: dict[str, str]) -> list[tuple[str, str, str]]:
         check=True,
     )
     on, off = [], []
-    for _ in range(RUNS):
+    for _ in range(ALTERNATIONS):
         on.append(median_ms([BERTH, "exec", "sc-on", "true"], env, runs=1))
         off.append(median_ms([BERTH, "exec", "sc-off", "true"], env, runs=1))
     exec_on, exec_off = statistics.median(on), statistics.median(off)
@@ -128,7 +129,7 @@ def userns_cost(root: Path, plain_env: dict[str, str]) -> list[tuple[str, str, s
         remapped.berth("bootstrap", "busybox", check=True)
         argv = [BERTH, "run", "--rm", "--network", "none", "busybox", "true"]
         on, off = [], []
-        for _ in range(RUNS):
+        for _ in range(ALTERNATIONS):
             on.append(median_ms(argv, remapped.env, runs=1))
             off.append(median_ms(argv, plain_env, runs=1))
         remap_ms, plain_ms = statistics.median(on), statistics.median(off)

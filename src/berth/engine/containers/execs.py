@@ -15,7 +15,7 @@ from berth.engine.containers import spec
 from berth.engine.containers.container import ContainerStatus
 from berth.engine.containers.service import ContainerService
 from berth.engine.events import EventBus
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
 from berth.runtime.types import Attached, IOConfig
@@ -178,6 +178,10 @@ class ExecService:
             )
         except ExecFailed as exc:
             instance.exit_code = 127 if exc.errno == 2 else 126
+            instance.done.set()
+            raise
+        except BerthError:  # the runtime could not start it: an exec that never ran exits 126
+            instance.exit_code = 126
             instance.done.set()
             raise
         instance.running = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from berth.daemon.server import schema
@@ -10,8 +12,10 @@ from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.containers import _int
 from berth.daemon.server.streams import Deframer, framed_as_stdout, parse_detach_keys, pump
 from berth.daemon.wiring import Services
-from berth.errors import InvalidArgument
+from berth.errors import BerthError, InvalidArgument
 from berth.runtime.errors import ExecFailed
+
+log = logging.getLogger("berthd.api")
 
 
 def register(router: ApiRouter, services: Services) -> None:
@@ -52,8 +56,11 @@ def register(router: ApiRouter, services: Services) -> None:
         try:
             try:
                 await execs.start(instance)
-            except ExecFailed as exc:
-                # Docker reports a failed exec inside the stream, then the client reads ExitCode.
+            except BerthError as exc:  # ExecFailed, or the runtime's own failure
+                # Docker reports a failed exec inside the stream (the answer is already a hijacked
+                # stream: a status code can no longer say it), then the client reads ExitCode.
+                if not isinstance(exc, ExecFailed):
+                    log.warning("exec %s: %s", exec_id, exc)
                 message = f"OCI runtime exec failed: {exc}\r\n".encode()
                 await client.send(
                     message if tty_stream else b"\x02\x00\x00\x00" + len(message).to_bytes(4, "big") + message
