@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -116,13 +117,14 @@ def namespace_fd(uid_mappings: Sequence[IdMap], gid_mappings: Sequence[IdMap]) -
             os.waitpid(pid, 0)
 
 
-def idmapped_bind(source: str, target: str, userns_fd: int) -> None:
-    """Bind ``source`` (and the mounts below it) on ``target``, seen through ``userns_fd``'s maps.
-    OSError (EINVAL for a filesystem that cannot be idmapped) leaves nothing mounted."""
-    tree = sc.open_tree_clone(source)
+def idmapped_bind(source: str, target: str, userns_fd: int, *, recursive: bool = True) -> None:
+    """Bind ``source`` (``recursive``: and the mounts below it) on ``target``, seen through
+    ``userns_fd``'s maps. OSError (EINVAL for a filesystem that cannot be idmapped) leaves nothing
+    mounted."""
+    tree = sc.open_tree_clone(source, recursive=recursive)
     try:
         attr = _MountAttr(_MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
-        flags = _AT_EMPTY_PATH | _AT_RECURSIVE
+        flags = _AT_EMPTY_PATH | (_AT_RECURSIVE if recursive else 0)
         if _libc.syscall(_SYS_MOUNT_SETATTR, tree, b"", flags, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"idmapping {source}: {os.strerror(err)}")
@@ -139,19 +141,23 @@ def shifted_copy(layer: str, remap: Remapping) -> str:
     dest = f"{layer.rstrip('/')}.remap-{remap.root_uid}-{remap.root_gid}"
     if os.path.isdir(dest):
         return dest
-    partial = f"{dest}.partial-{os.getpid()}"
+    partial = f"{dest}.partial-{secrets.token_hex(6)}"  # (every init is pid 1: not a pid)
     subprocess.run(["cp", "-a", "--reflink=auto", layer, partial], check=True, capture_output=True)
     uid_size = sum(int(str(m["size"])) for m in remap.uid_mappings)
     gid_size = sum(int(str(m["size"])) for m in remap.gid_mappings)
+
+    def shift(path: str) -> None:
+        st = os.lstat(path)
+        uid = st.st_uid + remap.root_uid if st.st_uid < uid_size else st.st_uid
+        gid = st.st_gid + remap.root_gid if st.st_gid < gid_size else st.st_gid
+        os.lchown(path, uid, gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared setuid/setgid: put them back
+
+    shift(partial)
     for directory, dirs, files in os.walk(partial):
-        for name in [".", *dirs, *files]:
-            path = os.path.join(directory, name) if name != "." else directory
-            st = os.lstat(path)
-            uid = st.st_uid + remap.root_uid if st.st_uid < uid_size else st.st_uid
-            gid = st.st_gid + remap.root_gid if st.st_gid < gid_size else st.st_gid
-            os.lchown(path, uid, gid)
-            if not stat.S_ISLNK(st.st_mode):
-                os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared setuid/setgid: put them back
+        for name in (*dirs, *files):
+            shift(os.path.join(directory, name))
     try:
         os.rename(partial, dest)
     except OSError:  # another container of the same range made it first

@@ -288,7 +288,7 @@ def _bind(source: str, dest: str, flags: int, userns_fd: int) -> None:
     one that does not, such as procfs, is seen with the host's ids, as without remapping)."""
     if userns_fd >= 0:
         try:
-            idmap.idmapped_bind(source, dest, userns_fd)
+            idmap.idmapped_bind(source, dest, userns_fd, recursive=bool(flags & sc.MS_REC))
             return
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.EPERM, errno.EOPNOTSUPP):

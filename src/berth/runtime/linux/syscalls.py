@@ -146,10 +146,11 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root", new_root)
 
 
-def open_tree_clone(path: str) -> int:
-    """A detached copy of the mount tree at ``path`` (open_tree OPEN_TREE_CLONE|AT_RECURSIVE), as an
-    O_CLOEXEC fd that ``move_mount`` can attach in another mount namespace."""
-    fd = int(_libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, _b(path), OPEN_TREE_CLONE | AT_RECURSIVE | os.O_CLOEXEC))
+def open_tree_clone(path: str, *, recursive: bool = True) -> int:
+    """A detached copy of the mount tree at ``path`` (open_tree OPEN_TREE_CLONE, with AT_RECURSIVE
+    unless not ``recursive``), as an O_CLOEXEC fd that ``move_mount`` can attach elsewhere."""
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    fd = int(_libc.syscall(_SYS_OPEN_TREE, AT_FDCWD, _b(path), flags))
     if fd < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"open_tree: {os.strerror(err)}", path)
