@@ -37,6 +37,9 @@ class DaemonConfig:
     log_max_files: int = 5
     userns_remap: str = ""  # "default" or USER[:GROUP]: containers' root is a host range (daemon/remap.py)
     seccomp_profile: str = "builtin"  # "builtin" (Docker's default), "unconfined", or a profile's path
+    ip_forward: bool = True  # turn on net.ipv4.ip_forward for bridge networks (Docker's --ip-forward)
+    ip_masq: bool = True  # masquerade bridge networks' traffic to the outside (Docker's --ip-masq)
+    cleanup: bool = False  # remove Berth's host state (its nftables table, bridges) and exit
 
     def effective_hosts(self) -> list[str]:
         return self.hosts or [DEFAULT_HOST]
@@ -93,9 +96,41 @@ def parser() -> argparse.ArgumentParser:
         help='path to a seccomp profile (Docker\'s JSON format); "unconfined" turns the default off '
         '(default "builtin")',
     )
+    p.add_argument(
+        "--ip-forward",
+        type=_go_bool,
+        nargs="?",
+        const=True,
+        metavar="true|false",
+        help="turn on IP forwarding for bridge networks (default true)",
+    )
+    p.add_argument(
+        "--ip-masq",
+        type=_go_bool,
+        nargs="?",
+        const=True,
+        metavar="true|false",
+        help="masquerade containers' outbound traffic to the host's address (default true)",
+    )
+    p.add_argument(
+        "--cleanup",
+        action="store_true",
+        default=None,
+        help="remove Berth's host state (its nftables table, its bridges) and exit; "
+        "refused while containers run",
+    )
     p.add_argument("--config-file", type=Path, help="JSON file with the same keys as the flags")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return p
+
+
+def _go_bool(text: str) -> bool:
+    """A flag's boolean as Go's flag package reads it (``--ip-forward=false``)."""
+    if text in {"1", "t", "T", "true", "TRUE", "True"}:
+        return True
+    if text in {"0", "f", "F", "false", "FALSE", "False"}:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}: true or false")
 
 
 def _from_file(path: Path) -> dict[str, Any]:

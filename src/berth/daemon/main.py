@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from berth.daemon import config as config_module
+from berth.daemon.cleanup import cleanup
 from berth.daemon.config import DaemonConfig
 from berth.daemon.server.app import make_app
 from berth.daemon.tls import TLSSite
@@ -74,10 +75,25 @@ def _unix_socket(path: Path) -> socket.socket:
     return sock
 
 
+_FIREWALL_CHECK_SECONDS = 5.0
+
+
+async def _keep_firewall(services: Services) -> None:
+    """Berth's nftables table is made again if someone deletes it while berthd runs."""
+    while True:
+        await asyncio.sleep(_FIREWALL_CHECK_SECONDS)
+        try:
+            await asyncio.to_thread(services.networks.check_firewall)
+        except OSError as exc:
+            log.warning("checking the nftables table: %s", exc)
+
+
 async def _serve(config: DaemonConfig, services: Services) -> None:
     loop = asyncio.get_running_loop()
     services.events.bind(loop)
+    await asyncio.to_thread(services.networks.start_host_networking)  # before restore: NAT and ports
     await services.containers.restore()
+    firewall_task = loop.create_task(_keep_firewall(services))
     app = make_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -111,6 +127,7 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
             await stop.wait()
     finally:
         log.info("berthd stopping; running containers keep running (live restore)")
+        firewall_task.cancel()
         await runner.cleanup()
         services.pull.close()
         for host in config.effective_hosts():
@@ -124,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         config = config_module.load(argv)
         for directory in (config.data_root, config.exec_root):
             directory.mkdir(parents=True, exist_ok=True, mode=0o711)
+        if config.cleanup:
+            for line in cleanup(config):
+                print(line)
+            return
         _setup_logging(config)
         services = build_services(config)
         asyncio.run(_serve(config, services))

@@ -34,6 +34,7 @@ from berth.engine.images.pull import PullService
 from berth.engine.images.push import PushService
 from berth.engine.networks.service import NetworkService
 from berth.engine.volumes import VolumeService
+from berth.network.firewall import Firewall
 from berth.runtime import LinuxRuntime
 from berth.runtime.cgroups.base import detect_version
 
@@ -100,6 +101,9 @@ def build_services(config: DaemonConfig) -> Services:
         bip=config.bip,
         containers=lambda: holder["containers"].all(),
         container=lambda ref: holder["containers"].get(ref),
+        ip_forward=config.ip_forward,
+        ip_masq=config.ip_masq,
+        firewall=Firewall(config.bridge),
     )
     containers = ContainerService(
         containers_root,

@@ -142,6 +142,7 @@ def plug(
                     ipr.brport("set", index=host_index, isolated=1)
     finally:
         os.close(fd)
+    _hairpin(host_name)
 
     def configure() -> None:
         with _iproute() as ipr:  # opened on this thread: inside the container's namespace
@@ -157,6 +158,14 @@ def plug(
                 ipr.route("add", dst="default", gateway=str(gateway))
 
     netns.inside(namespace, configure)
+
+
+def _hairpin(host_name: str) -> None:
+    """Hairpin mode on the container's bridge port: a container reaching its own published port through
+    a host address comes back through the port it left by (DNAT under br_netfilter bridges the reply
+    there), as Docker sets with its userland proxy off."""
+    with contextlib.suppress(OSError):
+        Path(f"/sys/class/net/{host_name}/brport/hairpin_mode").write_text("1\n")
 
 
 def unplug(namespace: Path, inner_name: str) -> None:

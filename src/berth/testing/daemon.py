@@ -246,7 +246,14 @@ def cleanup_daemon(daemon: Daemon) -> None:
 
 
 def _delete_bridges(daemon: Daemon) -> None:
-    """The daemon's bridges (default and user-defined): only links this daemon made, by name."""
+    """``berthd --cleanup`` (its nftables table, its bridges, by name); then, should that fail, the
+    bridges one by one: only links this daemon made."""
+    bridge, _ = bridge_for(daemon.cgroup_parent)
+    argv = [BERTHD, "--data-root", str(daemon.data_root), "--exec-root", str(daemon.exec_root),
+            "--bridge", bridge, "--cleanup"]  # fmt: skip
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        if subprocess.run(argv, capture_output=True, timeout=30).returncode == 0:
+            return
     names = [bridge_for(daemon.cgroup_parent)[0]]
     for record in (daemon.data_root / "networks").glob("*.json"):
         with contextlib.suppress(OSError, ValueError, KeyError):

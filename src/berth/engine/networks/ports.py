@@ -1,4 +1,10 @@
-"""PublishedPorts: a running container's ``-p``/``-P`` bindings, as relays (``network/proxy.py``).
+"""PublishedPorts: a running container's ``-p``/``-P`` bindings, in the kernel where it can carry them.
+
+A binding on an IPv4 address (``0.0.0.0``, ``127.0.0.1``, any of the host's) to the container's IPv4
+address is a DNAT element in Berth's nftables table (``network/firewall.py``) plus a bound socket that
+holds the port (``network/reservation.py``): it answers while berthd is down. The rest — IPv6
+loopback, an IPv6 host address in front of an IPv4-only container — goes through a relay in the
+daemon's loop (``network/proxy.py``), as docker-proxy carries them for Docker.
 
 Opened at start (before init can accept on them), closed at exit; an ephemeral host port is asked for
 again by number at the next start or after a daemon restart, so that a client keeps finding it, and
@@ -7,29 +13,67 @@ falls back to a fresh one when another program took it meanwhile.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from berth.engine.containers.container import Container
 from berth.errors import Conflict, InvalidArgument
+from berth.network.firewall import PortRule, kernel_path
 from berth.network.proxy import Binding, Relay, relay_for
+from berth.network.reservation import Reservation
 
 PROTOCOLS = ("tcp", "udp")
 
 
+class KernelPorts(Protocol):
+    """Where kernel bindings go (NetworkService over its Firewall)."""
+
+    def replace_ports(self, old: list[PortRule], new: list[PortRule]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Held:
+    reservations: list[Reservation] = field(default_factory=list)
+    relays: list[Relay] = field(default_factory=list)
+    rules: list[PortRule] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for reservation in self.reservations:
+            reservation.close()
+        for relay in self.relays:
+            await relay.close()
+
+
 class PublishedPorts:
-    def __init__(self) -> None:
-        self._relays: dict[str, list[Relay]] = {}
+    def __init__(self, kernel: KernelPorts | None = None) -> None:
+        self._kernel = kernel  # None: no nftables here, every binding is relayed
+        self._held: dict[str, _Held] = {}
+        self._adopted: dict[str, list[PortRule]] = {}  # in the kernel since before this daemon's start
+
+    def use_kernel(self, kernel: KernelPorts) -> None:
+        self._kernel = kernel
+
+    def all_rules(self) -> list[PortRule]:
+        """Every kernel binding this daemon holds or adopted (what a re-made table must contain)."""
+        held = [rule for h in self._held.values() for rule in h.rules]
+        return held + [rule for rules in self._adopted.values() for rule in rules]
+
+    def adopt(self, container_id: str, rules: list[PortRule]) -> None:
+        """Rules the table was made with at start for a container still running (``kernel_rules`` of
+        its record): its next publish or unpublish swaps them out."""
+        self._adopted[container_id] = rules
 
     async def publish(self, container: Container, address: str | None, default_ip: str = "") -> None:
-        """Open every binding towards ``address`` (the container's primary one) and record the host
+        """Hold every binding towards ``address`` (the container's primary one) and record the host
         ports chosen in ``container.ports``; all or nothing. ``default_ip``: where a binding without
         HostIp listens (its network's ``host_binding_ipv4``; "" is every address)."""
-        await self.unpublish(container)
+        before = await self._release(container)
         wanted = requested_bindings(container)
         if not wanted or address is None:
             container.ports = {}
+            self._swap(before, [])
             return
-        relays: list[Relay] = []
+        held = _Held()
         resolved: dict[str, list[dict[str, str]]] = {}
         try:
             for key, binds in wanted.items():
@@ -37,36 +81,85 @@ class PublishedPorts:
                 previous = container.ports.get(key) or []
                 for index, bind in enumerate(binds):
                     remembered = int(previous[index]["HostPort"]) if index < len(previous) else 0
-                    relay = await _open(str(bind.get("HostIp") or default_ip), bind.get("HostPort"), remembered,
-                                        address, port, proto)  # fmt: skip
-                    relays.append(relay)
-                    resolved.setdefault(key, []).append(
-                        {"HostIp": relay.binding.listen_ip, "HostPort": str(relay.binding.host_port)}
-                    )
+                    host_ip = str(bind.get("HostIp") or default_ip or "0.0.0.0").strip("[]")
+                    candidates = _candidates(str(bind.get("HostPort") or ""), remembered)
+                    if self._kernel is not None and kernel_path(host_ip, address):
+                        reservation = _reserve(host_ip, candidates, proto)
+                        held.reservations.append(reservation)
+                        chosen = reservation.host_port
+                        held.rules.append(PortRule(proto, host_ip, chosen, address, port))
+                    else:
+                        relay = await _relay(host_ip, candidates, address, port, proto)
+                        held.relays.append(relay)
+                        chosen = relay.binding.host_port
+                    resolved.setdefault(key, []).append({"HostIp": host_ip, "HostPort": str(chosen)})
+            self._swap(before, held.rules)
         except BaseException:
-            for relay in relays:
-                await relay.close()
+            await held.close()
             raise
-        self._relays[container.container_id] = relays
+        self._held[container.container_id] = held
         container.ports = resolved
 
     async def unpublish(self, container: Container) -> None:
-        for relay in self._relays.pop(container.container_id, []):
-            await relay.close()
+        self._swap(await self._release(container), [])
+
+    async def _release(self, container: Container) -> list[PortRule]:
+        """Close what this daemon holds for ``container``; the kernel rules it has (kept until swapped,
+        so that a republish leaves no gap): this daemon's, or those adopted at start."""
+        held = self._held.pop(container.container_id, None)
+        if held is not None:
+            await held.close()
+            return held.rules
+        return self._adopted.pop(container.container_id, [])
+
+    def _swap(self, old: list[PortRule], new: list[PortRule]) -> None:
+        if self._kernel is not None and (old or new):
+            self._kernel.replace_ports(old, new)
 
 
-async def _open(host_ip: str, asked: Any, remembered: int, address: str, port: int, proto: str) -> Relay:
-    fixed = host_port(str(asked or ""))
-    if not fixed and remembered:  # the ephemeral port it had, if still free
-        relay = relay_for(Binding(host_ip, remembered, address, port, proto))
+def kernel_rules(container: Container, address: str | None) -> list[PortRule]:
+    """The kernel bindings a running container's record says it has (``container.ports``)."""
+    if not address:
+        return []
+    rules = []
+    for key, binds in (container.ports or {}).items():
+        port, proto = split_port(key)
+        for bind in binds or []:
+            host_ip = str(bind.get("HostIp") or "0.0.0.0").strip("[]")
+            if bind.get("HostPort") and kernel_path(host_ip, address):
+                rules.append(PortRule(proto, host_ip, int(bind["HostPort"]), address, port))
+    return rules
+
+
+def _candidates(asked: str, remembered: int) -> list[int]:
+    """Host ports to try in order: the asked one (every one of an asked range), or for an ephemeral
+    port the one it had before, then a fresh one (0)."""
+    first, last = host_port_range(asked)
+    if first:
+        return list(range(first, last + 1))
+    return [remembered, 0] if remembered else [0]
+
+
+def _reserve(host_ip: str, candidates: list[int], proto: str) -> Reservation:
+    for index, candidate in enumerate(candidates):
+        try:
+            return Reservation(host_ip, candidate, proto)
+        except Conflict:
+            if index == len(candidates) - 1:
+                raise
+    raise AssertionError("no candidate ports")  # candidates is never empty
+
+
+async def _relay(host_ip: str, candidates: list[int], address: str, port: int, proto: str) -> Relay:
+    for index, candidate in enumerate(candidates):
+        relay = relay_for(Binding(host_ip, candidate, address, port, proto))
         try:
             await relay.open()
             return relay
         except Conflict:
-            pass
-    relay = relay_for(Binding(host_ip, fixed, address, port, proto))
-    await relay.open()
-    return relay
+            if index == len(candidates) - 1:
+                raise
+    raise AssertionError("no candidate ports")
 
 
 def port_key(key: str) -> str:
@@ -86,17 +179,18 @@ def split_port(key: str) -> tuple[int, str]:
         raise InvalidArgument(f"invalid port {key}") from None
 
 
-def host_port(text: str) -> int:
-    """``HostPort``: "" or "0" is an ephemeral port (0); a range "8000-8010" takes its first."""
+def host_port_range(text: str) -> tuple[int, int]:
+    """``HostPort``: "" or "0" is an ephemeral port (0, 0); "8000-8010" the first free of that range."""
     if text in {"", "0"}:
-        return 0
+        return 0, 0
+    start, _, end = text.partition("-")
     try:
-        value = int(text.split("-")[0])
+        first, last = int(start), int(end or start)
     except ValueError:
         raise InvalidArgument(f"invalid host port {text}") from None
-    if not 0 < value < 65536:
+    if not 0 < first <= last < 65536:
         raise InvalidArgument(f"invalid host port {text}: must be 1-65535")
-    return value
+    return first, last
 
 
 def requested_bindings(container: Container) -> dict[str, list[dict[str, Any]]]:

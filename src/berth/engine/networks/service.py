@@ -36,9 +36,11 @@ from berth.engine.containers.container import Container, now_rfc3339
 from berth.engine.containers.create import BASE_HOSTS, extra_hosts
 from berth.engine.networks import create_request as requests
 from berth.engine.networks import legacy_links, settings
-from berth.engine.networks.ports import PublishedPorts
+from berth.engine.networks.ports import PublishedPorts, kernel_rules
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
-from berth.network import ipam, links, netns
+from berth.network import ipam, links, netns, sysctl
+from berth.network.firewall import Bridge, Firewall, PortRule
+from berth.network.nftables import NftablesError
 from berth.util.atomic import read_json, write_json
 
 log = logging.getLogger("berthd.networks")
@@ -151,6 +153,9 @@ class NetworkService:
         bip: str,
         containers: Callable[[], Iterable[Container]],
         container: Callable[[str], Container],
+        ip_forward: bool = True,
+        ip_masq: bool = True,
+        firewall: Firewall | None = None,
     ) -> None:
         self._root = root
         self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -158,7 +163,10 @@ class NetworkService:
         self._containers = containers
         self._container = container  # Docker's lookup of one, for --network container:NAME
         self._lock = threading.Lock()  # addresses are handed out from worker threads
-        self._ports = PublishedPorts()  # engine/networks/ports.py
+        self._ip_forward, self._ip_masq = ip_forward, ip_masq
+        self._firewall = firewall  # None until start_host_networking finds nftables here
+        self._guard = False  # berthd turned ip_forward on: its table drops other forwarding
+        self._ports = PublishedPorts()  # engine/networks/ports.py; kernel ports once the table is made
         self._bridges: dict[str, int] = {}  # device → link index, once made or found in this daemon's life
         try:
             gateway = IPv4Interface(bip)
@@ -270,7 +278,14 @@ class NetworkService:
         with self._lock:
             write_json(self._root / f"{network_id}.json", network.to_record(), mode=0o600)
             self._networks[name] = network
+        self._sync_after_change()
         return network
+
+    def _sync_after_change(self) -> None:
+        try:
+            self.sync_firewall()
+        except NftablesError as exc:  # the network stands; its NAT follows at the next check
+            log.warning("cannot update nftables table: %s", exc)
 
     def _address_plan(self, config: requests.AddressConfig) -> tuple[IPv4Network, IPv4Address]:
         taken = [n.subnet for n in self._networks.values() if n.subnet is not None and not n.config_only]
@@ -306,6 +321,7 @@ class NetworkService:
                 self._bridges.pop(network.device, None)
             (self._root / f"{network.network_id}.json").unlink(missing_ok=True)
             del self._networks[network.name]
+        self._sync_after_change()
         return network
 
     def endpoints_for(
@@ -598,6 +614,7 @@ class NetworkService:
         index = links.ensure_bridge(
             network.device, IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}"), network.mtu
         )
+        sysctl.bridge_localnet(network.device)  # 127.0.0.1 ports DNAT out through it
         self._bridges[network.device] = index
         return index
 
@@ -729,6 +746,73 @@ class NetworkService:
         with contextlib.suppress(FileNotFoundError), open(path, "r+") as f:  # in place: it is bind-mounted
             f.write(text)
             f.truncate()
+
+    # ---------------------------------------------------------------- NAT, forwarding, the kernel's ports
+
+    def start_host_networking(self) -> None:
+        """At daemon start, before restore: Berth's nftables table, made again from what is running (in
+        one transaction: the ports of containers that lived on keep answering), and ip_forward."""
+        firewall = self._firewall
+        if firewall is None:
+            return
+        if not firewall.available():
+            log.warning(
+                "nftables is not available (install Debian's nftables and python3-nftables): no NAT for "
+                "bridge networks, published ports are relayed by berthd"
+            )
+            self._firewall = None
+            return
+        self._guard = firewall.guarded()  # kept from the daemon that turned forwarding on
+        if self._ip_forward and sysctl.enable_forwarding():
+            self._guard = True
+            log.info("turned on net.ipv4.ip_forward for bridge networks (--ip-forward=false to leave it)")
+        for container in self._containers():
+            if container.status.is_alive():
+                rules = kernel_rules(container, self._primary_address(container))
+                if rules:
+                    self._ports.adopt(container.container_id, rules)
+        try:
+            self.sync_firewall()
+        except NftablesError as exc:
+            log.error("cannot make nftables table %s (%s): no NAT, ports relayed", firewall.name, exc)
+            self._firewall = None
+            return
+        self._ports.use_kernel(self)
+
+    def sync_firewall(self) -> None:
+        """Make the whole table again from the networks and the ports held (one transaction)."""
+        if self._firewall is None:
+            return
+        self._firewall.sync(self._firewall_bridges(), self._ports.all_rules(), guard=self._guard)
+
+    def _firewall_bridges(self) -> list[Bridge]:
+        out = []
+        for network in self._networks.values():
+            if network.driver != "bridge" or not network.device or network.subnet is None:
+                continue
+            masquerade = self._ip_masq and requests.go_bool(
+                requests.ENABLE_MASQUERADE, network.options.get(requests.ENABLE_MASQUERADE, "true")
+            )
+            out.append(Bridge(network.device, (network.subnet,), network.internal, masquerade))
+        return out
+
+    def replace_ports(self, old: list[PortRule], new: list[PortRule]) -> None:
+        """PublishedPorts' kernel side: one container's rules swapped; on any failure (the table was
+        deleted, an element is missing) the whole table is made again, with ``new`` in it."""
+        assert self._firewall is not None
+        try:
+            self._firewall.replace_ports(old, new)
+        except NftablesError as exc:
+            log.warning("nftables table %s out of step (%s): making it again", self._firewall.name, exc)
+            rules = [r for r in self._ports.all_rules() if r not in set(old)] + new
+            self._firewall.sync(self._firewall_bridges(), rules, guard=self._guard)
+
+    def check_firewall(self) -> None:
+        """The table must exist while berthd runs: deleted by hand (``nft flush ruleset``), it is made
+        again (called every few seconds by the daemon)."""
+        if self._firewall is not None and not self._firewall.exists():
+            log.warning("nftables table %s was deleted: making it again", self._firewall.name)
+            self.sync_firewall()
 
     # ---------------------------------------------------------------- published ports
 

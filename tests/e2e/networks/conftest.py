@@ -1,0 +1,97 @@
+"""An "outside" host for NAT tests: a network namespace of the test's own, reached from the host through
+a veth pair on TEST-NET-3 (203.0.113.0/24), with a tiny HTTP server in it that answers each request
+with the address it came from. Nothing of it is left after the test: the server is stopped by PID, the
+namespace (and the veth with it) is deleted, the host route goes with the veth."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Answers GET with the client's address; the server is Python's own, run in the namespace.
+_SERVER = """
+import http.server, sys
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = self.client_address[0].encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Echo).serve_forever()
+"""
+
+
+@dataclass
+class Outside:
+    namespace: str
+    host_address: str  # the host's end of the veth: the source NAT must show
+    address: str  # the outside host's
+    port: int
+    host_link: str
+
+    def run(self, *argv: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+        """A command inside the outside host (e.g. curl to a published port on the host)."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.namespace, *argv], capture_output=True, text=True, timeout=timeout
+        )
+
+    def route_to(self, subnet: str) -> None:
+        """Route ``subnet`` (a bridge's) through the host, as a LAN neighbour could."""
+        subprocess.run(
+            ["ip", "netns", "exec", self.namespace, "ip", "route", "add", subnet, "via", self.host_address],
+            check=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}/"
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", *argv], check=True, capture_output=True)
+
+
+@pytest.fixture
+def outside() -> Iterator[Outside]:
+    tag = secrets.token_hex(3)
+    namespace, host_link, inner = f"berth-out-{tag}", f"vo{tag}", f"vi{tag}"
+    slot = int(tag, 16) % 60  # a /30 of TEST-NET-3 of the test's own
+    host_address, address = f"203.0.113.{slot * 4 + 1}", f"203.0.113.{slot * 4 + 2}"
+    _ip("netns", "add", namespace)
+    server = None
+    try:
+        _ip("link", "add", host_link, "type", "veth", "peer", "name", inner, "netns", namespace)
+        _ip("addr", "add", f"{host_address}/30", "dev", host_link)
+        _ip("link", "set", host_link, "up")
+        _ip("-n", namespace, "addr", "add", f"{address}/30", "dev", inner)
+        _ip("-n", namespace, "link", "set", inner, "up")
+        _ip("-n", namespace, "link", "set", "lo", "up")
+        port = 8000
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, "-c", _SERVER, address, str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        box = Outside(namespace, host_address, address, port, host_link)
+        deadline = time.monotonic() + 10
+        while box.run(
+            "python3", "-c", f"import socket; socket.create_connection(('{address}', {port}), 1)"
+        ).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the outside host's server did not start")
+            time.sleep(0.1)
+        yield box
+    finally:
+        if server is not None:
+            server.kill()  # our own process, by PID
+            server.wait()
+        subprocess.run(["ip", "link", "del", host_link], capture_output=True)
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+        assert not Path(f"/run/netns/{namespace}").exists()
