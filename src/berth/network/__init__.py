@@ -4,6 +4,7 @@
     links.py    bridges and veth pairs through netlink (pyroute2)
     ipam.py     subnets for new networks, addresses for containers (pure functions)
     proxy.py    published ports: TCP relays from host ports to container addresses
+    dns.py      the embedded DNS server on each network's gateway: its names, the rest forwarded
 
 ``engine/networks/`` decides which container gets what; these modules only do it.
 """
