@@ -129,6 +129,7 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
         log.info("berthd stopping; running containers keep running (live restore)")
         firewall_task.cancel()
         await runner.cleanup()
+        await services.networks.close_dns()
         services.pull.close()
         for host in config.effective_hosts():
             if host.startswith("unix://"):

@@ -7,7 +7,8 @@ chains are fixed and a container's start is one ``add element``, whatever the nu
 
     prerouting/output (dnat)   to a local address: published?  daddr . proto . port → container
     postrouting (srcnat)       container → outside: masquerade; hairpin and 127.0.0.1: masquerade
-    forward (filter)           internal bridges: dropped; bridge ↔ other bridge: dropped (isolation);
+    forward (filter)           within a bridge: yes (seen here when br_netfilter is loaded);
+                               internal bridges: no further; bridge ↔ other bridge: no (isolation);
                                outside → bridge: only replies and published ports; bridge → out: yes
 
 Rules stay in the kernel when berthd stops or dies, so published ports and outbound NAT go on working
@@ -181,9 +182,10 @@ table inet {name} {{
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
+    iifname . oifname @same_bridge accept
     iifname @internal drop
     oifname @internal drop
-    iifname @bridges oifname @bridges iifname . oifname != @same_bridge ct status != dnat drop
+    iifname @bridges oifname @bridges ct status != dnat drop
     oifname @bridges ct state established,related accept
     oifname @bridges ct status dnat accept
     oifname @bridges drop

@@ -7,6 +7,7 @@ Only links Berth names are ever changed on the host: its bridges and the host en
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import os
@@ -51,7 +52,9 @@ def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface, mtu: int = 0) -> 
         index = _index(ipr, name)
         if index is None:
             with contextlib.suppress(NetlinkError):  # made meanwhile by another start: fine
-                ipr.link("add", ifname=name, kind="bridge")
+                # A MAC of its own: otherwise a bridge takes its lowest port's, and changes it when that
+                # container goes — every other container's ARP entry for the gateway is then stale.
+                ipr.link("add", ifname=name, kind="bridge", address=bridge_mac(name))
             index = _index(ipr, name)
             if index is None:
                 raise OSError(f"cannot create bridge {name}")
@@ -64,6 +67,12 @@ def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface, mtu: int = 0) -> 
             ipr.link("set", index=index, mtu=mtu)
         ipr.link("set", index=index, state="up")
         return index
+
+
+def bridge_mac(name: str) -> str:
+    """A stable, locally administered unicast MAC for the bridge ``name``."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def delete_link(name: str) -> None:

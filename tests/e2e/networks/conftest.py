@@ -5,7 +5,10 @@ namespace (and the veth with it) is deleted, the host route goes with the veth."
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from berth.testing.daemon import Daemon
 
 # Answers GET with the client's address; the server is Python's own, run in the namespace.
 _SERVER = """
@@ -54,6 +59,31 @@ class Outside:
         return f"http://{self.address}:{self.port}/"
 
 
+def _taken() -> list[ipaddress.IPv4Network]:
+    """What the /30 must not cover: the host's routes, and the addresses the machine's package mirrors
+    resolve to (here they live in TEST-NET-3 too: a route of ours would cut the host off from them)."""
+    taken = []
+    for line in subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout.splitlines():
+        destination = line.split()[0] if line.split() else "default"
+        if destination != "default":
+            taken.append(ipaddress.IPv4Network(destination, strict=False))
+    for host in ("deb.debian.org", "security.debian.org", "pypi.org", "files.pythonhosted.org"):
+        with contextlib.suppress(OSError):
+            for address in socket.gethostbyname_ex(host)[2]:
+                taken.append(ipaddress.IPv4Network(f"{address}/32"))
+    return taken
+
+
+def _free_slot(seed: int) -> ipaddress.IPv4Network:
+    taken = _taken()
+    slots = list(ipaddress.IPv4Network("203.0.113.0/24").subnets(new_prefix=30))[1:-1]
+    for step in range(len(slots)):
+        candidate = slots[(seed + step) % len(slots)]
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise RuntimeError("no free /30 in 203.0.113.0/24 for an outside host")
+
+
 def _ip(*argv: str) -> None:
     subprocess.run(["ip", *argv], check=True, capture_output=True)
 
@@ -62,8 +92,8 @@ def _ip(*argv: str) -> None:
 def outside() -> Iterator[Outside]:
     tag = secrets.token_hex(3)
     namespace, host_link, inner = f"berth-out-{tag}", f"vo{tag}", f"vi{tag}"
-    slot = int(tag, 16) % 60  # a /30 of TEST-NET-3 of the test's own
-    host_address, address = f"203.0.113.{slot * 4 + 1}", f"203.0.113.{slot * 4 + 2}"
+    subnet = _free_slot(int(tag, 16))
+    host_address, address = str(subnet.network_address + 1), str(subnet.network_address + 2)
     _ip("netns", "add", namespace)
     server = None
     try:
@@ -95,3 +125,11 @@ def outside() -> Iterator[Outside]:
         subprocess.run(["ip", "link", "del", host_link], capture_output=True)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
         assert not Path(f"/run/netns/{namespace}").exists()
+
+
+def lookup(daemon: Daemon, container: str, name: str) -> list[str]:
+    """The IPv4 addresses ``name`` resolves to inside ``container`` (busybox nslookup, through the
+    container's resolv.conf: the embedded DNS on its network's gateway); [] when it does not."""
+    out = daemon.docker("exec", container, "nslookup", "-type=a", name).stdout
+    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
+    return [line.split()[-1] for line in answer.splitlines() if line.startswith("Address")]

@@ -86,8 +86,10 @@ def test_user_network_resolves_names_and_aliases(berthd: Daemon, busybox_image: 
     for ref in ("app", network_id[:12]):
         members = ok(berthd.docker("ps", "--format", "{{.Names}}", "--filter", f"network={ref}")).split()
         assert sorted(members) == ["api", "db"]
+    assert "api" not in ok(berthd.docker("exec", "db", "cat", "/etc/hosts"))  # DNS, not lines in a file
     ok(berthd.docker("rm", "-f", "api"))
-    assert "api" not in ok(berthd.docker("exec", "db", "cat", "/etc/hosts"))
+    gone = berthd.docker("exec", "db", "nslookup", "api")
+    assert gone.returncode != 0 and "NXDOMAIN" in gone.stdout + gone.stderr
 
 
 def test_static_address_and_its_conflicts(berthd: Daemon, busybox_image: str) -> None:
@@ -119,12 +121,15 @@ def test_connect_and_disconnect_a_running_container(berthd: Daemon, busybox_imag
     assert ok(berthd.berth("exec", "roamer", "ping", "-c", "1", "-W", "2", "peer")).count(
         "1 packets received"
     )
-    assert "wanderer" in ok(berthd.berth("exec", "peer", "cat", "/etc/hosts"))
+    assert ok(berthd.berth("exec", "peer", "ping", "-c", "1", "-W", "2", "wanderer")).count(
+        "1 packets received"
+    )
     networks = json.loads(ok(berthd.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "roamer")))
     assert sorted(networks) == ["bridge", "side"]
     ok(berthd.docker("network", "disconnect", "side", "roamer"))
     assert "eth1" not in ok(berthd.berth("exec", "roamer", "ip", "-o", "-4", "addr"))
-    assert "wanderer" not in ok(berthd.berth("exec", "peer", "cat", "/etc/hosts"))  # the peer forgot it
+    gone = berthd.berth("exec", "peer", "nslookup", "wanderer")
+    assert gone.returncode != 0 and "NXDOMAIN" in gone.stdout + gone.stderr  # the name went with it
     again = berthd.docker("network", "disconnect", "side", "roamer")
     assert again.returncode == 1 and "is not connected to network side" in again.stderr
 

@@ -10,6 +10,7 @@ import docker
 import pytest
 
 from tests.e2e.conftest import Daemon
+from tests.e2e.networks.conftest import lookup
 from tests.e2e.results import inspect, ok, refused
 
 pytestmark = pytest.mark.root
@@ -63,12 +64,12 @@ def test_connect_endpoint_config(berthd: Daemon, busybox_image: str) -> None:
     ok(berthd.docker("network", "connect", "--ip", "10.125.0.77", "--alias", "cee", "--link", "peer:pp",
                      "--link-local-ip", "169.254.7.7", "--driver-opt", "com.docker.network.endpoint.ifname=backif",
                      "--gw-priority", "10", "back", "cc"))  # fmt: skip
-    out = ok(berthd.docker("exec", "cc", "sh", "-c", "ip -o -4 addr show backif; ip route; cat /etc/hosts"))
+    out = ok(berthd.docker("exec", "cc", "sh", "-c", "ip -o -4 addr show backif; ip route"))
     assert "10.125.0.77/24" in out and "169.254.7.7/16" in out
     assert "default via 10.125.0.1 dev backif" in out  # the higher GwPriority took the default route
     peer_ip = inspect(berthd, "peer")["NetworkSettings"]["Networks"]["back"]["IPAddress"]
-    assert any(line.startswith(peer_ip + "\t") and "pp" in line.split() for line in out.splitlines())
-    assert "cee" in ok(berthd.docker("exec", "peer", "cat", "/etc/hosts"))
+    assert lookup(berthd, "cc", "pp") == [peer_ip]  # its link's alias, by the embedded DNS
+    assert lookup(berthd, "peer", "cee") == ["10.125.0.77"]
     back = inspect(berthd, "cc")["NetworkSettings"]["Networks"]["back"]
     assert back["GwPriority"] == 10 and back["Links"] == ["peer:pp"]
     assert back["DriverOpts"] == {"com.docker.network.endpoint.ifname": "backif"}
@@ -96,7 +97,7 @@ def test_create_endpoints_config_for_several_networks(berthd: Daemon, busybox_im
     out = ok(berthd.docker("exec", container["Id"], "sh", "-c", "ip -o link; ip -o -4 addr"))
     assert "10.126.0.50/24" in out and "10.127.0.60/24" in out
     assert "02:11:22:33:44:01" in out and "02:11:22:33:44:02" in out
-    assert "10.127.0.60\t" in ok(berthd.docker("exec", "watch", "grep", "two", "/etc/hosts"))
+    assert lookup(berthd, "watch", "two") == ["10.127.0.60"]
 
 
 def test_network_create_refusals(berthd: Daemon) -> None:

@@ -19,6 +19,7 @@ restore after a daemon restart.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -26,22 +27,25 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.engine.containers.container import Container, now_rfc3339
-from berth.engine.containers.create import BASE_HOSTS, extra_hosts
+from berth.engine.containers.create import BASE_HOSTS, extra_hosts, resolv_conf
 from berth.engine.networks import create_request as requests
 from berth.engine.networks import legacy_links, settings
+from berth.engine.networks.names import HOST_RESOLV, NetworkNames
 from berth.engine.networks.ports import PublishedPorts, kernel_rules
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns, sysctl
 from berth.network.firewall import Bridge, Firewall, PortRule
 from berth.network.nftables import NftablesError
 from berth.util.atomic import read_json, write_json
+
+if TYPE_CHECKING:
+    from berth.network.dns import EmbeddedDNS
 
 log = logging.getLogger("berthd.networks")
 
@@ -167,6 +171,14 @@ class NetworkService:
         self._firewall = firewall  # None until start_host_networking finds nftables here
         self._guard = False  # berthd turned ip_forward on: its table drops other forwarding
         self._ports = PublishedPorts()  # engine/networks/ports.py; kernel ports once the table is made
+        self._names = NetworkNames(
+            containers,
+            named=self._serves_names,
+            internal=lambda n: bool(self._networks.get(n, None) and self._networks[n].internal),
+        )
+        self._dns: EmbeddedDNS | None = None  # made on the loop at the first start (network/dns.py)
+        self._dns_failed: set[str] = set()  # networks whose gateway port 53 could not be bound
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._bridges: dict[str, int] = {}  # device → link index, once made or found in this daemon's life
         try:
             gateway = IPv4Interface(bip)
@@ -322,6 +334,8 @@ class NetworkService:
             (self._root / f"{network.network_id}.json").unlink(missing_ok=True)
             del self._networks[network.name]
         self._sync_after_change()
+        if self._dns is not None and self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._dns.close(network.name), self._loop)
         return network
 
     def endpoints_for(
@@ -489,6 +503,7 @@ class NetworkService:
             raise
         if "bridge" in container.endpoints:
             container.endpoints["bridge"][legacy_links.ENV_KEY] = link_env
+        self._write_resolv(container)
         self.refresh_hosts(container)
         return path
 
@@ -682,25 +697,19 @@ class NetworkService:
             next_network = self.get_or_none(successor) if successor else None
             if next_network is not None:
                 links.set_default_route(self._sandbox_path(container), next_network.gateway)
-        self.refresh_hosts(container, left={network.name})
+        self.refresh_hosts(container)
 
     # ---------------------------------------------------------------- /etc/hosts
 
-    def refresh_hosts(
-        self, container: Container, *, leaving: bool = False, left: AbstractSet[str] = frozenset()
-    ) -> None:
-        """Rewrite the hosts files of ``container``, of everyone sharing a user network with it (or
-        one of the networks it has ``left``), and of the containers with a legacy link to it."""
-        shared = {
-            name
-            for name in [*self.memberships(container), *left]
-            if self.get_or_none(name) and name not in PREDEFINED
-        }
+    def refresh_hosts(self, container: Container, *, leaving: bool = False) -> None:
+        """Rewrite the hosts files of ``container`` and of the containers with a legacy link to it.
+        Names on user-defined networks are the embedded DNS's (``names.py``), not lines here: Docker
+        keeps only localhost, the container's own name, ``--add-host`` and legacy links in the file."""
         affected = [container] if not leaving else []
         affected += [
             c for c in self._containers()
             if c is not container and c.status.is_alive()
-            and (shared & set(self.memberships(c)) or container.container_id in legacy_links.legacy_links(c).values())
+            and container.container_id in legacy_links.legacy_links(c).values()
         ]  # fmt: skip
         for target in affected:
             self._write_hosts(target)
@@ -721,25 +730,6 @@ class NetworkService:
                 address = ((child.endpoints.get("bridge") or {}).get("IPAddress")) if child else None
                 if child is not None and address:
                     lines.append(f"{address}\t{legacy_links.hosts_names(link_name, child)}\n")
-        seen: set[str] = set()
-        for name in self.memberships(container):
-            if name in PREDEFINED:
-                continue
-            own_links = [
-                settings.parse_link(link) for link in (container.endpoints.get(name) or {}).get("Links") or []
-            ]
-            for peer in peers:
-                endpoint = peer.endpoints.get(name) or {}
-                address = endpoint.get("IPAddress")
-                if peer is container or not address:  # an address: plugged in (or being plugged in) now
-                    continue
-                peer_name = peer.name.removeprefix("/")
-                linked = [alias for target, alias in own_links if target in {peer_name, peer.container_id}]
-                names = [peer_name, peer.short_id, *(endpoint.get("Aliases") or []), *linked]
-                entry = f"{address}\t{' '.join(dict.fromkeys(names))}\n"
-                if entry not in seen:
-                    seen.add(entry)
-                    lines.append(entry)
         lines.append(extra_hosts(container))
         path = container.directory / "hosts"
         text = "".join(lines)
@@ -814,6 +804,66 @@ class NetworkService:
             log.warning("nftables table %s was deleted: making it again", self._firewall.name)
             self.sync_firewall()
 
+    # ---------------------------------------------------------------- embedded DNS
+
+    def _serves_names(self, name: str) -> bool:
+        network = self._networks.get(name)
+        return network is not None and network.user_defined and network.driver == "bridge"
+
+    def _embedded_dns(self, container: Container) -> IPv4Address | None:
+        """The resolver the container's resolv.conf names: its main network's gateway, where berthd
+        answers (user-defined networks always, as Docker's 127.0.0.11; the default bridge unless
+        ``--dns`` is given, as a forwarder only); None: the host's resolv.conf, as Docker."""
+        network = self._networks.get(primary_network(container))
+        if network is None or network.driver != "bridge" or network.gateway is None:
+            return None
+        if network.name in self._dns_failed or (network.predefined and container.host_config.get("Dns")):
+            return None
+        return network.gateway
+
+    def _write_resolv(self, container: Container) -> None:
+        """resolv.conf for a container about to start (rewritten in place: it is bind-mounted)."""
+        try:
+            host_text = HOST_RESOLV.read_text()
+        except OSError:
+            host_text = ""
+        host = container.host_config
+        gateway = self._embedded_dns(container)
+        if gateway is not None:
+            options = list(host.get("DnsOptions") or [])
+            if not any(str(o).startswith("ndots:") for o in options):
+                options.append("ndots:0")  # as Docker's: a bare name goes to the resolver first
+            host = {**host, "Dns": [str(gateway)], "DnsOptions": options}
+        path = container.directory / "resolv.conf"
+        with contextlib.suppress(FileNotFoundError), open(path, "r+") as f:
+            f.write(resolv_conf(host_text, host))
+            f.truncate()
+
+    async def _serve_dns(self, container: Container) -> None:
+        """The resolver on the gateway of each of the container's bridge networks, opened on first use."""
+        self._loop = asyncio.get_running_loop()
+        if self._dns is None:
+            from berth.network.dns import EmbeddedDNS  # dnspython: only once a network is used
+
+            self._dns = EmbeddedDNS(self._names)
+        for name in self.memberships(container):
+            network = self._networks.get(name)
+            if network is None or network.driver != "bridge" or network.gateway is None:
+                continue
+            if self._dns.listening(name) or name in self._dns_failed:
+                continue
+            try:
+                await self._dns.open(name, str(network.gateway))
+            except OSError as exc:
+                log.warning("network %s: cannot serve DNS on %s:53 (%s): containers use the host's "
+                            "resolvers", name, network.gateway, exc)  # fmt: skip
+                self._dns_failed.add(name)
+                await asyncio.to_thread(self._write_resolv, container)
+
+    async def close_dns(self) -> None:
+        if self._dns is not None:
+            await self._dns.close_all()
+
     # ---------------------------------------------------------------- published ports
 
     async def publish(self, container: Container) -> None:
@@ -821,6 +871,7 @@ class NetworkService:
         binding without HostIp listens on its network's ``host_binding_ipv4`` (default: all)."""
         network = self.get_or_none(primary_network(container))
         default_ip = network.host_binding_ipv4 if network is not None else ""
+        await self._serve_dns(container)
         await self._ports.publish(container, self._primary_address(container), default_ip)
 
     async def unpublish(self, container: Container) -> None:
