@@ -110,7 +110,7 @@ def test_network_create_refusals(berthd: Daemon) -> None:
         (["-d", "overlay"], "This node is not a swarm manager."),
         (["--ingress"], "This node is not a swarm manager."),
         (["--scope", "swarm"], "This node is not a swarm manager."),
-        (["--ipv6"], "IPv6 networks are not supported"),
+        (["--ipv6", "--ipv4=false"], "IPv6-only networks are not supported by Berth"),
         (["--ipam-driver", "foo"], "could not find plugin foo in v1 plugin registry: plugin not found"),
         (["--subnet", "10.130.0.5/24"], "invalid subnet 10.130.0.5/24: it should be 10.130.0.0/24"),
         (["-o", "com.docker.network.driver.mtu=abc"], "failed to parse com.docker.network.driver.mtu value: abc"),

@@ -7,7 +7,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 
 import pytest
@@ -95,6 +95,56 @@ def test_plug_wires_a_veth_into_the_namespace(tmp_path: Path, bridge: str) -> No
             )  # fmt: skip
         links.unplug(path, "eth0")
         assert not links.link_exists(host_end)
+    finally:
+        netns.delete(path)
+        links.delete_link(host_end)
+
+
+def test_plug_with_ipv6(tmp_path: Path, bridge: str) -> None:
+    index = links.ensure_bridge(
+        bridge, IPv4Interface("10.254.78.1/24"), gateway6=IPv6Interface("fd00:254:78::1/64")
+    )
+    assert Path(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6").read_text() == "0\n"
+    bridge_addr = subprocess.run(["ip", "-6", "-o", "addr", "show", bridge], capture_output=True, text=True)
+    assert "fd00:254:78::1/64" in bridge_addr.stdout and "nodad" in bridge_addr.stdout
+    path = tmp_path / "ns"
+    netns.create(path)
+    host_end = f"vi{uuid.uuid4().hex[:8]}"
+    host_eth0 = Path("/proc/sys/net/ipv6/conf/eth0/disable_ipv6")
+    host_before = host_eth0.read_text() if host_eth0.exists() else None
+    try:
+        # a namespace whose new links come with IPv6 disabled: plug turns it on for its link only
+        in_namespace(path, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+        links.plug(
+            path, bridge_index=index, host_name=host_end, inner_name="eth0",
+            address=IPv4Interface("10.254.78.2/24"), mac="02:42:0a:fe:4e:02", gateway=IPv4Address("10.254.78.1"),
+            address6=IPv6Interface("fd00:254:78::2/64"), gateway6=IPv6Address("fd00:254:78::1"),
+        )  # fmt: skip
+        # /proc/sys/net is the namespace's own for the thread inside it: the host's eth0 is untouched
+        assert (
+            netns.inside(path, lambda: Path("/proc/sys/net/ipv6/conf/eth0/disable_ipv6").read_text()) == "0\n"
+        )
+        assert in_namespace(path, "sysctl", "-n", "net.ipv6.conf.eth0.disable_ipv6").strip() == "0"
+        if host_before is not None:
+            assert host_eth0.read_text() == host_before
+        [inside] = [
+            line
+            for line in in_namespace(path, "ip", "-6", "-o", "addr", "show", "eth0").splitlines()
+            if "fd00:" in line
+        ]
+        assert (
+            "fd00:254:78::2/64" in inside and "nodad" in inside and "tentative" not in inside
+        )  # usable at once
+        assert "default via fd00:254:78::1 dev eth0" in in_namespace(path, "ip", "-6", "route")
+        links.set_default_route(path, IPv4Address("10.254.78.1"), None)
+        assert "default" not in in_namespace(path, "ip", "-6", "route")
+        links.set_default_route(path, IPv4Address("10.254.78.1"), IPv6Address("fd00:254:78::1"))
+        assert "default via fd00:254:78::1 dev eth0" in in_namespace(path, "ip", "-6", "route")
+        assert any(r.overlaps(IPv6Interface("fd00:254:78::1/64").network) for r in links.host_routes6())
+        assert all(
+            not r.overlaps(IPv6Interface("fd00:254:78::1/64").network)
+            for r in links.host_routes6(exclude={bridge})
+        )
     finally:
         netns.delete(path)
         links.delete_link(host_end)

@@ -104,8 +104,9 @@ def _endpoint(container: Container, name: str) -> dict[str, Any]:
         "DriverOpts": endpoint.get("DriverOpts"), "GwPriority": int(endpoint.get("GwPriority") or 0),
         "NetworkID": endpoint.get("NetworkID", ""), "EndpointID": endpoint.get("EndpointID", ""),
         "Gateway": endpoint.get("Gateway", ""), "IPAddress": endpoint.get("IPAddress", ""),
-        "IPPrefixLen": endpoint.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "DNSNames": dns_names,
+        "IPPrefixLen": endpoint.get("IPPrefixLen", 0), "IPv6Gateway": endpoint.get("IPv6Gateway", ""),
+        "GlobalIPv6Address": endpoint.get("GlobalIPv6Address", ""),
+        "GlobalIPv6PrefixLen": endpoint.get("GlobalIPv6PrefixLen", 0), "DNSNames": dns_names,
     }  # fmt: skip
 
 
@@ -132,11 +133,11 @@ def _network_settings(container: Container) -> dict[str, Any]:
         # Deprecated, but read by docker-py and cri-dockerd: the default bridge's endpoint, as Docker 28
         "EndpointID": bridge.get("EndpointID", ""),
         "Gateway": bridge.get("Gateway", ""),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": bridge.get("GlobalIPv6Address", ""),
+        "GlobalIPv6PrefixLen": bridge.get("GlobalIPv6PrefixLen", 0),
         "IPAddress": bridge.get("IPAddress", ""),
         "IPPrefixLen": bridge.get("IPPrefixLen", 0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": bridge.get("IPv6Gateway", ""),
         "MacAddress": bridge.get("MacAddress", "") if bridge.get("IPAddress") else "",
         # --network container:X has no endpoints of its own (Docker shows none either)
         "Networks": networks,

@@ -1,7 +1,8 @@
 """``POST /networks/create``'s body (NetworkCreateRequest), checked field by field as dockerd does.
 
 Every field either takes effect (``NetworkService.create``) or is refused here in Docker's words:
-Berth has the bridge driver and the default IPAM driver, IPv4 only, no swarm.
+Berth has the bridge driver and the default IPAM driver, IPv4 and (with ``EnableIPv6``) dual-stack
+IPv6 networks, no IPv6-only ones, no swarm.
 """
 
 from __future__ import annotations
@@ -35,11 +36,30 @@ _GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 @dataclass(slots=True)
 class AddressConfig:
-    """One entry of ``IPAM.Config``, checked (the subnet may still be chosen by the service)."""
+    """The IPv4 entry of ``IPAM.Config``, checked (the subnet may still be chosen by the service)."""
 
     subnet: ipaddress.IPv4Network | None = None
     ip_range: ipaddress.IPv4Network | None = None
     gateway: ipaddress.IPv4Address | None = None
+    aux: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AddressConfig6:
+    """The IPv6 entry of ``IPAM.Config`` of a network with ``EnableIPv6``, checked (no subnet: the
+    service takes a /64 of the daemon's unique local prefix)."""
+
+    subnet: ipaddress.IPv6Network | None = None
+    ip_range: ipaddress.IPv6Network | None = None
+    gateway: ipaddress.IPv6Address | None = None
+    aux: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Entry:  # one entry as given, of either family
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    ip_range: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
     aux: dict[str, str] = field(default_factory=dict)
 
 
@@ -54,8 +74,22 @@ def go_bool(key: str, value: str) -> bool:
     )
 
 
+def _enabled(body: dict[str, Any], field_name: str, option: str) -> bool | None:
+    """``EnableIPv4``/``EnableIPv6``, else their driver option (as dockerd reads them); None: neither."""
+    value = body.get(field_name)
+    options = body.get("Options")
+    if value is None and isinstance(options, dict) and option in options:
+        return go_bool(option, str(options[option]))
+    return None if value is None else bool(value)
+
+
+def ipv6_enabled(body: dict[str, Any]) -> bool:
+    """Whether the network asked for is dual-stack (``EnableIPv6``, or the enable_ipv6 option)."""
+    return bool(_enabled(body, "EnableIPv6", ENABLE_IPV6))
+
+
 def check_fields(body: dict[str, Any]) -> None:
-    """The fields that are Berth's to refuse whatever the network (driver, scope, swarm, IPv6)."""
+    """The fields that are Berth's to refuse whatever the network (driver, scope, swarm, IPv6-only)."""
     driver = str(body.get("Driver") or "bridge")
     if driver == "overlay":
         raise Forbidden(NO_SWARM)
@@ -77,18 +111,14 @@ def check_fields(body: dict[str, Any]) -> None:
     options = body.get("Options") or {}
     if not isinstance(options, dict):
         raise InvalidArgument("Options must be an object of strings")
-    enable_v6 = body.get("EnableIPv6")
-    if enable_v6 is None and ENABLE_IPV6 in options:
-        enable_v6 = go_bool(ENABLE_IPV6, str(options[ENABLE_IPV6]))
-    enable_v4 = body.get("EnableIPv4")
-    if enable_v4 is None and ENABLE_IPV4 in options:
-        enable_v4 = go_bool(ENABLE_IPV4, str(options[ENABLE_IPV4]))
-    if enable_v6:
+    enable_v6 = ipv6_enabled(body)
+    if _enabled(body, "EnableIPv4", ENABLE_IPV4) is False:
+        if not enable_v6:
+            raise InvalidArgument("IPv4 or IPv6 must be enabled")
         raise InvalidArgument(
-            "IPv6 networks are not supported by Berth yet: create the network without --ipv6"
+            "IPv6-only networks are not supported by Berth: create the network with IPv4 enabled "
+            "(without --ipv4=false)"
         )
-    if enable_v4 is False:
-        raise InvalidArgument("IPv4 or IPv6 must be enabled (Berth has no IPv6 networks yet: keep IPv4)")
     ipam = body.get("IPAM") or {}
     if not isinstance(ipam, dict):
         raise InvalidArgument("IPAM must be an object")
@@ -160,81 +190,107 @@ def check_options(options: dict[str, Any], *, taken_devices: dict[str, str]) -> 
     return out
 
 
-def address_configs(ipam: dict[str, Any]) -> list[AddressConfig]:
-    """``IPAM.Config``: moby's ValidateIPAM checks and messages, IPv4 only."""
-    out: list[AddressConfig] = []
+def address_configs(
+    ipam: dict[str, Any], *, enable_ipv6: bool = False
+) -> tuple[AddressConfig, AddressConfig6 | None]:
+    """``IPAM.Config``: moby's ValidateIPAM checks and messages; at most one entry per family (the
+    bridge driver's rule). The IPv4 entry (empty when none is given), and the IPv6 one when
+    ``enable_ipv6`` (empty when none is given; None without IPv6)."""
+    v4: list[_Entry] = []
+    v6: list[_Entry] = []
     errors: list[str] = []
     for raw in ipam.get("Config") or []:
         if not isinstance(raw, dict):
             raise InvalidArgument("invalid network config: each IPAM.Config entry is an object")
-        config = AddressConfig()
+        entry = _Entry()
         text = str(raw.get("Subnet") or "")
         if not text:
             if raw.get("IPRange") or raw.get("Gateway") or raw.get("AuxiliaryAddresses"):
                 errors.append("invalid subnet : invalid CIDR block notation")
-            out.append(config)
+            v4.append(entry)
             continue
         try:
             network = ipaddress.ip_network(text, strict=False)
         except ValueError:
             errors.append(f"invalid subnet {text}: invalid CIDR block notation")
             continue
-        if network.version == 6:
-            raise InvalidArgument(f"invalid subnet {text}: Berth has no IPv6 networks yet")
-        network = ipaddress.IPv4Network(text, strict=False)
+        if network.version == 6 and not enable_ipv6:
+            # dockerd keeps such an entry unused (ValidateIPAM skips it): refused rather than ignored
+            raise InvalidArgument(
+                f"invalid network config: IPv6 subnet {text} on a network without IPv6: create the "
+                "network with --ipv6 (EnableIPv6)"
+            )
         if str(network) != text and ipaddress.ip_interface(text).ip != network.network_address:
             errors.append(f"invalid subnet {text}: it should be {network}")
-        config.subnet = network
+        entry.subnet = network
         if raw.get("IPRange"):
-            errors += _ip_range(str(raw["IPRange"]), network, config)
+            entry.ip_range = _ip_range(str(raw["IPRange"]), network, errors)
         if raw.get("Gateway"):
             gateway = _address(str(raw["Gateway"]), network)
             if isinstance(gateway, str):
                 errors.append(f"invalid gateway {raw['Gateway']}: {gateway}")
             else:
-                config.gateway = gateway
+                entry.gateway = gateway
         for name, value in (raw.get("AuxiliaryAddresses") or {}).items():
             aux = _address(str(value), network)
             if isinstance(aux, str):
                 errors.append(f"invalid auxiliary address {name}: {aux}")
             else:
-                config.aux[str(name)] = str(aux)
-        out.append(config)
+                entry.aux[str(name)] = str(aux)
+        (v6 if network.version == 6 else v4).append(entry)
     if errors:
         raise InvalidArgument("invalid network config:\n" + "\n".join(errors))
-    if len(out) > 1:
-        raise InvalidArgument("only one IPv4 subnet per network is supported by Berth")
-    return out
+    if len(v4) > 1 or len(v6) > 1:
+        raise Forbidden("bridge driver doesn't support multiple subnets")  # libnetwork's bridge driver
+    first4 = v4[0] if v4 else _Entry()
+    config4 = AddressConfig(
+        subnet=ipaddress.IPv4Network(str(first4.subnet)) if first4.subnet else None,
+        ip_range=ipaddress.IPv4Network(str(first4.ip_range)) if first4.ip_range else None,
+        gateway=ipaddress.IPv4Address(str(first4.gateway)) if first4.gateway else None,
+        aux=first4.aux,
+    )
+    if not enable_ipv6:
+        return config4, None
+    first6 = v6[0] if v6 else _Entry()
+    return config4, AddressConfig6(
+        subnet=ipaddress.IPv6Network(str(first6.subnet)) if first6.subnet else None,
+        ip_range=ipaddress.IPv6Network(str(first6.ip_range)) if first6.ip_range else None,
+        gateway=ipaddress.IPv6Address(str(first6.gateway)) if first6.gateway else None,
+        aux=first6.aux,
+    )
 
 
-def _ip_range(text: str, subnet: ipaddress.IPv4Network, config: AddressConfig) -> list[str]:
+def _ip_range(
+    text: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, errors: list[str]
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         prefix = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        return [f"invalid ip-range {text}: invalid CIDR block notation"]
-    if prefix.version != 4:
-        return [f"invalid ip-range {text}: parent subnet is an IPv4 block"]
-    prefix = ipaddress.IPv4Network(text, strict=False)
-    errors = []
+        errors.append(f"invalid ip-range {text}: invalid CIDR block notation")
+        return None
+    if prefix.version != subnet.version:
+        errors.append(f"invalid ip-range {text}: parent subnet is an IPv{subnet.version} block")
+        return None
+    found = []
     if prefix.prefixlen < subnet.prefixlen:
-        errors.append(f"invalid ip-range {text}: CIDR block is bigger than its parent subnet {subnet}")
+        found.append(f"invalid ip-range {text}: CIDR block is bigger than its parent subnet {subnet}")
     if ipaddress.ip_interface(text).ip != prefix.network_address:
-        errors.append(f"invalid ip-range {text}: it should be {prefix}")
+        found.append(f"invalid ip-range {text}: it should be {prefix}")
     if not subnet.overlaps(prefix):
-        errors.append(f"invalid ip-range {text}: parent subnet {subnet} doesn't contain ip-range")
-    if not errors:
-        config.ip_range = prefix
-    return errors
+        found.append(f"invalid ip-range {text}: parent subnet {subnet} doesn't contain ip-range")
+    errors += found
+    return None if found else prefix
 
 
-def _address(text: str, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address | str:
+def _address(
+    text: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
         return "invalid address"
-    if address.version != 4:
-        return "parent subnet is an IPv4 block"
-    address = ipaddress.IPv4Address(text)
+    if address.version != subnet.version:
+        return f"parent subnet is an IPv{subnet.version} block"
     if address not in subnet:
         return f"it should belong to the parent subnet {subnet}"
     return address

@@ -10,7 +10,9 @@ name, id prefix and alias (Docker's embedded DNS does this), and its own ``Links
 theirs; on the default bridge a container sees its legacy links' children (``legacy_links.py``); the
 files are rewritten in place as containers come and go, since they are bind-mounted. A container on
 ``container:X`` shares X's namespace and X's files. There is no NAT: containers reach the host and
-each other, and the host reaches them; nothing is routed beyond.
+each other, and the host reaches them; nothing is routed beyond. A network with ``EnableIPv6`` is
+dual-stack: its bridge and each container also get an address of its IPv6 subnet (given, or a /64 of
+the daemon's unique local /48), the same way.
 
 State: user networks in ``data-root/networks/<id>.json``; a container's endpoints in its own record
 (``Container.endpoints``), so addresses in use are those of the running containers, found again by
@@ -28,7 +30,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +56,11 @@ _SHARED = settings.SHARED  # NetworkMode of a container in another's namespace
 # What an endpoint holds only while its container runs ("Ifname": the link's name inside, ours only).
 _RUNTIME_FIELDS = (
     "IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID", "NetworkID", "Ifname", legacy_links.ENV_KEY,
+    "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPv6Gateway",
 )  # fmt: skip
+_NO_USER_SUBNET = (
+    "user specified IP address is supported only when connecting to networks with user configured subnets"
+)
 _CONFIG_ONLY_ENDPOINT = "cannot create endpoint on configuration-only network"
 
 
@@ -82,6 +88,13 @@ class Network:
     config_only: bool = False
     config_from: str = ""  # the configuration-only network this one took its configuration from
     configured_subnet: bool = True  # IPAM.Config named the subnet (static addresses need one, as Docker)
+    # IPv6 (EnableIPv6): the same, for the network's IPv6 entry of IPAM.Config
+    enable_ipv6: bool = False
+    subnet6: IPv6Network | None = None
+    gateway6: IPv6Address | None = None
+    ip_range6: IPv6Network | None = None
+    aux_addresses6: dict[str, str] = field(default_factory=dict)
+    configured_subnet6: bool = False
 
     @property
     def predefined(self) -> bool:
@@ -116,6 +129,9 @@ class Network:
             "Options": self.options, "IPRange": str(self.ip_range or ""), "AuxiliaryAddresses": self.aux_addresses,
             "ConfigOnly": self.config_only, "ConfigFrom": self.config_from,
             "ConfiguredSubnet": self.configured_subnet,
+            "EnableIPv6": self.enable_ipv6, "Subnet6": str(self.subnet6 or ""), "Gateway6": str(self.gateway6 or ""),
+            "IPRange6": str(self.ip_range6 or ""), "AuxiliaryAddresses6": self.aux_addresses6,
+            "ConfiguredSubnet6": self.configured_subnet6,
         }  # fmt: skip
 
     @classmethod
@@ -130,19 +146,33 @@ class Network:
             aux_addresses=dict(raw.get("AuxiliaryAddresses") or {}),
             config_only=bool(raw.get("ConfigOnly")), config_from=str(raw.get("ConfigFrom") or ""),
             configured_subnet=bool(raw.get("ConfiguredSubnet", True)),
+            # records written before IPv6 have none of these keys: an IPv4-only network
+            enable_ipv6=bool(raw.get("EnableIPv6")),
+            subnet6=IPv6Network(raw["Subnet6"]) if raw.get("Subnet6") else None,
+            gateway6=IPv6Address(raw["Gateway6"]) if raw.get("Gateway6") else None,
+            ip_range6=IPv6Network(raw["IPRange6"]) if raw.get("IPRange6") else None,
+            aux_addresses6=dict(raw.get("AuxiliaryAddresses6") or {}),
+            configured_subnet6=bool(raw.get("ConfiguredSubnet6")),
         )  # fmt: skip
 
     def check_static_address(self, endpoint: dict[str, Any]) -> None:
-        """A requested IPv4Address: only on a network whose subnet was given, and inside it (Docker's words)."""
-        requested = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
-        if not requested or not self.user_defined:
+        """A requested IPv4Address or IPv6Address: only on a network whose subnet of that family was
+        given, and inside it (Docker's words: a network without IPv6 has no IPv6 subnet given)."""
+        ipam_config = endpoint.get("IPAMConfig") or {}
+        if not self.user_defined:
             return
-        if not self.configured_subnet:
-            raise InvalidArgument(
-                "user specified IP address is supported only when connecting to networks with user configured subnets"
-            )
-        if self.subnet is not None and IPv4Address(requested) not in self.subnet:
-            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {requested}")
+        requested = ipam_config.get("IPv4Address")
+        if requested:
+            if not self.configured_subnet:
+                raise InvalidArgument(_NO_USER_SUBNET)
+            if self.subnet is not None and IPv4Address(requested) not in self.subnet:
+                raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {requested}")
+        requested6 = ipam_config.get("IPv6Address")
+        if requested6:
+            if not self.enable_ipv6 or not self.configured_subnet6:
+                raise InvalidArgument(_NO_USER_SUBNET)
+            if self.subnet6 is not None and IPv6Address(requested6) not in self.subnet6:
+                raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {requested6}")
 
 
 class NetworkService:
@@ -180,6 +210,7 @@ class NetworkService:
         self._dns_failed: set[str] = set()  # networks whose gateway port 53 could not be bound
         self._loop: asyncio.AbstractEventLoop | None = None
         self._bridges: dict[str, int] = {}  # device → link index, once made or found in this daemon's life
+        self._ula = ipam.ula_prefix(daemon_id)  # where IPv6 networks without a subnet take a /64
         try:
             gateway = IPv4Interface(bip)
         except ValueError:
@@ -263,6 +294,7 @@ class NetworkService:
         devices = {n.device: n.network_id for n in self._networks.values() if n.device}
         options = requests.check_options(options, taken_devices=devices)
         network_id = secrets.token_hex(32)
+        address6: requests.AddressConfig6 | None
         if source is not None:
             address = requests.AddressConfig(
                 subnet=source.subnet,
@@ -270,23 +302,37 @@ class NetworkService:
                 gateway=source.gateway,
                 aux=dict(source.aux_addresses),
             )
+            address6 = None
+            if source.enable_ipv6:  # IPv6 comes with the rest of the configuration, as in libnetwork
+                address6 = requests.AddressConfig6(
+                    subnet=source.subnet6, ip_range=source.ip_range6, gateway=source.gateway6,
+                    aux=dict(source.aux_addresses6),
+                )  # fmt: skip
         else:
-            configs = requests.address_configs(ipam_body)
-            address = configs[0] if configs else requests.AddressConfig()
+            address, address6 = requests.address_configs(ipam_body, enable_ipv6=requests.ipv6_enabled(body))
         network = Network(
             name, network_id, now_rfc3339(), "bridge", internal=internal, attachable=attachable,
             labels=dict(body.get("Labels") or {}), options=options, ip_range=address.ip_range,
             aux_addresses=address.aux, config_from=source.name if source else "",
         )  # fmt: skip
+        if address6 is not None:
+            network.enable_ipv6 = True
+            network.ip_range6, network.aux_addresses6 = address6.ip_range, address6.aux
         if body.get("ConfigOnly"):  # kept for others to take (ConfigFrom): no bridge, no addresses
             network.driver, network.config_only = "null", True
             network.subnet, network.gateway = address.subnet, address.gateway
+            if address6 is not None:
+                network.subnet6, network.gateway6 = address6.subnet, address6.gateway
+                network.configured_subnet6 = address6.subnet is not None
         else:
             network.device = options.get(requests.BRIDGE_NAME) or f"br-{network_id[:12]}"
             if requests.BRIDGE_NAME in options and links.link_exists(network.device):
                 raise Forbidden(f"cannot create network: the host already has a link named {network.device}")
             network.subnet, network.gateway = self._address_plan(address)
             network.configured_subnet = address.subnet is not None
+            if address6 is not None:
+                network.subnet6, network.gateway6 = self._address_plan6(address6)
+                network.configured_subnet6 = address6.subnet is not None
         with self._lock:
             write_json(self._root / f"{network_id}.json", network.to_record(), mode=0o600)
             self._networks[name] = network
@@ -310,6 +356,22 @@ class NetworkService:
                 raise Forbidden(f"subnet {subnet} overlaps a route of this host ({host[0]})")
         else:
             subnet = ipam.free_subnet([*taken, *self._host_routes()])
+        gateway = config.gateway or ipam.first_host(subnet)
+        return subnet, gateway
+
+    def _address_plan6(self, config: requests.AddressConfig6) -> tuple[IPv6Network, IPv6Address]:
+        """``_address_plan`` for IPv6: the given subnet (checked as a v4 one is), else the first /64 of
+        the daemon's unique local /48 that no network and no route of the host's has."""
+        taken = [n.subnet6 for n in self._networks.values() if n.subnet6 is not None and not n.config_only]
+        if config.subnet is not None:
+            subnet = config.subnet
+            if any(t.overlaps(subnet) for t in taken):
+                raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
+            host = [r for r in self._host_routes6() if r.overlaps(subnet)]
+            if host:
+                raise Forbidden(f"subnet {subnet} overlaps a route of this host ({host[0]})")
+        else:
+            subnet = ipam.free_subnet6(self._ula, [*taken, *self._host_routes6()])
         gateway = config.gateway or ipam.first_host(subnet)
         return subnet, gateway
 
@@ -465,6 +527,9 @@ class NetworkService:
         """The host's routes, except those of Berth's own bridges: subnets a network must not take."""
         return links.host_routes(exclude={n.device for n in self._networks.values() if n.device})
 
+    def _host_routes6(self) -> list[IPv6Network]:
+        return links.host_routes6(exclude={n.device for n in self._networks.values() if n.device})
+
     def _sandbox_path(self, container: Container) -> Path:
         return self._netns_root / container.container_id
 
@@ -494,10 +559,12 @@ class NetworkService:
         path = self._sandbox_path(container)
         netns.delete(path)  # a leftover of a run that ended while the daemon was down
         netns.create(path)
-        gateway = self._gateway_network(container)
+        gateway, gateway6 = self._gateway_network(container), self._gateway_network(container, ipv6=True)
         try:
             for name in self.memberships(container):
-                self._plug(container, self.get(name), path, gateway=name == gateway)
+                self._plug(
+                    container, self.get(name), path, gateway=name == gateway, gateway6=name == gateway6
+                )
         except BaseException:
             self.detach(container)
             raise
@@ -529,14 +596,17 @@ class NetworkService:
             )
         return env
 
-    def _gateway_network(self, container: Container, *, without: str = "") -> str | None:
+    def _gateway_network(self, container: Container, *, without: str = "", ipv6: bool = False) -> str | None:
         """The network whose gateway is the container's default route: the highest ``GwPriority``
-        among its non-internal bridge networks, then its main network, then by name."""
+        among its non-internal bridge networks, then its main network, then by name. ``ipv6``: the
+        default IPv6 route's, among its IPv6 networks (Docker 28 picks one per family)."""
         primary = primary_network(container)
         candidates = []
         for name in sorted(self.memberships(container)):
             network = self.get_or_none(name)
             if name == without or network is None or network.driver != "bridge" or network.internal:
+                continue
+            if ipv6 and not network.enable_ipv6:
                 continue
             priority = int((container.endpoints.get(name) or {}).get("GwPriority") or 0)
             candidates.append(((priority, name == primary), name))
@@ -562,12 +632,18 @@ class NetworkService:
         prefix = network.iface_prefix
         return next(f"{prefix}{n}" for n in range(len(in_use) + 1) if f"{prefix}{n}" not in in_use)
 
-    def _plug(self, container: Container, network: Network, path: Path, *, gateway: bool) -> None:
+    def _plug(
+        self, container: Container, network: Network, path: Path, *, gateway: bool, gateway6: bool = False
+    ) -> None:
+        """Wire ``container`` to ``network``: its addresses (IPv4, and IPv6 on an IPv6 network), kept
+        in its endpoint, and the veth pair; ``gateway``/``gateway6``: this network's gateways are the
+        container's default routes."""
         if network.subnet is None or network.gateway is None:
             raise Forbidden(_CONFIG_ONLY_ENDPOINT)
         subnet, network_gateway = network.subnet, network.gateway
         endpoint = container.endpoints.setdefault(network.name, {})
         inner_name = self._interface_name(container, network, endpoint)
+        requested_ipam = endpoint.get("IPAMConfig") or {}
         with self._lock:
             bridge_index = self._bridge_index(network)
             taken = {
@@ -577,12 +653,13 @@ class NetworkService:
             }
             taken.add(network_gateway)
             taken |= {IPv4Address(a) for a in network.aux_addresses.values()}
-            requested = ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or ""
+            requested = requested_ipam.get("IPv4Address") or ""
             if requested:
                 address = ipam.parse_address(requested)
                 ipam.check_address(subnet, network_gateway, address, taken)
             else:
                 address = ipam.free_address(subnet, taken, network.ip_range)
+            address6 = self._address6(container, network, str(requested_ipam.get("IPv6Address") or ""))
             endpoint_id = secrets.token_hex(32)
             mac = str(endpoint.get("DesiredMacAddress") or "") or ipam.mac_for(address)
             endpoint.update(
@@ -590,6 +667,11 @@ class NetworkService:
                 MacAddress=mac, EndpointID=endpoint_id, NetworkID=network.network_id,
                 Ifname=inner_name,
             )  # fmt: skip
+            if address6 is not None:
+                endpoint.update(
+                    GlobalIPv6Address=str(address6.ip), GlobalIPv6PrefixLen=address6.network.prefixlen,
+                    IPv6Gateway=str(network.gateway6),
+                )  # fmt: skip
         link_local = [IPv4Address(a) for a in (endpoint.get("IPAMConfig") or {}).get("LinkLocalIPs") or []]
         plug = functools.partial(
             links.plug,
@@ -602,6 +684,8 @@ class NetworkService:
             mtu=network.mtu,
             isolated=not network.icc,
             link_local=link_local,
+            address6=address6,
+            gateway6=network.gateway6 if gateway6 and address6 is not None else None,
         )
         try:
             plug(bridge_index=bridge_index)
@@ -610,6 +694,26 @@ class NetworkService:
                 self._bridges.pop(network.device, None)
                 bridge_index = self._bridge_index(network)
             plug(bridge_index=bridge_index)
+
+    def _address6(self, container: Container, network: Network, requested: str) -> IPv6Interface | None:
+        """The container's IPv6 address on ``network`` (None: not an IPv6 network): ``requested``
+        (``--ip6``) once checked, else the lowest free one of the IPRange or subnet. Call with the lock
+        held; in use are the running containers' addresses, the gateway and the auxiliary ones."""
+        if not network.enable_ipv6 or network.subnet6 is None or network.gateway6 is None:
+            return None
+        taken = {
+            IPv6Address(c.endpoints[network.name]["GlobalIPv6Address"])
+            for c in self._containers()
+            if c is not container and c.endpoints.get(network.name, {}).get("GlobalIPv6Address")
+        }
+        taken.add(network.gateway6)
+        taken |= {IPv6Address(a) for a in network.aux_addresses6.values()}
+        if requested:
+            address = IPv6Address(requested)  # checked at create or connect (settings.endpoint_config)
+            ipam.check_address(network.subnet6, network.gateway6, address, taken)
+        else:
+            address = ipam.free_address(network.subnet6, taken, network.ip_range6)
+        return IPv6Interface(f"{address}/{network.subnet6.prefixlen}")
 
     def _bridge_index(self, network: Network) -> int:
         """The network's bridge, made and addressed on first use in this daemon's life (cached: a
@@ -626,8 +730,14 @@ class NetworkService:
                     f"the bridge network's subnet {network.subnet} overlaps a route of this host ({clash[0]}): "
                     "start berthd with another --bip"
                 )
+        gateway6 = None
+        if network.enable_ipv6 and network.subnet6 is not None and network.gateway6 is not None:
+            gateway6 = IPv6Interface(f"{network.gateway6}/{network.subnet6.prefixlen}")
         index = links.ensure_bridge(
-            network.device, IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}"), network.mtu
+            network.device,
+            IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}"),
+            network.mtu,
+            gateway6,
         )
         sysctl.bridge_localnet(network.device)  # 127.0.0.1 ports DNAT out through it
         self._bridges[network.device] = index
@@ -672,10 +782,12 @@ class NetworkService:
         if container.status.is_alive():
             path = self._sandbox_path(container)
             before = self._gateway_network(container, without=network.name)
+            before6 = self._gateway_network(container, without=network.name, ipv6=True)
             try:
                 self._plug(container, network, path, gateway=False)
-                if self._gateway_network(container) == network.name != before:
-                    links.set_default_route(path, network.gateway)
+                after, after6 = self._gateway_network(container), self._gateway_network(container, ipv6=True)
+                if after == network.name != before or after6 == network.name != before6:
+                    self._set_default_routes(path, after, after6)
             except BaseException:
                 container.endpoints.pop(network.name, None)
                 raise
@@ -688,16 +800,28 @@ class NetworkService:
         if network.name not in container.endpoints:
             raise Forbidden(f"container {container.short_id} is not connected to network {network.name}")
         ifname = container.endpoints[network.name].get("Ifname")
-        was_gateway = self._gateway_network(container) == network.name
+        was_gateway = network.name in {
+            self._gateway_network(container),
+            self._gateway_network(container, ipv6=True),
+        }
         if container.status.is_alive() and ifname:
             links.unplug(self._sandbox_path(container), ifname)
         del container.endpoints[network.name]  # NetworkMode stays, as in Docker: connect may follow
         if container.status.is_alive() and ifname and was_gateway:
-            successor = self._gateway_network(container)
-            next_network = self.get_or_none(successor) if successor else None
-            if next_network is not None:
-                links.set_default_route(self._sandbox_path(container), next_network.gateway)
+            successor, successor6 = (
+                self._gateway_network(container),
+                self._gateway_network(container, ipv6=True),
+            )
+            if successor is not None:
+                self._set_default_routes(self._sandbox_path(container), successor, successor6)
         self.refresh_hosts(container)
+
+    def _set_default_routes(self, path: Path, name: str | None, name6: str | None) -> None:
+        """The running container's default routes: via the gateways of ``name`` and (IPv6) ``name6``."""
+        network, network6 = self.get_or_none(name or ""), self.get_or_none(name6 or "")
+        links.set_default_route(
+            path, network.gateway if network else None, network6.gateway6 if network6 else None
+        )
 
     # ---------------------------------------------------------------- /etc/hosts
 
@@ -719,9 +843,12 @@ class NetworkService:
 
     def _write_hosts(self, container: Container) -> None:
         lines = [BASE_HOSTS]
-        own = [e.get("IPAddress") for e in container.endpoints.values() if e.get("IPAddress")]
-        if own:
-            lines.append(f"{own[0]}\t{container.config.get('Hostname') or container.short_id}\n")
+        own = [e for e in container.endpoints.values() if e.get("IPAddress")]
+        if own:  # and its IPv6 address on that network, as Docker writes both
+            hostname = container.config.get("Hostname") or container.short_id
+            lines.append(f"{own[0]['IPAddress']}\t{hostname}\n")
+            if own[0].get("GlobalIPv6Address"):
+                lines.append(f"{own[0]['GlobalIPv6Address']}\t{hostname}\n")
         peers = list(self._containers())
         if "bridge" in container.endpoints:  # legacy links: the child by alias, hostname and name
             by_id = {c.container_id: c for c in peers}

@@ -149,10 +149,15 @@ def endpoint_config(network: str, raw: Any, *, user_defined: bool) -> dict[str, 
             ipam_out["IPv4Address"] = str(address)
         except ValueError:
             errors.append(f"invalid IPv4 address: {v4}")
-    if ipam.get("IPv6Address"):
-        errors.append(
-            f"IPv6 address {ipam['IPv6Address']}: Berth has no IPv6 networks yet (connect without --ip6)"
-        )
+    v6 = str(ipam.get("IPv6Address") or "")
+    if v6:
+        try:  # Go's net.ParseIP: no zone, and not an IPv4 address (nor an IPv4-mapped one)
+            address6 = ipaddress.IPv6Address(v6)
+            if address6.is_unspecified or address6.ipv4_mapped is not None or address6.scope_id:
+                raise ValueError(v6)
+            ipam_out["IPv6Address"] = str(address6)
+        except ValueError:
+            errors.append(f"invalid IPv6 address: {v6}")
     link_local = []
     for text in ipam.get("LinkLocalIPs") or []:
         try:
@@ -166,7 +171,7 @@ def endpoint_config(network: str, raw: Any, *, user_defined: bool) -> dict[str, 
         link_local.append(str(ip))
     if link_local:
         ipam_out["LinkLocalIPs"] = link_local
-    if not user_defined and (v4 or ipam.get("IPv6Address")):
+    if not user_defined and (v4 or v6):
         errors.append("user specified IP address is supported on user defined networks only")
     if not user_defined and aliases:
         errors.append("network-scoped alias is supported only for containers in user defined networks")

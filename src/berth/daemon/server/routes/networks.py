@@ -6,6 +6,7 @@ The networks themselves (bridges, addresses, endpoints) are ``engine/networks/``
 from __future__ import annotations
 
 import asyncio
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from aiohttp import web
@@ -31,28 +32,49 @@ def register(router: ApiRouter, services: Services) -> None:
     router.post("/networks/{ref}/disconnect", handlers.disconnect)
 
 
-def network_json(service: NetworkService, network: Network, *, containers: bool) -> dict[str, Any]:
-    ipam_config: list[dict[str, Any]] = []
+def _ipam_entry(
+    subnet: IPv4Network | IPv6Network,
+    gateway: IPv4Address | IPv6Address | None,
+    ip_range: IPv4Network | IPv6Network | None,
+    aux: dict[str, str],
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Subnet": str(subnet)}
+    if ip_range is not None:
+        entry["IPRange"] = str(ip_range)
+    if gateway is not None:
+        entry["Gateway"] = str(gateway)
+    if aux:
+        entry["AuxiliaryAddresses"] = dict(aux)
+    return entry
+
+
+def ipam_config(network: Network) -> list[dict[str, Any]]:
+    """``IPAM.Config`` in dockerd's order: the entries given at create (IPv4, then IPv6), then those
+    the daemon chose (IPv4, then IPv6)."""
+    given: list[dict[str, Any]] = []
+    chosen: list[dict[str, Any]] = []
     if network.subnet is not None:
-        entry: dict[str, Any] = {"Subnet": str(network.subnet)}
-        if network.ip_range is not None:
-            entry["IPRange"] = str(network.ip_range)
-        if network.gateway is not None:
-            entry["Gateway"] = str(network.gateway)
-        if network.aux_addresses:
-            entry["AuxiliaryAddresses"] = dict(network.aux_addresses)
-        ipam_config.append(entry)
+        entry = _ipam_entry(network.subnet, network.gateway, network.ip_range, network.aux_addresses)
+        (given if network.configured_subnet else chosen).append(entry)
+    if network.enable_ipv6 and network.subnet6 is not None:
+        entry = _ipam_entry(network.subnet6, network.gateway6, network.ip_range6, network.aux_addresses6)
+        (given if network.configured_subnet6 else chosen).append(entry)
+    return given + chosen
+
+
+def network_json(service: NetworkService, network: Network, *, containers: bool) -> dict[str, Any]:
     attached: dict[str, Any] = {}
     if containers:
         for container in service.members(network):
             endpoint = container.endpoints.get(network.name) or {}
             address = endpoint.get("IPAddress")
+            address6 = endpoint.get("GlobalIPv6Address")
             attached[container.container_id] = {
                 "Name": container.name.removeprefix("/"),
                 "EndpointID": endpoint.get("EndpointID", ""),
                 "MacAddress": endpoint.get("MacAddress", ""),
                 "IPv4Address": f"{address}/{endpoint.get('IPPrefixLen')}" if address else "",
-                "IPv6Address": "",
+                "IPv6Address": f"{address6}/{endpoint.get('GlobalIPv6PrefixLen')}" if address6 else "",
             }
     return {
         "Name": network.name,
@@ -61,8 +83,12 @@ def network_json(service: NetworkService, network: Network, *, containers: bool)
         "Scope": "local",
         "Driver": network.driver,
         "EnableIPv4": True,
-        "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if network.predefined else {}, "Config": ipam_config},
+        "EnableIPv6": network.enable_ipv6,
+        "IPAM": {
+            "Driver": "default",
+            "Options": None if network.predefined else {},
+            "Config": ipam_config(network),
+        },
         "Internal": network.internal,
         "Attachable": network.attachable,
         "Ingress": False,

@@ -284,7 +284,9 @@ FIELDS: dict[str, Row] = {
     # -- EndpointSettings: a network's endpoint (create's NetworkingConfig, network connect) --------
     "EndpointSettings.IPAMConfig": yes(),
     "EndpointIPAMConfig.IPv4Address": yes("`--ip`"),
-    "EndpointIPAMConfig.IPv6Address": refused("Berth has no IPv6 networks yet: connect without --ip6"),
+    "EndpointIPAMConfig.IPv6Address": yes(
+        "`--ip6`, on an IPv6 network whose IPv6 subnet was given (Docker's refusal otherwise)"
+    ),
     "EndpointIPAMConfig.LinkLocalIPs": partly("IPv4 (169.254.0.0/16); IPv6 ones are refused"),
     "EndpointSettings.Links": partly(
         "on user-defined networks (aliases for that container); on the default bridge use HostConfig.Links"
@@ -348,7 +350,9 @@ FIELDS: dict[str, Row] = {
         "default; other IPAM drivers: could not find plugin X in v1 plugin registry: plugin not found"
     ),
     "IPAM.Config": yes(),
-    "IPAMConfig.Subnet": yes("one IPv4 subnet; IPv6 subnets are refused"),
+    "IPAMConfig.Subnet": yes(
+        "one IPv4 subnet and, with EnableIPv6, one IPv6 subnet (without: a /64 of the daemon's ULA /48); an IPv6 subnet without EnableIPv6 is refused"
+    ),
     "IPAMConfig.IPRange": yes("addresses are allocated from the range"),
     "IPAMConfig.Gateway": yes(),
     "IPAMConfig.AuxiliaryAddresses": yes("never handed out"),
@@ -356,8 +360,8 @@ FIELDS: dict[str, Row] = {
         "IPAM options are not supported by Berth's default IPAM driver: create without --ipam-opt"
     ),
     "NetworkCreateRequest.EnableIPv4": partly("true; false is refused (IPv6-only networks are not built)"),
-    "NetworkCreateRequest.EnableIPv6": refused(
-        "IPv6 networks are not supported by Berth yet: create the network without --ipv6"
+    "NetworkCreateRequest.EnableIPv6": yes(
+        "dual-stack: the bridge and every container also get an IPv6 address (no NAT, as for IPv4)"
     ),
     "NetworkCreateRequest.Options": partly(
         "bridge.name, driver.mtu, bridge.enable_icc, bridge.host_binding_ipv4, container_iface_prefix applied; enable_ip_masquerade stored (no NAT yet); other com.docker.* options refused; others kept, as Docker"
