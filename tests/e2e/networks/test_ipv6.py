@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import docker
 import docker.types
 import pytest
 
+from berth.testing.daemon import bridge_for
 from tests.e2e.conftest import Daemon
 from tests.e2e.results import inspect, ok, refused
 
@@ -202,3 +205,44 @@ def test_ipv6_refusals(berthd: Daemon, busybox_image: str) -> None:
     )
     names = ok(berthd.docker("network", "ls", "--format", "{{.Name}}")).split()
     assert "overlap6" not in names and "noflag" not in names and "only6" not in names
+
+
+def _get6(host: str, port: int) -> str:
+    with socket.create_connection((host, port), timeout=3) as conn:
+        conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        return conn.makefile("rb").read().decode(errors="replace").split("\r\n\r\n", 1)[-1]
+
+
+def test_names_resolve_by_aaaa_and_ports_publish_on_ipv6(berthd: Daemon, busybox_image: str) -> None:
+    ok(berthd.docker("network", "create", "--ipv6", "--subnet", "fd00:db8:7::/64", "dual"))
+    ok(berthd.docker("run", "-d", "--name", "web6", "--network", "dual", "-p", "127.0.0.1::80",
+                     "-p", "[::1]::80", "-p", "80", busybox_image, "sh", "-c",
+                     "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"))  # fmt: skip
+    address6 = inspect(berthd, "web6")["NetworkSettings"]["Networks"]["dual"]["GlobalIPv6Address"]
+    ok(berthd.docker("run", "-d", "--name", "asker", "--network", "dual", busybox_image, "sleep", "60"))
+    answer = ok(berthd.docker("exec", "asker", "nslookup", "-type=aaaa", "web6"))
+    assert address6 in answer
+    ping = ok(berthd.docker("exec", "asker", "ping", "-6", "-c", "1", "-W", "2", "web6"))
+    assert "1 packets received" in ping
+    ports = inspect(berthd, "web6")["NetworkSettings"]["Ports"]["80/tcp"]
+    by_ip = {p["HostIp"]: int(p["HostPort"]) for p in ports}
+    assert set(by_ip) == {"127.0.0.1", "::1", "0.0.0.0", "::"}
+    hostname = inspect(berthd, "web6")["Config"]["Hostname"]
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            got = [
+                _get6(ip, port).strip()
+                for ip, port in (("127.0.0.1", by_ip["127.0.0.1"]), ("::1", by_ip["::1"]))
+            ]
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert got == [hostname, hostname]
+    # [::] is in the kernel, towards the container's IPv6 address; ::1 is relayed (it cannot be routed)
+    table = subprocess.run(["nft", "list", "map", "inet", f"berth-{bridge_for(berthd.cgroup_parent)[0]}",
+                            "dnat6_any"], capture_output=True, text=True).stdout  # fmt: skip
+    assert f"tcp . {by_ip['::']} : {address6} . 80" in table
+    gateway6 = inspect(berthd, "web6")["NetworkSettings"]["Networks"]["dual"]["IPv6Gateway"]
+    assert _get6(gateway6, by_ip["::"]).strip() == hostname  # a local IPv6 address, DNATed by the kernel

@@ -13,6 +13,7 @@ falls back to a fresh one when another program took it meanwhile.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,10 +64,13 @@ class PublishedPorts:
         its record): its next publish or unpublish swaps them out."""
         self._adopted[container_id] = rules
 
-    async def publish(self, container: Container, address: str | None, default_ip: str = "") -> None:
-        """Hold every binding towards ``address`` (the container's primary one) and record the host
-        ports chosen in ``container.ports``; all or nothing. ``default_ip``: where a binding without
-        HostIp listens (its network's ``host_binding_ipv4``; "" is every address)."""
+    async def publish(
+        self, container: Container, address: str | None, default_ip: str = "", address6: str | None = None
+    ) -> None:
+        """Hold every binding towards ``address`` (the container's primary IPv4 address; ``address6``
+        its IPv6 one, if any) and record the host ports chosen in ``container.ports``; all or nothing.
+        ``default_ip``: where a binding without HostIp listens (its network's ``host_binding_ipv4``);
+        without one, every IPv4 address, and every IPv6 address too when the container has one."""
         before = await self._release(container)
         wanted = requested_bindings(container)
         if not wanted or address is None:
@@ -79,26 +83,39 @@ class PublishedPorts:
             for key, binds in wanted.items():
                 port, proto = split_port(key)
                 previous = container.ports.get(key) or []
-                for index, bind in enumerate(binds):
-                    remembered = int(previous[index]["HostPort"]) if index < len(previous) else 0
-                    host_ip = str(bind.get("HostIp") or default_ip or "0.0.0.0").strip("[]")
-                    candidates = _candidates(str(bind.get("HostPort") or ""), remembered)
-                    if self._kernel is not None and kernel_path(host_ip, address):
-                        reservation = _reserve(host_ip, candidates, proto)
-                        held.reservations.append(reservation)
-                        chosen = reservation.host_port
-                        held.rules.append(PortRule(proto, host_ip, chosen, address, port))
-                    else:
-                        relay = await _relay(host_ip, candidates, address, port, proto)
-                        held.relays.append(relay)
-                        chosen = relay.binding.host_port
+                for bind in binds:
+                    given = str(bind.get("HostIp") or default_ip).strip("[]")
+                    host_ip = given or "0.0.0.0"
+                    done = sum(1 for r in resolved.get(key, []) if r["HostIp"] == host_ip)
+                    candidates = _candidates(
+                        str(bind.get("HostPort") or ""), _remembered(previous, host_ip, done)
+                    )
+                    chosen = await self._hold(held, host_ip, candidates, address, address6, port, proto)
                     resolved.setdefault(key, []).append({"HostIp": host_ip, "HostPort": str(chosen)})
+                    if not given and address6:  # [::] too, on the same port, as Docker binds both
+                        await self._hold(held, "::", [chosen], address, address6, port, proto)
+                        resolved[key].append({"HostIp": "::", "HostPort": str(chosen)})
             self._swap(before, held.rules)
         except BaseException:
             await held.close()
             raise
         self._held[container.container_id] = held
         container.ports = resolved
+
+    async def _hold(
+        self, held: _Held, host_ip: str, candidates: list[int], address: str, address6: str | None,
+        port: int, proto: str,
+    ) -> int:  # fmt: skip
+        """One binding: a kernel rule and its reservation where the kernel can carry it, else a relay."""
+        target = target_for(host_ip, address, address6)
+        if self._kernel is not None and kernel_path(host_ip, target):
+            reservation = _reserve(host_ip, candidates, proto)
+            held.reservations.append(reservation)
+            held.rules.append(PortRule(proto, host_ip, reservation.host_port, target, port))
+            return reservation.host_port
+        relay = await _relay(host_ip, candidates, target, port, proto)
+        held.relays.append(relay)
+        return relay.binding.host_port
 
     async def unpublish(self, container: Container) -> None:
         self._swap(await self._release(container), [])
@@ -117,7 +134,18 @@ class PublishedPorts:
             self._kernel.replace_ports(old, new)
 
 
-def kernel_rules(container: Container, address: str | None) -> list[PortRule]:
+def target_for(host_ip: str, address: str, address6: str | None) -> str:
+    """The container address a host address leads to: the same family where it has one."""
+    return address6 if address6 and ipaddress.ip_address(host_ip).version == 6 else address
+
+
+def _remembered(previous: list[dict[str, str]], host_ip: str, index: int) -> int:
+    """The host port this binding had at the last start (ephemeral ports are asked for again)."""
+    same = [p for p in previous if str(p.get("HostIp") or "0.0.0.0").strip("[]") == host_ip]
+    return int(same[index]["HostPort"]) if index < len(same) else 0
+
+
+def kernel_rules(container: Container, address: str | None, address6: str | None = None) -> list[PortRule]:
     """The kernel bindings a running container's record says it has (``container.ports``)."""
     if not address:
         return []
@@ -126,8 +154,9 @@ def kernel_rules(container: Container, address: str | None) -> list[PortRule]:
         port, proto = split_port(key)
         for bind in binds or []:
             host_ip = str(bind.get("HostIp") or "0.0.0.0").strip("[]")
-            if bind.get("HostPort") and kernel_path(host_ip, address):
-                rules.append(PortRule(proto, host_ip, int(bind["HostPort"]), address, port))
+            target = target_for(host_ip, address, address6)
+            if bind.get("HostPort") and kernel_path(host_ip, target):
+                rules.append(PortRule(proto, host_ip, int(bind["HostPort"]), target, port))
     return rules
 
 

@@ -885,7 +885,9 @@ class NetworkService:
             log.info("turned on net.ipv4.ip_forward for bridge networks (--ip-forward=false to leave it)")
         for container in self._containers():
             if container.status.is_alive():
-                rules = kernel_rules(container, self._primary_address(container))
+                rules = kernel_rules(
+                    container, self._primary_address(container), self._primary_address(container, 6)
+                )
                 if rules:
                     self._ports.adopt(container.container_id, rules)
         try:
@@ -900,6 +902,8 @@ class NetworkService:
         """Make the whole table again from the networks and the ports held (one transaction)."""
         if self._firewall is None:
             return
+        if self._ip_forward and any(n.subnet6 is not None for n in self._networks.values()):
+            sysctl.enable_forwarding(ipv6=True)  # only once an IPv6 network exists, as Docker
         self._firewall.sync(self._firewall_bridges(), self._ports.all_rules(), guard=self._guard)
 
     def _firewall_bridges(self) -> list[Bridge]:
@@ -910,7 +914,10 @@ class NetworkService:
             masquerade = self._ip_masq and requests.go_bool(
                 requests.ENABLE_MASQUERADE, network.options.get(requests.ENABLE_MASQUERADE, "true")
             )
-            out.append(Bridge(network.device, (network.subnet,), network.internal, masquerade))
+            subnets: tuple[IPv4Network | IPv6Network, ...] = (network.subnet,)
+            if network.subnet6 is not None:
+                subnets += (network.subnet6,)
+            out.append(Bridge(network.device, subnets, network.internal, masquerade))
         return out
 
     def replace_ports(self, old: list[PortRule], new: list[PortRule]) -> None:
@@ -999,14 +1006,17 @@ class NetworkService:
         network = self.get_or_none(primary_network(container))
         default_ip = network.host_binding_ipv4 if network is not None else ""
         await self._serve_dns(container)
-        await self._ports.publish(container, self._primary_address(container), default_ip)
+        await self._ports.publish(
+            container, self._primary_address(container), default_ip, self._primary_address(container, 6)
+        )
 
     async def unpublish(self, container: Container) -> None:
         await self._ports.unpublish(container)
 
-    def _primary_address(self, container: Container) -> str | None:
+    def _primary_address(self, container: Container, family: int = 4) -> str | None:
+        key = "GlobalIPv6Address" if family == 6 else "IPAddress"
         for name in self.memberships(container):
-            address = (container.endpoints.get(name) or {}).get("IPAddress")
+            address = (container.endpoints.get(name) or {}).get(key)
             if address:
                 return str(address)
         return None
