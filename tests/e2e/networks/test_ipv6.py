@@ -214,8 +214,8 @@ def _get6(host: str, port: int) -> str:
 
 
 def test_names_resolve_by_aaaa_and_ports_publish_on_ipv6(berthd: Daemon, busybox_image: str) -> None:
-    ok(berthd.docker("network", "create", "--ipv6", "--subnet", "fd00:db8:7::/64", "dual"))
-    ok(berthd.docker("run", "-d", "--name", "web6", "--network", "dual", "-p", "127.0.0.1::80",
+    ok(berthd.berth("network", "create", "--ipv6", "--subnet", "fd00:db8:7::/64", "dual"))  # berth's CLI
+    ok(berthd.berth("run", "-d", "--name", "web6", "--network", "dual", "-p", "127.0.0.1::80",
                      "-p", "[::1]::80", "-p", "80", busybox_image, "sh", "-c",
                      "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"))  # fmt: skip
     address6 = inspect(berthd, "web6")["NetworkSettings"]["Networks"]["dual"]["GlobalIPv6Address"]

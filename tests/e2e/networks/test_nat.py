@@ -165,7 +165,7 @@ def udp_echo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_port_ranges_and_udp_in_the_kernel(berthd: Daemon, busybox_image: str, udp_echo: Path) -> None:
     base = 23100 + os.getpid() % 500
-    ok(berthd.docker("run", "-d", "--name", "many", "-p", f"{base}-{base + 20}:{base}-{base + 20}",
+    ok(berthd.berth("run", "-d", "--name", "many", "-p", f"{base}-{base + 20}:{base}-{base + 20}",
                      "-p", f"127.0.0.1:{base + 30}:5000/udp", "-v", f"{udp_echo}:/udp_echo:ro",
                      busybox_image, "sh", "-c", f"/udp_echo 5000 & {HTTPD.format(port=base + 7)}"))  # fmt: skip
     ports = json.loads(ok(berthd.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", "many")))

@@ -51,3 +51,17 @@ def test_filters_accept_both_docker_encodings() -> None:
 )
 def test_human_durations_match_docker(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+def test_nat_flags_take_go_booleans_and_config_keys(tmp_path: Path) -> None:
+    assert config.load([]).ip_forward is True and config.load([]).ip_masq is True
+    assert config.load(["--ip-forward=false"]).ip_forward is False
+    assert config.load(["--ip-masq", "false"]).ip_masq is False
+    assert config.load(["--ip-masq"]).ip_masq is True  # a bare boolean flag, as Go's
+    file = tmp_path / "daemon.json"
+    file.write_text(json.dumps({"ip-forward": False, "ip-masq": False}))
+    loaded = config.load(["--config-file", str(file), "--ip-masq=true"])
+    assert (loaded.ip_forward, loaded.ip_masq) == (False, True)
+    with pytest.raises(SystemExit):
+        config.load(["--ip-forward=maybe"])
+    assert config.load(["--cleanup"]).cleanup is True

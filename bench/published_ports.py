@@ -1,7 +1,12 @@
-"""Published-port throughput: a 200 MB HTTP GET through berthd's relay (`-p 127.0.0.1:PORT:80`) against
-the floor, the same GET straight to the container's bridge address (no relay: the kernel's veth and
-bridge only), and docker.io's `docker-proxy` relaying to the same container when it is installed
-(started as dockerd starts it, stopped by PID)."""
+"""Published ports (issue 12): a 200 MB HTTP GET and small GETs per second through the kernel path
+(`-p 127.0.0.1:PORT:80`: DNAT in Berth's nftables table), through berthd's user-space relay (`-p
+[::1]:PORT:80` to an IPv4-only container: the one case the kernel cannot carry), straight to the
+container's bridge address (the floor), and through docker.io's `docker-proxy` when installed (started as
+dockerd starts it, stopped by PID). Goal: the kernel path within 10% of straight.
+
+Then the cost of a range of 10,000 published ports (processes and berthd's RSS before and after;
+goal: no process, under 5 MB), and `run --rm` on the default bridge with NAT and DNS on against the
+same daemon code with nftables off (`BERTH_NFTABLES=off`), alternated (goal: within 10%)."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from berth.testing.daemon import cleanup_daemon, start_daemon  # noqa: E402
+from berth.testing.daemon import Daemon, bridge_for, cleanup_daemon, start_daemon  # noqa: E402
 
 SIZE_MB = 200
 RUNS = 7
@@ -102,21 +107,23 @@ def main() -> None:
             f"dd if=/dev/zero of=/www/big bs=1M count={SIZE_MB} 2>/dev/null && echo ok > /www/small && "
             "exec httpd -f -p 80 -h /www"
         )
+        relay_port = free_port()
         daemon.berth(
             "run", "-d", "--name", "web", "--tmpfs", "/www", "-p", f"127.0.0.1:{port}:80",
-            "busybox", "sh", "-c", script, check=True,
+            "-p", f"[::1]:{relay_port}:80", "busybox", "sh", "-c", script, check=True,
         )  # fmt: skip
         address = daemon.berth(
             "inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "web", check=True
         ).stdout.strip()
         wait_for(address, 80)
         wait_for("127.0.0.1", port)
+        wait_for("::1", relay_port)
         proxy_port = free_port()
         proxy = start_docker_proxy(proxy_port, address)
         try:
-            samples: dict[str, list[float]] = {"direct": [], "berth": [], "docker-proxy": []}
+            samples: dict[str, list[float]] = {"direct": [], "kernel": [], "relay": [], "docker-proxy": []}
             rates: dict[str, float] = {}
-            targets = {"direct": (address, 80), "berth": ("127.0.0.1", port)}
+            targets = {"direct": (address, 80), "kernel": ("127.0.0.1", port), "relay": ("::1", relay_port)}
             if proxy is not None:
                 targets["docker-proxy"] = ("127.0.0.1", proxy_port)
             for _ in range(RUNS):  # alternate, so that drift hits all alike
@@ -130,7 +137,8 @@ def main() -> None:
                 proxy.wait()
         names = {
             "direct": "straight to the container (floor)",
-            "berth": "through berthd's relay (-p)",
+            "kernel": "-p 127.0.0.1: kernel DNAT",
+            "relay": "-p [::1]: berthd's relay",
             "docker-proxy": "docker-proxy (docker.io 20.10)",
         }
         for key, name in names.items():
@@ -140,9 +148,11 @@ def main() -> None:
                 if values
                 else (name, float("nan"), float("nan"), float("nan"))
             )
+        wide = ten_thousand_ports(daemon)
     finally:
         cleanup_daemon(daemon)
         shutil.rmtree(root, ignore_errors=True)
+    run_rows = run_latency()
     floor = rows[0][2]
     print(
         f"{'GET 200 MB':<36} {'best':>8} {'median':>8} {'MB/s':>7} {'small GETs/s':>13}  ratio to floor (median)"
@@ -154,6 +164,69 @@ def main() -> None:
         print(
             f"{name:<36} {best:>7.3f}s {median:>7.3f}s {SIZE_MB / median:>7.0f} {rate:>13.0f}  {floor / median:.2f}×"
         )
+
+    processes, rss_kb, elements = wide
+    print(f"\n10,000 published ports (-p 40000-49999:40000-49999): {processes} new processes besides the "
+          f"container's, berthd RSS {rss_kb / 1024:+.1f} MB, {elements} kernel map elements")  # fmt: skip
+    (on, off) = run_rows
+    print(f"\nrun --rm busybox true, default bridge (median of {RUN_PAIRS} alternated): NAT and DNS on "
+          f"{on:.0f} ms, nftables off {off:.0f} ms: {on / off:.2f}×")  # fmt: skip
+
+
+RUN_PAIRS = 30
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _berthd_pid(daemon: Daemon) -> int:
+    return daemon.process.pid
+
+
+def ten_thousand_ports(daemon: Daemon) -> tuple[int, int, int]:
+    """(new processes other than the container's, berthd's RSS growth in kB, map elements)."""
+    pid = _berthd_pid(daemon)
+    procs_before, rss_before = len([p for p in os.listdir("/proc") if p.isdigit()]), _rss_kb(pid)
+    daemon.berth("run", "-d", "--name", "wide", "-p", "40000-49999:40000-49999", "busybox", "sleep", "600",
+                 check=True, timeout=300)  # fmt: skip
+    time.sleep(1)
+    procs_after, rss_after = len([p for p in os.listdir("/proc") if p.isdigit()]), _rss_kb(pid)
+    table = "berth-" + bridge_for(daemon.cgroup_parent)[0]
+    listed = subprocess.run(
+        ["nft", "list", "map", "inet", table, "dnat4_any"], capture_output=True, text=True
+    )
+    container_procs = 2  # its init (sleep) and its monitor
+    return procs_after - procs_before - container_procs, rss_after - rss_before, listed.stdout.count(" : ")
+
+
+def run_latency() -> tuple[float, float]:
+    """Median ``run --rm`` ms with NAT and DNS, and with nftables off, alternated between two daemons."""
+    daemons = []
+    try:
+        for flag in ("", "off"):
+            root = Path(tempfile.mkdtemp(prefix="berth-bench-"))
+            if flag:
+                os.environ["BERTH_NFTABLES"] = flag
+            try:
+                daemons.append((root, start_daemon(root, f"berth-bench-{uuid.uuid4().hex[:8]}")))
+            finally:
+                os.environ.pop("BERTH_NFTABLES", None)
+            daemons[-1][1].berth("bootstrap", "busybox", check=True)
+        times: list[list[float]] = [[], []]
+        for _ in range(RUN_PAIRS):
+            for index, (_, daemon) in enumerate(daemons):
+                begun = time.perf_counter()
+                daemon.berth("run", "--rm", "busybox", "true", check=True)
+                times[index].append((time.perf_counter() - begun) * 1000)
+        return statistics.median(times[0]), statistics.median(times[1])
+    finally:
+        for root, daemon in daemons:
+            cleanup_daemon(daemon)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
