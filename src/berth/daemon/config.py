@@ -96,22 +96,11 @@ def parser() -> argparse.ArgumentParser:
         help='path to a seccomp profile (Docker\'s JSON format); "unconfined" turns the default off '
         '(default "builtin")',
     )
-    p.add_argument(
-        "--ip-forward",
-        type=_go_bool,
-        nargs="?",
-        const=True,
-        metavar="true|false",
-        help="turn on IP forwarding for bridge networks (default true)",
-    )
-    p.add_argument(
-        "--ip-masq",
-        type=_go_bool,
-        nargs="?",
-        const=True,
-        metavar="true|false",
-        help="masquerade containers' outbound traffic to the host's address (default true)",
-    )
+    for flag, text in (
+        ("--ip-forward", "turn on IP forwarding for bridge networks (default true)"),
+        ("--ip-masq", "masquerade containers' outbound traffic to the host's address (default true)"),
+    ):
+        p.add_argument(flag, type=_go_bool, nargs="?", const=True, metavar="true|false", help=text)
     p.add_argument(
         "--cleanup",
         action="store_true",

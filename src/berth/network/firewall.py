@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,6 +32,15 @@ DEFAULT_BRIDGE = "berth0"
 # (libnftables' JSON does not show table comments, so the mark is an object that can be listed).
 _GUARD_SET = "ip_forward_by_berthd"
 AnyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# The published-port maps: (name, key type, value type); PortRule.map_name picks one.
+_MAPS = (
+    ("dnat4", "ipv4_addr . inet_proto . inet_service", "ipv4_addr . inet_service"),
+    ("dnat4_any", "inet_proto . inet_service", "ipv4_addr . inet_service"),
+    ("dnat6", "ipv6_addr . inet_proto . inet_service", "ipv6_addr . inet_service"),
+    ("dnat6_any", "inet_proto . inet_service", "ipv6_addr . inet_service"),
+)
 
 
 def table_name(bridge: str) -> str:
@@ -104,9 +114,13 @@ def render(name: str, bridges: Iterable[Bridge], ports: Iterable[PortRule], *, g
         v: [str(s) for b in bridges if b.masquerade and not b.internal for s in b.subnets if s.version == v]
         for v in (4, 6)
     }
-    by_map: dict[str, list[str]] = {"dnat4": [], "dnat4_any": [], "dnat6": [], "dnat6_any": []}
+    by_map: dict[str, list[str]] = {name: [] for name, _, _ in _MAPS}
     for rule in ports:
         by_map[rule.map_name()].append(rule.element())
+    maps = "".join(
+        f"  map {name} {{\n    type {key} : {value}\n    {_elements(by_map[name])}\n  }}\n"
+        for name, key, value in _MAPS
+    )
     guard_set = f"  set {_GUARD_SET} {{\n    type ifname\n  }}\n" if guard else ""
     guard_rule = '    meta iifkind != "bridge" meta oifkind != "bridge" drop\n' if guard else ""
     return f"""
@@ -142,23 +156,7 @@ table inet {name} {{
     type ipv6_addr; flags interval
     {_elements(masq[6])}
   }}
-  map dnat4 {{
-    type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
-    {_elements(by_map["dnat4"])}
-  }}
-  map dnat4_any {{
-    type inet_proto . inet_service : ipv4_addr . inet_service
-    {_elements(by_map["dnat4_any"])}
-  }}
-  map dnat6 {{
-    type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service
-    {_elements(by_map["dnat6"])}
-  }}
-  map dnat6_any {{
-    type inet_proto . inet_service : ipv6_addr . inet_service
-    {_elements(by_map["dnat6_any"])}
-  }}
-  chain publish {{
+{maps}  chain publish {{
     meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4
     meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4_any
     meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6
@@ -203,7 +201,8 @@ class Firewall:
         self._nft = nft or Nft()
 
     def available(self) -> bool:
-        return self._nft.available()
+        """libnftables is here (``BERTH_NFTABLES=off`` says no: the benchmarks' "before" daemon)."""
+        return os.environ.get("BERTH_NFTABLES") != "off" and self._nft.available()
 
     def _has(self, table: str, set_name: str) -> bool:
         try:

@@ -349,11 +349,7 @@ class NetworkService:
         taken = [n.subnet for n in self._networks.values() if n.subnet is not None and not n.config_only]
         if config.subnet is not None:
             subnet = config.subnet
-            if any(t.overlaps(subnet) for t in taken):
-                raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
-            host = [r for r in self._host_routes() if r.overlaps(subnet)]
-            if host:
-                raise Forbidden(f"subnet {subnet} overlaps a route of this host ({host[0]})")
+            _check_free(subnet, taken, self._host_routes())
         else:
             subnet = ipam.free_subnet([*taken, *self._host_routes()])
         gateway = config.gateway or ipam.first_host(subnet)
@@ -365,11 +361,7 @@ class NetworkService:
         taken = [n.subnet6 for n in self._networks.values() if n.subnet6 is not None and not n.config_only]
         if config.subnet is not None:
             subnet = config.subnet
-            if any(t.overlaps(subnet) for t in taken):
-                raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
-            host = [r for r in self._host_routes6() if r.overlaps(subnet)]
-            if host:
-                raise Forbidden(f"subnet {subnet} overlaps a route of this host ({host[0]})")
+            _check_free(subnet, taken, self._host_routes6())
         else:
             subnet = ipam.free_subnet6(self._ula, [*taken, *self._host_routes6()])
         gateway = config.gateway or ipam.first_host(subnet)
@@ -1020,6 +1012,19 @@ class NetworkService:
             if address:
                 return str(address)
         return None
+
+
+def _check_free(
+    subnet: IPv4Network | IPv6Network,
+    taken: Iterable[IPv4Network | IPv6Network],
+    routes: Iterable[IPv4Network | IPv6Network],
+) -> None:
+    """A given subnet overlaps no other network's (Docker's words) and no route of the host's."""
+    if any(t.overlaps(subnet) for t in taken):
+        raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
+    host = [r for r in routes if r.overlaps(subnet)]
+    if host:
+        raise Forbidden(f"subnet {subnet} overlaps a route of this host ({host[0]})")
 
 
 def _derived_id(daemon_id: str, name: str) -> str:

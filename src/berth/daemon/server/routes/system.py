@@ -17,6 +17,7 @@ from berth.daemon.server import container_json
 from berth.daemon.server.filters import parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
+from berth.network import sysctl
 
 
 def register(router: ApiRouter, services: Services) -> None:
@@ -115,7 +116,7 @@ async def _info(request: web.Request, services: Services) -> web.Response:
         "CPUShares": True,
         "PidsLimit": True,
         "OomKillDisable": False,
-        "IPv4Forwarding": True,
+        "IPv4Forwarding": sysctl.read_flag(sysctl.IPV4_FORWARD),
         "Debug": config.log_level == "debug",
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": len(asyncio.all_tasks()),
