@@ -117,6 +117,7 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
     for site in sites:
         await site.start()
     log.info("berthd serving on %s", ", ".join(config.effective_hosts()))
+    loop.run_in_executor(None, services.networks.prewarm)  # the DNS server's imports, while idle
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -246,14 +246,17 @@ def cleanup_daemon(daemon: Daemon) -> None:
 
 
 def _delete_bridges(daemon: Daemon) -> None:
-    """``berthd --cleanup`` (its nftables table, its bridges, by name); then, should that fail, the
-    bridges one by one: only links this daemon made."""
+    """What ``berthd --cleanup`` removes (its nftables table, its bridges, by name), done in this
+    process (a test's teardown then costs no interpreter start); should that fail, the bridges one by
+    one: only links this daemon made."""
+    from berth.daemon.cleanup import cleanup
+    from berth.daemon.config import DaemonConfig
+
     bridge, _ = bridge_for(daemon.cgroup_parent)
-    argv = [BERTHD, "--data-root", str(daemon.data_root), "--exec-root", str(daemon.exec_root),
-            "--bridge", bridge, "--cleanup"]  # fmt: skip
-    with contextlib.suppress(subprocess.SubprocessError, OSError):
-        if subprocess.run(argv, capture_output=True, timeout=30).returncode == 0:
-            return
+    config = DaemonConfig(data_root=daemon.data_root, exec_root=daemon.exec_root, bridge=bridge)
+    with contextlib.suppress(Exception):
+        cleanup(config)
+        return
     names = [bridge_for(daemon.cgroup_parent)[0]]
     for record in (daemon.data_root / "networks").glob("*.json"):
         with contextlib.suppress(OSError, ValueError, KeyError):

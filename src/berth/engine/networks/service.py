@@ -986,6 +986,11 @@ class NetworkService:
                 self._dns_failed.add(name)
                 await asyncio.to_thread(self._write_resolv, container)
 
+    @staticmethod
+    def prewarm() -> None:
+        """Import the DNS server (dnspython: ~100 ms) ahead of the first container start."""
+        import berth.network.dns  # noqa: F401
+
     async def close_dns(self) -> None:
         if self._dns is not None:
             await self._dns.close_all()
