@@ -21,6 +21,8 @@ from berth.errors import Conflict
 class Reservation:
     """One bound socket for ``host_ip:host_port/proto`` (``host_port`` 0: the kernel picks one)."""
 
+    __slots__ = ("host_ip", "host_port", "proto", "_sock")
+
     def __init__(self, host_ip: str, host_port: int, proto: str) -> None:
         family = socket.AF_INET6 if ipaddress.ip_address(host_ip).version == 6 else socket.AF_INET
         kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
