@@ -44,7 +44,9 @@ def upstream() -> Iterator[list[str]]:
             asked.append(str(query.question[0].name))
             reply = dns.message.make_response(query)
             if query.question[0].rdtype == 1:
-                reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "203.0.113.99"))
+                reply.answer.append(
+                    dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "203.0.113.99")
+                )
             sock.sendto(reply.to_wire(), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -80,17 +82,21 @@ def test_names_short_ids_and_round_robin_aliases(berthd: Daemon, busybox_image: 
     assert "a1" not in ok(berthd.docker("exec", "asker", "cat", "/etc/hosts"))
 
 
-def test_other_names_are_forwarded_from_berthd(berthd: Daemon, busybox_image: str, upstream: list[str]) -> None:
+def test_other_names_are_forwarded_from_berthd(
+    berthd: Daemon, busybox_image: str, upstream: list[str]
+) -> None:
     ok(berthd.docker("network", "create", "fwd"))
-    ok(berthd.docker("run", "-d", "--name", "c", "--network", "fwd", "--dns", UPSTREAM, busybox_image,
+    ok(berthd.docker("run", "-d", "--name", "fwdc", "--network", "fwd", "--dns", UPSTREAM, busybox_image,
                      "sleep", "120"))  # fmt: skip
-    assert lookup(berthd, "c", "outside.example") == ["203.0.113.99"]
+    assert lookup(berthd, "fwdc", "outside.example") == ["203.0.113.99"]
     assert "outside.example." in upstream
     # --dns on a user network is the embedded DNS's upstream; resolv.conf still names the gateway
-    gateway = inspect(berthd, "c")["NetworkSettings"]["Networks"]["fwd"]["Gateway"]
-    assert f"nameserver {gateway}" in ok(berthd.docker("exec", "c", "cat", "/etc/resolv.conf"))
+    gateway = inspect(berthd, "fwdc")["NetworkSettings"]["Networks"]["fwd"]["Gateway"]
+    assert f"nameserver {gateway}" in ok(berthd.docker("exec", "fwdc", "cat", "/etc/resolv.conf"))
     # the default bridge: --dns goes straight into resolv.conf, as Docker
-    direct = ok(berthd.docker("run", "--rm", "--dns", "198.51.100.1", busybox_image, "cat", "/etc/resolv.conf"))
+    direct = ok(
+        berthd.docker("run", "--rm", "--dns", "198.51.100.1", busybox_image, "cat", "/etc/resolv.conf")
+    )
     assert "nameserver 198.51.100.1" in direct
 
 

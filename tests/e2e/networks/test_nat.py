@@ -240,7 +240,9 @@ def test_ip_masq_off_leaves_the_source_alone(outside: Outside) -> None:
     with daemon_with("--ip-masq=false") as daemon:
         ok(daemon.docker("network", "create", "--subnet", "10.187.5.0/24", "bare"))
         outside.route_to("10.187.5.0/24")
-        seen = ok(wget(daemon, "busybox:latest", outside.url, "--network", "bare", "--ip", "10.187.5.7")).strip()
+        seen = ok(
+            wget(daemon, "busybox:latest", outside.url, "--network", "bare", "--ip", "10.187.5.7")
+        ).strip()
         assert seen == "10.187.5.7"
         masq = nft("list", "set", "inet", table_of(daemon), "masq4").stdout
         assert "10.187.5.0/24" not in masq
