@@ -62,9 +62,12 @@ def cleanup(config: DaemonConfig) -> list[str]:
         guarded = firewall.guarded()
         if firewall.delete():
             done.append(f"removed nftables table inet {firewall.name}")
-        if guarded and not firewall.others():
-            sysctl.write_flag(sysctl.IPV4_FORWARD, False)
-            done.append("net.ipv4.ip_forward back to 0 (berthd had turned it on)")
+        last = not firewall.others()
+        for family, path, name in (("ipv4", sysctl.IPV4_FORWARD, "net.ipv4.ip_forward"),
+                                   ("ipv6", sysctl.IPV6_FORWARD, "net.ipv6.conf.all.forwarding")):  # fmt: skip
+            if family in guarded and last:
+                sysctl.write_flag(path, False)
+                done.append(f"{name} back to 0 (berthd had turned it on)")
     for name in _bridges(config):
         if Path("/sys/class/net", name).exists():  # cheaper than netlink for the common "none left"
             links.delete_link(name)

@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import os
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from berth.network.nftables import Nft, NftablesError
@@ -28,7 +29,8 @@ from berth.network.nftables import Nft, NftablesError
 log = logging.getLogger("berthd.firewall")
 
 DEFAULT_BRIDGE = "berth0"
-# A table of berthd's is known by its set of bridges; this empty set says berthd turned ip_forward on
+# A table of berthd's is known by its set of bridges; this set names the families whose forwarding
+# berthd turned on
 # (libnftables' JSON does not show table comments, so the mark is an object that can be listed).
 _GUARD_SET = "ip_forward_by_berthd"
 AnyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -102,7 +104,10 @@ def _elements(items: Iterable[str]) -> str:
     return f"elements = {{ {listed} }}" if listed else ""
 
 
-def render(name: str, bridges: Iterable[Bridge], ports: Iterable[PortRule], *, guard: bool) -> str:
+def render(
+    name: str, bridges: Iterable[Bridge], ports: Iterable[PortRule], *, guard: AbstractSet[str] = frozenset()
+) -> str:
+    """``guard``: the families ("ipv4", "ipv6") whose forwarding berthd turned on, kept in the table."""
     """The whole table, as one nft script (made, emptied and filled in one transaction)."""
     bridges = list(bridges)
     devices = [f'"{b.device}"' for b in bridges]
@@ -121,8 +126,12 @@ def render(name: str, bridges: Iterable[Bridge], ports: Iterable[PortRule], *, g
         f"  map {name} {{\n    type {key} : {value}\n    {_elements(by_map[name])}\n  }}\n"
         for name, key, value in _MAPS
     )
-    guard_set = f"  set {_GUARD_SET} {{\n    type ifname\n  }}\n" if guard else ""
-    guard_rule = '    meta iifkind != "bridge" meta oifkind != "bridge" drop\n' if guard else ""
+    marks = _elements(f'"{family}"' for family in sorted(guard))
+    guard_set = f"  set {_GUARD_SET} {{\n    type ifname\n    {marks}\n  }}\n" if guard else ""
+    guard_rule = "".join(  # per family: a host that routed IPv4 before keeps doing so
+        f'    meta nfproto {family} meta iifkind != "bridge" meta oifkind != "bridge" drop\n'
+        for family in sorted(guard)
+    )
     return f"""
 table inet {name} {{}}
 delete table inet {name}
@@ -214,11 +223,15 @@ class Firewall:
     def exists(self) -> bool:
         return self._has(self.name, "bridges")
 
-    def guarded(self) -> bool:
-        """Whether the table there says berthd turned forwarding on (kept across restarts)."""
-        return self._has(self.name, _GUARD_SET)
+    def guarded(self) -> set[str]:
+        """The families whose forwarding the table says berthd turned on (kept across restarts)."""
+        try:
+            found = self._nft.query(f"list set inet {self.name} {_GUARD_SET}")
+        except NftablesError:
+            return set()
+        return {str(e) for item in found for e in item.get("set", {}).get("elem", [])}
 
-    def sync(self, bridges: Iterable[Bridge], ports: Iterable[PortRule], *, guard: bool) -> None:
+    def sync(self, bridges: Iterable[Bridge], ports: Iterable[PortRule], *, guard: AbstractSet[str]) -> None:
         self._nft.run(render(self.name, bridges, ports, guard=guard))
 
     def replace_ports(self, old: Iterable[PortRule], new: Iterable[PortRule]) -> None:

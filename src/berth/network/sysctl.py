@@ -23,13 +23,11 @@ def write_flag(path: Path, on: bool) -> None:
     path.write_text("1\n" if on else "0\n")
 
 
-def enable_forwarding(ipv6: bool = False) -> bool:
-    """Turn IPv4 (and with ``ipv6`` IPv6) forwarding on; whether IPv4's was off before."""
-    was_off = not read_flag(IPV4_FORWARD)
+def enable_forwarding(path: Path = IPV4_FORWARD) -> bool:
+    """Turn forwarding on (IPv4's, or IPv6's with ``IPV6_FORWARD``); whether it was off before."""
+    was_off = path.exists() and not read_flag(path)
     if was_off:
-        write_flag(IPV4_FORWARD, True)
-    if ipv6 and IPV6_FORWARD.exists() and not read_flag(IPV6_FORWARD):
-        write_flag(IPV6_FORWARD, True)
+        write_flag(path, True)
     return was_off
 
 

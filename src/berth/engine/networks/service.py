@@ -199,7 +199,7 @@ class NetworkService:
         self._lock = threading.Lock()  # addresses are handed out from worker threads
         self._ip_forward, self._ip_masq = ip_forward, ip_masq
         self._firewall = firewall  # None until start_host_networking finds nftables here
-        self._guard = False  # berthd turned ip_forward on: its table drops other forwarding
+        self._guard: set[str] = set()  # families berthd turned forwarding on for (its table drops others')
         self._ports = PublishedPorts()  # engine/networks/ports.py; kernel ports once the table is made
         self._names = NetworkNames(
             containers,
@@ -873,7 +873,7 @@ class NetworkService:
             return
         self._guard = firewall.guarded()  # kept from the daemon that turned forwarding on
         if self._ip_forward and sysctl.enable_forwarding():
-            self._guard = True
+            self._guard.add("ipv4")
             log.info("turned on net.ipv4.ip_forward for bridge networks (--ip-forward=false to leave it)")
         for container in self._containers():
             if container.status.is_alive():
@@ -894,8 +894,9 @@ class NetworkService:
         """Make the whole table again from the networks and the ports held (one transaction)."""
         if self._firewall is None:
             return
-        if self._ip_forward and any(n.subnet6 is not None for n in self._networks.values()):
-            sysctl.enable_forwarding(ipv6=True)  # only once an IPv6 network exists, as Docker
+        has_ipv6 = any(n.subnet6 is not None for n in self._networks.values())
+        if self._ip_forward and has_ipv6 and sysctl.enable_forwarding(sysctl.IPV6_FORWARD):
+            self._guard.add("ipv6")  # only once an IPv6 network exists, as Docker
         self._firewall.sync(self._firewall_bridges(), self._ports.all_rules(), guard=self._guard)
 
     def _firewall_bridges(self) -> list[Bridge]:
