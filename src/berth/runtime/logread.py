@@ -351,6 +351,16 @@ class _Cursor:
     def __init__(self) -> None:
         self.last: str | None = None  # normalised, for comparing
         self.raw = ""  # as written, for finding its record in a file
+        self.origin = (0, 0)  # the log's (inode, size) when the follower began
+
+    def begin(self, path: Path) -> None:
+        """Note where the log ends now, before the existing records are read: if none of them is
+        yielded, following starts here, so a record written meanwhile is not skipped."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return
+        self.origin = (st.st_ino, st.st_size)
 
     def newer(self, entries: Iterable[LogEntry]) -> list[LogEntry]:
         """``entries`` (in time order) past the cursor, which moves past them."""
@@ -535,6 +545,7 @@ async def follow_batches(
     import itertools
 
     cursor = _Cursor()
+    cursor.begin(path)
     # Line by line, so that the cursor counts lines (a merged entry holds several under one time).
     existing = read_entries(path, since=since, tail=tail)
     while batch := await asyncio.to_thread(list, itertools.islice(existing, 4096)):
@@ -555,6 +566,7 @@ async def follow_runs(
     import itertools
 
     cursor = _Cursor()
+    cursor.begin(path)
     existing = _existing_runs(path, cursor)
     while batch := await asyncio.to_thread(list, itertools.islice(existing, 64)):
         yield batch
@@ -592,7 +604,10 @@ async def _follow_lines(
                     st = os.fstat(fd)
                     inode = st.st_ino
                     if first and cursor.last is None:
-                        os.lseek(fd, st.st_size, os.SEEK_SET)  # nothing read before: only what is new
+                        # nothing yielded before: what was appended since the follower began (all
+                        # of this file if it was made or rotated in since)
+                        if cursor.origin[0] == inode:
+                            os.lseek(fd, min(cursor.origin[1], st.st_size), os.SEEK_SET)
                     elif not first:  # files rotated away between two polls, then this one
                         missed = await asyncio.to_thread(_rotated_since, path, cursor, inode)
                         if missed:

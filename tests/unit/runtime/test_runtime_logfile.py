@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from berth.runtime.logfile import LogWriter, rfc3339nano
+from berth.runtime import logread
 from berth.runtime.logread import _norm, follow, read_entries
 from berth.runtime.shim.protocol import frame
 
@@ -83,6 +87,36 @@ async def test_follow_across_rotation(tmp_path: Path) -> None:
         stop.set()
     writer.close()
     assert seen == [b"first\n"] + [f"n{i}\n".encode() for i in range(10)]
+
+
+async def test_a_record_written_while_the_follower_starts_is_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container that writes right after ``logs -f`` began (docker-py's ``run`` follows its
+    logs from start): the record lands between reading the empty log and following it."""
+    path = tmp_path / "c.log"
+    writer = LogWriter(path, max_size=1 << 20, max_files=1)
+    writer.write("stdout", b"old\n")
+    real_entries, real_runs = logread.read_entries, logread._existing_runs
+
+    def entries_then_write(*args: Any, **kwargs: Any) -> Any:
+        writer.write("stdout", b"meanwhile\n")
+        return real_entries(*args, **kwargs)
+
+    def runs_then_write(*args: Any) -> Any:
+        writer.write("stdout", b"meanwhile\n")
+        return real_runs(*args)
+
+    monkeypatch.setattr(logread, "read_entries", entries_then_write)
+    monkeypatch.setattr(logread, "_existing_runs", runs_then_write)
+    stop = asyncio.Event()
+    stop.set()  # the container has exited: what is there, then the end
+    async with asyncio.timeout(10):
+        tailed = [e.data async for e in follow(path, tail=0, stop=stop, poll=0.01)]
+        whole = [r async for batch in logread.follow_runs(path, stop=stop, poll=0.01) for r in batch]
+    writer.close()
+    assert tailed == [b"meanwhile\n"]  # --tail 0: not the old record, but the one written since
+    assert [record for _, records in whole for record in records] == [b"old\n", b"meanwhile\n", b"meanwhile\n"]
 
 
 def test_reading_a_100mb_log_whole_and_its_tail(tmp_path: Path) -> None:
