@@ -1,6 +1,7 @@
 """An "outside" host for NAT tests: a network namespace of the test's own, reached from the host through
-a veth pair on TEST-NET-3 (203.0.113.0/24), with a tiny HTTP server in it that answers each request
-with the address it came from. Nothing of it is left after the test: the server is stopped by PID, the
+a veth pair on TEST-NET-3 (203.0.113.0/24) and on a /64 of IPv6's documentation prefix (2001:db8::/32,
+never routed anywhere), with a tiny HTTP server in it on both that answers each request with the
+address it came from. Nothing of it is left after the test: the server is stopped by PID, the
 namespace (and the veth with it) is deleted, the host route goes with the veth."""
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from berth.testing.daemon import Daemon
 
 # Answers GET with the client's address; the server is Python's own, run in the namespace.
 _SERVER = """
-import http.server, sys
+import http.server, socket, sys
 class Echo(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = self.client_address[0].encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def log_message(self, *args): pass
-http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Echo).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+Server((sys.argv[1], int(sys.argv[2])), Echo).serve_forever()
 """
 
 
@@ -40,6 +43,8 @@ class Outside:
     address: str  # the outside host's
     port: int
     host_link: str
+    host_address6: str  # the same, on IPv6
+    address6: str
 
     def run(self, *argv: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
         """A command inside the outside host (e.g. curl to a published port on the host)."""
@@ -57,6 +62,10 @@ class Outside:
     @property
     def url(self) -> str:
         return f"http://{self.address}:{self.port}/"
+
+    @property
+    def url6(self) -> str:
+        return f"http://[{self.address6}]:{self.port}/"
 
 
 def _taken() -> list[ipaddress.IPv4Network]:
@@ -94,32 +103,36 @@ def outside() -> Iterator[Outside]:
     namespace, host_link, inner = f"berth-out-{tag}", f"vo{tag}", f"vi{tag}"
     subnet = _free_slot(int(tag, 16))
     host_address, address = str(subnet.network_address + 1), str(subnet.network_address + 2)
+    prefix6 = f"2001:db8:b0:{tag[:4]}"  # a /64 of the documentation prefix, the test's own
+    host_address6, address6 = f"{prefix6}::1", f"{prefix6}::2"
     _ip("netns", "add", namespace)
-    server = None
+    servers: list[subprocess.Popen[bytes]] = []
     try:
         _ip("link", "add", host_link, "type", "veth", "peer", "name", inner, "netns", namespace)
         _ip("addr", "add", f"{host_address}/30", "dev", host_link)
+        _ip("addr", "add", f"{host_address6}/64", "dev", host_link, "nodad")
         _ip("link", "set", host_link, "up")
         _ip("-n", namespace, "addr", "add", f"{address}/30", "dev", inner)
+        _ip("-n", namespace, "addr", "add", f"{address6}/64", "dev", inner, "nodad")
         _ip("-n", namespace, "link", "set", inner, "up")
         _ip("-n", namespace, "link", "set", "lo", "up")
         port = 8000
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-c", _SERVER, address, str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        box = Outside(namespace, host_address, address, port, host_link)
-        deadline = time.monotonic() + 10
-        while box.run(
-            "python3", "-c", f"import socket; socket.create_connection(('{address}', {port}), 1)"
-        ).returncode:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the outside host's server did not start")
-            time.sleep(0.1)
+        box = Outside(namespace, host_address, address, port, host_link, host_address6, address6)
+        for listen in (address, address6):
+            servers.append(subprocess.Popen(
+                ["ip", "netns", "exec", namespace, sys.executable, "-c", _SERVER, listen, str(port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+            deadline = time.monotonic() + 10
+            while box.run(
+                "python3", "-c", f"import socket; socket.create_connection(('{listen}', {port}), 1)"
+            ).returncode:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the outside host's server on {listen} did not start")
+                time.sleep(0.1)
         yield box
     finally:
-        if server is not None:
+        for server in servers:
             server.kill()  # our own process, by PID
             server.wait()
         subprocess.run(["ip", "link", "del", host_link], capture_output=True)

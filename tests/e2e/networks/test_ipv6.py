@@ -17,6 +17,8 @@ import pytest
 
 from berth.testing.daemon import bridge_for
 from tests.e2e.conftest import Daemon
+from tests.e2e.networks.conftest import Outside
+from tests.e2e.networks.test_nat import wget
 from tests.e2e.results import inspect, ok, refused
 
 pytestmark = pytest.mark.root
@@ -246,3 +248,16 @@ def test_names_resolve_by_aaaa_and_ports_publish_on_ipv6(berthd: Daemon, busybox
     assert f"tcp . {by_ip['::']} : {address6} . 80" in table
     gateway6 = inspect(berthd, "web6")["NetworkSettings"]["Networks"]["dual"]["IPv6Gateway"]
     assert _get6(gateway6, by_ip["::"]).strip() == hostname  # a local IPv6 address, DNATed by the kernel
+
+
+def test_containers_reach_the_outside_over_ipv6_masqueraded(
+    berthd: Daemon, busybox_image: str, outside: Outside
+) -> None:
+    """Outbound IPv6 NAT: a ULA-addressed container reaches a host outside (the test's namespace on
+    2001:db8::/32) as the host's address, as Docker masquerades IPv6 with ip6tables; an --internal
+    IPv6 network has no way out."""
+    ok(berthd.docker("network", "create", "--ipv6", "--subnet", "fd00:db8:7::/64", "out6"))
+    seen = ok(wget(berthd, busybox_image, outside.url6, "--network", "out6")).strip()
+    assert seen == outside.host_address6  # the host's address, not fd00:db8:7::2
+    ok(berthd.docker("network", "create", "--ipv6", "--internal", "--subnet", "fd00:db8:8::/64", "sealed6"))
+    assert wget(berthd, busybox_image, outside.url6, "--network", "sealed6").returncode != 0

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from berth.runtime.logfile import LogWriter, rfc3339nano
 from berth.runtime import logread
+from berth.runtime.logfile import LogWriter, rfc3339nano
 from berth.runtime.logread import _norm, follow, read_entries
 from berth.runtime.shim.protocol import frame
 
@@ -116,7 +116,11 @@ async def test_a_record_written_while_the_follower_starts_is_not_skipped(
         whole = [r async for batch in logread.follow_runs(path, stop=stop, poll=0.01) for r in batch]
     writer.close()
     assert tailed == [b"meanwhile\n"]  # --tail 0: not the old record, but the one written since
-    assert [record for _, records in whole for record in records] == [b"old\n", b"meanwhile\n", b"meanwhile\n"]
+    assert [record for _, records in whole for record in records] == [
+        b"old\n",
+        b"meanwhile\n",
+        b"meanwhile\n",
+    ]
 
 
 def test_reading_a_100mb_log_whole_and_its_tail(tmp_path: Path) -> None:

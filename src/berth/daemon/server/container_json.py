@@ -9,7 +9,7 @@ from typing import Any
 from berth.api.humanize import human_duration
 from berth.engine import volumes
 from berth.engine.containers import logconfig, mounts
-from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339
+from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339, ports_json
 from berth.engine.networks.service import primary_network
 from berth.engine.networks.settings import network_files_dir
 from berth.errors import BerthError
@@ -66,7 +66,7 @@ def _published(container: Container) -> dict[str, list[dict[str, str]] | None]:
         port, _, proto = key.partition("/")
         ports[f"{port}/{proto or 'tcp'}"] = None
     if container.status.is_alive():
-        ports.update({key: list(bindings) for key, bindings in container.ports.items()})
+        ports.update(ports_json(container.ports))
     return ports
 
 

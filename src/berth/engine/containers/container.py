@@ -42,6 +42,30 @@ class ContainerStatus(StrEnum):
         return self in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}
 
 
+HostBinding = tuple[str, str]
+"""Where a container port is published: (HostIp, HostPort). Kept as a tuple, in memory and in the
+record, not as Docker's ``{"HostIp": …, "HostPort": …}``: a range of 10,000 ports is held all the
+while it runs and written with every change of its state."""
+
+
+def ports_json(ports: dict[str, tuple[HostBinding, ...]]) -> dict[str, list[dict[str, str]]]:
+    """Docker's PortMap (NetworkSettings.Ports)."""
+    return {key: [{"HostIp": ip, "HostPort": port} for ip, port in binds] for key, binds in ports.items()}
+
+
+def ports_from_record(raw: dict[str, list[Any]] | None) -> dict[str, tuple[HostBinding, ...]]:
+    """The record's ports: [HostIp, HostPort] pairs (or Docker's PortMap, as older records have it)."""
+    return {
+        key: tuple(
+            (str(b.get("HostIp") or ""), str(b.get("HostPort") or ""))
+            if isinstance(b, dict)
+            else (b[0], b[1])
+            for b in binds or []
+        )
+        for key, binds in (raw or {}).items()
+    }
+
+
 def now_rfc3339() -> str:
     ns = time.time_ns()
     return (
@@ -97,7 +121,7 @@ class Container:
     health: dict[str, Any] | None = None
     # network name → Docker's EndpointSettings (Aliases, IPAMConfig; IPAddress & co. while running)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ports: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # published: "80/tcp" → bindings
+    ports: dict[str, tuple[HostBinding, ...]] = field(default_factory=dict)  # published: "80/tcp" → bindings
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     exit_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     removed_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -162,7 +186,7 @@ class Container:
             "SnapshotKey": self.snapshot_key,
             "Health": self.health,
             "Endpoints": self.endpoints,
-            "Ports": self.ports,
+            "Ports": self.ports,  # pairs: written as arrays
         }
 
     def save(self) -> None:
@@ -195,5 +219,5 @@ class Container:
             snapshot_key=raw.get("SnapshotKey", ""),
             health=raw.get("Health"),
             endpoints=raw.get("Endpoints") or {},
-            ports=raw.get("Ports") or {},
+            ports=ports_from_record(raw.get("Ports")),
         )

@@ -33,6 +33,14 @@ def new_container_id() -> str:
     return secrets.token_hex(32)
 
 
+def _union(image: dict[str, Any] | None, asked: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The image's entries, then the request's; the request's own dict when the image has none
+    (a range of 10,000 exposed ports is not copied)."""
+    if not image:
+        return asked or None
+    return {**image, **(asked or {})}
+
+
 def _merge_env(image_env: list[str], run_env: list[str]) -> list[str]:
     merged: dict[str, str] = {}
     for entry in [*image_env, *run_env]:
@@ -65,7 +73,7 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str
     config["WorkingDir"] = body.get("WorkingDir") or img.get("WorkingDir") or ""
     config["User"] = body.get("User") or img.get("User") or ""
     config["Labels"] = {**(img.get("Labels") or {}), **(body.get("Labels") or {})}
-    config["ExposedPorts"] = {**(img.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})} or None
+    config["ExposedPorts"] = _union(img.get("ExposedPorts"), body.get("ExposedPorts"))
     config["Volumes"] = {**(img.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
     config["StopSignal"] = body.get("StopSignal") or img.get("StopSignal") or None
     if body.get("Healthcheck") or img.get("Healthcheck"):

@@ -17,13 +17,14 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from berth.engine.containers.container import Container
+from berth.engine.containers.container import Container, HostBinding
 from berth.errors import Conflict, InvalidArgument
 from berth.network.firewall import PortRule, kernel_path
 from berth.network.proxy import Binding, Relay, relay_for
-from berth.network.reservation import Reservation
+from berth.network.reservation import Reservations
 
 PROTOCOLS = ("tcp", "udp")
+_PROTOCOL = {name: name for name in PROTOCOLS}  # one string object each, however many ports
 
 
 class KernelPorts(Protocol):
@@ -34,13 +35,21 @@ class KernelPorts(Protocol):
 
 @dataclass(slots=True)
 class _Held:
-    reservations: list[Reservation] = field(default_factory=list)
+    """What one running container's ports hold. Its kernel rules are not kept but derived from its
+    record when needed (``kernel_rules``): a range of 10,000 ports is one dict, not two."""
+
+    container: Container
+    address: str
+    address6: str | None
+    kernel: bool  # whether its kernel-carried bindings are in the table
+    reservations: Reservations = field(default_factory=Reservations)
     relays: list[Relay] = field(default_factory=list)
-    rules: list[PortRule] = field(default_factory=list)
+
+    def rules(self) -> list[PortRule]:
+        return kernel_rules(self.container, self.address, self.address6) if self.kernel else []
 
     async def close(self) -> None:
-        for reservation in self.reservations:
-            reservation.close()
+        self.reservations.close()
         for relay in self.relays:
             await relay.close()
 
@@ -49,20 +58,20 @@ class PublishedPorts:
     def __init__(self, kernel: KernelPorts | None = None) -> None:
         self._kernel = kernel  # None: no nftables here, every binding is relayed
         self._held: dict[str, _Held] = {}
-        self._adopted: dict[str, list[PortRule]] = {}  # in the kernel since before this daemon's start
+        self._adopted: dict[str, _Held] = {}  # in the kernel since before this daemon's start
 
     def use_kernel(self, kernel: KernelPorts) -> None:
         self._kernel = kernel
 
     def all_rules(self) -> list[PortRule]:
         """Every kernel binding this daemon holds or adopted (what a re-made table must contain)."""
-        held = [rule for h in self._held.values() for rule in h.rules]
-        return held + [rule for rules in self._adopted.values() for rule in rules]
+        return [rule for held in (*self._held.values(), *self._adopted.values()) for rule in held.rules()]
 
-    def adopt(self, container_id: str, rules: list[PortRule]) -> None:
-        """Rules the table was made with at start for a container still running (``kernel_rules`` of
-        its record): its next publish or unpublish swaps them out."""
-        self._adopted[container_id] = rules
+    def adopt(self, container: Container, address: str | None, address6: str | None) -> None:
+        """A container still running from before this daemon's start: the table is made with the
+        kernel rules of its record; its next publish or unpublish swaps them out."""
+        if address is not None and kernel_rules(container, address, address6):
+            self._adopted[container.container_id] = _Held(container, address, address6, kernel=True)
 
     async def publish(
         self, container: Container, address: str | None, default_ip: str = "", address6: str | None = None
@@ -77,25 +86,29 @@ class PublishedPorts:
             container.ports = {}
             self._swap(before, [])
             return
-        held = _Held()
-        resolved: dict[str, list[dict[str, str]]] = {}
+        held = _Held(container, address, address6, kernel=self._kernel is not None)
+        rules: list[PortRule] = []  # this start's, for the swap (then derived from the record)
+        resolved: dict[str, tuple[HostBinding, ...]] = {}
         try:
             for key, binds in wanted.items():
                 port, proto = split_port(key)
-                previous = container.ports.get(key) or []
+                previous = container.ports.get(key) or ()
+                chosen_here: list[HostBinding] = []
                 for bind in binds:
                     given = str(bind.get("HostIp") or default_ip).strip("[]")
                     host_ip = given or "0.0.0.0"
-                    done = sum(1 for r in resolved.get(key, []) if r["HostIp"] == host_ip)
-                    candidates = _candidates(
-                        str(bind.get("HostPort") or ""), _remembered(previous, host_ip, done)
-                    )
-                    chosen = await self._hold(held, host_ip, candidates, address, address6, port, proto)
-                    resolved.setdefault(key, []).append({"HostIp": host_ip, "HostPort": str(chosen)})
+                    done = sum(1 for ip, _ in chosen_here if ip == host_ip)
+                    asked = str(bind.get("HostPort") or "")
+                    candidates = _candidates(asked, _remembered(previous, host_ip, done))
+                    chosen = await self._hold(held, rules, host_ip, candidates, port, proto)
+                    text = str(chosen)
+                    shown = asked if asked == text else text  # the body's own string where it is the same
+                    chosen_here.append((host_ip, shown))
                     if not given and address6:  # [::] too, on the same port, as Docker binds both
-                        await self._hold(held, "::", [chosen], address, address6, port, proto)
-                        resolved[key].append({"HostIp": "::", "HostPort": str(chosen)})
-            self._swap(before, held.rules)
+                        await self._hold(held, rules, "::", [chosen], port, proto)
+                        chosen_here.append(("::", shown))
+                resolved[key] = tuple(chosen_here)
+            self._swap(before, rules)
         except BaseException:
             await held.close()
             raise
@@ -103,16 +116,14 @@ class PublishedPorts:
         container.ports = resolved
 
     async def _hold(
-        self, held: _Held, host_ip: str, candidates: list[int], address: str, address6: str | None,
-        port: int, proto: str,
-    ) -> int:  # fmt: skip
+        self, held: _Held, rules: list[PortRule], host_ip: str, candidates: list[int], port: int, proto: str
+    ) -> int:
         """One binding: a kernel rule and its reservation where the kernel can carry it, else a relay."""
-        target = target_for(host_ip, address, address6)
+        target = target_for(host_ip, held.address, held.address6)
         if self._kernel is not None and kernel_path(host_ip, target):
-            reservation = _reserve(host_ip, candidates, proto)
-            held.reservations.append(reservation)
-            held.rules.append(PortRule(proto, host_ip, reservation.host_port, target, port))
-            return reservation.host_port
+            host_port = _reserve(held.reservations, host_ip, candidates, proto)
+            rules.append(PortRule(proto, host_ip, host_port, target, port))
+            return host_port
         relay = await _relay(host_ip, candidates, target, port, proto)
         held.relays.append(relay)
         return relay.binding.host_port
@@ -126,8 +137,9 @@ class PublishedPorts:
         held = self._held.pop(container.container_id, None)
         if held is not None:
             await held.close()
-            return held.rules
-        return self._adopted.pop(container.container_id, [])
+            return held.rules()
+        adopted = self._adopted.pop(container.container_id, None)
+        return adopted.rules() if adopted is not None else []
 
     def _swap(self, old: list[PortRule], new: list[PortRule]) -> None:
         if self._kernel is not None and (old or new):
@@ -139,10 +151,10 @@ def target_for(host_ip: str, address: str, address6: str | None) -> str:
     return address6 if address6 and ipaddress.ip_address(host_ip).version == 6 else address
 
 
-def _remembered(previous: list[dict[str, str]], host_ip: str, index: int) -> int:
+def _remembered(previous: tuple[HostBinding, ...], host_ip: str, index: int) -> int:
     """The host port this binding had at the last start (ephemeral ports are asked for again)."""
-    same = [p for p in previous if str(p.get("HostIp") or "0.0.0.0").strip("[]") == host_ip]
-    return int(same[index]["HostPort"]) if index < len(same) else 0
+    same = [port for ip, port in previous if (ip or "0.0.0.0").strip("[]") == host_ip]
+    return int(same[index]) if index < len(same) and same[index] else 0
 
 
 def kernel_rules(container: Container, address: str | None, address6: str | None = None) -> list[PortRule]:
@@ -152,11 +164,11 @@ def kernel_rules(container: Container, address: str | None, address6: str | None
     rules = []
     for key, binds in (container.ports or {}).items():
         port, proto = split_port(key)
-        for bind in binds or []:
-            host_ip = str(bind.get("HostIp") or "0.0.0.0").strip("[]")
+        for ip, host_port in binds:
+            host_ip = (ip or "0.0.0.0").strip("[]")
             target = target_for(host_ip, address, address6)
-            if bind.get("HostPort") and kernel_path(host_ip, target):
-                rules.append(PortRule(proto, host_ip, int(bind["HostPort"]), target, port))
+            if host_port and kernel_path(host_ip, target):
+                rules.append(PortRule(proto, host_ip, int(host_port), target, port))
     return rules
 
 
@@ -169,10 +181,10 @@ def _candidates(asked: str, remembered: int) -> list[int]:
     return [remembered, 0] if remembered else [0]
 
 
-def _reserve(host_ip: str, candidates: list[int], proto: str) -> Reservation:
+def _reserve(reservations: Reservations, host_ip: str, candidates: list[int], proto: str) -> int:
     for index, candidate in enumerate(candidates):
         try:
-            return Reservation(host_ip, candidate, proto)
+            return reservations.hold(host_ip, candidate, proto)
         except Conflict:
             if index == len(candidates) - 1:
                 raise
@@ -194,14 +206,14 @@ async def _relay(host_ip: str, candidates: list[int], address: str, port: int, p
 def port_key(key: str) -> str:
     """``"80"`` → ``"80/tcp"``: Docker's key for a port."""
     port, _, proto = key.partition("/")
-    return f"{port}/{proto or 'tcp'}"
+    return key if proto else f"{port}/tcp"
 
 
 def split_port(key: str) -> tuple[int, str]:
-    port, _, proto = key.partition("/")
-    proto = proto or "tcp"
-    if proto not in PROTOCOLS:
-        raise InvalidArgument(f"publishing {proto} ports is not supported: {key}")
+    port, _, given = key.partition("/")
+    proto = _PROTOCOL.get(given or "tcp")
+    if proto is None:
+        raise InvalidArgument(f"publishing {given} ports is not supported: {key}")
     try:
         return int(port), proto
     except ValueError:
@@ -225,8 +237,8 @@ def host_port_range(text: str) -> tuple[int, int]:
 def requested_bindings(container: Container) -> dict[str, list[dict[str, Any]]]:
     """``PortBindings``, plus every exposed port on an ephemeral one with ``PublishAllPorts``."""
     host = container.host_config
-    wanted: dict[str, list[dict[str, Any]]] = {
-        port_key(k): list(v or [{}]) for k, v in (host.get("PortBindings") or {}).items()
+    wanted: dict[str, list[dict[str, Any]]] = {  # the body's own lists: never changed here
+        port_key(k): v or [{}] for k, v in (host.get("PortBindings") or {}).items()
     }
     if host.get("PublishAllPorts"):
         for key in container.config.get("ExposedPorts") or {}:

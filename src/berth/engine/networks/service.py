@@ -39,7 +39,7 @@ from berth.engine.containers.create import BASE_HOSTS, extra_hosts, resolv_conf
 from berth.engine.networks import create_request as requests
 from berth.engine.networks import legacy_links, settings
 from berth.engine.networks.names import HOST_RESOLV, NetworkNames
-from berth.engine.networks.ports import PublishedPorts, kernel_rules
+from berth.engine.networks.ports import PublishedPorts
 from berth.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from berth.network import ipam, links, netns, sysctl
 from berth.network.firewall import Bridge, Firewall, PortRule
@@ -877,11 +877,9 @@ class NetworkService:
             log.info("turned on net.ipv4.ip_forward for bridge networks (--ip-forward=false to leave it)")
         for container in self._containers():
             if container.status.is_alive():
-                rules = kernel_rules(
+                self._ports.adopt(
                     container, self._primary_address(container), self._primary_address(container, 6)
                 )
-                if rules:
-                    self._ports.adopt(container.container_id, rules)
         try:
             self.sync_firewall()
         except NftablesError as exc:
@@ -921,7 +919,8 @@ class NetworkService:
             self._firewall.replace_ports(old, new)
         except NftablesError as exc:
             log.warning("nftables table %s out of step (%s): making it again", self._firewall.name, exc)
-            rules = [r for r in self._ports.all_rules() if r not in set(old)] + new
+            dropped = set(old)
+            rules = [r for r in self._ports.all_rules() if r not in dropped] + new
             self._firewall.sync(self._firewall_bridges(), rules, guard=self._guard)
 
     def check_firewall(self) -> None:

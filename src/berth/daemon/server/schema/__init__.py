@@ -15,6 +15,7 @@ CreateRequest.HostConfig.Memory of type int64``.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,15 +100,25 @@ def _json_kind(value: object, *, with_number: bool = False) -> str:
     return "object"
 
 
+_RESOLVED: dict[int, dict[str, Any]] = {}  # id of a schema node with a reference → the node resolved
+
+
 class _Walk:
     def __init__(self, root: str) -> None:
         self._root = root
         self._defs: dict[str, Any] = _schema()["defs"]
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        while "r" in node:
-            node = {**self._defs[node["r"]], **{k: v for k, v in node.items() if k != "r"}}
-        return node
+        if "r" not in node:
+            return node
+        # the schema's nodes live as long as the process: each reference is resolved once
+        resolved = _RESOLVED.get(id(node))
+        if resolved is None:
+            resolved = node
+            while "r" in resolved:
+                resolved = {**self._defs[resolved["r"]], **{k: v for k, v in resolved.items() if k != "r"}}
+            _RESOLVED[id(node)] = resolved
+        return resolved
 
     def _go_type(self, node: dict[str, Any]) -> str:
         node = self._resolve(node)
@@ -144,11 +155,27 @@ class _Walk:
         if kind == "map":
             if not isinstance(value, dict):
                 raise self._fail(value, node, path)
-            return {k: self.value(v, node["v"], path) for k, v in value.items()}
+            inner = node["v"]
+            copy: dict[str, object] | None = None  # made at the first value checking changed
+            for index, (k, v) in enumerate(value.items()):
+                checked = self.value(v, inner, path)
+                if copy is None and checked is not v:
+                    copy = dict(itertools.islice(value.items(), index))
+                if copy is not None:
+                    copy[k] = checked
+            return value if copy is None else copy
         if kind == "array":
             if not isinstance(value, list):
                 raise self._fail(value, node, path)
-            return [self.value(v, node["i"], path) for v in value]
+            inner = node["i"]
+            items: list[object] | None = None
+            for index, v in enumerate(value):
+                checked = self.value(v, inner, path)
+                if items is None and checked is not v:
+                    items = value[:index]
+                if items is not None:
+                    items.append(checked)
+            return value if items is None else items
         if kind == "strslice":
             if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                 return value
@@ -165,20 +192,35 @@ class _Walk:
 
     def _struct(self, value: dict[str, Any], node: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
         props: dict[str, Any] = node["p"]
-        folded = {name.lower(): name for name in props}
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            name = key if key in props else folded.get(key.lower())
+        out: dict[str, Any] | None = None  # made at the first field renamed or changed
+        for index, (key, item) in enumerate(value.items()):
+            name = key if key in props else _folded(props).get(key.lower())
             if name is None:
-                out[key] = item  # unknown: Go ignores it; handlers never read it
-                continue
-            prop = props[name]
-            checked = self.value(item, prop, (*path, name))
-            row = FIELDS.get(prop.get("k", ""))
-            if row is not None and row.status is Status.REFUSED and not is_unset(checked, row):
-                raise row.error(row.note)
-            out[name] = checked
-        return out
+                checked = item  # unknown: Go ignores it; handlers never read it
+                name = key
+            else:
+                prop = props[name]
+                checked = self.value(item, prop, (*path, name))
+                row = FIELDS.get(prop.get("k", ""))
+                if row is not None and row.status is Status.REFUSED and not is_unset(checked, row):
+                    raise row.error(row.note)
+            if out is None and (name is not key or checked is not item):
+                out = dict(itertools.islice(value.items(), index))
+            if out is not None:
+                out[name] = checked
+        # nothing renamed or changed: the body's own dict (a large body is not built twice)
+        return value if out is None else out
+
+
+def _folded(props: dict[str, Any]) -> dict[str, str]:
+    """A struct's field names by their lower case (Go matches them case-insensitively), once per struct."""
+    folded = _FOLDED.get(id(props))
+    if folded is None:
+        folded = _FOLDED[id(props)] = {name.lower(): name for name in props}
+    return folded
+
+
+_FOLDED: dict[int, dict[str, str]] = {}  # the schema's structs live as long as the process
 
 
 def _in_range(value: int, fmt: str) -> bool:
