@@ -84,6 +84,23 @@ def test_good_bodies_pass_with_nulls_strings_for_cmd_and_canonical_names() -> No
     }
 
 
+def test_a_canonical_body_is_checked_in_place_and_a_renamed_field_copies_only_its_path() -> None:
+    """A body of 10,000 port bindings is not built twice: what needs no change is the body itself."""
+    bindings = {f"{p}/tcp": [{"HostIp": "", "HostPort": str(p)}] for p in range(20000, 20100)}
+    body = {
+        "Image": "busybox",
+        "ExposedPorts": {k: {} for k in bindings},
+        "HostConfig": {"PortBindings": bindings},
+    }
+    assert schema.check(body, "ContainerCreate") is body
+    renamed = {**body, "HostConfig": {"portbindings": bindings, "Memory": 1 << 26}}
+    checked = schema.check(renamed, "ContainerCreate")
+    assert checked is not renamed and checked["HostConfig"] == {"PortBindings": bindings, "Memory": 1 << 26}
+    assert (
+        checked["HostConfig"]["PortBindings"] is bindings and checked["ExposedPorts"] is body["ExposedPorts"]
+    )
+
+
 def test_unknown_fields_pass_through_as_gos_decoder_ignores_them() -> None:
     assert schema.check({"Image": "x", "Bogus": {"a": 1}}, "ContainerCreate")["Bogus"] == {"a": 1}
 
