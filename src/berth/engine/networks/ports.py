@@ -70,7 +70,7 @@ class PublishedPorts:
     def adopt(self, container: Container, address: str | None, address6: str | None) -> None:
         """A container still running from before this daemon's start: the table is made with the
         kernel rules of its record; its next publish or unpublish swaps them out."""
-        if address is not None and kernel_rules(container, address, address6):
+        if address is not None:  # its rules are derived when needed: none is nothing to swap
             self._adopted[container.container_id] = _Held(container, address, address6, kernel=True)
 
     async def publish(
