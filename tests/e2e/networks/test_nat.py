@@ -196,6 +196,13 @@ def test_ten_thousand_published_ports_cost_no_process(berthd: Daemon, busybox_im
     elements = nft("list", "map", "inet", table_of(berthd), "dnat4_any").stdout.count(" : ")
     assert elements >= 10000
     assert len(os.listdir("/proc")) - before < 20  # the container's few processes, no relay per port
+    info = json.loads(ok(berthd.docker("inspect", "wide")))[0]
+    assert len(info["HostConfig"]["PortBindings"]) == len(info["Config"]["ExposedPorts"]) == 10000
+    assert info["HostConfig"]["PortBindings"]["24567/tcp"] == [{"HostIp": "", "HostPort": "24567"}]
+    assert info["NetworkSettings"]["Ports"]["29999/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "29999"}]
+    assert "24567/tcp -> 0.0.0.0:24567" in ok(berthd.docker("port", "wide"))
+    record = berthd.data_root / "containers" / info["Id"] / "config.v2.json"
+    assert record.stat().st_size < 16 * 1024  # the three maps as runs, not 30,000 entries
 
 
 def test_a_deleted_table_is_made_again(berthd: Daemon, busybox_image: str) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 from berth.api.humanize import human_duration
 from berth.engine import volumes
 from berth.engine.containers import logconfig, mounts
-from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339, ports_json
+from berth.engine.containers.container import Container, ContainerStatus, parse_rfc3339, with_port_maps
+from berth.engine.containers.portruns import HostPorts
 from berth.engine.networks.service import primary_network
 from berth.engine.networks.settings import network_files_dir
 from berth.errors import BerthError
@@ -66,26 +67,28 @@ def _published(container: Container) -> dict[str, list[dict[str, str]] | None]:
         port, _, proto = key.partition("/")
         ports[f"{port}/{proto or 'tcp'}"] = None
     if container.status.is_alive():
-        ports.update(ports_json(container.ports))
+        ports.update(
+            (key, [{"HostIp": ip, "HostPort": port} for ip, port in binds])
+            for key, binds in container.ports.items()
+        )
     return ports
 
 
 def _port_rows(container: Container) -> list[dict[str, Any]]:
-    """``GET /containers/json``'s Ports: one row per binding, or per exposed port without one."""
+    """``GET /containers/json``'s Ports: one row per binding, or per exposed port without one (made
+    from the runs, not through NetworkSettings.Ports: a range of 10,000 is one list, not three)."""
+    published = container.ports if container.status.is_alive() else HostPorts()
     rows: list[dict[str, Any]] = []
-    for key, bindings in _published(container).items():
+    for key in container.config.get("ExposedPorts") or {}:
+        port, _, proto = key.partition("/")
+        if f"{port}/{proto or 'tcp'}" not in published:
+            rows.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+    for key, bindings in published.items():
         port, _, proto = key.partition("/")
         if not bindings:
             rows.append({"PrivatePort": int(port), "Type": proto})
-        for binding in bindings or []:
-            rows.append(
-                {
-                    "IP": binding["HostIp"],
-                    "PrivatePort": int(port),
-                    "PublicPort": int(binding["HostPort"]),
-                    "Type": proto,
-                }
-            )
+        for ip, host_port in bindings:
+            rows.append({"IP": ip, "PrivatePort": int(port), "PublicPort": int(host_port), "Type": proto})
     return rows
 
 
@@ -177,7 +180,7 @@ def inspect(container: Container, *, size_rw: int | None = None) -> dict[str, An
         "HostConfig": _host_config(container),
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": "", "WorkDir": ""}},
         "Mounts": _mounts(container),
-        "Config": container.config,
+        "Config": with_port_maps(container.config, "ExposedPorts"),
         "NetworkSettings": _network_settings(container),
     }
     if size_rw is not None:
@@ -203,7 +206,7 @@ def _host_config(container: Container) -> dict[str, Any]:
         "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
         "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
     }  # fmt: skip
-    return {**defaults, **container.host_config}
+    return {**defaults, **with_port_maps(container.host_config, "PortBindings")}
 
 
 def command_line(container: Container) -> str:

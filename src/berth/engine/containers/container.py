@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from berth.engine.containers.portruns import ExposedPorts, HostPorts, PortBindings, PortRuns
 from berth.errors import Conflict
 from berth.runtime.types import Attached
 from berth.util.atomic import read_json, write_json
@@ -40,30 +41,6 @@ class ContainerStatus(StrEnum):
 
     def is_alive(self) -> bool:
         return self in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}
-
-
-HostBinding = tuple[str, str]
-"""Where a container port is published: (HostIp, HostPort). Kept as a tuple, in memory and in the
-record, not as Docker's ``{"HostIp": …, "HostPort": …}``: a range of 10,000 ports is held all the
-while it runs and written with every change of its state."""
-
-
-def ports_json(ports: dict[str, tuple[HostBinding, ...]]) -> dict[str, list[dict[str, str]]]:
-    """Docker's PortMap (NetworkSettings.Ports)."""
-    return {key: [{"HostIp": ip, "HostPort": port} for ip, port in binds] for key, binds in ports.items()}
-
-
-def ports_from_record(raw: dict[str, list[Any]] | None) -> dict[str, tuple[HostBinding, ...]]:
-    """The record's ports: [HostIp, HostPort] pairs (or Docker's PortMap, as older records have it)."""
-    return {
-        key: tuple(
-            (str(b.get("HostIp") or ""), str(b.get("HostPort") or ""))
-            if isinstance(b, dict)
-            else (b[0], b[1])
-            for b in binds or []
-        )
-        for key, binds in (raw or {}).items()
-    }
 
 
 def now_rfc3339() -> str:
@@ -121,13 +98,20 @@ class Container:
     health: dict[str, Any] | None = None
     # network name → Docker's EndpointSettings (Aliases, IPAMConfig; IPAddress & co. while running)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ports: dict[str, tuple[HostBinding, ...]] = field(default_factory=dict)  # published: "80/tcp" → bindings
+    ports: HostPorts = field(default_factory=HostPorts)  # published: "80/tcp" → bindings, while it runs
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     exit_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     removed_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     pending_attaches: list[PendingAttach] = field(default_factory=list, repr=False)
     monitor: asyncio.Task[None] | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list, repr=False)  # create's answer; not saved
+
+    def __post_init__(self) -> None:
+        # Port maps as runs (portruns.py): a range of 10,000 ports is one entry, not 10,000 dicts.
+        if self.config.get("ExposedPorts") is not None:
+            self.config["ExposedPorts"] = ExposedPorts.from_json(self.config["ExposedPorts"])
+        if self.host_config.get("PortBindings") is not None:
+            self.host_config["PortBindings"] = PortBindings.from_json(self.host_config["PortBindings"])
 
     @property
     def short_id(self) -> str:
@@ -170,8 +154,8 @@ class Container:
             "Created": self.created,
             "Image": self.image,
             "ImageID": self.image_id,
-            "Config": self.config,
-            "HostConfig": self.host_config,
+            "Config": with_port_maps(self.config, "ExposedPorts", record=True),
+            "HostConfig": with_port_maps(self.host_config, "PortBindings", record=True),
             "Path": self.path,
             "Args": self.args,
             "Status": self.status.value,
@@ -186,7 +170,7 @@ class Container:
             "SnapshotKey": self.snapshot_key,
             "Health": self.health,
             "Endpoints": self.endpoints,
-            "Ports": self.ports,  # pairs: written as arrays
+            "Ports": self.ports.to_record(),
         }
 
     def save(self) -> None:
@@ -219,5 +203,13 @@ class Container:
             snapshot_key=raw.get("SnapshotKey", ""),
             health=raw.get("Health"),
             endpoints=raw.get("Endpoints") or {},
-            ports=ports_from_record(raw.get("Ports")),
+            ports=HostPorts.from_json(raw.get("Ports")),
         )
+
+
+def with_port_maps(section: dict[str, Any], key: str, *, record: bool = False) -> dict[str, Any]:
+    """``Config`` or ``HostConfig`` with its port map as runs (``record``) or as Docker's dict."""
+    value = section.get(key)
+    if not isinstance(value, PortRuns):
+        return section
+    return {**section, key: value.to_record() if record else value.to_dict()}

@@ -14,10 +14,12 @@ falls back to a fresh one when another program took it meanwhile.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from berth.engine.containers.container import Container, HostBinding
+from berth.engine.containers.container import Container
+from berth.engine.containers.portruns import Bindings, HostBinding, HostPorts, PortRuns
 from berth.errors import Conflict, InvalidArgument
 from berth.network.firewall import PortRule, kernel_path
 from berth.network.proxy import Binding, Relay, relay_for
@@ -81,39 +83,35 @@ class PublishedPorts:
         ``default_ip``: where a binding without HostIp listens (its network's ``host_binding_ipv4``);
         without one, every IPv4 address, and every IPv6 address too when the container has one."""
         before = await self._release(container)
-        wanted = requested_bindings(container)
-        if not wanted or address is None:
-            container.ports = {}
+        if address is None or not has_bindings(container):
+            container.ports = HostPorts()
             self._swap(before, [])
             return
         held = _Held(container, address, address6, kernel=self._kernel is not None)
         rules: list[PortRule] = []  # this start's, for the swap (then derived from the record)
-        resolved: dict[str, tuple[HostBinding, ...]] = {}
+        resolved = HostPorts.builder()
         try:
-            for key, binds in wanted.items():
+            for key, binds in requested_bindings(container):
                 port, proto = split_port(key)
                 previous = container.ports.get(key) or ()
                 chosen_here: list[HostBinding] = []
-                for bind in binds:
-                    given = str(bind.get("HostIp") or default_ip).strip("[]")
+                for bind_ip, asked in binds:
+                    given = (bind_ip or default_ip).strip("[]")
                     host_ip = given or "0.0.0.0"
                     done = sum(1 for ip, _ in chosen_here if ip == host_ip)
-                    asked = str(bind.get("HostPort") or "")
                     candidates = _candidates(asked, _remembered(previous, host_ip, done))
-                    chosen = await self._hold(held, rules, host_ip, candidates, port, proto)
-                    text = str(chosen)
-                    shown = asked if asked == text else text  # the body's own string where it is the same
-                    chosen_here.append((host_ip, shown))
+                    chosen = str(await self._hold(held, rules, host_ip, candidates, port, proto))
+                    chosen_here.append((host_ip, chosen))
                     if not given and address6:  # [::] too, on the same port, as Docker binds both
-                        await self._hold(held, rules, "::", [chosen], port, proto)
-                        chosen_here.append(("::", shown))
-                resolved[key] = tuple(chosen_here)
+                        await self._hold(held, rules, "::", [int(chosen)], port, proto)
+                        chosen_here.append(("::", chosen))
+                resolved.add(key, tuple(chosen_here))
             self._swap(before, rules)
         except BaseException:
             await held.close()
             raise
         self._held[container.container_id] = held
-        container.ports = resolved
+        container.ports = resolved.build()
 
     async def _hold(
         self, held: _Held, rules: list[PortRule], host_ip: str, candidates: list[int], port: int, proto: str
@@ -151,7 +149,7 @@ def target_for(host_ip: str, address: str, address6: str | None) -> str:
     return address6 if address6 and ipaddress.ip_address(host_ip).version == 6 else address
 
 
-def _remembered(previous: tuple[HostBinding, ...], host_ip: str, index: int) -> int:
+def _remembered(previous: Bindings, host_ip: str, index: int) -> int:
     """The host port this binding had at the last start (ephemeral ports are asked for again)."""
     same = [port for ip, port in previous if (ip or "0.0.0.0").strip("[]") == host_ip]
     return int(same[index]) if index < len(same) and same[index] else 0
@@ -162,7 +160,7 @@ def kernel_rules(container: Container, address: str | None, address6: str | None
     if not address:
         return []
     rules = []
-    for key, binds in (container.ports or {}).items():
+    for key, binds in container.ports.items():
         port, proto = split_port(key)
         for ip, host_port in binds:
             host_ip = (ip or "0.0.0.0").strip("[]")
@@ -234,13 +232,41 @@ def host_port_range(text: str) -> tuple[int, int]:
     return first, last
 
 
-def requested_bindings(container: Container) -> dict[str, list[dict[str, Any]]]:
-    """``PortBindings``, plus every exposed port on an ephemeral one with ``PublishAllPorts``."""
+def has_bindings(container: Container) -> bool:
     host = container.host_config
-    wanted: dict[str, list[dict[str, Any]]] = {  # the body's own lists: never changed here
-        port_key(k): v or [{}] for k, v in (host.get("PortBindings") or {}).items()
-    }
+    return bool(
+        host.get("PortBindings") or (host.get("PublishAllPorts") and container.config.get("ExposedPorts"))
+    )
+
+
+def requested_bindings(container: Container) -> Iterator[tuple[str, Bindings]]:
+    """``PortBindings`` as (HostIp, HostPort) pairs, plus every exposed port on an ephemeral one with
+    ``PublishAllPorts``; made one port at a time (a range of 10,000 is not copied)."""
+    host = container.host_config
+    bindings: Mapping[str, Any] = host.get("PortBindings") or {}
+    for key, binds in _binding_pairs(bindings):
+        yield port_key(key), binds or (("", ""),)
     if host.get("PublishAllPorts"):
         for key in container.config.get("ExposedPorts") or {}:
-            wanted.setdefault(port_key(key), [{}])
-    return wanted
+            if (
+                key not in bindings
+                and port_key(key) not in bindings
+                and key.removesuffix("/tcp") not in bindings
+            ):
+                yield port_key(key), (("", ""),)
+
+
+def _binding_pairs(bindings: Mapping[str, Any]) -> Iterator[tuple[str, Bindings]]:
+    if isinstance(bindings, PortRuns):
+        for key, pairs in bindings.bindings_items():
+            yield key, pairs if pairs is not None else _pairs(bindings[key])
+    else:
+        for key, value in bindings.items():
+            yield key, _pairs(value)
+
+
+def _pairs(value: Any) -> Bindings:
+    """Docker's [{"HostIp": …, "HostPort": …}, …] (or null) as pairs."""
+    return tuple(
+        (str(b.get("HostIp") or ""), str(b.get("HostPort") or "")) for b in value or [] if isinstance(b, dict)
+    )

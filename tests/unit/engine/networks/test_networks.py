@@ -142,15 +142,3 @@ def test_a_network_takes_ipv6_from_its_configuration_network(tmp_path: Path) -> 
     )  # fmt: skip
     plain = networks.create({"Name": "base4", "ConfigOnly": True})
     assert not networks.create({"Name": "derived4", "ConfigFrom": {"Network": plain.name}}).enable_ipv6
-
-
-def test_published_ports_are_pairs_in_the_record_and_older_records_read_too() -> None:
-    from berth.engine.containers.container import ports_from_record, ports_json
-
-    pairs = {"80/tcp": (("0.0.0.0", "8080"), ("::", "8080")), "53/udp": ()}
-    assert ports_from_record(json.loads(json.dumps(pairs))) == pairs  # as the record writes them
-    docker_shaped = {
-        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}]
-    }
-    assert ports_from_record({**docker_shaped, "53/udp": None}) == pairs  # records of before
-    assert ports_json(pairs) == {**docker_shaped, "53/udp": []}
