@@ -2,8 +2,10 @@
 docker CLI's legacy builder does: every flag of its ``docker build`` as the query it sends (``t`` and
 ``extrahosts`` repeated, ``buildargs``/``labels``/``cachefrom``/``ulimits`` as JSON, limits as numbers,
 ``rm=1``, ``version=1``), a chunked ``application/x-tar`` body and ``X-Registry-Config`` with every
-stored login. ``--iidfile`` writes the new image's id. ``--secret``, ``--ssh``, ``--output`` and
-``--cache-to`` need BuildKit and are refused; a failed RUN exits with its exit code, as the docker CLI.
+stored login. ``--iidfile`` writes the new image's id. ``--secret`` values travel in the
+``X-Berth-Build-Secrets`` header (never in the query, which logs keep), ``--ssh`` agent sockets in
+``X-Berth-Build-Ssh`` (paths: only to a daemon on this host). ``--output`` and ``--cache-to`` are
+refused; a failed RUN exits with its exit code, as the docker CLI.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def write_context(root: str, dockerfile: str, out: IO[bytes]) -> int:
 # Go-style booleans that docker's flags allow as ``--rm=false``: (flag, default)
 _GO_BOOLS = {"--rm": True, "--disable-content-trust": True}
 # berth's (INTERFACE.md) flags that only BuildKit can honour; the docker CLI's legacy builder lacks them
-_BUILDKIT_ONLY = ("secret", "ssh", "output", "cache_to")
+_BUILDKIT_ONLY = ("output", "cache_to")
 _PROGRESS = ("auto", "plain", "tty", "quiet", "rawjson")
 
 
@@ -210,7 +212,7 @@ def _add_flags(p: Any) -> None:
         action="append",
         default=[],
         metavar="stringArray",
-        help="Secret to expose to the build (BuildKit only)",
+        help='Secret to expose to the build ("id=mysecret[,src=/local/secret]" or "id=KEY,env=VAR")',
     )
     p.add_argument("--security-opt", action="append", default=[], metavar="strings", help="Security options")
     p.add_argument("--shm-size", default="", metavar="bytes", help='Size of "/dev/shm"')
@@ -220,7 +222,7 @@ def _add_flags(p: Any) -> None:
         action="append",
         default=[],
         metavar="stringArray",
-        help="SSH agent socket or keys to expose to the build (BuildKit only)",
+        help='SSH agent socket to expose to the build ("default|<id>[=<socket>]")',
     )
     p.add_argument(
         "-t",
@@ -300,6 +302,60 @@ def build_params(ns: Any, rm: bool, dockerfile: str) -> dict[str, Any]:
     return params
 
 
+def _secret(spec: str) -> tuple[str, str]:
+    """``--secret id=ID[,src=FILE|,env=VAR]`` (buildx's form) → (id, base64 of the value). Without
+    ``src`` or ``env``: the environment variable named ID, else the file named ID."""
+    import base64
+
+    fields = dict(f.partition("=")[::2] for f in spec.split(","))
+    secret_id = fields.get("id", "")
+    if not secret_id:
+        raise CLIError(f"invalid secret {spec!r}: id=… is required", 125)
+    unknown = set(fields) - {"id", "src", "source", "env", "type"}
+    if unknown:
+        raise CLIError(f"unexpected key '{sorted(unknown)[0]}' in secret {spec!r}", 125)
+    env, src = fields.get("env", ""), fields.get("src") or fields.get("source", "")
+    if fields.get("type") == "env" and not env:
+        env = src or secret_id
+    if not env and not src:
+        env, src = (secret_id, "") if secret_id in os.environ else ("", secret_id)
+    if env:
+        if env not in os.environ:
+            raise CLIError(f"secret {secret_id}: environment variable {env} is not set", 125)
+        value = os.environ[env].encode()
+    else:
+        try:
+            with open(src, "rb") as fh:
+                value = fh.read()
+        except OSError as e:
+            raise CLIError(f"secret {secret_id}: failed to read {src}: {e.strerror}", 125) from e
+    return secret_id, base64.b64encode(value).decode()
+
+
+def _ssh(spec: str) -> tuple[str, str]:
+    """``--ssh default`` ($SSH_AUTH_SOCK) or ``--ssh ID=SOCKET`` → (id, absolute socket path)."""
+    import stat
+
+    ssh_id, _, path = spec.partition("=")
+    path = path or os.environ.get("SSH_AUTH_SOCK", "")
+    if not path:
+        raise CLIError(f"--ssh {spec}: no socket given and SSH_AUTH_SOCK is not set", 125)
+    try:
+        is_socket = stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError as e:
+        raise CLIError(f"--ssh {spec}: {path}: {e.strerror}", 125) from e
+    if not is_socket:
+        raise CLIError(f"--ssh {spec}: {path} is not an agent socket (key files are not supported)", 125)
+    return ssh_id or "default", os.path.abspath(path)
+
+
+def _encode(value: dict[str, str]) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
 def _errors_with_codes(messages: Any) -> Any:
     """The stream, with a failed step's error raised with its exit code (the docker CLI's exit)."""
     for msg in messages:
@@ -355,6 +411,14 @@ def build(ctx: Context, argv: list[str]) -> int:
     from berth.api.auth import encode_header
 
     headers = {"Content-Type": "application/x-tar", "X-Registry-Config": encode_header(auths)}
+    if ns.secret:
+        headers["X-Berth-Build-Secrets"] = _encode({k: v for spec in ns.secret for k, v in [_secret(spec)]})
+    if ns.ssh:
+        if ctx.client.address.scheme != "unix":
+            raise CLIError(
+                "--ssh forwards an agent socket of this host: it needs a daemon on a unix socket", 125
+            )
+        headers["X-Berth-Build-Ssh"] = _encode(dict(_ssh(spec) for spec in ns.ssh))
     with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as packed:
         if ns.path == "-":
             data = sys.stdin.buffer.read()

@@ -27,13 +27,15 @@ import shlex
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from berth.api.dockerignore import read_patterns
 from berth.distribution.auth import Credentials
-from berth.engine.builder import cache, download
+from berth.engine.builder import cache, download, run_mounts, step_mounts
+from berth.engine.builder import chmod as chmod_mode
 from berth.engine.builder import context as build_context
 from berth.engine.builder.dockerfile import (
     BUILDKIT_ONLY,
@@ -45,6 +47,7 @@ from berth.engine.builder.dockerfile import (
     split_words,
 )
 from berth.engine.builder.ignore import remove_build_files
+from berth.engine.builder.step_mounts import CacheStore, StepMounts
 from berth.engine.containers import archive
 from berth.engine.containers.commit import CommitService
 from berth.engine.containers.service import ContainerService
@@ -61,9 +64,7 @@ _CONFIG_ONLY = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGN
 _DEFAULT_SHELL = ["/bin/sh", "-c"]
 # Flags Docker's parser takes but its classic builder cannot honour, per instruction.
 _BUILDKIT_FLAGS = {
-    "COPY": ("chmod", "link", "parents", "exclude"),
-    "ADD": ("chmod", "link", "checksum", "keep-git-dir", "exclude"),
-    "RUN": ("mount", "network", "security"),
+    "ADD": ("checksum", "keep-git-dir"),
 }
 # build args any RUN sees without an ARG (dockerd's BuiltinAllowedBuildArgs)
 _BUILTIN_ARGS = frozenset(
@@ -103,6 +104,8 @@ class BuildOptions:
     # RUN containers' limits, as HostConfig fields (Memory, MemorySwap, CpuShares, CpuPeriod,
     # CpuQuota, ShmSize, CgroupParent)
     host_config: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # RUN --mount=type=secret
+    ssh: dict[str, str] = field(default_factory=dict)  # RUN --mount=type=ssh: id → agent socket
 
 
 @dataclass
@@ -125,12 +128,14 @@ class BuildService:
         commits: CommitService,
         pull: PullService | None,
         work_dir: Path,
+        cache_mounts: CacheStore | None = None,
     ) -> None:
         self.images = images
         self.containers = containers
         self.commits = commits
         self.pull = pull
         self._work_dir = work_dir
+        self.cache_mounts = cache_mounts
 
     async def build(self, context_tar: BinaryIO, options: BuildOptions, send: Send) -> ImageRecord:
         """Unpack the context, run the Dockerfile's steps, tag the result; ``send`` gets the stream."""
@@ -197,6 +202,9 @@ class _Build:
         self.cache_sources: cache.CacheSources | None = None
         self._downloads = 0  # ADD's downloads so far, each in its own directory
         self.declared: set[str] = set()  # every ARG's name: other --build-args are reported unused
+        self._roots: dict[str, Path] = {}  # image id → its root, mounted for RUN --mount=from=
+        self._held_roots = contextlib.AsyncExitStack()
+        self._steps = 0  # RUN steps so far, each with its own scratch directory
 
     async def say(self, text: str) -> None:
         await self.emit({"stream": text})
@@ -216,6 +224,21 @@ class _Build:
                 await self._send(message)
             self.held.clear()
             raise
+        finally:
+            await self._held_roots.aclose()
+
+    async def root_of(self, name: str) -> Path:
+        """``RUN --mount=from=``: a stage's or an image's root, mounted read-only until the build ends."""
+        image_id = await self._stage_image(name)
+        if image_id in self._roots:
+            return self._roots[image_id]
+        container_id = await self._container(["/"], image=image_id)
+        self._held_roots.push_async_callback(self._remove, container_id)
+        container = self.s.containers.get(container_id)
+        mounts = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
+        fd = self._held_roots.enter_context(archive.container_root(0, mounts, container.directory))
+        self._roots[image_id] = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        return self._roots[image_id]
 
     async def _run(self, steps: list[Instruction]) -> ImageRecord:
         tags = [_tag_reference(tag) for tag in self.options.tags]
@@ -512,16 +535,19 @@ class _Build:
         )
         return env
 
-    async def _container(self, cmd: list[str], image: str = "") -> str:
-        """A (not yet started) container of the current image, or of ``image``, for one step."""
+    async def _container(
+        self, cmd: list[str], image: str = "", *, host: dict[str, Any] | None = None, env: Sequence[str] = ()
+    ) -> str:
+        """A (not yet started) container of the current image, or of ``image``, for one step;
+        ``host``: its HostConfig (the build's by default), ``env``: variables for this step only."""
         body = {
             "Image": image or self.stage.image_id,
             "Cmd": cmd,
             "Entrypoint": [""],
-            "Env": self._run_env(),
+            "Env": [*self._run_env(), *env],
             "AttachStdout": True,
             "AttachStderr": True,
-            "HostConfig": self._host_config(),
+            "HostConfig": host if host is not None else self._host_config(),
         }
         if not body["Image"]:
             raise InvalidArgument(
@@ -545,22 +571,63 @@ class _Build:
     async def run_(self, step: Instruction) -> None:
         self._require_stage("RUN")
         _refuse_buildkit_flags(step)
-        if step.json is not None:
-            cmd = list(step.json)
-            shown = " ".join(cmd)
-        else:
-            cmd = [*self._shell(), step.args]
-            shown = " ".join(cmd)
-        if self.stage.args:  # build args change what RUN does: Docker's "|N K=V … cmd" in the history
-            pairs = " ".join(f"{k}={v}" for k, v in sorted(self.stage.args.items()))
-            created_by = f"|{len(self.stage.args)} {pairs} {shown}"
-        else:
-            created_by = shown
-        if await self._use_cache(created_by, self.stage.config):
-            return
-        container_id = await self._container(cmd)
+        env = self.env()
+        mounts = run_mounts.parse(step.flags.get("mount", ""), lambda v: expand(v, env, escape=step.escape))
+        network = run_mounts.network_mode(step.flags["network"]) if "network" in step.flags else None
+        security = step.flags.get("security", "sandbox")
+        if security == "insecure":
+            raise NotSupported(
+                "RUN --security=insecure is not supported: Berth grants no insecure entitlement"
+            )
+        if security != "sandbox":
+            raise InvalidArgument(f"unsupported security mode {security!r}: use sandbox or insecure")
+        cmd = list(step.json) if step.json is not None else [*self._shell(), step.args]
+        shown = " ".join(cmd)
+        self._steps += 1
+        scratch = self.context.parent / f"step-{self._steps}"
+        async with StepMounts(
+            mounts, context=self.context, scratch=scratch, root_of=self.root_of, secrets=self.options.secrets,
+            ssh=self.options.ssh, caches=self.s.cache_mounts, description=f"exec {shown}"[:200],
+        ) as prepared:  # fmt: skip
+            flags = " ".join(
+                [*([f"--network={step.flags['network']}"] if network is not None else []), prepared.key()]
+            ).strip()
+            command = f"{flags} {shown}" if flags else shown
+            if self.stage.args:  # build args change what RUN does: Docker's "|N K=V … cmd" in the history
+                pairs = " ".join(f"{k}={v}" for k, v in sorted(self.stage.args.items()))
+                created_by = f"|{len(self.stage.args)} {pairs} {command}"
+            else:
+                created_by = command
+            if await self._use_cache(created_by, self.stage.config):
+                return
+            host = {
+                **self._host_config(),
+                **({"NetworkMode": network or "default"} if network is not None else {}),
+            }
+            if prepared.host_mounts:
+                host["Mounts"] = prepared.host_mounts
+            container_id = await self._container(cmd, host=host, env=prepared.env)
+            record = await self._run_container(container_id, shown, created_by, mounts)
+        self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+
+    async def _run_container(
+        self, container_id: str, shown: str, created_by: str, mounts: list[run_mounts.RunMount]
+    ) -> ImageRecord:
+        """Start the step's container, relay its output, commit its changes (without the mount
+        points its mounts needed); the container is removed as dockerd does (``_finish``)."""
         done = False
+        targets = [m.target for m in mounts if m.target]
         try:
+            container = self.s.containers.get(container_id)
+            kept: set[str] = set()
+            if targets:
+                snapshot = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
+
+                def look() -> set[str]:
+                    with archive.container_root(0, snapshot, container.directory) as root_fd:
+                        return step_mounts.existing(root_fd, targets)
+
+                kept = await asyncio.to_thread(look)
             await self.say(f" ---> Running in {container_id[:12]}\n")
             attach = asyncio.create_task(
                 self.s.containers.attach(container_id, stdin=False, stdout=True, stderr=True)
@@ -578,13 +645,16 @@ class _Build:
                     f"The command '{shown}' returned a non-zero code: {container.exit_code}",
                     container.exit_code or 1,
                 )
+            if targets:
+                upper = self.s.images.snapshotter.fs(container.snapshot_key)
+                await asyncio.to_thread(step_mounts.scrub, upper, targets, kept)
             record = await self.s.commits.image_of(
                 container, dict(self.stage.config), {"created_by": created_by}
             )
             done = True
         finally:
             await self._finish(container_id, done)
-        self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+        return record
 
     async def _scratch_base(self) -> None:
         """An empty image to make COPY/ADD's container from on scratch: an earlier build's (so that
@@ -662,8 +732,14 @@ class _Build:
                 else []
             )
             what = await asyncio.to_thread(build_context.content_digest, [*srcs, *downloaded])
-        chown = f"--chown={step.flags['chown']} " if step.flags.get("chown") else ""
-        created_by = f"/bin/sh -c #(nop) {command} {chown}{what} in {dest} "
+        rules = _copy_rules(step, env)
+        shown_flags = "".join(
+            f"--{name}={step.flags[name]} " if name != "exclude" else f"--exclude={p} "
+            for name in ("chown", "chmod", "exclude", "parents", "link")
+            if step.flags.get(name)
+            for p in (step.flags[name].split("\n") if name == "exclude" else [""])
+        )
+        created_by = f"/bin/sh -c #(nop) {command} {shown_flags}{what} in {dest} "
         if await self._use_cache(created_by, self.stage.config):
             return
         if not self.stage.image_id:  # scratch: an empty image to hold the first files
@@ -703,6 +779,8 @@ class _Build:
                         container.directory,
                         downloaded,
                         self.s.containers.id_shift(container),
+                        rules,
+                        parents=step.flags.get("parents") == "true",
                     )
 
             await asyncio.to_thread(apply)
@@ -729,6 +807,17 @@ def _short(image_id: str) -> str:
 def _go_quoted(words: list[str]) -> str:
     """A list as Go's ``%q`` prints one (``["ls" "-l"]``): dockerd's history line for CMD/ENTRYPOINT."""
     return "[" + " ".join(json.dumps(word, ensure_ascii=False) for word in words) + "]"
+
+
+def _copy_rules(step: Instruction, env: Mapping[str, str]) -> build_context.CopyFilter:
+    """``--chmod`` and ``--exclude`` of a COPY/ADD (``--link`` changes nothing in Berth's result:
+    the files are the same; ``--parents`` goes to the copy plan)."""
+    chmod = step.flags.get("chmod", "")
+    excludes = [expand(p, env, escape=step.escape) for p in step.flags.get("exclude", "").split("\n") if p]
+    return build_context.CopyFilter(
+        chmod=chmod_mode.parse(expand(chmod, env, escape=step.escape)) if chmod else None,
+        exclude=read_patterns("\n".join(excludes)),
+    )
 
 
 def _refuse_buildkit_flags(step: Instruction) -> None:

@@ -17,10 +17,12 @@ import posixpath
 import stat
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from berth.api import dockerignore
 from berth.engine.containers import archive
 from berth.errors import InvalidArgument, NotFound, NotSupported
 from berth.runtime.linux.rootfs import secure_join
@@ -43,6 +45,7 @@ class Source:
     path: Path  # on the host, inside the context, symlinks followed (scoped to the context)
     name: str  # as the Dockerfile named it (for messages and the cache)
     base: str = ""  # the file name it gets in a destination directory (a symlink's own name)
+    match: str = ""  # the path it matched, relative to the context (``COPY --parents`` keeps it)
 
     @property
     def is_dir(self) -> bool:
@@ -97,17 +100,21 @@ def sources(context: Path, patterns: list[str], command: str) -> list[Source]:
                 f"stat {pattern}: file does not exist"
             )
         for match, path in hits:
-            found.append(Source(Path(path), pattern, posixpath.basename(match) if match != "." else ""))
+            base = posixpath.basename(match) if match != "." else ""
+            found.append(Source(Path(path), pattern, base, "" if match == "." else match))
     return found
 
 
 def copy_plan(
-    srcs: list[Source], dest: str, workdir: str, dest_is_dir: bool, command: str
+    srcs: list[Source], dest: str, workdir: str, dest_is_dir: bool, command: str, parents: bool = False
 ) -> list[tuple[Path, str]]:
     """(host path, path in the image) pairs: a directory source's contents go into the destination;
     files go into it when it is a directory (ends with ``/``, exists as one, or there are several
-    sources), else become it."""
+    sources), else become it. ``parents`` (``COPY --parents``): each source keeps its path below
+    the context (from a ``/./`` pivot on, when the pattern has one) inside the destination."""
     target = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
+    if parents:
+        return [(src.path, posixpath.join(target, _kept_path(src))) for src in srcs]
     into = dest.endswith("/") or dest_is_dir or dest in (".", "./")
     if len(srcs) > 1 and not into:
         raise InvalidArgument(
@@ -125,9 +132,43 @@ def copy_plan(
     return plan
 
 
-def write_tar(plan: list[tuple[Path, str]], out: BinaryIO) -> None:
+def _kept_path(src: Source) -> str:
+    """``COPY --parents``: the part of the matched path a source keeps ("a/./b/c" keeps "b/c")."""
+    match = src.match
+    pivot = src.name.find("/./")
+    if pivot >= 0:  # the pattern's directories before the pivot are dropped
+        dropped = posixpath.normpath(src.name[:pivot]).strip("/").count("/") + 1
+        match = "/".join(match.split("/")[dropped:])
+    return match
+
+
+@dataclass(frozen=True, slots=True)
+class CopyFilter:
+    """``COPY --chmod`` and ``--exclude``: what becomes of each entry a copy takes."""
+
+    chmod: Callable[[int, bool], int] | None = None  # (mode, is a directory) → new permission bits
+    exclude: dockerignore.Rules = field(default_factory=list)  # paths below each source, as .dockerignore
+
+    def excluded(self, relative: str) -> bool:
+        return bool(self.exclude) and bool(relative) and dockerignore.ignored(relative, self.exclude)
+
+
+def write_tar(plan: list[tuple[Path, str]], out: BinaryIO, rules: CopyFilter | None = None) -> None:
     """A tar of the plan, entries named by their path in the image (relative to ``/``), contents of
-    directories included; owners are set at extraction."""
+    directories included; owners are set at extraction, modes by ``rules.chmod``, and what
+    ``rules.exclude`` names (relative to each source) is left out."""
+    rules = rules or CopyFilter()
+
+    def add(tar: tarfile.TarFile, host: str, arcname: str) -> None:
+        info = tar.gettarinfo(host, arcname=arcname)
+        if rules.chmod is not None and not info.issym():
+            info.mode = rules.chmod(info.mode & 0o7777, info.isdir())
+        if info.isreg():
+            with open(host, "rb") as f:
+                tar.addfile(info, f)
+        else:
+            tar.addfile(info)
+
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for host, image_path in plan:
             top = image_path.lstrip("/")
@@ -135,20 +176,31 @@ def write_tar(plan: list[tuple[Path, str]], out: BinaryIO) -> None:
                 for dirpath, dirnames, filenames in os.walk(host):
                     dirnames.sort()
                     relative = os.path.relpath(dirpath, host)
+                    here = "" if relative == "." else relative
                     base = top if relative == "." else posixpath.join(top, relative)
-                    if relative != "." and base:
-                        tar.add(dirpath, arcname=base, recursive=False)
+                    skipped = bool(here) and rules.excluded(here)
+                    if skipped and not _has_exceptions(rules):
+                        dirnames[:] = []  # nothing below can come back
+                        continue
+                    if relative != "." and base and not skipped:
+                        add(tar, dirpath, base)
+                    elif base and rules.chmod is not None:
+                        add(tar, dirpath, base)  # the copied directory itself takes the mode too
                     for name in sorted(filenames) + [
                         d for d in dirnames if os.path.islink(os.path.join(dirpath, d))
                     ]:
-                        tar.add(
-                            os.path.join(dirpath, name), arcname=posixpath.join(base, name), recursive=False
-                        )
+                        if rules.excluded(posixpath.join(here, name) if here else name):
+                            continue
+                        add(tar, os.path.join(dirpath, name), posixpath.join(base, name))
                     dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
             else:
                 if not top:
                     raise InvalidArgument("cannot copy a file over the image's root directory")
-                tar.add(host, arcname=top, recursive=False)
+                add(tar, str(host), top)
+
+
+def _has_exceptions(rules: CopyFilter) -> bool:
+    return any(negated for negated, _ in rules.exclude)
 
 
 def is_archive(path: Path) -> bool:
@@ -197,20 +249,24 @@ def copy_into(
     scratch: Path,
     downloaded: list[Source] | None = None,
     shift: IdShift | None = None,
+    rules: CopyFilter | None = None,
+    parents: bool = False,
 ) -> None:
     """COPY/ADD ``patterns`` from ``context`` (and ADD's ``downloaded`` files) to ``dest`` in the root
     ``root_fd`` (resolved in it, as ``cp`` does); ADD unpacks local tarballs, never downloaded ones.
     ``scratch``: where the temporary tar goes; ``shift``: a remapped build container's ids."""
     srcs = (sources(context, patterns, command) if patterns else []) + list(downloaded or [])
+    if rules is not None and rules.exclude:  # a file named as a source is excluded by its own name
+        srcs = [s for s in srcs if s.is_dir or not rules.excluded(s.match or s.base)]
     owner = archive.container_user(root_fd, chown) if chown else (0, 0)
     target = os.path.normpath(os.path.join("/", workdir, dest))
     tarballs = [s for s in srcs if command == "ADD" and s not in (downloaded or []) and is_archive(s.path)]
     plain = [s for s in srcs if s not in tarballs]
     if plain:
         into = _is_dir_in(root_fd, target) or bool(tarballs)
-        plan = copy_plan(plain, dest, workdir, into, command)
+        plan = copy_plan(plain, dest, workdir, into, command, parents)
         with tempfile.TemporaryFile(dir=scratch) as tar:
-            write_tar(plan, tar)
+            write_tar(plan, tar, rules)
             tar.seek(0)
             archive.extract_archive(
                 root_fd, "/", tar, no_overwrite_dir_non_dir=False, owner=owner, shift=shift

@@ -12,6 +12,7 @@ its intermediate images, which ``image prune`` handles): with no BuildKit, nothi
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from typing import Any
@@ -149,6 +150,10 @@ def options_of(request: web.Request) -> BuildOptions:
     except ValueError as exc:
         raise InvalidArgument(f"invalid X-Registry-Config: {exc}") from exc
     return BuildOptions(
+        secrets={
+            k: _base64(v, "secret " + k) for k, v in _header_map(request, "X-Berth-Build-Secrets").items()
+        },
+        ssh=_header_map(request, "X-Berth-Build-Ssh"),
         tags=[t for t in query.getall("t", []) if t],
         dockerfile=query.get("dockerfile", "") or "Dockerfile",
         build_args=_string_map(request, "buildargs", "build args"),
@@ -166,6 +171,27 @@ def options_of(request: web.Request) -> BuildOptions:
         force_remove=force_remove,
         host_config=host,
     )
+
+
+def _header_map(request: web.Request, name: str) -> dict[str, str]:
+    """A header of base64url JSON {string: string} (``berth build --secret`` / ``--ssh``)."""
+    raw = request.headers.get(name, "")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {name}: {exc}") from exc
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidArgument(f"invalid {name}: expected a JSON object of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+def _base64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text.encode(), validate=True)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {what}: not base64") from exc
 
 
 def _extra_host(entry: str) -> str:
