@@ -42,3 +42,10 @@ def parse(text: str) -> Platform:
     if not 2 <= len(parts) <= 3 or not all(parts):
         raise InvalidArgument(f'"{text}": unknown operating system or architecture: invalid argument')
     return normalize(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+
+def host() -> Platform:
+    """This machine's platform (what Berth runs)."""
+    import os as _os
+
+    return normalize("linux", _os.uname().machine)

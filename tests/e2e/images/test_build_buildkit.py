@@ -277,3 +277,49 @@ def test_copy_chmod_exclude_parents_and_link(builder: Daemon, tmp_path: Path) ->
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --chmod=u+q run.sh /x\n")
     refused = builder.docker("build", str(ctx))
     assert refused.returncode != 0 and "invalid chmod parameter" in refused.stderr
+
+
+def test_stages_the_target_does_not_need_are_not_built(builder: Daemon, tmp_path: Path) -> None:
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox AS broken\nRUN exit 3\n"
+                "FROM busybox AS base\nRUN echo base > /base\n"
+                "FROM busybox AS unused\nRUN exit 4\n"
+                "FROM busybox AS helper\nRUN echo helper > /helper\n"
+                "FROM base\nCOPY --from=3 /helper /helper\nRUN cat /base /helper > /both\n"
+            )
+        },
+    )
+    result = builder.docker("build", "-t", "graph", str(ctx))
+    assert result.returncode == 0, result.stderr
+    assert "exit 3" not in result.stdout and "exit 4" not in result.stdout
+    assert _run(builder, "graph", "cat /both") == "base\nhelper\n"
+    # --target picks a stage; what it needs is built, a failing stage after it is not
+    target = builder.docker("build", "--target", "helper", "-t", "helper-only", str(ctx))
+    assert target.returncode == 0, target.stderr
+    assert "echo base" not in target.stdout and _run(builder, "helper-only", "cat /helper") == "helper\n"
+
+
+def test_platform_args_are_defined_as_buildkit_defines_them(builder: Daemon, tmp_path: Path) -> None:
+    import platform as host
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "ARG BASE=busybox\n"
+                "FROM --platform=$BUILDPLATFORM ${BASE}\n"
+                "ARG TARGETARCH\nARG TARGETOS\nARG BUILDPLATFORM\n"
+                'RUN echo "$TARGETOS/$TARGETARCH on $BUILDPLATFORM [$TARGETVARIANT]" > /platform\n'
+            )
+        },
+    )
+    image = _build(builder, ctx)
+    assert _run(builder, image, "cat /platform") == f"linux/{arch} on linux/{arch} []\n"
+    other = "linux/s390x" if arch != "s390x" else "linux/amd64"
+    (ctx / "Dockerfile").write_text(f"FROM --platform={other} busybox\nRUN true\n")
+    refused = builder.docker("build", str(ctx))
+    assert refused.returncode != 0 and "this daemon builds only for its own platform" in refused.stderr

@@ -37,6 +37,7 @@ from berth.distribution.auth import Credentials
 from berth.engine.builder import cache, download, run_mounts, step_mounts
 from berth.engine.builder import chmod as chmod_mode
 from berth.engine.builder import context as build_context
+from berth.engine.builder import stages as stage_graph
 from berth.engine.builder.dockerfile import (
     BUILDKIT_ONLY,
     Instruction,
@@ -54,6 +55,7 @@ from berth.engine.containers.service import ContainerService
 from berth.engine.images import ImageRecord, ImageService
 from berth.engine.images.pull import PullService
 from berth.errors import BerthError, InvalidArgument, NotFound, NotSupported
+from berth.oci import platform as oci_platform
 from berth.oci import reference
 from berth.oci.image import apply_changes
 
@@ -193,11 +195,14 @@ class _Build:
         self.context = context
         self.options = options
         self._send = send
-        self.global_args: dict[str, str] = {}  # ARGs before the first FROM
+        # ARGs before the first FROM; BuildKit's platform ARGs are there from the start
+        self.global_args: dict[str, str] = platform_args(options.platform)
         self.stage = _Stage("", {}, started=False)
         self.alias = ""  # of the current stage (FROM … AS alias)
         self.stage_names: dict[str, str] = {}  # alias → the image a finished stage made
-        self.stages: list[str] = []  # the images finished stages made, in order (COPY --from=0)
+        self.stages: dict[int, str] = {}  # stage index → the image it made (COPY --from=0)
+        self._stage_of_line: dict[int, int] = {}  # a kept FROM's line → its stage's index
+        self._stage_index = -1
         self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
         self.cache_sources: cache.CacheSources | None = None
         self._downloads = 0  # ADD's downloads so far, each in its own directory
@@ -242,7 +247,7 @@ class _Build:
 
     async def _run(self, steps: list[Instruction]) -> ImageRecord:
         tags = [_tag_reference(tag) for tag in self.options.tags]
-        steps = self._until_target(steps)
+        steps = self._plan(steps)
         if not self.options.no_cache:
             self.cache_sources = await asyncio.to_thread(
                 cache.CacheSources.of, self.s.images, self.options.cache_from
@@ -275,22 +280,23 @@ class _Build:
             await self._send({"stream": record.image_id + "\n"})
         return record
 
-    def _until_target(self, steps: list[Instruction]) -> list[Instruction]:
-        if not self.options.target:
-            return steps
-        for index, step in enumerate(steps):
-            if step.command == "FROM":
-                words = step.args.split()
-                if (
-                    len(words) == 3
-                    and words[1].lower() == "as"
-                    and words[2].lower() == self.options.target.lower()
-                ):
-                    end = next(
-                        (i for i in range(index + 1, len(steps)) if steps[i].command == "FROM"), len(steps)
-                    )
-                    return steps[:end]
-        raise InvalidArgument(f'target stage "{self.options.target}" could not be found')
+    def _plan(self, steps: list[Instruction]) -> list[Instruction]:
+        """The global ARGs and the steps of the stages the target needs, in order (BuildKit's graph:
+        a stage nothing needs is not built); each kept FROM remembers its stage's index."""
+        args = {**platform_args(self.options.platform), **self.options.build_args}
+
+        def expand_global(word: str) -> str:
+            return expand(word, args)
+
+        globals_, stages = stage_graph.split(steps, expand_global)
+        target = stage_graph.target_index(stages, self.options.target)
+        wanted = stage_graph.needed(stages, target, expand_global)
+        kept = list(globals_)
+        for stage in stages:
+            if stage.index in wanted:
+                self._stage_of_line[stage.steps[0].line] = stage.index
+                kept.extend(stage.steps)
+        return kept
 
     # -- the steps --------------------------------------------------------------------------------
 
@@ -382,6 +388,8 @@ class _Build:
     async def from_(self, step: Instruction) -> None:
         words = split_words(step.args, escape=step.escape)
         name = expand(words[0], {**self.global_args}, escape=step.escape)
+        if step.flags.get("platform"):
+            self._check_from_platform(expand(step.flags["platform"], self.global_args, escape=step.escape))
         if len(words) == 3 and words[1].lower() == "as":
             alias = words[2].lower()
         elif len(words) == 1:
@@ -389,9 +397,10 @@ class _Build:
         else:
             raise InvalidArgument(f"FROM requires either one or three arguments: {step.args}")
         if self.stage.started:
-            self.stages.append(self.stage.image_id)
+            self.stages[self._stage_index] = self.stage.image_id
             if self.alias:
                 self.stage_names[self.alias] = self.stage.image_id
+        self._stage_index = self._stage_of_line.get(step.line, self._stage_index + 1)
         if name.lower() == "scratch":
             self.stage = _Stage("", {})
         elif name.lower() in self.stage_names:
@@ -407,6 +416,16 @@ class _Build:
             await self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
             for trigger in triggers:
                 await self.step(parse_trigger(str(trigger), escape=step.escape))
+
+    @staticmethod
+    def _check_from_platform(wanted: str) -> None:
+        """``FROM --platform=``: Berth runs only this host's binaries; another platform is refused
+        (not silently built for the host's)."""
+        platform, host = oci_platform.parse(wanted), oci_platform.host()
+        if (platform.os, platform.architecture) != (host.os, host.architecture):
+            raise NotSupported(
+                f"FROM --platform={wanted}: this daemon builds only for its own platform, {host}"
+            )
 
     def _check_platform(self, name: str, record: ImageRecord) -> None:
         """``platform``: the base image must be of it (Berth runs only its own platform's binaries)."""
@@ -425,7 +444,7 @@ class _Build:
         if name.lower() in self.stage_names:
             return self.stage_names[name.lower()]
         if name.isdigit():
-            if int(name) >= len(self.stages) or not self.stages[int(name)]:
+            if not self.stages.get(int(name)):
                 raise InvalidArgument(f"invalid from flag value {name}: no such build stage")
             return self.stages[int(name)]
         return (await self._image(name)).image_id
@@ -791,6 +810,20 @@ class _Build:
             for container_id in made:
                 await self._remove(container_id)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+
+
+def platform_args(wanted: str) -> dict[str, str]:
+    """BuildKit's automatic platform ARGs (global scope; a stage sees one after ``ARG NAME``): the
+    target is ``--platform`` or this host, the build platform this host."""
+    build = oci_platform.host()
+    target = oci_platform.parse(wanted) if wanted else build
+    out: dict[str, str] = {}
+    for prefix, value in (("TARGET", target), ("BUILD", build)):
+        out[f"{prefix}PLATFORM"] = str(value)
+        out[f"{prefix}OS"], out[f"{prefix}ARCH"], out[f"{prefix}VARIANT"] = (
+            value.os, value.architecture, value.variant
+        )  # fmt: skip
+    return out
 
 
 def _dockerfile_context(dockerfile: Path, tarball: Path) -> Path:
