@@ -8,17 +8,29 @@
 
 Parsing validates what Docker validates at parse time (unknown instructions, missing arguments,
 flag names, FROM's shape, the ENV/LABEL/ARG forms); everything that needs variable values is left
-to the caller. Heredocs (``RUN <<EOF``) need BuildKit: they are refused with a message saying so.
+to the caller.
 
     parse_trigger(text)    one ONBUILD trigger (``RUN make``) as an ``Instruction``
+
+Heredocs (BuildKit's ``docker/dockerfile:1`` syntax, ``frontend/dockerfile/parser``): in the shell
+form of RUN, COPY and ADD (and of an ONBUILD of one of them), each ``<<EOF`` word (``<<-EOF``,
+``<<'EOF'``, ``3<<EOF``…) takes the lines after the instruction, verbatim, up to its terminator
+line; several are read in order. They are ``Instruction.heredocs``; ``args`` and ``original`` keep
+the instruction line alone. What the builder does with them, BuildKit's way:
+
+    run_script(step)           what the shell runs for a RUN with heredocs
+    copy_sources(step)         COPY/ADD sources: paths, or heredocs to write as files
+    expand_heredoc(text, env)  the variables of an unquoted COPY/ADD heredoc substituted
+    with_heredocs(step)        args followed by the bodies (RUN's shell text, the OnBuild entry)
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from berth.errors import InvalidArgument
 
@@ -50,9 +62,51 @@ _NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of string
 BUILDKIT_ONLY = (
     "Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
 )
-# A heredoc word as BuildKit's parser sees one: ``<<EOF``, ``<<-EOF``, ``<<"EOF"``, ``2<<EOF``.
-_HEREDOC = re.compile(r"""^[0-9]*<<-?(["']?)[^<"'\s]+\1$""")
+# A heredoc word as BuildKit's reHeredoc sees one: fd, "-" (chomp), then the delimiter, which its
+# lexer must read as one word (``<<EOF``, ``<<-EOF``, ``<< "EOF"``, ``3<<EOF``; not ``<<EOF<<X``).
+_HEREDOC = re.compile(r"([0-9]*)<<(-?)[ \t\n\f\r]*([^<]*)")
 _HEREDOC_COMMANDS = frozenset({"RUN", "COPY", "ADD"})
+_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)  # what ``<<-`` strips from every body line
+# BuildKit's lexer keeps these after an unquoted "<<" in the same word: ``<< EOF`` is one word.
+_AFTER_HEREDOC_OPERATOR = " \t\r"
+# Where BuildKit mounts the script of ``RUN <<EOF`` whose body starts with "#!".
+SCRIPT_DIR = "/dev/pipes"
+
+
+@dataclass(frozen=True)
+class Heredoc:
+    """One here-document: the body lines after the instruction, up to the terminator line ``name``.
+
+    ``content`` is what the heredoc holds: the body lines (each ending "\\n"; a CRLF file's keep
+    their "\\r"), leading tabs removed for ``<<-`` (``chomp``). ``expand`` is False when any part of
+    the delimiter word was quoted (``<<'EOF'``, ``<<E"O"F``): a COPY heredoc is then written as is.
+    ``file_descriptor`` is the ``3`` of ``3<<EOF``. ``raw`` is the body as written (before
+    ``<<-``): BuildKit uses it to give the body back to the shell; it defaults to ``content``.
+    """
+
+    name: str
+    content: str
+    expand: bool
+    chomp: bool
+    file_descriptor: int | None
+    raw: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.raw:
+            object.__setattr__(self, "raw", self.content)  # nothing was stripped
+
+
+@dataclass(frozen=True)
+class RunScript:
+    """What the shell runs for a RUN with heredocs: ``[*SHELL, command]``.
+
+    With ``script`` set (``RUN <<EOF`` whose body starts with "#!"), ``command`` is a path under
+    ``SCRIPT_DIR``: the builder puts ``script`` there first, as an executable file (0755, BuildKit
+    mounts it read-only), so that the kernel runs it with its ``#!`` interpreter.
+    """
+
+    command: str
+    script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,11 +121,14 @@ class Instruction:
     original: str
     # The file's escape character (``# escape=``), for expand()/split_words()/key_values().
     escape: str = field(default="\\")
+    # RUN/COPY/ADD (or ONBUILD of one): the heredocs of the line, in order, bodies read after it.
+    heredocs: tuple[Heredoc, ...] = ()
 
 
 def parse(text: str) -> list[Instruction]:
     """The instructions of a Dockerfile; ``InvalidArgument`` with Docker's message on any error."""
-    lines = [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
+    written = text.removeprefix("\ufeff").split("\n")  # heredoc bodies are kept as written
+    lines = [line.removesuffix("\r") for line in written]
     escape = "\\"
     continuation = _continuation(escape)
     in_directives = True  # directives are only read until the first line that is not one
@@ -107,7 +164,8 @@ def parse(text: str) -> list[Instruction]:
             line += part  # not left-stripped: "a \\\n b" joins as "a  b", as Docker does
         line = line.strip()
         if line:
-            instructions.append(_instruction(line, start, escape))
+            instruction, index = _with_heredocs(_instruction(line, start, escape), written, index)
+            instructions.append(instruction)
     if not instructions:
         raise InvalidArgument("Dockerfile parse error: file with no instructions")
     for instruction in instructions:
@@ -119,8 +177,13 @@ def parse(text: str) -> list[Instruction]:
 
 
 def parse_trigger(text: str, *, escape: str = "\\") -> Instruction:
-    """An ONBUILD trigger (``RUN make``, as the image's ``OnBuild`` list stores it) as one instruction."""
-    return _instruction(text.strip(), 1, escape)
+    """An ONBUILD trigger (``RUN make``, as the image's ``OnBuild`` list stores it) as one instruction.
+
+    A trigger with heredocs holds their bodies on the lines after its own (see ``with_heredocs``).
+    """
+    first, _, bodies = text.strip().partition("\n")
+    instruction = _instruction(first.strip(), 1, escape)
+    return _with_heredocs(instruction, bodies.split("\n") if bodies else [], 0)[0]
 
 
 def expand(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
@@ -206,6 +269,63 @@ def key_values(command: str, args: str, *, escape: str = "\\") -> list[tuple[str
     return pairs
 
 
+# -- heredocs: what the builder makes of them ----------------------------------------------------
+
+
+def run_script(step: Instruction) -> RunScript | None:
+    """What the shell runs for a RUN with heredocs (BuildKit's dispatchRun); None for other steps.
+
+    When the whole command is one heredoc word (``RUN <<EOF``), its body is the script (``expand``
+    is ignored: the shell expands as it runs it), or, if the body starts with "#!", a file to
+    execute. Otherwise (``RUN python3 <<EOF``, ``RUN <<A <<B``) the shell gets the line followed by
+    the bodies and terminators (``with_heredocs``) and reads the heredocs itself.
+    """
+    if step.command != "RUN" or not step.heredocs:
+        return None
+    if _heredoc_word(step.args) is None:
+        return RunScript(with_heredocs(step))
+    doc = step.heredocs[0]
+    if doc.raw.startswith("#!"):  # BuildKit looks at the body as written, before <<- stripping
+        return RunScript(posixpath.normpath(posixpath.join(SCRIPT_DIR, doc.name)), doc.content)
+    return RunScript(doc.content)
+
+
+def copy_sources(step: Instruction) -> list[str | Heredoc]:
+    """The sources of a COPY/ADD in order (its last word is the destination): unexpanded path
+    words, and ``Heredoc``s to write as files named ``name`` holding ``content`` (passed through
+    ``expand_heredoc`` when ``expand``), as BuildKit's parseSourcesAndDest splits them.
+    """
+    words = step.json if step.json is not None else split_words(step.args, escape=step.escape)
+    bodies = {doc.name: doc for doc in step.heredocs}  # BuildKit looks each body up by its name
+    sources: list[str | Heredoc] = []
+    for word in words[:-1]:
+        marker = _heredoc_word(word)
+        # A heredoc word with no body (only in the JSON form) is an empty file in BuildKit.
+        sources.append(word if marker is None else bodies.get(marker.name, marker))
+    return sources
+
+
+def expand_heredoc(text: str, env: Mapping[str, str]) -> str:
+    """A COPY/ADD heredoc body with ``$VAR``/``${VAR:-x}``… substituted, as BuildKit's ExpandRaw.
+
+    Quotes are plain text there; ``\\`` (whatever ``# escape=``) still escapes the next character
+    and is removed, so ``\\$HOME`` gives ``$HOME`` and a ``\\`` before a newline disappears.
+    """
+    try:
+        return _Lexer(text, env, "\\", quotes=False).process(None)
+    except _LexError as e:
+        raise InvalidArgument(f"failed to process {_quote(text)}: {e}") from None
+
+
+def with_heredocs(step: Instruction) -> str:
+    """``step.args`` followed, for each heredoc, by "\\n", its body as written and its terminator.
+
+    BuildKit's text for the shell of a RUN that reads its heredocs itself, and the ``OnBuild``
+    entry of an ONBUILD with heredocs (``parse_trigger`` reads it back); else just ``step.args``.
+    """
+    return step.args + "".join(f"\n{doc.raw}{doc.name}" for doc in step.heredocs)
+
+
 # -- parsing one instruction ----------------------------------------------------------------------
 
 
@@ -222,9 +342,6 @@ def _instruction(line: str, number: int, escape: str) -> Instruction:
     if not args:
         raise _error(number, f"{command} requires at least one argument")
     form = _json_array(args, number) if command in _JSON_COMMANDS else None
-    words = split_words(args, escape=escape) if command in _HEREDOC_COMMANDS and form is None else []
-    if any(_HEREDOC.match(word) for word in words):
-        raise _error(number, f"the heredoc syntax (<<EOF) requires BuildKit. {BUILDKIT_ONLY}")
     if command == "HEALTHCHECK":
         form = _check_healthcheck(args, number)
     else:
@@ -245,12 +362,15 @@ def _check(command: str, args: str, form: list[str] | None, number: int, escape:
                 "name can't start with a number or contain symbols",
             )
     elif command in ("COPY", "ADD"):
-        if len(form if form is not None else split_words(args, escape=escape)) < 2:
+        words = form if form is not None else split_words(args, escape=escape)
+        if len(words) < 2:
             raise _error(
                 number,
                 f"{command} requires at least two arguments, but only one was provided. "
                 "Destination could not be determined.",
             )
+        if _heredoc_word(words[-1]) is not None:  # BuildKit checks this in the JSON form too
+            raise _error(number, f"{command} cannot accept a heredoc as a destination")
     elif command == "SHELL":
         if form is None:
             raise _error(number, "SHELL requires the arguments to be in JSON form")
@@ -369,6 +489,139 @@ def _trim_continuation(line: str, continuation: re.Pattern[str]) -> tuple[str, b
     return trimmed, trimmed != line
 
 
+# -- heredocs: reading them ------------------------------------------------------------------------
+
+
+def _with_heredocs(instruction: Instruction, raw: list[str], index: int) -> tuple[Instruction, int]:
+    """``instruction`` with its heredocs, their bodies read from ``raw[index:]``; the index after."""
+    heredocs: list[Heredoc] = []
+    for marker in _heredoc_markers(instruction):
+        body, index = _heredoc_body(marker, raw, index, instruction.line)
+        content = _LEADING_TABS.sub("", body) if marker.chomp else body
+        heredocs.append(replace(marker, content=content, raw=body))
+    return (replace(instruction, heredocs=tuple(heredocs)) if heredocs else instruction), index
+
+
+def _heredoc_markers(step: Instruction) -> list[Heredoc]:
+    """The heredocs the instruction line opens, bodies still empty (BuildKit's heredocsFromLine)."""
+    if "<<" not in step.original or not _takes_heredocs(step):
+        return []
+    markers = (_heredoc_word(word) for word in _lexer_words(step.original))
+    return [marker for marker in markers if marker is not None]
+
+
+def _takes_heredocs(step: Instruction) -> bool:
+    """RUN, COPY and ADD in the shell form, and an ONBUILD of one (BuildKit's canContainHeredoc)."""
+    if step.command == "ONBUILD":
+        step = _instruction(step.args, step.line, step.escape)
+    return step.command in _HEREDOC_COMMANDS and step.json is None
+
+
+def _heredoc_body(marker: Heredoc, raw: list[str], index: int, line: int) -> tuple[str, int]:
+    """The lines from ``raw[index]`` up to ``marker``'s terminator, each with its "\\n"; the index after."""
+    body: list[str] = []
+    while index < len(raw):
+        text = raw[index]
+        index += 1
+        candidate = text.rstrip("\r")
+        if marker.chomp:
+            candidate = candidate.lstrip("\t")
+        if candidate == marker.name:
+            return "".join(body), index
+        body.append(text + "\n")
+    raise _error(line, "unterminated heredoc")
+
+
+def _heredoc_word(word: str) -> Heredoc | None:
+    """The heredoc a word like ``<<-"EOF"`` opens (empty body), or None (BuildKit's ParseHeredoc)."""
+    match = _HEREDOC.fullmatch(word)
+    delimiter = _delimiter(match.group(3)) if match else None
+    if match is None or delimiter is None:
+        return None
+    name, quoted = delimiter
+    fd = match.group(1)
+    return Heredoc(name, "", not quoted, match.group(2) == "-", int(fd) if fd else None)
+
+
+def _delimiter(text: str) -> tuple[str, bool] | None:
+    """The delimiter without its quotes and escapes (``$X`` stays), and whether any of it was
+    quoted; None unless it is exactly one word."""
+    words: list[str] = []
+    word = ""
+    quoted = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        end = _token_end(text, i)
+        if end < 0:
+            return None
+        if ch in "'\"":
+            inner = text[i + 1 : end - 1]
+            word += inner if ch == "'" else re.sub(r'\\(["$\\])', r"\1", inner)
+            quoted = True
+        elif ch == "\\":
+            word += text[i + 1 : end]  # the escaped character (a trailing escape is dropped)
+        elif ch.isspace():
+            words.append(word)
+            word = ""
+        else:
+            word += text[i:end]
+        i = end
+    words = [w for w in [*words, word] if w]  # as in BuildKit's lexer, an empty word is no word
+    return (words[0], quoted) if len(words) == 1 else None
+
+
+def _lexer_words(line: str) -> list[str]:
+    """``line`` in words as BuildKit's lexer cuts it to find heredocs: quotes and escapes kept (the
+    escape is always ``\\``), blanks after ``<<`` kept in its word; no words on an open quote."""
+    words: list[str] = []
+    word: list[str] = []
+    i = 0
+    while i < len(line):
+        if line[i].isspace():
+            if word:
+                words.append("".join(word))
+            word = []
+            i += 1
+            continue
+        end = _token_end(line, i)
+        if end < 0:
+            return []  # BuildKit's lexer fails on it, and then finds no heredoc in the line
+        word.append(line[i:end])
+        i = end
+    if word:
+        words.append("".join(word))
+    return words
+
+
+def _token_end(line: str, i: int) -> int:
+    """Where the token at ``line[i]`` ends: a quoted string, an escape and its character, ``<<`` and
+    the blanks after it, or one character; -1 for an unclosed quote."""
+    ch = line[i]
+    if ch == "'":
+        end = line.find("'", i + 1)
+        return end + 1 if end >= 0 else -1
+    if ch == '"':
+        return _double_quote_end(line, i + 1)
+    if ch == "\\":
+        return min(i + 2, len(line))
+    if not line.startswith("<<", i):
+        return i + 1
+    i += 2
+    while i < len(line) and line[i] in _AFTER_HEREDOC_OPERATOR:
+        i += 1
+    return i
+
+
+def _double_quote_end(text: str, i: int) -> int:
+    """The index after the ``"`` closing a string that starts at ``text[i]``, or -1."""
+    while i < len(text):
+        if text[i] == '"':
+            return i + 1
+        i += 2 if text[i] == "\\" and text[i + 1 : i + 2] in ('"', "$", "\\") else 1
+    return -1
+
+
 def _error(line: int, message: str) -> InvalidArgument:
     return InvalidArgument(f"Dockerfile parse error line {line}: {message}")
 
@@ -386,10 +639,11 @@ class _LexError(Exception):
 
 
 class _Lexer:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str, *, quotes: bool = True) -> None:
         self.text = text
         self.env = env
         self.escape = escape
+        self.quotes = quotes  # False: quotes are plain characters (a heredoc body)
         self.pos = 0
 
     def peek(self) -> str:
@@ -408,9 +662,9 @@ class _Lexer:
             if ch == stop:
                 self.next()
                 return "".join(out)
-            if ch == "'":
+            if ch == "'" and self.quotes:
                 out.append(self.single_quote())
-            elif ch == '"':
+            elif ch == '"' and self.quotes:
                 out.append(self.double_quote())
             elif ch == "$":
                 out.append(self.dollar())

@@ -4,7 +4,21 @@ import json
 
 import pytest
 
-from berth.engine.builder.dockerfile import Instruction, expand, key_values, parse, parse_trigger, split_words
+from berth.engine.builder.dockerfile import (
+    SCRIPT_DIR,
+    Heredoc,
+    Instruction,
+    RunScript,
+    copy_sources,
+    expand,
+    expand_heredoc,
+    key_values,
+    parse,
+    parse_trigger,
+    run_script,
+    split_words,
+    with_heredocs,
+)
 from berth.errors import InvalidArgument
 
 ENV = {"HOME": "/root", "EMPTY": "", "NAME": "berth"}
@@ -426,11 +440,199 @@ def test_key_values_rejects_other_instructions() -> None:
         key_values("RUN", "a=b")
 
 
-def test_heredocs_are_refused_as_needing_buildkit() -> None:
-    for text in ("RUN <<EOF\necho hi\nEOF", "COPY <<-'X' /f\nhi\nX", "RUN cat 3<<EOT"):
-        assert "the heredoc syntax (<<EOF) requires BuildKit" in parse_error(f"FROM scratch\n{text}\n")
-    assert one("RUN echo '<<EOF'").args == "echo '<<EOF'"  # quoted: a plain word
-    assert one('RUN ["cat", "<<EOF"]').json == ["cat", "<<EOF"]
+# -- heredocs ------------------------------------------------------------------------------------
+
+
+def heredocs(text: str) -> tuple[Heredoc, ...]:
+    return one(text).heredocs
+
+
+def test_run_heredoc_body_is_kept_verbatim_and_args_keep_the_line() -> None:
+    steps = parse("FROM a\nRUN <<EOF\n# not a comment\necho a \\\n\n  b\nEOF\nUSER me\n")
+    assert steps[1] == Instruction(
+        "RUN",
+        "<<EOF",
+        {},
+        None,
+        2,
+        "RUN <<EOF",
+        heredocs=(Heredoc("EOF", "# not a comment\necho a \\\n\n  b\n", True, False, None),),
+    )
+    assert (steps[2].command, steps[2].line) == ("USER", 8)  # the body's lines are counted
+
+
+def test_an_empty_heredoc_and_a_terminator_that_must_match_exactly() -> None:
+    assert heredocs("RUN <<EMPTY\nEMPTY") == (Heredoc("EMPTY", "", True, False, None),)
+    # "EOF " and " EOF" are body lines; "EOF\r" ends it (line endings are not part of the line).
+    assert heredocs("RUN <<EOF\nEOF \n EOF\nEOF\r\n")[0].content == "EOF \n EOF\n"
+
+
+def test_dash_strips_leading_tabs_of_the_body_and_the_terminator() -> None:
+    (doc,) = heredocs("RUN <<-EOF\n\t\techo a\n  \tb\n\tEOF\n")
+    assert doc == Heredoc("EOF", "echo a\n  \tb\n", True, True, None, raw="\t\techo a\n  \tb\n")
+    assert heredocs("RUN <<EOF\n\tx\n\tEOF\nEOF")[0].content == "\tx\n\tEOF\n"  # without "-": no
+
+
+@pytest.mark.parametrize(
+    ("word", "name", "expand"),
+    [
+        ("<<'EOF'", "EOF", False),
+        ('<<"EOF"', "EOF", False),
+        ("<<-'EOF'", "EOF", False),
+        ('<<EO"F"', "EOF", False),
+        ("<<eo\\'f", "eo'f", True),  # an escaped quote quotes nothing
+        ("<<'e'o\\'f", "eo'f", False),
+        ("<<'one two'", "one two", False),
+        ("<<$EOF", "$EOF", True),  # no variable in a delimiter
+        ("<<  EOF", "EOF", True),  # blanks after << belong to the word
+        ("<< -EOF", "-EOF", True),
+        ("<<file.txt", "file.txt", True),
+    ],
+)
+def test_delimiter_words_as_buildkit_reads_them(word: str, name: str, expand: bool) -> None:
+    (doc,) = heredocs(f"RUN {word}\nbody\n{name}\n")
+    assert (doc.name, doc.content, doc.expand) == (name, "body\n", expand)
+
+
+def test_file_descriptor_prefix() -> None:
+    assert heredocs("RUN cat 3<<EOT\nx\nEOT")[0] == Heredoc("EOT", "x\n", True, False, 3)
+    assert heredocs("RUN cat <<EOT\nx\nEOT")[0].file_descriptor is None
+
+
+def test_several_heredocs_are_read_in_order_each_to_its_own_terminator() -> None:
+    steps = parse("FROM a\nCOPY <<X <<Y /dest\nY\nX\nX\nY\nRUN <<A <<B\na\nA\nb\nB\nUSER me")
+    assert [(d.name, d.content) for d in steps[1].heredocs] == [("X", "Y\n"), ("Y", "X\n")]
+    assert [(d.name, d.content) for d in steps[2].heredocs] == [("A", "a\n"), ("B", "b\n")]
+    assert [s.line for s in steps] == [1, 2, 7, 12]
+
+
+def test_copy_and_add_heredocs_and_their_sources() -> None:
+    step = one("COPY <<EOF /etc/motd\nhello $NAME\nEOF")
+    assert (step.args, step.original) == ("<<EOF /etc/motd", "COPY <<EOF /etc/motd")
+    assert copy_sources(step) == [Heredoc("EOF", "hello $NAME\n", True, False, None)]
+    step = one(
+        "ADD --chmod=644 a <<robots.txt b <<-'humans.txt' /srv/\nUser-agent: *\nrobots.txt\n\tme\n\thumans.txt"
+    )
+    assert copy_sources(step) == [
+        "a",
+        Heredoc("robots.txt", "User-agent: *\n", True, False, None),
+        "b",
+        Heredoc("humans.txt", "me\n", False, True, None, raw="\tme\n"),
+    ]
+    assert copy_sources(one("COPY a '<<b' /c/")) == ["a", "'<<b'"]
+
+
+def test_copy_heredoc_as_destination_and_json_forms() -> None:
+    assert parse_error("FROM a\nCOPY x <<EOF\nEOF") == (
+        "Dockerfile parse error line 2: COPY cannot accept a heredoc as a destination"
+    )
+    assert "ADD cannot accept a heredoc" in parse_error('FROM a\nADD ["x", "<<EOF"]')
+    # The JSON form has no heredocs: "<<EOF" is no body reader, BuildKit writes an empty file EOF.
+    step = one('COPY ["<<EOF", "/x/"]')
+    assert (step.heredocs, copy_sources(step)) == ((), [Heredoc("EOF", "", True, False, None)])
+
+
+def test_heredoc_after_continuations_starts_after_the_logical_line() -> None:
+    steps = parse("FROM a\nRUN cat \\\n  # a comment\n  <<EOF \\\n  > /f\nbody \\\nEOF\nUSER me")
+    assert (steps[1].args, steps[1].line) == ("cat   <<EOF   > /f", 2)
+    assert steps[1].heredocs[0].content == "body \\\n"
+    assert steps[2].line == 8
+
+
+def test_heredocs_with_the_backtick_escape_and_crlf() -> None:
+    steps = parse("# escape=`\nFROM a\nRUN type `\n  <<EOF\nC:\\dir `\nEOF\nUSER me")
+    assert (steps[1].args, steps[1].heredocs[0].content) == ("type   <<EOF", "C:\\dir `\n")
+    assert steps[2].line == 7
+    steps = parse("FROM a\r\nRUN <<EOF\r\necho hi\r\nEOF\r\nUSER me\r\n")
+    assert steps[1].heredocs[0].content == "echo hi\r\n"  # kept as written, as BuildKit does
+    assert steps[2].line == 5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RUN echo '<<EOF'",
+        'RUN echo "<<EOF"',
+        "RUN cat<<EOF",  # glued to a word, BuildKit's lexer does not see it
+        "RUN cat <<<EOF",
+        'RUN cat <<""',
+        'RUN ["cat", "<<EOF"]',
+        "RUN echo \"it's <<EOF",  # an unclosed quote: BuildKit's lexer fails, so no heredoc
+        "LABEL a=<<EOF",
+        "ENV A=<<EOF",
+        "CMD cat <<EOF",
+        "HEALTHCHECK CMD cat <<EOF",
+        'ONBUILD RUN ["cat", "<<EOF"]',
+    ],
+)
+def test_heredoc_looking_text_that_is_not_one(text: str) -> None:
+    steps = parse(f"FROM a\n{text}\nUSER me")
+    assert (steps[1].heredocs, steps[2].line) == ((), 3)
+
+
+def test_heredocs_elsewhere_are_plain_text_so_the_body_is_read_as_instructions() -> None:
+    assert (
+        parse_error("FROM a\nUSER <<EOF\nEOF\n") == "Dockerfile parse error line 3: unknown instruction: EOF"
+    )
+
+
+def test_unterminated_heredoc_is_an_error_at_its_instruction() -> None:
+    for text in ("RUN <<EOF\necho hi\n", "RUN <<EOF", "COPY <<A <<B /d/\na\nA\nb\n"):
+        assert parse_error(f"FROM a\n{text}") == "Dockerfile parse error line 2: unterminated heredoc"
+
+
+def test_onbuild_heredocs_and_their_trigger_text() -> None:
+    steps = parse("FROM a\nONBUILD RUN <<-EOF\n\techo hi\n\tEOF\nUSER me")
+    assert steps[1].heredocs == (Heredoc("EOF", "echo hi\n", True, True, None, raw="\techo hi\n"),)
+    assert steps[2].line == 5
+    trigger = with_heredocs(steps[1])
+    assert trigger == "RUN <<-EOF\n\techo hi\nEOF"  # BuildKit's OnBuild entry
+    step = parse_trigger(trigger)
+    assert (step.command, step.args, step.heredocs) == ("RUN", "<<-EOF", steps[1].heredocs)
+    assert parse_trigger("RUN make").heredocs == ()
+    with pytest.raises(InvalidArgument, match="line 1: unterminated heredoc"):
+        parse_trigger("RUN <<EOF")
+
+
+# -- run_script and friends -----------------------------------------------------------------------
+
+
+def test_run_script_of_a_lone_heredoc_is_its_body() -> None:
+    assert run_script(one("RUN <<EOF\napt-get update\napt-get install -y x\nEOF")) == RunScript(
+        "apt-get update\napt-get install -y x\n"
+    )
+    # Flags, a file descriptor, <<- and a quoted delimiter change nothing: the shell runs the body.
+    assert run_script(one("RUN --network=none 3<<-'EOF'\n\techo $HOME\n\tEOF")) == RunScript("echo $HOME\n")
+
+
+def test_run_script_of_a_shebang_heredoc_is_a_file_to_execute() -> None:
+    step = one('RUN <<py\n#!/usr/bin/env python3\nprint("hi")\npy')
+    assert run_script(step) == RunScript("/dev/pipes/py", '#!/usr/bin/env python3\nprint("hi")\n')
+    assert SCRIPT_DIR == "/dev/pipes"
+    # BuildKit looks for "#!" in the body as written: a tab before it means a plain script.
+    assert run_script(one("RUN <<-EOF\n\t#!/bin/sh\n\techo\n\tEOF")) == RunScript("#!/bin/sh\necho\n")
+
+
+def test_run_script_gives_the_shell_its_own_heredocs_otherwise() -> None:
+    step = one("RUN python3 <<EOF > /hello\nprint('hi')\nEOF")
+    assert run_script(step) == RunScript("python3 <<EOF > /hello\nprint('hi')\nEOF")
+    step = one("RUN cat <<'A' <<-B\n$x\nA\n\tb\n\tB")
+    assert run_script(step) == RunScript("cat <<'A' <<-B\n$x\nA\n\tb\nB")  # as written, bare names
+    assert run_script(one("RUN <<A <<B\na\nA\nb\nB")) == RunScript("<<A <<B\na\nA\nb\nB")
+
+
+def test_run_script_is_none_without_heredocs() -> None:
+    assert run_script(one("RUN echo hi")) is None
+    assert run_script(one('RUN ["sh", "-c", "<<EOF"]')) is None
+    assert run_script(one("COPY <<EOF /f\nEOF")) is None
+    assert with_heredocs(one("RUN echo hi")) == "echo hi"
+
+
+def test_expand_heredoc_substitutes_variables_but_keeps_quotes() -> None:
+    text = "a=$NAME '$NAME' \"${NAME}\" ${UNSET:-dflt} \\$NAME C:\\\\x `x`\nend \\\nx\n"
+    assert expand_heredoc(text, ENV) == "a=berth 'berth' \"berth\" dflt $NAME C:\\x `x`\nend \nx\n"
+    with pytest.raises(InvalidArgument, match="failed to process"):
+        expand_heredoc("${x", ENV)
 
 
 def test_an_onbuild_trigger_parses_as_its_own_instruction() -> None:
