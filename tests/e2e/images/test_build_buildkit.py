@@ -11,6 +11,7 @@ import os
 import socket
 import tarfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -59,18 +60,23 @@ def _layer_files(daemon: Daemon, image: str) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
         for member in outer.getmembers():
-            if not member.isfile():
-                continue
-            data = outer.extractfile(member).read()  # type: ignore[union-attr]
-            try:
-                inner = tarfile.open(fileobj=io.BytesIO(data))
-            except tarfile.TarError:
-                files[member.name] = data  # the config and manifest
-                continue
-            with inner:
-                for entry in inner.getmembers():
-                    files[entry.name] = inner.extractfile(entry).read() if entry.isfile() else b""  # type: ignore[union-attr]
+            if member.isfile():
+                data = outer.extractfile(member).read()  # type: ignore[union-attr]
+                files[member.name] = data  # the config and manifest (and the layer tars)
+                if member.name.endswith(".tar") or member.name.startswith("blobs/"):
+                    files.update(_tar_files(data))
     return files
+
+
+def _tar_files(data: bytes) -> dict[str, bytes]:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as inner:
+            return {
+                e.name: inner.extractfile(e).read() if e.isfile() else b""  # type: ignore[union-attr]
+                for e in inner.getmembers()
+            }
+    except tarfile.TarError:
+        return {}
 
 
 def test_bind_mounts_read_the_context_without_copying_it(builder: Daemon, tmp_path: Path) -> None:
@@ -124,7 +130,7 @@ def test_secrets_reach_the_step_and_nothing_else(builder: Daemon, tmp_path: Path
                 "stat -c %a /run/secrets/token > /mode\n"
                 "RUN --mount=type=secret,id=token,target=/etc/tok,mode=0440,uid=1,gid=2 "
                 "stat -c '%a %u %g' /etc/tok > /owned\n"
-                "RUN --mount=type=secret,id=API,env=API_KEY echo \"$API_KEY\" | sha256sum | cut -c1-16 > /env\n"
+                'RUN --mount=type=secret,id=API,env=API_KEY echo "$API_KEY" | sha256sum | cut -c1-16 > /env\n'
                 "RUN --mount=type=secret,id=absent ls /run/secrets > /absent 2>&1 || echo none > /absent\n"
             ),
         },
@@ -136,6 +142,7 @@ def test_secrets_reach_the_step_and_nothing_else(builder: Daemon, tmp_path: Path
     assert out.split()[:7] == [str(len(value)), "400", "440", "1", "2", env_digest, "none"], out
     assert out.count("No such file") == 2
     files = _layer_files(builder, image)
+    assert files.get("size") == f"{len(value)}\n".encode()  # the layers were read
     assert not any(value.encode() in data or b"value-of-an-env" in data for data in files.values())
     history = builder.berth("history", "--no-trunc", "--format", "{{.CreatedBy}}", image, check=True).stdout
     assert value not in history and "value-of-an-env" not in history and "id=token" in history
@@ -271,7 +278,9 @@ def test_copy_chmod_exclude_parents_and_link(builder: Daemon, tmp_path: Path) ->
     )
     lines = out.split("\n")
     assert lines[:4] == ["751 /bin/run.sh", "755 /sym/a", "644 /sym/a/one.txt", "755 /sym/b/two.txt"], out
-    assert "./a/debug.log" not in out and "./cache" not in out and "./a/one.txt" in out and "./b/two.txt" in out
+    assert (
+        "./a/debug.log" not in out and "./cache" not in out and "./a/one.txt" in out and "./b/two.txt" in out
+    )
     assert "./tree/a/one.txt\n./tree/b/two.txt\n" in out
     assert "./a/one.txt\n1:2" in out  # the pivot dropped tree/
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --chmod=u+q run.sh /x\n")
@@ -323,3 +332,147 @@ def test_platform_args_are_defined_as_buildkit_defines_them(builder: Daemon, tmp
     (ctx / "Dockerfile").write_text(f"FROM --platform={other} busybox\nRUN true\n")
     refused = builder.docker("build", str(ctx))
     assert refused.returncode != 0 and "this daemon builds only for its own platform" in refused.stderr
+
+
+def test_heredocs_run_and_copy_as_buildkit_runs_them(builder: Daemon, tmp_path: Path) -> None:
+    dockerfile = (
+        "# syntax=docker/dockerfile:1\n"
+        "FROM busybox\n"
+        "ENV NAME=berth\n"
+        "RUN <<EOF\n"
+        "echo one > /one\n"
+        'echo "$NAME" >> /one\n'
+        "EOF\n"
+        "RUN <<-EOF\n"
+        "\techo tabs stripped > /tabs\n"
+        "\tEOF\n"
+        "RUN cat > /two <<A && cat > /three <<'B'\n"
+        "from A $NAME\n"
+        "A\n"
+        "from B $NAME\n"
+        "B\n"
+        "RUN <<EOF\n"
+        "#!/bin/sh\n"
+        'echo "shebang $0" > /shebang\n'
+        "EOF\n"
+        "COPY <<EOF /etc/expanded.conf\n"
+        "name=${NAME}\n"
+        "EOF\n"
+        "COPY <<'EOF' <<second.txt /docs/\n"
+        "kept $NAME\n"
+        "EOF\n"
+        "second\n"
+        "second.txt\n"
+        "COPY --chmod=600 <<EOF /secret.conf\n"
+        "x\n"
+        "EOF\n"
+    )
+    ctx = _ctx(tmp_path, {"Dockerfile": dockerfile})
+    result = builder.docker("build", "-t", "heredocs", str(ctx))
+    assert result.returncode == 0, result.stderr
+    out = _run(
+        builder,
+        "heredocs",
+        "cat /one /tabs /two /three /shebang /etc/expanded.conf /docs/EOF /docs/second.txt; "
+        "stat -c %a /etc/expanded.conf /secret.conf",
+    )
+    assert out == (
+        "one\nberth\ntabs stripped\nfrom A berth\nfrom B $NAME\nshebang /dev/pipes/EOF\n"
+        "name=berth\nkept $NAME\nsecond\n644\n600\n"
+    ), out
+    # the body is part of the step: a changed body runs again, an unchanged one is cached
+    again = builder.docker("build", "-t", "heredocs", str(ctx))
+    assert again.stdout.count("Using cache") >= 7, again.stdout
+    (ctx / "Dockerfile").write_text(dockerfile.replace("echo one", "echo uno"))
+    changed = builder.docker("build", "-t", "heredocs", str(ctx))
+    assert changed.returncode == 0 and _run(builder, "heredocs", "head -1 /one") == "uno\n"
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def local_git_builder() -> Iterator[Daemon]:
+    """A berthd that takes ``file://`` git sources (BERTH_BUILD_FILE_GIT=1: tests only, the host's
+    repositories are not a build's to read otherwise)."""
+    from tests.e2e.conftest import daemon_with
+
+    os.environ["BERTH_BUILD_FILE_GIT"] = "1"
+    try:
+        with daemon_with() as daemon:
+            os.environ.pop("BERTH_BUILD_FILE_GIT", None)
+            daemon.env["DOCKER_BUILDKIT"] = "0"
+            yield daemon
+    finally:
+        os.environ.pop("BERTH_BUILD_FILE_GIT", None)
+
+
+def test_add_of_a_git_repository_and_checksums(local_git_builder: Daemon, tmp_path: Path) -> None:
+    import functools
+    import http.server
+
+    repo = tmp_path / "repo.git"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("v1\n")
+    (repo / "sub").mkdir()
+    (repo / "sub/inner.txt").write_text("inner\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "one")
+    _git(repo, "tag", "v1")
+    (repo / "README").write_text("v2\n")
+    _git(repo, "commit", "-q", "-am", "two")
+    head = _git(repo, "rev-parse", "HEAD")
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "file.txt").write_text("served\n")
+    digest = hashlib.sha256(b"served\n").hexdigest()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(web))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/file.txt"
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox\n"
+                f"ADD file://{repo} /src\n"
+                f"ADD file://{repo}#v1:sub /v1sub\n"
+                f"ADD --keep-git-dir file://{repo}#v1 /kept\n"
+                f"ADD --checksum={head[:12]} file://{repo} /pinned\n"
+                f"ADD --checksum=sha256:{digest} {url} /checked.txt\n"
+            )
+        },
+    )
+    try:
+        built = local_git_builder.docker("build", "-t", "gitty", str(ctx))
+        assert built.returncode == 0, built.stderr
+        out = _run(
+            local_git_builder,
+            "gitty",
+            "cat /src/README /v1sub/inner.txt /pinned/README /checked.txt; ls -a /src | grep -c .git; "
+            "cat /kept/.git/HEAD",
+        )
+        lines = out.split("\n")
+        assert lines[:5] == ["v2", "inner", "v2", "served", "0"], out
+        assert len(lines[5]) == 40  # a detached HEAD at the tag's commit
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /x\n")
+        wrong = local_git_builder.docker("build", str(ctx))
+        assert wrong.returncode != 0 and "digest mismatch" in wrong.stderr
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nADD file://{repo}#nope /x\n")
+        missing = local_git_builder.docker("build", str(ctx))
+        assert missing.returncode != 0 and "couldn't find remote ref nope" in missing.stderr
+        (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --checksum=sha256:00 f /x\n")
+        copy = local_git_builder.docker("build", str(ctx))
+        assert copy.returncode != 0 and "Unknown flag: checksum" in copy.stderr
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,19 +1,23 @@
-"""``POST /build``: Docker's classic builder. Each Dockerfile step makes an image on top of the last:
+"""``POST /build``: Docker's builder, speaking the Dockerfile syntax of BuildKit's ``docker/dockerfile:1``
+frontend. Each Dockerfile step makes an image on top of the last:
 RUN runs the command in a container from the current image and commits its changes; COPY/ADD extract
 files from the context into such a container's root (resolved inside it, as ``cp`` does) and commit;
 the other instructions only change the image config (an empty layer in the history). Output is the
 classic builder's JSON stream (``Step 1/3 : FROM busybox``, `` ---> 1a2b3c4d5e6f``, the commands'
 output, ``{"aux": {"ID": …}}``, ``Successfully built …``, ``Successfully tagged …``).
 
-Multi-stage files build stage by stage (``--target`` stops at a stage; ``COPY --from`` reads a
-finished stage's or another image's root). ``FROM`` an image with ONBUILD triggers runs them first.
+Multi-stage files are a graph (``stages.py``): only the stages the target needs are built, in order;
+``COPY --from`` reads a finished stage's or another image's root. ``FROM`` an image with ONBUILD
+triggers runs them first. BuildKit's syntax: heredocs (``RUN <<EOF``, ``COPY <<EOF /f``), ``RUN
+--mount`` of every type (``run_mounts.py``, ``step_mounts.py``), ``RUN --network``, ``COPY --chmod``
+(``chmod.py``), ``--exclude``, ``--parents``, ``--link``, ``ADD`` of git repositories (``git.py``)
+and ``--checksum``, the automatic platform ARGs.
 The build cache (``cache.py``): a step whose parent image already has a child made by the same step
 reuses it (`` ---> Using cache``); ``--cache-from`` images can serve too; ``--no-cache`` turns it off.
 
 RUN steps run with the build's limits (memory, swap, CPU shares/quota/period, shm size, cgroup
 parent), network and extra hosts. Intermediate containers are removed after each successful step
-unless ``rm=0``; a failed step's container stays unless ``forcerm=1``, as Docker's. What the classic
-builder cannot do (``--chmod``, ``--link``, ``RUN --mount``, heredocs, …) is refused in Docker's words.
+unless ``rm=0``; a failed step's container stays unless ``forcerm=1``, as Docker's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import codecs
 import contextlib
 import json
 import os
+import posixpath
 import shlex
 import shutil
 import tarfile
@@ -34,18 +39,22 @@ from typing import Any, BinaryIO
 
 from berth.api.dockerignore import read_patterns
 from berth.distribution.auth import Credentials
-from berth.engine.builder import cache, download, run_mounts, step_mounts
+from berth.engine.builder import cache, download, git, run_mounts, step_mounts
 from berth.engine.builder import chmod as chmod_mode
 from berth.engine.builder import context as build_context
 from berth.engine.builder import stages as stage_graph
 from berth.engine.builder.dockerfile import (
-    BUILDKIT_ONLY,
+    Heredoc,
     Instruction,
+    copy_sources,
     expand,
+    expand_heredoc,
     key_values,
     parse,
     parse_trigger,
+    run_script,
     split_words,
+    with_heredocs,
 )
 from berth.engine.builder.ignore import remove_build_files
 from berth.engine.builder.step_mounts import CacheStore, StepMounts
@@ -64,10 +73,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CONFIG_ONLY = {"ENV", "LABEL", "WORKDIR", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL"}
 _DEFAULT_SHELL = ["/bin/sh", "-c"]
-# Flags Docker's parser takes but its classic builder cannot honour, per instruction.
-_BUILDKIT_FLAGS = {
-    "ADD": ("checksum", "keep-git-dir"),
-}
 # build args any RUN sees without an ARG (dockerd's BuiltinAllowedBuildArgs)
 _BUILTIN_ARGS = frozenset(
     {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -337,7 +342,7 @@ class _Build:
             await self.commit_config(dict(self.stage.config), f"MAINTAINER {step.args}")
         elif command == "ONBUILD":
             config = dict(self.stage.config)
-            config["OnBuild"] = [*(config.get("OnBuild") or []), step.args]
+            config["OnBuild"] = [*(config.get("OnBuild") or []), with_heredocs(step)]  # bodies kept
             await self.commit_config(config, f"ONBUILD {step.args}")
         else:  # the parser refuses unknown instructions: this is a new one not handled here
             raise InvalidArgument(f"{command} is not supported by the Berth builder")
@@ -348,6 +353,45 @@ class _Build:
 
     def _shell(self) -> list[str]:
         return list(self.stage.config.get("Shell") or _DEFAULT_SHELL)
+
+    async def _fetch_sources(
+        self, step: Instruction, patterns: list[str], checksum: str
+    ) -> list[build_context.Source]:
+        """ADD's remote sources: git repositories checked out (a directory: its files go into the
+        destination), http(s) files downloaded; ``--checksum`` verified for either."""
+        keep = step.flags.get("keep-git-dir")
+        if keep is not None and not any(git.is_git_source(p) for p in patterns):
+            raise InvalidArgument("--keep-git-dir is only valid for ADD of a git repository")
+        fetched: list[build_context.Source] = []
+        for source in patterns:
+            self._downloads += 1
+            directory = self.context.parent / f"download-{self._downloads}"
+            if git.is_git_source(source):  # before is_remote: https://….git is a repository
+                checkout = await git.fetch_git(
+                    git.parse_git_ref(source), directory, keep_git_dir=None if keep is None else keep == "true",
+                    checksum=checksum, allow_file=os.environ.get("BERTH_BUILD_FILE_GIT") == "1",
+                )  # fmt: skip
+                fetched.append(
+                    build_context.Source(checkout.path, f"{git.redact(source)}#{checkout.commit}", "")
+                )
+            elif download.is_remote(source):
+                file = await download.fetch(source, directory)
+                if checksum:
+                    await asyncio.to_thread(download.verify_checksum, file.path, checksum, source)
+                fetched.append(file)
+                await self.say("\n")
+        return fetched
+
+    def _heredoc_file(self, doc: Heredoc, env: Mapping[str, str]) -> build_context.Source:
+        """``COPY <<EOF /dest``: the body as a file named after the heredoc (mode 0644 unless
+        ``--chmod``), expanded with the step's variables unless its delimiter was quoted."""
+        self._downloads += 1
+        directory = self.context.parent / f"heredoc-{self._downloads}"
+        directory.mkdir(mode=0o700)
+        path = directory / posixpath.basename(doc.name)
+        path.write_text(expand_heredoc(doc.content, env) if doc.expand else doc.content)
+        os.chmod(path, 0o644)
+        return build_context.Source(path, f"<<{doc.name}", path.name)
 
     async def command_line(self, step: Instruction) -> None:
         """CMD and ENTRYPOINT: the exec form as it is, the shell form behind the current SHELL."""
@@ -589,7 +633,6 @@ class _Build:
 
     async def run_(self, step: Instruction) -> None:
         self._require_stage("RUN")
-        _refuse_buildkit_flags(step)
         env = self.env()
         mounts = run_mounts.parse(step.flags.get("mount", ""), lambda v: expand(v, env, escape=step.escape))
         network = run_mounts.network_mode(step.flags["network"]) if "network" in step.flags else None
@@ -600,7 +643,11 @@ class _Build:
             )
         if security != "sandbox":
             raise InvalidArgument(f"unsupported security mode {security!r}: use sandbox or insecure")
-        cmd = list(step.json) if step.json is not None else [*self._shell(), step.args]
+        script = run_script(step)
+        if script is not None:  # heredocs: the script, or the line and its bodies for the shell
+            cmd = [*self._shell(), script.command]
+        else:
+            cmd = list(step.json) if step.json is not None else [*self._shell(), step.args]
         shown = " ".join(cmd)
         self._steps += 1
         scratch = self.context.parent / f"step-{self._steps}"
@@ -608,6 +655,8 @@ class _Build:
             mounts, context=self.context, scratch=scratch, root_of=self.root_of, secrets=self.options.secrets,
             ssh=self.options.ssh, caches=self.s.cache_mounts, description=f"exec {shown}"[:200],
         ) as prepared:  # fmt: skip
+            if script is not None and script.script is not None:  # "#!": run as a file of its own
+                prepared.add_file(script.script, script.command, 0o755)
             flags = " ".join(
                 [*([f"--network={step.flags['network']}"] if network is not None else []), prepared.key()]
             ).strip()
@@ -718,7 +767,6 @@ class _Build:
     async def copy(self, step: Instruction) -> None:
         command = step.command
         self._require_stage(command)
-        _refuse_buildkit_flags(step)
         if "from" in step.flags and command == "ADD":
             raise InvalidArgument("ADD does not support --from: use COPY --from")
         env = self.env()
@@ -731,17 +779,18 @@ class _Build:
                 f"{command} requires at least two arguments, but only one was provided. "
                 "Destination could not be determined."
             )
-        *patterns, dest = words
+        dest = words[-1]
+        given = copy_sources(step)
+        patterns = [w for w, src in zip(words, given, strict=False) if isinstance(src, str)]
+        inline = [self._heredoc_file(src, env) for src in given if isinstance(src, Heredoc)]
         source_image = await self._stage_image(step.flags["from"]) if "from" in step.flags else ""
-        downloaded: list[build_context.Source] = []
-        if command == "ADD":  # http(s) sources: the daemon downloads them now, as dockerd's
-            for url in [p for p in patterns if download.is_remote(p)]:
-                self._downloads += 1
-                downloaded.append(
-                    await download.fetch(url, self.context.parent / f"download-{self._downloads}")
-                )
-                await self.say("\n")
-            patterns = [p for p in patterns if not download.is_remote(p)]
+        downloaded: list[build_context.Source] = list(inline)  # files, copied as they are
+        checksum = expand(step.flags.get("checksum", ""), env, escape=step.escape)
+        if checksum:
+            download.check_checksum_use(command, patterns)
+        if command == "ADD":  # git and http(s) sources: the daemon fetches them now
+            downloaded.extend(await self._fetch_sources(step, patterns, checksum))
+            patterns = [p for p in patterns if not (git.is_git_source(p) or download.is_remote(p))]
         if source_image:  # an image never changes: its id (and the paths) identify the files
             what = f"--from={source_image} {' '.join(patterns)}"
         else:  # resolved before any container is made: a missing file fails early
@@ -851,14 +900,6 @@ def _copy_rules(step: Instruction, env: Mapping[str, str]) -> build_context.Copy
         chmod=chmod_mode.parse(expand(chmod, env, escape=step.escape)) if chmod else None,
         exclude=read_patterns("\n".join(excludes)),
     )
-
-
-def _refuse_buildkit_flags(step: Instruction) -> None:
-    """Docker's classic-builder error for the first flag only BuildKit can honour."""
-    refused = _BUILDKIT_FLAGS.get(step.command, ())
-    for name in step.flags:
-        if name in refused:
-            raise InvalidArgument(f"the --{name} option requires BuildKit. {BUILDKIT_ONLY}")
 
 
 def _tag_reference(tag: str) -> reference.Reference:

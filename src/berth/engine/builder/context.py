@@ -79,9 +79,8 @@ def sources(context: Path, patterns: list[str], command: str) -> list[Source]:
         if "://" in pattern or pattern.startswith("git@"):
             if command == "COPY":
                 raise InvalidArgument("source can't be a URL for COPY")
-            raise NotSupported(  # http(s) URLs are downloaded before (download.py)
-                f"ADD of a git repository or a non-HTTP URL is not supported by Berth's classic builder: "
-                f"{pattern} (clone it in a RUN step, or build with it in the context)"
+            raise NotSupported(  # git and http(s) sources are fetched before (git.py, download.py)
+                f"ADD of this URL is not supported: {pattern} (ADD takes http(s) URLs and git repositories)"
             )
         clean = posixpath.normpath("/" + pattern).lstrip("/")
         if clean and glob.has_magic(clean):

@@ -59,9 +59,6 @@ _KNOWN_DIRECTIVES = frozenset({"escape", "syntax", "check"})
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")  # Docker's separator between an instruction and its args
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 _NOT_STRINGS = "when using JSON array syntax, arrays must be comprised of strings only"
-BUILDKIT_ONLY = (
-    "Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
-)
 # A heredoc word as BuildKit's reHeredoc sees one: fd, "-" (chomp), then the delimiter, which its
 # lexer must read as one word (``<<EOF``, ``<<-EOF``, ``<< "EOF"``, ``3<<EOF``; not ``<<EOF<<X``).
 _HEREDOC = re.compile(r"([0-9]*)<<(-?)[ \t\n\f\r]*([^<]*)")

@@ -176,6 +176,15 @@ class StepMounts:
         if not any(e.startswith("SSH_AUTH_SOCK=") for e in self.env):
             self.env.append(f"SSH_AUTH_SOCK={mount.target}")
 
+    def add_file(self, content: str, target: str, mode: int) -> None:
+        """A file for this step only (a heredoc's ``#!`` script), bound read-only at ``target``."""
+        directory = self._scratch / f"file-{len(self.host_mounts)}"
+        directory.mkdir(parents=True, mode=0o700)
+        path = directory / "file"
+        path.write_text(content)
+        os.chmod(path, mode)
+        self._bind(str(path), target, True)  # under /dev, a tmpfs: no mount point in the layer
+
     def _bind(self, source: str, target: str, readonly: bool) -> None:
         self.host_mounts.append({"Type": "bind", "Source": source, "Target": target, "ReadOnly": readonly})
 
