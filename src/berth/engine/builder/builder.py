@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 from berth.distribution.auth import Credentials
 from berth.engine.builder import cache, download
 from berth.engine.builder import context as build_context
+from berth.engine.builder.cache_mounts import CacheMounts
 from berth.engine.builder.dockerfile import (
     BUILDKIT_ONLY,
     Instruction,
@@ -125,7 +126,9 @@ class BuildService:
         commits: CommitService,
         pull: PullService | None,
         work_dir: Path,
+        cache_mounts: CacheMounts | None = None,
     ) -> None:
+        self.cache_mounts = cache_mounts
         self.images = images
         self.containers = containers
         self.commits = commits
