@@ -1,4 +1,8 @@
-"""berthd's configuration: command-line flags merged over a daemon.json-style ``--config-file``."""
+"""berthd's configuration: command-line flags merged over a daemon.json-style ``--config-file``.
+
+The file's ``builder`` object is daemon.json's (``builder_config.py``): ``{"builder": {"gc": {"enabled":
+true, "defaultKeepStorage": "10GB"}}}`` bounds the build cache; it has no flags, as in dockerd.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from berth.daemon import builder_config
 from berth.errors import InvalidArgument
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
@@ -40,6 +45,12 @@ class DaemonConfig:
     ip_forward: bool = True  # turn on net.ipv4.ip_forward for bridge networks (Docker's --ip-forward)
     ip_masq: bool = True  # masquerade bridge networks' traffic to the outside (Docker's --ip-masq)
     cleanup: bool = False  # remove Berth's host state (its nftables table, bridges) and exit
+    # the build cache's GC after each build (``builder.gc`` in the file; sizes in bytes, 0: unset —
+    # with all three unset, the reserved space is 10% of the data root's filesystem)
+    builder_gc: bool = True
+    builder_gc_reserved_space: int = 0
+    builder_gc_max_used_space: int = 0
+    builder_gc_min_free_space: int = 0
 
     def effective_hosts(self) -> list[str]:
         return self.hosts or [DEFAULT_HOST]
@@ -129,9 +140,12 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise InvalidArgument(f"unable to read config file {path}: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidArgument(f"config file {path} must hold a JSON object")
-    known = {f.name for f in fields(DaemonConfig)}
+    known = {f.name for f in fields(DaemonConfig)} - builder_config.FIELDS
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "builder":
+            out.update(builder_config.parse(value, f"config file {path}"))
+            continue
         name = _ALIASES.get(key, key.replace("-", "_"))
         if name == "":
             continue

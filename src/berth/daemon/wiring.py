@@ -5,6 +5,8 @@ data-root/                  (DaemonConfig.data_root, default /var/lib/berth)
   containers/<id>/          container records, json-file logs, hosts/hostname/resolv.conf
   volumes/<name>/           local volumes: _data/ and volume.json — see berth.engine.volumes
   networks/<id>.json        user-defined networks — see berth.engine.networks.service
+  builder/                  BuildService's scratch (contexts being built)
+    cache/                  RUN --mount=type=cache directories — see berth.engine.builder.cache_mounts
   daemon-id
 exec-root/                  (default /run/berth)
   berth.sock                the API socket (default host)
@@ -14,6 +16,7 @@ exec-root/                  (default /run/berth)
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ from berth.distribution.resolver import RegistryResolver
 from berth.distribution.service import RegistryService
 from berth.distribution.tls import client_factory
 from berth.engine.builder.builder import BuildService
+from berth.engine.builder.cache_mounts import CacheMounts
+from berth.engine.builder.cache_prune import SpaceLimits
 from berth.engine.containers.commit import CommitService
 from berth.engine.containers.execs import ExecService
 from berth.engine.containers.service import ContainerService
@@ -58,6 +63,7 @@ class Services:
     registry: RegistryService
     commits: CommitService
     build: BuildService
+    build_cache: CacheMounts
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -128,6 +134,7 @@ def build_services(config: DaemonConfig) -> Services:
     clients = client_factory(certs_dir=CERTS_DIR)
     pull = PullService(images=images, resolver=resolver, events=events, client_factory=clients)
     commits = CommitService(containers=containers, images=images, events=events)
+    build_cache = CacheMounts(config.data_root / "builder" / "cache", gc_limits=gc_limits(config))
     return Services(
         config=config,
         daemon_id=daemon_id,
@@ -155,8 +162,28 @@ def build_services(config: DaemonConfig) -> Services:
             commits=commits,
             pull=pull,
             work_dir=config.data_root / "builder",
+            cache_mounts=build_cache,
         ),
+        build_cache=build_cache,
     )
+
+
+def gc_limits(config: DaemonConfig) -> SpaceLimits | None:
+    """``builder.gc``'s bounds; none set: 10% of the data root's filesystem (BuildKit's default
+    reserved space; 2 GB when the size is unknown, as its fallback). ``None``: GC disabled."""
+    if not config.builder_gc:
+        return None
+    limits = SpaceLimits(
+        config.builder_gc_reserved_space, config.builder_gc_max_used_space, config.builder_gc_min_free_space
+    )
+    if limits.reserved or limits.max_used or limits.min_free:
+        return limits
+    try:
+        st = os.statvfs(config.data_root)
+        reserved = st.f_blocks * st.f_frsize // 10
+    except OSError:
+        reserved = 0
+    return SpaceLimits(reserved=reserved or 2 * 10**9)
 
 
 def _userns_maps(config: DaemonConfig) -> tuple[list[dict[str, int]], list[dict[str, int]]] | None:

@@ -476,3 +476,38 @@ def test_add_of_a_git_repository_and_checksums(local_git_builder: Daemon, tmp_pa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_cache_mounts_persist_across_builds_and_stay_out_of_the_image(
+    builder: Daemon, tmp_path: Path
+) -> None:
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox AS seed\nRUN mkdir /s && echo seeded > /s/first\n"
+                "FROM busybox\nARG RUN_ID\n"
+                "RUN --mount=type=cache,target=/root/.cache "
+                'echo "$RUN_ID" >> /root/.cache/runs && cat /root/.cache/runs > /seen\n'
+                "RUN --mount=type=cache,target=/var/cache/x,id=perm,mode=0700,uid=7,gid=8 "
+                "stat -c '%a %u %g' /var/cache/x > /perm\n"
+                "RUN --mount=type=cache,target=/c,from=seed,source=/s,sharing=locked cat /c/first > /seeded\n"
+                "RUN --mount=type=cache,target=/p,sharing=private touch /p/mine && ls /p > /private\n"
+            )
+        },
+    )
+    first = _build(builder, ctx, "--build-arg", "RUN_ID=one")
+    second = _build(builder, ctx, "--build-arg", "RUN_ID=two")
+    assert _run(builder, first, "cat /seen") == "one\n"
+    assert _run(builder, second, "cat /seen") == "one\ntwo\n"  # the cache outlived the first build
+    out = _run(
+        builder, second, "cat /perm /seeded /private; ls -A /root/.cache /var/cache/x /c /p 2>&1; true"
+    )
+    assert out.startswith("700 7 8\nseeded\nmine\n"), out
+    assert out.count("No such file") == 4  # no mount point, no cache content in the image
+    df = builder.docker("system", "df", "-v")
+    assert df.returncode == 0 and df.stdout.count("exec.cachemount") >= 4, df.stdout  # four caches
+    pruned = builder.docker("builder", "prune", "-af")
+    assert pruned.returncode == 0 and "Total reclaimed space" in pruned.stdout
+    third = _build(builder, ctx, "--build-arg", "RUN_ID=three")
+    assert _run(builder, third, "cat /seen") == "three\n"  # pruned: a fresh cache

@@ -43,6 +43,7 @@ from berth.engine.builder import cache, download, git, run_mounts, step_mounts
 from berth.engine.builder import chmod as chmod_mode
 from berth.engine.builder import context as build_context
 from berth.engine.builder import stages as stage_graph
+from berth.engine.builder.cache_mounts import CacheMounts
 from berth.engine.builder.dockerfile import (
     Heredoc,
     Instruction,
@@ -57,7 +58,7 @@ from berth.engine.builder.dockerfile import (
     with_heredocs,
 )
 from berth.engine.builder.ignore import remove_build_files
-from berth.engine.builder.step_mounts import CacheStore, StepMounts
+from berth.engine.builder.step_mounts import StepMounts
 from berth.engine.containers import archive
 from berth.engine.containers.commit import CommitService
 from berth.engine.containers.service import ContainerService
@@ -135,7 +136,7 @@ class BuildService:
         commits: CommitService,
         pull: PullService | None,
         work_dir: Path,
-        cache_mounts: CacheStore | None = None,
+        cache_mounts: CacheMounts | None = None,
     ) -> None:
         self.images = images
         self.containers = containers
@@ -156,6 +157,8 @@ class BuildService:
             return await _Build(self, context, options, send).run(steps)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
+            if self.cache_mounts is not None:  # builder.gc: the cache kept within its limit
+                await asyncio.to_thread(self.cache_mounts.gc)
 
     async def build_remote(self, url: str, options: BuildOptions, send: Send) -> ImageRecord:
         """``remote=URL``: the context (an archive, or a Dockerfile alone) is downloaded first."""

@@ -15,6 +15,7 @@ step's layer before the commit (``scrub``), so mounts leave no trace in the imag
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import stat
@@ -31,7 +32,16 @@ from berth.errors import InvalidArgument, NotFound, NotSupported
 
 class CacheStore(Protocol):
     def acquire(
-        self, cache_id: str, *, sharing: str, mode: int, uid: int, gid: int, description: str
+        self,
+        cache_id: str,
+        *,
+        sharing: str,
+        mode: int,
+        uid: int,
+        gid: int,
+        description: str,
+        base: str,
+        seed: Callable[[Path], None] | None,
     ) -> AbstractAsyncContextManager[Path]: ...
 
 
@@ -111,16 +121,21 @@ class StepMounts:
                 source = self._copy(source)
             self._bind(source, mount.target, mount.readonly)
         elif mount.type == "cache":
-            if mount.from_:
-                raise NotSupported(
-                    "RUN --mount=type=cache,from=… (a cache seeded from a stage) is not supported"
-                )
             if self._caches is None:
                 raise NotSupported("RUN --mount=type=cache: this daemon has no build cache store")
+            seed = None
+            # BuildKit keys a cache by where it starts as well as by its id: a cache seeded from a
+            # stage, or made with its own mode/uid/gid, is another cache
+            default = (mount.mode, mount.uid, mount.gid) == (0o755, 0, 0)
+            base = "" if default else f"perms:{mount.mode:o}:{mount.uid}:{mount.gid}"
+            if mount.from_:
+                origin = self._inside(await self._root_of(mount.from_), mount.source, mount.from_)
+                seed = functools.partial(_seed, origin)
+                base = f"from:{mount.from_}:{mount.source}:{base}"
             path = await self._stack.enter_async_context(
                 self._caches.acquire(
                     mount.id, sharing=mount.sharing, mode=mount.mode, uid=mount.uid, gid=mount.gid,
-                    description=f"cached mount {mount.target} from {self._description}",
+                    description=f"cached mount {mount.target} from {self._description}", base=base, seed=seed,
                 )
             )  # fmt: skip
             self._bind(str(path), mount.target, mount.readonly)
@@ -203,6 +218,14 @@ class StepMounts:
         else:
             shutil.copy2(source, target)
         return str(target)
+
+
+def _seed(origin: str, data: Path) -> None:
+    """A new cache's first contents: a copy of its ``from`` stage's ``source``."""
+    if os.path.isdir(origin):
+        shutil.copytree(origin, data, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(origin, data / os.path.basename(origin))
 
 
 def existing(root_fd: int, targets: list[str]) -> set[str]:

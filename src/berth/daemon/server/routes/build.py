@@ -5,8 +5,14 @@ either takes effect or is refused with dockerd's message (``squash`` needs exper
 ``version=2`` and ``outputs`` need BuildKit, which Berth does not have). ``remote`` takes an http(s)
 URL of an archive or of a Dockerfile (git repositories are refused).
 
-``POST /build/prune``: dockerd prunes only BuildKit's cache there (the classic builder's cache is
-its intermediate images, which ``image prune`` handles): with no BuildKit, nothing to delete.
+``POST /build/prune``: dockerd prunes BuildKit's cache there (the classic builder's cache is its
+intermediate images, which ``image prune`` handles); here that is the ``RUN --mount=type=cache``
+directories (``engine.builder.cache_mounts``). ``all``; ``filters`` ``until``/``unused-for`` (a Go
+duration back from now, a date or time, unix seconds), ``id``, ``parent``, ``type``, ``description``,
+``inuse``, ``shared``, ``private``, ``label``/``label!`` (``engine.builder.cache_prune``), any other
+refused as dockerd does (``invalid filter 'x'``); ``reserved-space`` (or the older ``keep-storage``),
+``max-used-space``, ``min-free-space`` in bytes. The answer: the deleted ids (``null`` for none) and
+the bytes reclaimed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +33,9 @@ from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.routes.distribution import ProgressStream
 from berth.daemon.wiring import Services
 from berth.engine.builder.builder import BuildFailed, BuildOptions, BuildService, decode_auths
+from berth.engine.builder.cache_mounts import CacheMounts
 from berth.errors import InvalidArgument, NotSupported
+from berth.util import gotime
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 # query parameter → the HostConfig field of RUN's containers it sets (0 or empty: unset)
@@ -41,7 +50,7 @@ _LIMITS = {
 
 
 def register(router: ApiRouter, services: Services) -> None:
-    handler = _Handler(services.build)
+    handler = _Handler(services.build, services.build_cache)
     router.post("/build", handler.build)
     router.post("/build/prune", handler.prune)
 
@@ -200,9 +209,39 @@ def _extra_host(entry: str) -> str:
     return f"{name}:{address}" if sep else entry
 
 
+def _until(filters: dict[str, list[str]]) -> float | None:
+    """``until`` (or its old name ``unused-for``), taken out of ``filters``: unix seconds."""
+    if "until" in filters and "unused-for" in filters:
+        raise InvalidArgument('conflicting filters: "until" and "unused-for"')
+    key = "unused-for" if "unused-for" in filters else "until"
+    values = filters.pop(key, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument("filters expect only one value")
+    try:
+        return gotime.timestamp(values[0], now=time.time())
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"\"{key}\" filter expects a duration (e.g., '24h') or a timestamp: {exc}"
+        ) from None
+
+
+def _bytes(request: web.Request, key: str) -> int:
+    raw = request.query.get(key, "")
+    if not raw:
+        return 0
+    if not raw.lstrip("+-").isdigit():
+        raise InvalidArgument(f"{key} is in bytes and expects an integer, got {raw}")
+    if int(raw) < 0:
+        raise InvalidArgument(f"{key} is in bytes and must not be negative, got {raw}")
+    return int(raw)
+
+
 class _Handler:
-    def __init__(self, builder: BuildService) -> None:
+    def __init__(self, builder: BuildService, cache: CacheMounts) -> None:
         self._builder = builder
+        self._cache = cache
 
     async def build(self, request: web.Request) -> web.StreamResponse:
         options = options_of(request)
@@ -224,10 +263,19 @@ class _Handler:
         return await ProgressStream(request).run(work)
 
     async def prune(self, request: web.Request) -> web.Response:
-        """dockerd's answer with only the classic builder in use: no BuildKit cache to delete."""
-        parse_filters(request.query.get("filters"))
-        for key in ("keep-storage", "reserved-space", "max-used-space", "min-free-space"):
-            raw = request.query.get(key, "")
-            if raw and not raw.lstrip("-").isdigit():
-                raise InvalidArgument(f"{key} is in bytes and expects an integer, got {raw}")
-        return web.json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+        filters = parse_filters(request.query.get("filters"))
+        sizes = {
+            key: _bytes(request, key)
+            for key in ("keep-storage", "reserved-space", "max-used-space", "min-free-space")
+        }
+        until = _until(filters)
+        deleted, reclaimed = await asyncio.to_thread(
+            self._cache.prune,
+            all=query_bool(request, "all"),
+            until=until,
+            keep_storage=sizes["reserved-space"] or sizes["keep-storage"],  # dockerd: the new name wins
+            max_used_space=sizes["max-used-space"],
+            min_free_space=sizes["min-free-space"],
+            filters=filters,
+        )
+        return web.json_response({"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
