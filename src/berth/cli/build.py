@@ -23,16 +23,24 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 
+def ignore_file_for(root: str, dockerfile: str) -> str:
+    """BuildKit's choice: ``<Dockerfile>.dockerignore`` beside a Dockerfile, when there is one, is
+    used instead of the context's ``.dockerignore`` (paths relative to the context)."""
+    specific = dockerfile + ".dockerignore"
+    return specific if os.path.isfile(os.path.join(root, specific)) else ".dockerignore"
+
+
 def write_context(root: str, dockerfile: str, out: IO[bytes]) -> int:
-    """Tar ``root`` into ``out`` minus .dockerignore'd paths (the Dockerfile and .dockerignore always go);
-    returns the number of bytes of file content."""
+    """Tar ``root`` into ``out`` minus .dockerignore'd paths (``ignore_file_for``; the Dockerfile and
+    the ignore file always go); returns the number of bytes of file content."""
     rules: dockerignore.Rules = []
+    ignore_file = ignore_file_for(root, dockerfile)
     try:
-        with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as fh:
+        with open(os.path.join(root, ignore_file), encoding="utf-8") as fh:
             rules = dockerignore.read_patterns(fh.read())
     except FileNotFoundError:
         pass  # no ignore file: send everything
-    always = {dockerfile, ".dockerignore"}
+    always = {dockerfile, ".dockerignore", ignore_file}
     total = 0
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for dirpath, dirnames, filenames in os.walk(root):

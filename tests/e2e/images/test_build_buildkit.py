@@ -511,3 +511,28 @@ def test_cache_mounts_persist_across_builds_and_stay_out_of_the_image(
     assert pruned.returncode == 0 and "Total reclaimed space" in pruned.stdout
     third = _build(builder, ctx, "--build-arg", "RUN_ID=three")
     assert _run(builder, third, "cat /seen") == "three\n"  # pruned: a fresh cache
+
+
+def test_syntax_directives_and_a_dockerfile_specific_ignore_file(builder: Daemon, tmp_path: Path) -> None:
+    ctx = _ctx(
+        tmp_path,
+        {
+            "docker/app.Dockerfile": "# syntax=docker/dockerfile:1.7-labs\n# check=skip=all\nFROM busybox\nCOPY . /ctx\n",
+            "docker/app.Dockerfile.dockerignore": "**/*.tmp\nsecret*\n!secret-ok.txt\n",
+            ".dockerignore": "keep.txt\n",
+            "keep.txt": "k\n",
+            "a/b/c.tmp": "t\n",
+            "a/b/d.txt": "d\n",
+            "secret.key": "s\n",
+            "secret-ok.txt": "ok\n",
+        },
+    )
+    result = builder.berth("build", "-t", "ignored", "-f", str(ctx / "docker/app.Dockerfile"), str(ctx))
+    assert result.returncode == 0, result.stderr
+    assert "# syntax=" not in result.stdout  # BuildKit's own syntax: nothing to say
+    listing = _run(builder, "ignored", "cd /ctx && find . -type f | sort")
+    assert "./keep.txt" in listing and "./a/b/d.txt" in listing and "./secret-ok.txt" in listing
+    assert "c.tmp" not in listing and "secret.key" not in listing
+    (ctx / "Dockerfile").write_text("# syntax=example.com/frontend:2\nFROM busybox\n")
+    other = builder.docker("build", str(ctx))
+    assert other.returncode == 0 and "# syntax=example.com/frontend:2: not pulled or run" in other.stdout

@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import tarfile
@@ -48,6 +49,7 @@ from berth.engine.builder.dockerfile import (
     Heredoc,
     Instruction,
     copy_sources,
+    directives,
     expand,
     expand_heredoc,
     key_values,
@@ -153,7 +155,9 @@ class BuildService:
             context = work / "context"
             context.mkdir(mode=0o700)
             await asyncio.to_thread(build_context.unpack, context_tar, context)
-            steps = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
+            steps, notes = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
+            for note in notes if not options.quiet else []:
+                await send({"stream": note + "\n"})
             return await _Build(self, context, options, send).run(steps)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
@@ -180,9 +184,10 @@ class BuildService:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
     @staticmethod
-    def _read_dockerfile(context: Path, name: str) -> list[Instruction]:
-        """The Dockerfile's instructions (``dockerfile`` falls back to ``dockerfile`` as dockerd's);
-        then the Dockerfile and ``.dockerignore`` leave the context when ``.dockerignore`` names them."""
+    def _read_dockerfile(context: Path, name: str) -> tuple[list[Instruction], list[str]]:
+        """The Dockerfile's instructions (``dockerfile`` falls back to ``dockerfile`` as dockerd's)
+        and what to tell the user about its directives; then the Dockerfile and ``.dockerignore``
+        leave the context when ``.dockerignore`` names them."""
         name = name or "Dockerfile"
         clean = os.path.normpath("/" + name).lstrip("/")
         path = context / clean
@@ -190,9 +195,10 @@ class BuildService:
             clean, path = "dockerfile", context / "dockerfile"
         if not path.resolve().is_relative_to(context.resolve()) or not path.is_file():
             raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
-        steps = parse(path.read_text(encoding="utf-8", errors="replace"))
+        text = path.read_text(encoding="utf-8", errors="replace")
+        steps = parse(text)
         remove_build_files(context, clean)
-        return steps
+        return steps, _syntax_notes(directives(text).get("syntax", ""))
 
 
 class _Build:
@@ -862,6 +868,22 @@ class _Build:
             for container_id in made:
                 await self._remove(container_id)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
+
+
+# Frontend images whose syntax is the one this builder speaks (BuildKit's docker/dockerfile:1)
+_DOCKERFILE_FRONTENDS = re.compile(
+    r"^(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def _syntax_notes(syntax: str) -> list[str]:
+    """``# syntax=``: no frontend image is ever pulled; a user naming another one is told so."""
+    if not syntax or _DOCKERFILE_FRONTENDS.match(syntax):
+        return []
+    return [
+        f"# syntax={syntax}: not pulled or run; Berth's builder reads the Dockerfile itself, "
+        "in the syntax of docker/dockerfile:1"
+    ]
 
 
 def platform_args(wanted: str) -> dict[str, str]:

@@ -173,6 +173,18 @@ def parse(text: str) -> list[Instruction]:
     return instructions
 
 
+def directives(text: str) -> dict[str, str]:
+    """The parser directives at the top of a Dockerfile (``syntax``, ``escape``, ``check``) by name."""
+    found: dict[str, str] = {}
+    for line in text.removeprefix("\ufeff").split("\n"):
+        directive = _DIRECTIVE.match(line.removesuffix("\r").lstrip())
+        name = directive.group(1).lower() if directive else ""
+        if directive is None or name not in _KNOWN_DIRECTIVES:
+            break
+        found.setdefault(name, directive.group(2))
+    return found
+
+
 def parse_trigger(text: str, *, escape: str = "\\") -> Instruction:
     """An ONBUILD trigger (``RUN make``, as the image's ``OnBuild`` list stores it) as one instruction.
 
