@@ -110,8 +110,19 @@ def test_every_legacy_flag_becomes_the_docker_cli_query(
 def test_buildkit_only_flags_are_refused_before_anything_is_sent(
     stub: StubDaemon, berth: Callable[..., Result], tmp_path: object
 ) -> None:
-    for flags in (["--secret", "id=x"], ["--ssh", "default"], ["--output", "type=local,dest=o"],
-                  ["--cache-to", "type=inline"], ["--progress", "rawjson"]):  # fmt: skip
+    for flags in (
+        ["--output", "type=local,dest=o"],
+        ["--cache-to", "type=inline"],
+        ["--progress", "rawjson"],
+    ):
         res = berth("build", *flags, str(tmp_path))
         assert res.rc == 125 and "requires BuildKit" in res.err, (flags, res.err)
+    for flags, message in (
+        (["--secret", "id=nowhere-to-be-found"], "secret nowhere-to-be-found: failed to read"),
+        (["--secret", "src=/etc/hostname"], "id=… is required"),
+        (["--secret", "id=x,colour=red"], "unexpected key 'colour'"),
+        (["--ssh", f"default={tmp_path}"], "is not an agent socket"),
+    ):
+        res = berth("build", *flags, str(tmp_path))
+        assert res.rc == 125 and message in res.err, (flags, res.err)
     assert stub.find("POST", "/build") == []

@@ -154,11 +154,18 @@ class BuildService:
         try:
             context = work / "context"
             context.mkdir(mode=0o700)
-            await asyncio.to_thread(build_context.unpack, context_tar, context)
-            steps, notes = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
-            for note in notes if not options.quiet else []:
-                await send({"stream": note + "\n"})
-            return await _Build(self, context, options, send).run(steps)
+            spooled = work / "context.tar"
+            await asyncio.to_thread(build_context.spool, context_tar, spooled)
+            in_memory = await asyncio.to_thread(build_context.unpack_context, spooled, context)
+            spooled.unlink()
+            try:
+                steps, notes = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
+                for note in notes if not options.quiet else []:
+                    await send({"stream": note + "\n"})
+                return await _Build(self, context, options, send).run(steps)
+            finally:
+                if in_memory:
+                    build_context.release(context)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
             if self.cache_mounts is not None:  # builder.gc: the cache kept within its limit
