@@ -239,7 +239,7 @@ def _add_flags(p: Any) -> None:
         "--progress",
         default="auto",
         metavar="string",
-        help="Set type of progress output (auto, plain, tty, quiet, rawjson)",
+        help="Set type of progress output: auto (tty on a terminal), plain, tty (a live view), quiet",
     )
     p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
     p.add_argument(
@@ -488,8 +488,14 @@ def build(ctx: Context, argv: list[str]) -> int:
 
         resp = ctx.client.request("POST", "/build", params, body=body, headers=headers)
         out = io.StringIO() if ns.quiet else sys.stdout
+        live = not ns.quiet and (ns.progress == "tty" or (ns.progress == "auto" and sys.stdout.isatty()))
         try:
-            progress.display(_errors_with_codes(resp.iter_json()), out, aux=on_aux, terminal=False)
+            if live:  # a live view of the steps (cli/buildview.py), as docker buildx draws it
+                from berth.cli import buildview
+
+                buildview.display(_errors_with_codes(resp.iter_json()), sys.stdout, aux=on_aux)
+            else:
+                progress.display(_errors_with_codes(resp.iter_json()), out, aux=on_aux, terminal=False)
         except CLIError:
             if ns.quiet and isinstance(out, io.StringIO):  # the held-back output explains the failure
                 sys.stderr.write(out.getvalue())
