@@ -102,3 +102,24 @@ def test_compose_file_secrets_are_read_only_binds(berthd: Daemon, busybox_image:
     assert out.splitlines()[-2:] == ["s3cret", "ro"]
     assert (tmp_path / "token.txt").read_text() == "s3cret\n"
     ok(compose(berthd, tmp_path, "down", "-v"))
+
+
+def test_compose_builds_a_dockerfile_in_buildkits_syntax(
+    berthd: Daemon, busybox_image: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "built"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text(
+        'version: "3.8"\nservices:\n  app:\n    build:\n      context: .\n      args: {GREETING: hello}\n'
+        '    image: shop-app\n    command: ["cat", "/greeting", "/cached"]\n'
+    )
+    (project / "Dockerfile").write_text(
+        "# syntax=docker/dockerfile:1\nFROM busybox\nARG GREETING\n"
+        "COPY --chmod=600 <<EOF /greeting\n${GREETING} from a heredoc\nEOF\n"
+        "RUN --mount=type=cache,target=/cache echo compose >> /cache/runs && cp /cache/runs /cached\n"
+    )
+    built = compose(berthd, project, "build")
+    assert built.returncode == 0, built.stderr + built.stdout
+    run = compose(berthd, project, "run", "--rm", "app")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["hello from a heredoc", "compose"]
