@@ -6,9 +6,13 @@ the other instructions only change the image config (an empty layer in the histo
 classic builder's JSON stream (``Step 1/3 : FROM busybox``, `` ---> 1a2b3c4d5e6f``, the commands'
 output, ``{"aux": {"ID": …}}``, ``Successfully built …``, ``Successfully tagged …``).
 
-Multi-stage files are a graph (``stages.py``): only the stages the target needs are built, in order;
-``COPY --from`` reads a finished stage's or another image's root. ``FROM`` an image with ONBUILD
-triggers runs them first. BuildKit's syntax: heredocs (``RUN <<EOF``, ``COPY <<EOF /f``), ``RUN
+Multi-stage files are a graph (``stages.py``): only the stages the target needs are built, and they
+run at the same time (``schedule.py``, at most ``os.cpu_count()`` at once), each stage as soon as
+the stages its FROM, ``COPY --from`` and ``RUN --mount=from=`` name have finished; the output still
+reads stage after stage in the Dockerfile's order (a later stage's is held until the earlier ones
+have finished), and the first failure cancels the other stages. ``COPY --from`` reads a finished
+stage's or another image's root. ``FROM`` an image with ONBUILD triggers runs them first.
+BuildKit's syntax: heredocs (``RUN <<EOF``, ``COPY <<EOF /f``), ``RUN
 --mount`` of every type (``run_mounts.py``, ``step_mounts.py``), ``RUN --network``, ``COPY --chmod``
 (``chmod.py``), ``--exclude``, ``--parents``, ``--link``, ``ADD`` of git repositories (``git.py``)
 and ``--checksum``, the automatic platform ARGs.
@@ -25,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import dataclasses
+import itertools
 import json
 import os
 import posixpath
@@ -40,7 +46,7 @@ from typing import Any, BinaryIO
 
 from berth.api.dockerignore import read_patterns
 from berth.distribution.auth import Credentials
-from berth.engine.builder import cache, download, git, run_mounts, step_mounts
+from berth.engine.builder import cache, download, git, run_mounts, schedule, step_mounts
 from berth.engine.builder import chmod as chmod_mode
 from berth.engine.builder import context as build_context
 from berth.engine.builder import stages as stage_graph
@@ -63,6 +69,7 @@ from berth.engine.builder.ignore import remove_build_files
 from berth.engine.builder.step_mounts import StepMounts
 from berth.engine.containers import archive
 from berth.engine.containers.commit import CommitService
+from berth.engine.containers.container import Container
 from berth.engine.containers.service import ContainerService
 from berth.engine.images import ImageRecord, ImageService
 from berth.engine.images.pull import PullService
@@ -209,7 +216,9 @@ class BuildService:
 
 
 class _Build:
-    """One build's state and steps."""
+    """One build's state: what all its stages share. Each stage is a ``_StageBuild`` of its own;
+    the stages the target needs run at the same time, each as soon as the stages it names have
+    finished (``results``), at most ``os.cpu_count()`` of them at once (``slots``)."""
 
     def __init__(self, service: BuildService, context: Path, options: BuildOptions, send: Send) -> None:
         self.s = service
@@ -218,19 +227,18 @@ class _Build:
         self._send = send
         # ARGs before the first FROM; BuildKit's platform ARGs are there from the start
         self.global_args: dict[str, str] = platform_args(options.platform)
-        self.stage = _Stage("", {}, started=False)
-        self.alias = ""  # of the current stage (FROM … AS alias)
-        self.stage_names: dict[str, str] = {}  # alias → the image a finished stage made
-        self.stages: dict[int, str] = {}  # stage index → the image it made (COPY --from=0)
-        self._stage_of_line: dict[int, int] = {}  # a kept FROM's line → its stage's index
-        self._stage_index = -1
+        self.aliases: dict[int, str] = {}  # a kept stage's index → its name ("" without AS)
+        self.results: dict[int, asyncio.Future[str]] = {}  # a kept stage's index → the image it made
+        self.slots = asyncio.Semaphore(os.cpu_count() or 1)
+        self.output = schedule.OrderedOutput([], self._out)
+        self.total = 0  # the steps kept: the M of "Step N/M"
         self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
         self.cache_sources: cache.CacheSources | None = None
-        self._downloads = 0  # ADD's downloads so far, each in its own directory
         self.declared: set[str] = set()  # every ARG's name: other --build-args are reported unused
         self._roots: dict[str, Path] = {}  # image id → its root, mounted for RUN --mount=from=
+        self._roots_lock = asyncio.Lock()  # two stages mounting one image's root mount it once
         self._held_roots = contextlib.AsyncExitStack()
-        self._steps = 0  # RUN steps so far, each with its own scratch directory
+        self._scratch_numbers = itertools.count(1)  # each step's directories get their own number
 
     async def say(self, text: str) -> None:
         await self.emit({"stream": text})
@@ -241,6 +249,14 @@ class _Build:
             self.held.append(message)
         else:
             await self._send(message)
+
+    async def _out(self, message: dict[str, Any], raw: bool) -> None:
+        await (self._send(message) if raw else self.emit(message))
+
+    def scratch(self, kind: str) -> Path:
+        """A new directory's path for one step's files (``next`` on the shared counter: no two
+        stages get the same one)."""
+        return self.context.parent / f"{kind}-{next(self._scratch_numbers)}"
 
     async def run(self, steps: list[Instruction]) -> ImageRecord:
         try:
@@ -253,44 +269,46 @@ class _Build:
         finally:
             await self._held_roots.aclose()
 
-    async def root_of(self, name: str) -> Path:
-        """``RUN --mount=from=``: a stage's or an image's root, mounted read-only until the build ends."""
-        image_id = await self._stage_image(name)
-        if image_id in self._roots:
+    async def mounted_root(self, image_id: str) -> Path:
+        """An image's root, mounted read-only until the build ends (``RUN --mount=from=``)."""
+        async with self._roots_lock:
+            if image_id not in self._roots:
+                self._roots[image_id] = await self._mount_root(image_id)
             return self._roots[image_id]
-        container_id = await self._container(["/"], image=image_id)
-        self._held_roots.push_async_callback(self._remove, container_id)
+
+    async def _mount_root(self, image_id: str) -> Path:
+        container_id = await self.create_container(image_id, ["/"], [_DEFAULT_PATH], self.host_config())
+        self._held_roots.push_async_callback(self.remove, container_id)
         container = self.s.containers.get(container_id)
         mounts = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
         fd = self._held_roots.enter_context(archive.container_root(0, mounts, container.directory))
-        self._roots[image_id] = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        return self._roots[image_id]
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
 
     async def _run(self, steps: list[Instruction]) -> ImageRecord:
         tags = [_tag_reference(tag) for tag in self.options.tags]
-        steps = self._plan(steps)
+        globals_, stages = self._plan(steps)
         if not self.options.no_cache:
             self.cache_sources = await asyncio.to_thread(
                 cache.CacheSources.of, self.s.images, self.options.cache_from
             )
-        total = len(steps)
-        for number, step in enumerate(steps, 1):
-            await self.say(f"Step {number}/{total} : {step.original}\n")
-            await self.step(step)
-            if self.stage.started:  # (FROM scratch shows an empty id, as dockerd)
-                await self.say(f" ---> {_short(self.stage.image_id)}\n")
+        numbered = _numbered(globals_, stages)
+        self.total = sum(len(part) for part in numbered)
+        await _StageBuild(self, -1).run_steps(numbered[0])  # the global ARGs: no stage yet
+        if not stages:
+            raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        final = await self._run_stages(stages, numbered[1:])
         unused = sorted(set(self.options.build_args) - self.declared - _BUILTIN_ARGS)
         if unused:
             await self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
-        if not self.stage.image_id:
+        if not final.stage.image_id:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
         if self.options.labels:
-            config = dict(self.stage.config)
+            config = dict(final.stage.config)
             config["Labels"] = {**(config.get("Labels") or {}), **self.options.labels}
-            await self.commit_config(
+            await final.commit_config(
                 config, "LABEL " + " ".join(f"{k}={v}" for k, v in self.options.labels.items())
             )
-        record = self.s.images.resolve(self.stage.image_id)
+        record = self.s.images.resolve(final.stage.image_id)
         await self.emit({"aux": {"ID": record.image_id}})
         await self.say(f"Successfully built {_short(record.image_id)}\n")
         for ref in tags:
@@ -301,9 +319,9 @@ class _Build:
             await self._send({"stream": record.image_id + "\n"})
         return record
 
-    def _plan(self, steps: list[Instruction]) -> list[Instruction]:
-        """The global ARGs and the steps of the stages the target needs, in order (BuildKit's graph:
-        a stage nothing needs is not built); each kept FROM remembers its stage's index."""
+    def _plan(self, steps: list[Instruction]) -> tuple[list[Instruction], list[stage_graph.Stage]]:
+        """The global ARGs and the stages the target needs, in order (BuildKit's graph: a stage
+        nothing needs is not built); the target is the last."""
         args = {**platform_args(self.options.platform), **self.options.build_args}
 
         def expand_global(word: str) -> str:
@@ -311,13 +329,160 @@ class _Build:
 
         globals_, stages = stage_graph.split(steps, expand_global)
         target = stage_graph.target_index(stages, self.options.target)
-        wanted = stage_graph.needed(stages, target, expand_global)
-        kept = list(globals_)
+        wanted = stage_graph.needed(stages, target, expand_global) if stages else set()
+        return globals_, [stage for stage in stages if stage.index in wanted]
+
+    async def _run_stages(
+        self, stages: list[stage_graph.Stage], numbered: list[list[tuple[int, Instruction]]]
+    ) -> _StageBuild:
+        """Every kept stage at once (each waits for what it names); the target's state."""
+        loop = asyncio.get_running_loop()
         for stage in stages:
-            if stage.index in wanted:
-                self._stage_of_line[stage.steps[0].line] = stage.index
-                kept.extend(stage.steps)
-        return kept
+            self.aliases[stage.index] = stage.name
+            self.results[stage.index] = loop.create_future()
+        self.output = schedule.OrderedOutput([stage.index for stage in stages], self._out)
+        done = await schedule.run_all(
+            {
+                stage.index: self._stage(stage.index, steps)
+                for stage, steps in zip(stages, numbered, strict=True)
+            },
+            self.output.failed,
+        )
+        return done[stages[-1].index]
+
+    async def _stage(self, index: int, steps: list[tuple[int, Instruction]]) -> _StageBuild:
+        builder = _StageBuild(self, index)
+        async with builder.slot.held():
+            await builder.run_steps(steps)
+        self.results[index].set_result(builder.stage.image_id)
+        await self.output.finished(index)
+        return builder
+
+    def named_stage(self, name: str, before: int) -> int | None:
+        """The latest kept stage called ``name`` before stage ``before`` (a later one is no stage
+        to it: the name is an image's, as for the classic builder), or None."""
+        wanted = name.lower()
+        return max(
+            (i for i, alias in self.aliases.items() if alias and alias == wanted and i < before), default=None
+        )
+
+    async def image(self, name: str, progress: Send) -> ImageRecord:
+        """A local image, else (or with ``pull``) pulled; ``progress`` gets the pull's messages."""
+        if not self.options.pull:
+            with contextlib.suppress(NotFound):
+                return self.s.images.resolve(name)
+        if self.s.pull is None:
+            raise NotFound(f"pull access denied for {name}: this daemon cannot pull")
+        ref = reference.parse(name)
+        auth = self.options.registry_auths.get(ref.domain) or {}
+        credentials = Credentials.from_auth_config(auth) if auth else Credentials()
+        await self.s.pull.pull(
+            ref, credentials=credentials, progress=progress, platform=self.options.platform
+        )
+        return self.s.images.resolve(str(ref))
+
+    def check_platform(self, name: str, record: ImageRecord) -> None:
+        """``platform``: the base image must be of it (Berth runs only its own platform's binaries)."""
+        if not self.options.platform:
+            return
+        wanted = self.options.platform.split("/")
+        actual = [str(record.config.get("os") or "linux"), str(record.config.get("architecture") or "")]
+        if wanted[:2] != actual:
+            raise InvalidArgument(
+                f"image with reference {name} was found but does not match the specified platform: "
+                f"wanted {self.options.platform}, actual: {'/'.join(actual)}"
+            )
+
+    async def create_container(
+        self, image_id: str, cmd: list[str], env: Sequence[str], host: dict[str, Any]
+    ) -> str:
+        """A (not yet started) container for one step."""
+        body = {
+            "Image": image_id,
+            "Cmd": cmd,
+            "Entrypoint": [""],
+            "Env": list(env),
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "HostConfig": host,
+        }
+        container = await self.s.containers.create(body, None)
+        return container.container_id
+
+    def host_config(self) -> dict[str, Any]:
+        host: dict[str, Any] = dict(self.options.host_config)
+        if self.options.network_mode:
+            host["NetworkMode"] = self.options.network_mode
+        if self.options.extra_hosts:
+            host["ExtraHosts"] = list(self.options.extra_hosts)
+        return host
+
+    async def remove(self, container_id: str) -> None:
+        with contextlib.suppress(BerthError):
+            await self.s.containers.remove(container_id, force=True)
+
+
+class _StageBuild:
+    """One stage's state and steps: ``stage`` is what its steps so far have made. Index -1 is the
+    part before the first FROM (the global ARGs)."""
+
+    def __init__(self, build: _Build, index: int) -> None:
+        self.b = build
+        self.s = build.s
+        self.options = build.options
+        self.context = build.context
+        self.index = index
+        self.stage = _Stage("", {}, started=False)
+        self.alias = ""  # FROM … AS alias
+        self.slot = schedule.Slot(build.slots)
+        # each stage its own view: a --cache-from image one stage follows binds no other stage
+        sources = build.cache_sources
+        self.cache_sources = dataclasses.replace(sources) if sources is not None else None
+
+    async def say(self, text: str) -> None:
+        await self.emit({"stream": text})
+
+    async def emit(self, message: dict[str, Any]) -> None:
+        await self.b.output.send(self.index, message)
+
+    async def _progress(self, message: dict[str, Any]) -> None:
+        """A pull's messages: in the stage's place in the stream, and never held back by q=1."""
+        await self.b.output.send(self.index, message, raw=True)
+
+    async def run_steps(self, steps: list[tuple[int, Instruction]]) -> None:
+        for number, step in steps:
+            await self.say(f"Step {number}/{self.b.total} : {step.original}\n")
+            await self.step(step)
+            if self.stage.started:  # (FROM scratch shows an empty id, as dockerd)
+                await self.say(f" ---> {_short(self.stage.image_id)}\n")
+
+    async def root_of(self, name: str) -> Path:
+        """``RUN --mount=from=``: a stage's or an image's root, mounted read-only until the build ends."""
+        return await self.b.mounted_root(await self._stage_image(name))
+
+    async def _stage_image(self, name: str) -> str:
+        """``COPY --from``: an earlier stage by name or index (waited for), else an image (local,
+        else pulled)."""
+        index = self.b.named_stage(name, self.index)
+        if index is not None:
+            return await self._wait_for(index)
+        if name.isdigit():
+            number = int(name)
+            earlier = number in self.b.results and number < self.index
+            image_id = await self._wait_for(number) if earlier else ""
+            if not image_id:
+                raise InvalidArgument(f"invalid from flag value {name}: no such build stage")
+            return image_id
+        return (await self.b.image(name, self._progress)).image_id
+
+    async def _wait_for(self, index: int) -> str:
+        """The image stage ``index`` made, once it has finished; this stage's slot is someone
+        else's meanwhile."""
+        result = self.b.results[index]
+        if not result.done():
+            async with self.slot.given_back():
+                await asyncio.shield(result)  # this stage cancelled: the result stays for others
+        return result.result()
 
     # -- the steps --------------------------------------------------------------------------------
 
@@ -380,8 +545,7 @@ class _Build:
             raise InvalidArgument("--keep-git-dir is only valid for ADD of a git repository")
         fetched: list[build_context.Source] = []
         for source in patterns:
-            self._downloads += 1
-            directory = self.context.parent / f"download-{self._downloads}"
+            directory = self.b.scratch("download")
             if git.is_git_source(source):  # before is_remote: https://….git is a repository
                 checkout = await git.fetch_git(
                     git.parse_git_ref(source), directory, keep_git_dir=None if keep is None else keep == "true",
@@ -401,8 +565,7 @@ class _Build:
     def _heredoc_file(self, doc: Heredoc, env: Mapping[str, str]) -> build_context.Source:
         """``COPY <<EOF /dest``: the body as a file named after the heredoc (mode 0644 unless
         ``--chmod``), expanded with the step's variables unless its delimiter was quoted."""
-        self._downloads += 1
-        directory = self.context.parent / f"heredoc-{self._downloads}"
+        directory = self.b.scratch("heredoc")
         directory.mkdir(mode=0o700)
         path = directory / posixpath.basename(doc.name)
         path.write_text(expand_heredoc(doc.content, env) if doc.expand else doc.content)
@@ -447,28 +610,24 @@ class _Build:
 
     async def from_(self, step: Instruction) -> None:
         words = split_words(step.args, escape=step.escape)
-        name = expand(words[0], {**self.global_args}, escape=step.escape)
+        name = expand(words[0], {**self.b.global_args}, escape=step.escape)
         if step.flags.get("platform"):
-            self._check_from_platform(expand(step.flags["platform"], self.global_args, escape=step.escape))
+            self._check_from_platform(expand(step.flags["platform"], self.b.global_args, escape=step.escape))
         if len(words) == 3 and words[1].lower() == "as":
             alias = words[2].lower()
         elif len(words) == 1:
             alias = ""
         else:
             raise InvalidArgument(f"FROM requires either one or three arguments: {step.args}")
-        if self.stage.started:
-            self.stages[self._stage_index] = self.stage.image_id
-            if self.alias:
-                self.stage_names[self.alias] = self.stage.image_id
-        self._stage_index = self._stage_of_line.get(step.line, self._stage_index + 1)
+        base = self.b.named_stage(name, self.index)
         if name.lower() == "scratch":
             self.stage = _Stage("", {})
-        elif name.lower() in self.stage_names:
-            image_id = self.stage_names[name.lower()]
+        elif base is not None:  # an earlier stage: once it has finished
+            image_id = await self._wait_for(base)
             self.stage = _Stage(image_id, dict(self.s.images.resolve(image_id).config.get("config") or {}))
         else:
-            record = await self._image(name)
-            self._check_platform(name, record)
+            record = await self.b.image(name, self._progress)
+            self.b.check_platform(name, record)
             self.stage = _Stage(record.image_id, dict(record.config.get("config") or {}))
         self.alias = alias  # a stage sees global ARGs only when it declares them again (arg())
         triggers = list(self.stage.config.pop("OnBuild", None) or [])
@@ -487,54 +646,19 @@ class _Build:
                 f"FROM --platform={wanted}: this daemon builds only for its own platform, {host}"
             )
 
-    def _check_platform(self, name: str, record: ImageRecord) -> None:
-        """``platform``: the base image must be of it (Berth runs only its own platform's binaries)."""
-        if not self.options.platform:
-            return
-        wanted = self.options.platform.split("/")
-        actual = [str(record.config.get("os") or "linux"), str(record.config.get("architecture") or "")]
-        if wanted[:2] != actual:
-            raise InvalidArgument(
-                f"image with reference {name} was found but does not match the specified platform: "
-                f"wanted {self.options.platform}, actual: {'/'.join(actual)}"
-            )
-
-    async def _stage_image(self, name: str) -> str:
-        """``COPY --from``: a finished stage by name or index, else an image (local, else pulled)."""
-        if name.lower() in self.stage_names:
-            return self.stage_names[name.lower()]
-        if name.isdigit():
-            if not self.stages.get(int(name)):
-                raise InvalidArgument(f"invalid from flag value {name}: no such build stage")
-            return self.stages[int(name)]
-        return (await self._image(name)).image_id
-
-    async def _image(self, name: str) -> ImageRecord:
-        if not self.options.pull:
-            with contextlib.suppress(NotFound):
-                return self.s.images.resolve(name)
-        if self.s.pull is None:
-            raise NotFound(f"pull access denied for {name}: this daemon cannot pull")
-        ref = reference.parse(name)
-        auth = self.options.registry_auths.get(ref.domain) or {}
-        credentials = Credentials.from_auth_config(auth) if auth else Credentials()
-        await self.s.pull.pull(
-            ref, credentials=credentials, progress=self._send, platform=self.options.platform
-        )
-        return self.s.images.resolve(str(ref))
-
     async def arg(self, step: Instruction) -> None:
         """ARG: before the first FROM a global one; in a stage it is declared and, as dockerd does,
         committed (``ARG K=default`` in the history, an empty layer): even ``FROM scratch`` plus an
         ARG makes an image."""
         declared: list[str] = []
         for key, default in key_values("ARG", step.args, escape=step.escape):
-            self.declared.add(key)
+            self.b.declared.add(key)
             if not self.stage.started:
                 value = self.options.build_args.get(
-                    key, expand(default, self.global_args, escape=step.escape) if default is not None else ""
+                    key,
+                    expand(default, self.b.global_args, escape=step.escape) if default is not None else "",
                 )
-                self.global_args[key] = value
+                self.b.global_args[key] = value
                 continue
             shown = expand(default, self.env(), escape=step.escape) if default is not None else None
             declared.append(key if shown is None else f"{key}={shown}")
@@ -542,8 +666,8 @@ class _Build:
                 self.stage.args[key] = self.options.build_args[key]
             elif default is not None:
                 self.stage.args[key] = expand(default, self.env(), escape=step.escape)
-            elif key in self.global_args:
-                self.stage.args[key] = self.global_args[key]
+            elif key in self.b.global_args:
+                self.stage.args[key] = self.b.global_args[key]
         if declared:
             await self.commit_config(dict(self.stage.config), "ARG " + " ".join(declared))
 
@@ -619,33 +743,16 @@ class _Build:
     ) -> str:
         """A (not yet started) container of the current image, or of ``image``, for one step;
         ``host``: its HostConfig (the build's by default), ``env``: variables for this step only."""
-        body = {
-            "Image": image or self.stage.image_id,
-            "Cmd": cmd,
-            "Entrypoint": [""],
-            "Env": [*self._run_env(), *env],
-            "AttachStdout": True,
-            "AttachStderr": True,
-            "HostConfig": host if host is not None else self._host_config(),
-        }
-        if not body["Image"]:
+        if not (image or self.stage.image_id):
             raise InvalidArgument(
                 "a step that needs a container cannot run on scratch before any COPY or ADD"
             )
-        container = await self.s.containers.create(body, None)
-        return container.container_id
-
-    def _host_config(self) -> dict[str, Any]:
-        host: dict[str, Any] = dict(self.options.host_config)
-        if self.options.network_mode:
-            host["NetworkMode"] = self.options.network_mode
-        if self.options.extra_hosts:
-            host["ExtraHosts"] = list(self.options.extra_hosts)
-        return host
-
-    async def _remove(self, container_id: str) -> None:
-        with contextlib.suppress(BerthError):
-            await self.s.containers.remove(container_id, force=True)
+        return await self.b.create_container(
+            image or self.stage.image_id,
+            cmd,
+            [*self._run_env(), *env],
+            host if host is not None else self.b.host_config(),
+        )
 
     async def run_(self, step: Instruction) -> None:
         self._require_stage("RUN")
@@ -665,8 +772,7 @@ class _Build:
         else:
             cmd = list(step.json) if step.json is not None else [*self._shell(), step.args]
         shown = " ".join(cmd)
-        self._steps += 1
-        scratch = self.context.parent / f"step-{self._steps}"
+        scratch = self.b.scratch("step")
         async with StepMounts(
             mounts, context=self.context, scratch=scratch, root_of=self.root_of, secrets=self.options.secrets,
             ssh=self.options.ssh, caches=self.s.cache_mounts, description=f"exec {shown}"[:200],
@@ -685,7 +791,7 @@ class _Build:
             if await self._use_cache(created_by, self.stage.config):
                 return
             host = {
-                **self._host_config(),
+                **self.b.host_config(),
                 **({"NetworkMode": network or "default"} if network is not None else {}),
             }
             if prepared.host_mounts:
@@ -698,32 +804,14 @@ class _Build:
         self, container_id: str, shown: str, created_by: str, mounts: list[run_mounts.RunMount]
     ) -> ImageRecord:
         """Start the step's container, relay its output, commit its changes (without the mount
-        points its mounts needed); the container is removed as dockerd does (``_finish``)."""
-        done = False
+        points its mounts needed); the container is removed as dockerd does (``_finish``), or at
+        once when the step is cancelled (another stage failed: nothing to look at here)."""
+        done = cancelled = False
         targets = [m.target for m in mounts if m.target]
         try:
             container = self.s.containers.get(container_id)
-            kept: set[str] = set()
-            if targets:
-                snapshot = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
-
-                def look() -> set[str]:
-                    with archive.container_root(0, snapshot, container.directory) as root_fd:
-                        return step_mounts.existing(root_fd, targets)
-
-                kept = await asyncio.to_thread(look)
-            await self.say(f" ---> Running in {container_id[:12]}\n")
-            attach = asyncio.create_task(
-                self.s.containers.attach(container_id, stdin=False, stdout=True, stderr=True)
-            )
-            await asyncio.sleep(0)  # the attach is registered before the process can write
-            await self.s.containers.start(container_id)
-            attached = await attach
-            try:
-                await self._relay(attached.reader)
-            finally:
-                attached.writer.close()
-            container = await self.s.containers.wait(container_id, "not-running")
+            kept = await self._existing(container, targets)
+            container = await self._start_and_relay(container_id)
             if container.exit_code != 0:
                 raise BuildFailed(
                     f"The command '{shown}' returned a non-zero code: {container.exit_code}",
@@ -731,14 +819,44 @@ class _Build:
                 )
             if targets:
                 upper = self.s.images.snapshotter.fs(container.snapshot_key)
-                await asyncio.to_thread(step_mounts.scrub, upper, targets, kept)
-            record = await self.s.commits.image_of(
-                container, dict(self.stage.config), {"created_by": created_by}
+                await schedule.to_the_end(asyncio.to_thread(step_mounts.scrub, upper, targets, kept))
+            record = await schedule.to_the_end(
+                self.s.commits.image_of(container, dict(self.stage.config), {"created_by": created_by})
             )
             done = True
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
-            await self._finish(container_id, done)
+            await (self.b.remove(container_id) if cancelled else self._finish(container_id, done))
         return record
+
+    async def _existing(self, container: Container, targets: list[str]) -> set[str]:
+        """Which mount points the image already has (the others are scrubbed from the commit)."""
+        if not targets:
+            return set()
+        snapshot = await asyncio.to_thread(self.s.images.snapshotter.mounts, container.snapshot_key)
+
+        def look() -> set[str]:
+            with archive.container_root(0, snapshot, container.directory) as root_fd:
+                return step_mounts.existing(root_fd, targets)
+
+        return await schedule.to_the_end(asyncio.to_thread(look))
+
+    async def _start_and_relay(self, container_id: str) -> Container:
+        """Run the step's container with its output in the stream; the container once it exits."""
+        await self.say(f" ---> Running in {container_id[:12]}\n")
+        attach = asyncio.create_task(
+            self.s.containers.attach(container_id, stdin=False, stdout=True, stderr=True)
+        )
+        await asyncio.sleep(0)  # the attach is registered before the process can write
+        await self.s.containers.start(container_id)
+        attached = await attach
+        try:
+            await self._relay(attached.reader)
+        finally:
+            attached.writer.close()
+        return await self.s.containers.wait(container_id, "not-running")
 
     async def _scratch_base(self) -> None:
         """An empty image to make COPY/ADD's container from on scratch: an earlier build's (so that
@@ -757,7 +875,7 @@ class _Build:
         """Remove a step's container as dockerd does: after success unless ``rm=0``; after a
         failure only with ``forcerm=1`` (it stays to be looked at)."""
         if self.options.force_remove or (succeeded and self.options.remove):
-            await self._remove(container_id)
+            await self.b.remove(container_id)
             await self.say(f" ---> Removed intermediate container {container_id[:12]}\n")
 
     async def _relay(self, reader: asyncio.StreamReader) -> None:
@@ -867,13 +985,14 @@ class _Build:
                         parents=step.flags.get("parents") == "true",
                     )
 
-            await asyncio.to_thread(apply)
-            record = await self.s.commits.image_of(
-                container, dict(self.stage.config), {"created_by": created_by}
+            # to the end even when cancelled: the thread has the roots mounted in their containers
+            await schedule.to_the_end(asyncio.to_thread(apply))
+            record = await schedule.to_the_end(
+                self.s.commits.image_of(container, dict(self.stage.config), {"created_by": created_by})
             )
         finally:
             for container_id in made:
-                await self._remove(container_id)
+                await self.b.remove(container_id)
         self.stage.image_id, self.stage.config = record.image_id, dict(record.config.get("config") or {})
 
 
@@ -905,6 +1024,15 @@ def platform_args(wanted: str) -> dict[str, str]:
             value.os, value.architecture, value.variant
         )  # fmt: skip
     return out
+
+
+def _numbered(
+    globals_: list[Instruction], stages: list[stage_graph.Stage]
+) -> list[list[tuple[int, Instruction]]]:
+    """The kept steps numbered in the Dockerfile's order (the N of "Step N/M", whichever stage
+    runs first): the global ARGs', then each stage's."""
+    numbers = itertools.count(1)
+    return [[(next(numbers), step) for step in part] for part in [globals_, *(s.steps for s in stages)]]
 
 
 def _dockerfile_context(dockerfile: Path, tarball: Path) -> Path:
