@@ -536,3 +536,11 @@ def test_syntax_directives_and_a_dockerfile_specific_ignore_file(builder: Daemon
     (ctx / "Dockerfile").write_text("# syntax=example.com/frontend:2\nFROM busybox\n")
     other = builder.docker("build", str(ctx))
     assert other.returncode == 0 and "# syntax=example.com/frontend:2: not pulled or run" in other.stdout
+
+
+def test_errors_name_the_dockerfile_line_and_instruction(builder: Daemon, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nENV A=1\nCOPY missing.txt /x\n"})
+    result = builder.berth("build", str(ctx))
+    assert result.returncode == 1
+    assert "Dockerfile:3: COPY missing.txt /x: COPY failed: file not found in build context" in result.stderr
+    assert builder.berth("ps", "-aq", check=True).stdout == ""  # the COPY's container went

@@ -452,7 +452,15 @@ class _StageBuild:
     async def run_steps(self, steps: list[tuple[int, Instruction]]) -> None:
         for number, step in steps:
             await self.say(f"Step {number}/{self.b.total} : {step.original}\n")
-            await self.step(step)
+            try:
+                await self.step(step)
+            except BuildFailed:
+                raise  # Docker's own words for a failed RUN (clients read its exit code from them)
+            except BerthError as exc:
+                located = _at_line(exc, step)
+                if located is exc:
+                    raise
+                raise located from exc
             if self.stage.started:  # (FROM scratch shows an empty id, as dockerd)
                 await self.say(f" ---> {_short(self.stage.image_id)}\n")
 
@@ -1033,6 +1041,17 @@ def _numbered(
     runs first): the global ARGs', then each stage's."""
     numbers = itertools.count(1)
     return [[(next(numbers), step) for step in part] for part in [globals_, *(s.steps for s in stages)]]
+
+
+def _at_line(exc: BerthError, step: Instruction) -> BerthError:
+    """The error of a step, naming the Dockerfile line and instruction it came from."""
+    if str(exc).startswith("Dockerfile:"):
+        return exc
+    shown = step.original if len(step.original) <= 80 else step.original[:77] + "..."
+    try:
+        return type(exc)(f"Dockerfile:{step.line}: {shown}: {exc}")
+    except TypeError:  # an error type with other arguments: as it is
+        return exc
 
 
 def _dockerfile_context(dockerfile: Path, tarball: Path) -> Path:
