@@ -4,8 +4,9 @@ docker CLI's legacy builder does: every flag of its ``docker build`` as the quer
 ``rm=1``, ``version=1``), a chunked ``application/x-tar`` body and ``X-Registry-Config`` with every
 stored login. ``--iidfile`` writes the new image's id. ``--secret`` values travel in the
 ``X-Berth-Build-Secrets`` header (never in the query, which logs keep), ``--ssh`` agent sockets in
-``X-Berth-Build-Ssh`` (paths: only to a daemon on this host). ``--output`` and ``--cache-to`` are
-refused; a failed RUN exits with its exit code, as the docker CLI.
+``X-Berth-Build-Ssh`` (paths: only to a daemon on this host). ``--output`` (local, tar, image,
+registry, cacheonly) and ``--cache-to type=inline`` are buildx's, done here around the build
+(``berth.cli.buildoutput``); a failed RUN exits with its exit code, as the docker CLI.
 """
 
 from __future__ import annotations
@@ -98,8 +99,6 @@ def _context_names(root: str, dockerfile: str) -> tuple[list[str], int]:
 
 # Go-style booleans that docker's flags allow as ``--rm=false``: (flag, default)
 _GO_BOOLS = {"--rm": True, "--disable-content-trust": True}
-# berth's (INTERFACE.md) flags that only BuildKit can honour; the docker CLI's legacy builder lacks them
-_BUILDKIT_ONLY = ("output", "cache_to")
 _PROGRESS = ("auto", "plain", "tty", "quiet", "rawjson")
 
 
@@ -164,7 +163,7 @@ def _add_flags(p: Any) -> None:
         action="append",
         default=[],
         metavar="strings",
-        help="Cache export destinations (BuildKit only)",
+        help='Cache export destinations (only "type=inline": every image is a cache source)',
     )
     p.add_argument(
         "--cgroup-parent",
@@ -227,7 +226,7 @@ def _add_flags(p: Any) -> None:
         action="append",
         default=[],
         metavar="stringArray",
-        help="Output destination (BuildKit only)",
+        help='Output destination (format: "type=local,dest=path"; tar, image, registry, cacheonly)',
     )
     p.add_argument(
         "--platform",
@@ -290,6 +289,7 @@ def build_params(ns: Any, rm: bool, dockerfile: str) -> dict[str, Any]:
     zero and empty values included, as it does."""
     import json
 
+    from berth.cli.buildoutput import cache_from
     from berth.cli.runopts import ram_in_bytes
 
     def compact(value: Any) -> str:
@@ -332,7 +332,7 @@ def build_params(ns: Any, rm: bool, dockerfile: str) -> dict[str, Any]:
         ulimits=compact([_ulimit(u) for u in ns.ulimit] or None),
         buildargs=compact(args or None),
         labels=compact(dict(item.partition("=")[::2] for item in ns.label) or None),
-        cachefrom=compact([c for item in ns.cache_from for c in item.split(",") if c] or None),
+        cachefrom=compact(cache_from(ns.cache_from) or None),
     )
     if ns.platform:
         params["platform"] = ns.platform.lower()
@@ -415,12 +415,6 @@ def build(ctx: Context, argv: list[str]) -> int:
     _add_flags(p)
     argv, bools = _go_bools(argv)
     ns = p.parse_args(argv)
-    for name in _BUILDKIT_ONLY:
-        if getattr(ns, name):
-            raise CLIError(
-                f"--{name.replace('_', '-')} requires BuildKit, which the classic builder (POST /build) does not have",
-                125,
-            )
     if ns.progress not in _PROGRESS:
         raise CLIError(f'invalid progress mode "{ns.progress}": use auto, plain, tty, quiet or rawjson', 125)
     if ns.progress != "auto" and ns.progress not in ("plain", "tty", "quiet"):
@@ -428,9 +422,12 @@ def build(ctx: Context, argv: list[str]) -> int:
     ns.quiet = ns.quiet or ns.progress == "quiet"
     if not bools["--disable-content-trust"]:
         raise CLIError("content trust (--disable-content-trust=false) is not supported by berth", 125)
-    import io
+    plan = None
+    if ns.output or ns.cache_to:  # buildx's flags, done around the build (berth.cli.buildoutput)
+        from berth.cli import buildoutput
 
-    from berth.cli import config, progress
+        plan = buildoutput.plan(ns.output, ns.cache_to, tags=ns.tag, iidfile=ns.iidfile)
+    from berth.cli import config
 
     if ns.iidfile:
         try:  # no stale id if this build fails, as the docker CLI
@@ -443,6 +440,8 @@ def build(ctx: Context, argv: list[str]) -> int:
     if ns.path != "-" and ns.file and os.path.isabs(ns.file):
         dockerfile = os.path.relpath(ns.file, ns.path)
     params = build_params(ns, bools["--rm"], dockerfile)
+    if plan is not None:
+        _plan_params(params, plan)
     auths = {}
     for registry in config.load(ctx.config_dir).get("auths") or {}:
         auths[registry] = config.auth_for(ctx.config_dir, registry)
@@ -457,28 +456,82 @@ def build(ctx: Context, argv: list[str]) -> int:
                 "--ssh forwards an agent socket of this host: it needs a daemon on a unix socket", 125
             )
         headers["X-Berth-Build-Ssh"] = _encode(dict(_ssh(spec) for spec in ns.ssh))
-    with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as packed:
-        if ns.path == "-":
-            data = sys.stdin.buffer.read()
-            body.write(data)
-            size = len(data)
-        else:
-            if not os.path.isdir(ns.path):
-                raise CLIError(f'unable to prepare context: path "{ns.path}" not found')
-            size = write_context(ns.path, dockerfile, body)
-        body.seek(0)
-        if ns.compress:  # --compress: the context tar gzipped (the daemon takes compressed contexts)
-            import gzip
-            import shutil
+    image_id = _build_with(ctx, ns, plan, params, headers, dockerfile)
+    if ns.iidfile:
+        if not image_id:
+            raise CLIError(f"Server did not provide an image ID. Cannot write {ns.iidfile}")
+        with open(ns.iidfile, "w", encoding="utf-8") as fh:
+            fh.write(image_id)
+    return 0
 
-            with gzip.GzipFile(fileobj=packed, mode="wb") as gz:
-                shutil.copyfileobj(body, gz)
-            packed.seek(0)
-            body = packed
+
+def _plan_params(params: dict[str, Any], plan: Any) -> None:
+    """The query for ``--output``: the image's names, or none when no image stays (buildx ignores
+    ``-t`` then: said, not silent) and no ``q``, whose stream would not name the steps' images."""
+    if plan.keep:
+        params["t"] = plan.names or None
+        return
+    if plan.tags:
+        kinds = "/".join(dict.fromkeys(o.type for o in plan.outputs))
+        sys.stderr.write(
+            f"WARNING: --tag is ignored: --output type={kinds} keeps no image "
+            "(add --output type=image to keep a tagged one too)\n"
+        )
+    params["t"] = None
+    params.pop("q", None)
+
+
+def _build_with(
+    ctx: Context, ns: Any, plan: Any, params: dict[str, Any], headers: dict[str, str], dockerfile: str
+) -> str:
+    """Send the build, then deliver ``plan``'s outputs; returns the image id. Without an image output
+    what the build made is removed, even when it fails."""
+    import io
+
+    out = io.StringIO() if ns.quiet else (sys.stderr if plan is not None and plan.to_stdout else sys.stdout)
+    if plan is None:
+        image_id = _send(ctx, ns, params, headers, dockerfile, out, lambda messages: messages)
+        if ns.quiet:
+            sys.stdout.write(image_id + "\n")
+        return image_id
+    from berth.cli import buildoutput
+
+    before = set() if plan.keep else buildoutput.image_ids(ctx)
+    steps = buildoutput.StepIds()
+    image_id = ""
+    try:
+        image_id = _send(ctx, ns, params, headers, dockerfile, out, steps.watch)
+        if not image_id:
+            raise CLIError("the daemon did not report the built image's id: nothing to output")
+        buildoutput.deliver(ctx, plan, image_id, out, quiet=ns.quiet)
+    finally:
+        if not plan.keep:
+            buildoutput.remove_built(ctx, image_id, before, steps.ids)
+    if ns.quiet and plan.keep:
+        sys.stdout.write(image_id + "\n")
+    return image_id
+
+
+def _send(
+    ctx: Context,
+    ns: Any,
+    params: dict[str, Any],
+    headers: dict[str, str],
+    dockerfile: str,
+    out: Any,
+    watch: Any,
+) -> str:
+    """``POST /build`` with the context, its stream shown on ``out`` (through ``watch``); the image id."""
+    import io
+
+    from berth.cli import progress
+
+    with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as packed:
+        size = _context(ns, dockerfile, body, packed)
         if not ns.quiet:
             from berth.cli.format import human_size
 
-            sys.stdout.write(f"Sending build context to Berth daemon  {human_size(size, 4)}\n")
+            out.write(f"Sending build context to Berth daemon  {human_size(size, 4)}\n")
         image_id = ""
 
         def on_aux(aux: Any) -> None:
@@ -486,26 +539,42 @@ def build(ctx: Context, argv: list[str]) -> int:
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
 
-        resp = ctx.client.request("POST", "/build", params, body=body, headers=headers)
-        out = io.StringIO() if ns.quiet else sys.stdout
-        live = not ns.quiet and (ns.progress == "tty" or (ns.progress == "auto" and sys.stdout.isatty()))
+        body.seek(0)
+        sent = packed if ns.compress else body
+        resp = ctx.client.request("POST", "/build", params, body=sent, headers=headers)
+        live = not ns.quiet and (ns.progress == "tty" or (ns.progress == "auto" and out.isatty()))
         try:
             if live:  # a live view of the steps (cli/buildview.py), as docker buildx draws it
                 from berth.cli import buildview
 
-                buildview.display(_errors_with_codes(resp.iter_json()), sys.stdout, aux=on_aux)
+                buildview.display(watch(_errors_with_codes(resp.iter_json())), out, aux=on_aux)
             else:
-                progress.display(_errors_with_codes(resp.iter_json()), out, aux=on_aux, terminal=False)
+                progress.display(watch(_errors_with_codes(resp.iter_json())), out, aux=on_aux, terminal=False)
         except CLIError:
-            if ns.quiet and isinstance(out, io.StringIO):  # the held-back output explains the failure
+            if isinstance(out, io.StringIO):  # quiet: the held-back output explains the failure
                 sys.stderr.write(out.getvalue())
             raise
-    if ns.quiet and isinstance(out, io.StringIO):  # q=1: the daemon's answer is just the id
+    if isinstance(out, io.StringIO) and params.get("q"):  # q=1: the daemon's answer is just the id
         image_id = out.getvalue().strip() or image_id
-        sys.stdout.write(image_id + "\n")
-    if ns.iidfile:
-        if not image_id:
-            raise CLIError(f"Server did not provide an image ID. Cannot write {ns.iidfile}")
-        with open(ns.iidfile, "w", encoding="utf-8") as fh:
-            fh.write(image_id)
-    return 0
+    return image_id
+
+
+def _context(ns: Any, dockerfile: str, body: IO[bytes], packed: IO[bytes]) -> int:
+    """The context tar in ``body`` (gzipped into ``packed`` with ``--compress``); its size."""
+    if ns.path == "-":
+        data = sys.stdin.buffer.read()
+        body.write(data)
+        size = len(data)
+    else:
+        if not os.path.isdir(ns.path):
+            raise CLIError(f'unable to prepare context: path "{ns.path}" not found')
+        size = write_context(ns.path, dockerfile, body)
+    if ns.compress:  # --compress: the context tar gzipped (the daemon takes compressed contexts)
+        import gzip
+        import shutil
+
+        body.seek(0)
+        with gzip.GzipFile(fileobj=packed, mode="wb") as gz:
+            shutil.copyfileobj(body, gz)
+        packed.seek(0)
+    return size

@@ -90,11 +90,20 @@ def push(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
     p.add_argument("name")
     ns = p.parse_args(argv)
+    pushed = push_image(ctx, ns.name, out=io.StringIO() if ns.quiet else sys.stdout, all_tags=ns.all_tags)
+    if ns.quiet:
+        sys.stdout.write(pushed + "\n")
+    return 0
+
+
+def push_image(ctx: Context, name: str, *, out: TextIO, all_tags: bool = False) -> str:
+    """``POST /images/{name}/push`` with its registry's login, its progress shown on ``out``; returns
+    ``repository:tag`` (the repository alone with ``all_tags``)."""
     from berth.cli import progress
     from berth.oci.reference import parse
 
     try:
-        ref = parse(ns.name, default_tag=not ns.all_tags)
+        ref = parse(name, default_tag=not all_tags)
     except Exception as exc:  # noqa: BLE001 - InvalidArgument with the reason
         raise CLIError(f"invalid reference format: {exc}") from exc
     params: dict[str, Any] = {"tag": ref.tag} if ref.tag else {}
@@ -104,10 +113,8 @@ def push(ctx: Context, argv: list[str]) -> int:
         params,
         headers=config.auth_header(ctx.config_dir, ref.repository),
     )
-    progress.display(resp.iter_json(), io.StringIO() if ns.quiet else sys.stdout)
-    if ns.quiet:
-        sys.stdout.write(f"{ref.repository}:{ref.tag}\n" if ref.tag else f"{ref.repository}\n")
-    return 0
+    progress.display(resp.iter_json(), out)
+    return f"{ref.repository}:{ref.tag}" if ref.tag else ref.repository
 
 
 def login(ctx: Context, argv: list[str]) -> int:
