@@ -544,3 +544,17 @@ def test_errors_name_the_dockerfile_line_and_instruction(builder: Daemon, tmp_pa
     assert result.returncode == 1
     assert "Dockerfile:3: COPY missing.txt /x: COPY failed: file not found in build context" in result.stderr
     assert builder.berth("ps", "-aq", check=True).stdout == ""  # the COPY's container went
+
+
+def test_copy_from_a_stage_is_cached_by_what_it_copies(builder: Daemon, tmp_path: Path) -> None:
+    dockerfile = (
+        'FROM busybox AS tool\nARG NOISE\nRUN echo "$NOISE" > /noise && echo tool > /tool\n'
+        "FROM busybox\nCOPY --from=tool /tool /tool\nRUN echo expensive > /after\n"
+    )
+    ctx = _ctx(tmp_path, {"Dockerfile": dockerfile})
+    _build(builder, ctx, "--build-arg", "NOISE=1")
+    # the tool stage runs again (its arg changed) but makes the same /tool: the final stage is cached
+    again = builder.docker("build", "--build-arg", "NOISE=2", str(ctx))
+    assert again.returncode == 0, again.stderr
+    final = again.stdout.split("Step 4/")[1]
+    assert final.count("Using cache") == 2 and "Running in" not in final, again.stdout

@@ -933,8 +933,11 @@ class _StageBuild:
         if command == "ADD":  # git and http(s) sources: the daemon fetches them now
             downloaded.extend(await self._fetch_sources(step, patterns, checksum))
             patterns = [p for p in patterns if not (git.is_git_source(p) or download.is_remote(p))]
-        if source_image:  # an image never changes: its id (and the paths) identify the files
-            what = f"--from={source_image} {' '.join(patterns)}"
+        if source_image:  # what it copies, not the stage's image id: a stage rebuilt to the same
+            # files (say, after an unrelated change in it) leaves this step cached, as BuildKit
+            root = await self.b.mounted_root(source_image)
+            found = await asyncio.to_thread(build_context.sources, root, patterns, command)
+            what = "--from " + await asyncio.to_thread(build_context.content_digest, found)
         else:  # resolved before any container is made: a missing file fails early
             srcs = (
                 await asyncio.to_thread(build_context.sources, self.context, patterns, command)
