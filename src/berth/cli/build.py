@@ -541,8 +541,10 @@ def _send(
 
         body.seek(0)
         sent = packed if ns.compress else body
-        resp = ctx.client.request("POST", "/build", params, body=sent, headers=headers)
         live = not ns.quiet and (ns.progress == "tty" or (ns.progress == "auto" and out.isatty()))
+        if live:  # stages running at once are drawn side by side: their lines as they come
+            headers = {**headers, "X-Berth-Build-Progress": "interleaved"}
+        resp = ctx.client.request("POST", "/build", params, body=sent, headers=headers)
         try:
             if live:  # a live view of the steps (cli/buildview.py), as docker buildx draws it
                 from berth.cli import buildview

@@ -558,3 +558,30 @@ def test_copy_from_a_stage_is_cached_by_what_it_copies(builder: Daemon, tmp_path
     assert again.returncode == 0, again.stderr
     final = again.stdout.split("Step 4/")[1]
     assert final.count("Using cache") == 2 and "Running in" not in final, again.stdout
+
+
+def test_the_live_view_draws_stages_running_at_once(builder: Daemon, tmp_path: Path) -> None:
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox AS left\nRUN echo from-left > /l\n"
+                "FROM busybox AS right\nRUN echo from-right > /r\n"
+                "FROM busybox\nCOPY --from=left /l /l\nCOPY --from=right /r /r\n"
+            )
+        },
+    )
+    result = builder.berth("build", "--progress=tty", "-t", "live", str(ctx))
+    assert result.returncode == 0, result.stderr
+    assert "[+] Building" in result.stdout
+    assert (
+        "[left] 2/7 RUN echo from-left" in result.stdout
+        and "[right] 4/7 RUN echo from-right" in result.stdout
+    )
+    assert _run(builder, "live", "cat /l /r") == "from-left\nfrom-right\n"
+    plain = builder.docker("build", str(ctx))  # the docker CLI still reads one stage after another
+    assert (
+        plain.returncode == 0
+        and "[left]" not in plain.stdout
+        and "Step 2/7 : RUN echo from-left" in plain.stdout
+    )

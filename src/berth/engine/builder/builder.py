@@ -123,6 +123,7 @@ class BuildOptions:
     host_config: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # RUN --mount=type=secret
     ssh: dict[str, str] = field(default_factory=dict)  # RUN --mount=type=ssh: id → agent socket
+    interleaved: bool = False  # stages' output as it comes, each line behind "[stage] " (a live view)
 
 
 @dataclass
@@ -230,7 +231,9 @@ class _Build:
         self.aliases: dict[int, str] = {}  # a kept stage's index → its name ("" without AS)
         self.results: dict[int, asyncio.Future[str]] = {}  # a kept stage's index → the image it made
         self.slots = asyncio.Semaphore(os.cpu_count() or 1)
-        self.output = schedule.OrderedOutput([], self._out)
+        self.output: schedule.OrderedOutput | schedule.InterleavedOutput = schedule.OrderedOutput(
+            [], self._out
+        )
         self.total = 0  # the steps kept: the M of "Step N/M"
         self.held: list[dict[str, Any]] = []  # with q=1: the output, sent only if the build fails
         self.cache_sources: cache.CacheSources | None = None
@@ -340,7 +343,11 @@ class _Build:
         for stage in stages:
             self.aliases[stage.index] = stage.name
             self.results[stage.index] = loop.create_future()
-        self.output = schedule.OrderedOutput([stage.index for stage in stages], self._out)
+        if self.options.interleaved and len(stages) > 1:
+            names = {stage.index: stage.name or f"stage-{stage.index}" for stage in stages}
+            self.output = schedule.InterleavedOutput(names, self._out)
+        else:
+            self.output = schedule.OrderedOutput([stage.index for stage in stages], self._out)
         done = await schedule.run_all(
             {
                 stage.index: self._stage(stage.index, steps)

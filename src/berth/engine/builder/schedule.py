@@ -101,6 +101,39 @@ class OrderedOutput:
             await self._out(message, raw)
 
 
+class InterleavedOutput:
+    """Every stage's messages at once, each line of a stage's output behind ``[name] `` (its alias,
+    or ``stage-N``): for a client that draws running stages side by side (``berth build
+    --progress=tty``); the others get ``OrderedOutput``, one stage after another."""
+
+    def __init__(self, names: dict[int, str], out: Out) -> None:
+        self._names = names
+        self._out = out
+        self._mid_line: set[int] = set()  # stages whose last text did not end a line
+
+    async def send(self, index: int, message: dict[str, Any], *, raw: bool = False) -> None:
+        text = message.get("stream")
+        if index not in self._names or not isinstance(text, str) or not text:
+            await self._out(message, raw)
+            return
+        prefix = f"[{self._names[index]}] "
+        lines = text.split("\n")
+        head = "" if index in self._mid_line else prefix
+        body = head + ("\n" + prefix).join(lines[:-1]) + ("\n" if len(lines) > 1 else "")
+        if lines[-1]:
+            body += (prefix if len(lines) > 1 else "") + lines[-1]
+            self._mid_line.add(index)
+        else:
+            self._mid_line.discard(index)
+        await self._out({**message, "stream": body}, raw)
+
+    async def finished(self, index: int) -> None:
+        return None
+
+    async def failed(self, index: int) -> None:
+        return None
+
+
 async def run_all(
     jobs: Mapping[int, Coroutine[Any, Any, T]], on_failure: Callable[[int], Awaitable[None]]
 ) -> dict[int, T]:

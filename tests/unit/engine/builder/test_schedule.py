@@ -176,3 +176,25 @@ async def test_a_stage_cancelled_while_waiting_does_not_wait_for_a_slot_again() 
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
     assert not slots.locked()
+
+
+async def test_interleaved_output_puts_each_stage_line_behind_its_name() -> None:
+    from berth.engine.builder.schedule import InterleavedOutput
+
+    sent: list[str] = []
+
+    async def out(message: dict[str, object], raw: bool) -> None:
+        sent.append(str(message.get("stream", message)))
+
+    output = InterleavedOutput({0: "a", 1: "stage-1"}, out)
+    await output.send(0, {"stream": "Step 1/4 : FROM busybox\n"})
+    await output.send(1, {"stream": "par"})
+    await output.send(0, {"stream": "one\ntwo"})
+    await output.send(1, {"stream": "tial\nnext\n"})
+    await output.send(-1, {"stream": "global\n"})
+    await output.send(0, {"aux": {"ID": "x"}})
+    assert (
+        "".join(sent[:5])
+        == "[a] Step 1/4 : FROM busybox\n[stage-1] par[a] one\n[a] twotial\n[stage-1] next\nglobal\n"
+    )
+    assert sent[5] == "{'aux': {'ID': 'x'}}"

@@ -163,6 +163,7 @@ def options_of(request: web.Request) -> BuildOptions:
             k: _base64(v, "secret " + k) for k, v in _header_map(request, "X-Berth-Build-Secrets").items()
         },
         ssh=_header_map(request, "X-Berth-Build-Ssh"),
+        interleaved=_progress_mode(request.headers.get("X-Berth-Build-Progress", "")),
         tags=[t for t in query.getall("t", []) if t],
         dockerfile=query.get("dockerfile", "") or "Dockerfile",
         build_args=_string_map(request, "buildargs", "build args"),
@@ -194,6 +195,13 @@ def _header_map(request: web.Request, name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise InvalidArgument(f"invalid {name}: expected a JSON object of strings")
     return {str(k): v for k, v in value.items()}
+
+
+def _progress_mode(value: str) -> bool:
+    """``X-Berth-Build-Progress: interleaved`` (berth build's live view): stages' output as it comes."""
+    if value not in ("", "ordered", "interleaved"):
+        raise InvalidArgument(f"invalid X-Berth-Build-Progress {value!r}: ordered or interleaved")
+    return value == "interleaved"
 
 
 def _base64(text: str, what: str) -> bytes:
