@@ -25,7 +25,11 @@ def labels_match(labels: Mapping[str, str], filters: Mapping[str, Sequence[str]]
 
 
 def reference_match(pattern: str, familiar_tag: str) -> bool:
-    """Docker's ``reference`` filter: a glob on the familiar name, with or without the tag."""
+    """Docker's ``reference`` filter: a glob on the familiar name, with or without the tag (or the
+    digest: ``name@sha256:…`` matches by its name)."""
+    if "@" in familiar_tag:
+        named = familiar_tag.partition("@")[0]
+        return fnmatch.fnmatchcase(familiar_tag if ":" in pattern.rpartition("/")[2] else named, pattern)
     name = familiar_tag.rpartition(":")[0] if ":" in familiar_tag.rpartition("/")[2] else familiar_tag
     if ":" in pattern.rpartition("/")[2]:
         return fnmatch.fnmatchcase(familiar_tag, pattern)

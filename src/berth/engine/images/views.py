@@ -48,21 +48,23 @@ class ImageViews(ImageStore):
                 continue
             if until is not None and record.created >= until:
                 continue
-            tags = record.repo_tags
-            if "reference" in filters:
-                tags = [t for t in tags if any(reference_match(p, t) for p in filters["reference"])]
-                if not tags:
+            tags, repo_digests = record.repo_tags, record.repo_digests
+            if "reference" in filters:  # both lists narrowed, as dockerd's: rows of other names go
+                patterns = filters["reference"]
+                tags = [t for t in tags if any(reference_match(p, t) for p in patterns)]
+                repo_digests = [d for d in repo_digests if any(reference_match(p, d) for p in patterns)]
+                if not tags and not repo_digests:
                     continue
-            out.append(self._summary(record, tags))
+            out.append(self._summary(record, tags, repo_digests))
         return out
 
-    def _summary(self, record: ImageRecord, tags: list[str]) -> dict[str, Any]:
+    def _summary(self, record: ImageRecord, tags: list[str], digests: list[str]) -> dict[str, Any]:
         containers = len(self._in_use().get(record.image_id, ()))
         return {
             "Id": record.image_id,
             "ParentId": record.parent,
             "RepoTags": tags,
-            "RepoDigests": record.repo_digests,
+            "RepoDigests": digests,
             "Created": record.created,
             "Size": record.size,
             "SharedSize": -1,
