@@ -14,87 +14,15 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tarfile
 import tempfile
 
-from berth.api import dockerignore
+from berth.cli import buildcontext
+from berth.cli.buildcontext import StreamedContext
 from berth.cli.command import CLIError, Context, new_parser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any
-
-
-def ignore_file_for(root: str, dockerfile: str) -> str:
-    """BuildKit's choice: ``<Dockerfile>.dockerignore`` beside a Dockerfile, when there is one, is
-    used instead of the context's ``.dockerignore`` (paths relative to the context)."""
-    specific = dockerfile + ".dockerignore"
-    return specific if os.path.isfile(os.path.join(root, specific)) else ".dockerignore"
-
-
-def write_context(root: str, dockerfile: str, out: IO[bytes]) -> int:
-    """Tar ``root`` into ``out`` minus .dockerignore'd paths (``ignore_file_for``; the Dockerfile and
-    the ignore file always go); returns the number of bytes of file content. GNU tar writes it when
-    installed (4× faster than Python's tarfile for 20,000 files), owners as 0, as the docker CLI."""
-    names, total = _context_names(root, dockerfile)
-    import shutil
-
-    tar_binary = shutil.which("tar")
-    if tar_binary is not None:
-        import subprocess
-
-        argv = [tar_binary, "--create", "--no-recursion", "--null", "--verbatim-files-from",
-                "--owner=0", "--group=0", "--numeric-owner", "--format=posix",
-                "--pax-option=delete=atime,delete=ctime", "-C", root, "--files-from=-"]  # fmt: skip
-        out.flush()
-        done = subprocess.run(
-            argv, input=b"\0".join(os.fsencode(n) for n in names), stdout=out, stderr=subprocess.PIPE
-        )
-        if done.returncode != 0:
-            raise CLIError(f"unable to prepare context: {done.stderr.decode(errors='replace').strip()}")
-        return total
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in names:
-            full = os.path.join(root, rel)
-            info = tar.gettarinfo(full, arcname=rel)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if info.isfile():
-                with open(full, "rb") as fh:
-                    tar.addfile(info, fh)
-            else:
-                tar.addfile(info)
-    return total
-
-
-def _context_names(root: str, dockerfile: str) -> tuple[list[str], int]:
-    """The context's paths to send, relative to ``root`` (directories before what they hold), and
-    the bytes of their file content."""
-    rules: dockerignore.Rules = []
-    ignore_file = ignore_file_for(root, dockerfile)
-    try:
-        with open(os.path.join(root, ignore_file), encoding="utf-8") as fh:
-            rules = dockerignore.read_patterns(fh.read())
-    except FileNotFoundError:
-        pass  # no ignore file: send everything
-    always = {dockerfile, ".dockerignore", ignore_file}
-    names: list[str] = []
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir
-        for name in sorted(dirnames + filenames):
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if rel not in always and dockerignore.ignored(rel, rules):
-                if name in dirnames and not any(neg for neg, _ in rules):
-                    dirnames.remove(name)  # nothing below can come back: skip the walk
-                continue
-            names.append(rel)
-            if name in filenames:
-                st = os.lstat(os.path.join(dirpath, name))
-                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
-        dirnames.sort()
-    return names, total
 
 
 # Go-style booleans that docker's flags allow as ``--rm=false``: (flag, default)
@@ -284,12 +212,19 @@ def _add_flags(p: Any) -> None:
     p.add_argument("path")
 
 
+def _cache_from(items: list[str]) -> list[str]:
+    if not items:  # buildoutput (dataclasses, re) costs the CLI ~10 ms to import
+        return []
+    from berth.cli.buildoutput import cache_from
+
+    return cache_from(items)
+
+
 def build_params(ns: Any, rm: bool, dockerfile: str) -> dict[str, Any]:
     """The query the docker CLI's legacy builder sends for these flags (docker/cli imageBuildOptions):
     zero and empty values included, as it does."""
     import json
 
-    from berth.cli.buildoutput import cache_from
     from berth.cli.runopts import ram_in_bytes
 
     def compact(value: Any) -> str:
@@ -332,7 +267,7 @@ def build_params(ns: Any, rm: bool, dockerfile: str) -> dict[str, Any]:
         ulimits=compact([_ulimit(u) for u in ns.ulimit] or None),
         buildargs=compact(args or None),
         labels=compact(dict(item.partition("=")[::2] for item in ns.label) or None),
-        cachefrom=compact(cache_from(ns.cache_from) or None),
+        cachefrom=compact(_cache_from(ns.cache_from) or None),
     )
     if ns.platform:
         params["platform"] = ns.platform.lower()
@@ -372,7 +307,6 @@ def _secret(spec: str) -> tuple[str, str]:
 
 def _ssh(spec: str) -> tuple[str, str]:
     """``--ssh default`` ($SSH_AUTH_SOCK) or ``--ssh ID=SOCKET`` → (id, absolute socket path)."""
-    import stat
 
     ssh_id, _, path = spec.partition("=")
     path = path or os.environ.get("SSH_AUTH_SOCK", "")
@@ -527,11 +461,7 @@ def _send(
     from berth.cli import progress
 
     with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as packed:
-        size = _context(ns, dockerfile, body, packed)
-        if not ns.quiet:
-            from berth.cli.format import human_size
-
-            out.write(f"Sending build context to Berth daemon  {human_size(size, 4)}\n")
+        sent = _context(ns, dockerfile, body, packed)
         image_id = ""
 
         def on_aux(aux: Any) -> None:
@@ -539,12 +469,19 @@ def _send(
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
 
-        body.seek(0)
-        sent = packed if ns.compress else body
         live = not ns.quiet and (ns.progress == "tty" or (ns.progress == "auto" and out.isatty()))
         if live:  # stages running at once are drawn side by side: their lines as they come
             headers = {**headers, "X-Berth-Build-Progress": "interleaved"}
         resp = ctx.client.request("POST", "/build", params, body=sent, headers=headers)
+        if not ns.quiet:  # as the docker CLI: the tar's bytes, once they are sent
+            from berth.cli.format import human_size
+
+            size = (
+                sent.sent
+                if isinstance(sent, buildcontext.StreamedContext)
+                else os.fstat(sent.fileno()).st_size
+            )
+            out.write(f"Sending build context to Berth daemon  {human_size(size, 4)}\n")
         try:
             if live:  # a live view of the steps (cli/buildview.py), as docker buildx draws it
                 from berth.cli import buildview
@@ -561,22 +498,29 @@ def _send(
     return image_id
 
 
-def _context(ns: Any, dockerfile: str, body: IO[bytes], packed: IO[bytes]) -> int:
-    """The context tar in ``body`` (gzipped into ``packed`` with ``--compress``); its size."""
+def _context(ns: Any, dockerfile: str, body: IO[bytes], packed: IO[bytes]) -> IO[bytes] | StreamedContext:
+    """The request body: the context streamed by GNU tar as it writes it, else its tar in ``body``
+    (read from stdin with ``-``; gzipped into ``packed`` with ``--compress``), at its start."""
     if ns.path == "-":
-        data = sys.stdin.buffer.read()
-        body.write(data)
-        size = len(data)
+        body.write(sys.stdin.buffer.read())
     else:
         if not os.path.isdir(ns.path):
             raise CLIError(f'unable to prepare context: path "{ns.path}" not found')
-        size = write_context(ns.path, dockerfile, body)
-    if ns.compress:  # --compress: the context tar gzipped (the daemon takes compressed contexts)
-        import gzip
-        import shutil
+        streamed = buildcontext.context_body(ns.path, dockerfile)
+        if streamed is None:
+            buildcontext.write_context(ns.path, dockerfile, body)
+        elif not ns.compress:
+            return streamed
+        else:
+            for piece in streamed:
+                body.write(piece)
+    body.seek(0)
+    if not ns.compress:
+        return body
+    import gzip  # --compress: the context tar gzipped (the daemon takes compressed contexts)
+    import shutil
 
-        body.seek(0)
-        with gzip.GzipFile(fileobj=packed, mode="wb") as gz:
-            shutil.copyfileobj(body, gz)
-        packed.seek(0)
-    return size
+    with gzip.GzipFile(fileobj=packed, mode="wb") as gz:
+        shutil.copyfileobj(body, gz)
+    packed.seek(0)
+    return packed

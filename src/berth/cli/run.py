@@ -299,6 +299,37 @@ def attach_start_wait(
     # The daemon sends the wait's headers once the wait is armed; waiting for them (bounded) closes the
     # race where a short-lived container exits before the wait is registered.
     pending.wait_head(_WAIT_ARMED_TIMEOUT)
+    # Raw before start, as docker: the first keys typed reach the container as typed, not echoed.
+    with streams.RawTerminal(0, enabled=tty and stdin):
+        return _start_and_pump(
+            client,
+            conn,
+            pending,
+            path,
+            start=start,
+            tty=tty,
+            stdin=stdin,
+            detach_keys=detach_keys,
+            sig_proxy=sig_proxy,
+            error_prefix=error_prefix,
+        )
+
+
+def _start_and_pump(
+    client: Any,
+    conn: Any,
+    pending: Pending,
+    path: str,
+    *,
+    start: bool,
+    tty: bool,
+    stdin: bool,
+    detach_keys: str | None,
+    sig_proxy: bool,
+    error_prefix: str,
+) -> int:
+    from berth.cli import streams
+
     if start:
         try:
             client.post(f"{path}/start")
@@ -315,7 +346,7 @@ def attach_start_wait(
         streams.watch_resize(streams.resizer(fork, path))
     if sig_proxy:
         streams.proxy_signals(streams.killer(fork, path))
-    if streams.pump_session(conn, tty=tty, stdin=stdin, detach_keys=detach_keys):
+    if streams.pump_session(conn, tty=tty, stdin=stdin, detach_keys=detach_keys, raw_done=True):
         pending.cancel()
         return 0  # detached: the container keeps running
     return wait_status(client, pending)

@@ -135,17 +135,18 @@ def start_stdin_pump(conn: Hijacked, *, in_fd: int = 0, detach_keys: bytes = b""
 class RawTerminal:
     """Context manager: put ``fd`` in raw mode if it is a terminal, restore it afterwards."""
 
-    def __init__(self, fd: int = 0) -> None:
+    def __init__(self, fd: int = 0, *, enabled: bool = True) -> None:
         self.fd = fd
+        self.enabled = enabled
         self._saved: Any = None
 
     def __enter__(self) -> RawTerminal:
-        if os.isatty(self.fd):
+        if self.enabled and os.isatty(self.fd):
             import termios
             import tty
 
             self._saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the user typed ahead
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -225,10 +226,18 @@ def check_tty(needed: bool) -> None:
 
 
 def pump_session(
-    conn: Hijacked | Response, *, tty: bool, stdin: bool, detach_keys: str | None = None
+    conn: Hijacked | Response,
+    *,
+    tty: bool,
+    stdin: bool,
+    detach_keys: str | None = None,
+    raw_done: bool = False,
 ) -> bool:
     """Copy the streams of an attach/exec session until the output ends; True if the user typed the
-    detach keys."""
+    detach keys. ``raw_done``: the caller already put the terminal in raw mode."""
+    raw = RawTerminal(0) if (tty and stdin and not raw_done) else None
+    if raw is not None:
+        raw.__enter__()  # before the stdin pump: a read in cooked mode would wait for a newline
     pump = None
     if isinstance(conn, Hijacked) and stdin:
         keys = b""
@@ -238,10 +247,7 @@ def pump_session(
             except ValueError as exc:
                 raise CLIError(str(exc)) from exc
         pump = start_stdin_pump(conn, detach_keys=keys)
-    raw = RawTerminal(0) if (tty and stdin) else None
     try:
-        if raw is not None:
-            raw.__enter__()
         copy_output(conn, tty=tty)
     finally:
         if raw is not None:

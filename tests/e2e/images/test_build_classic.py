@@ -377,15 +377,19 @@ def test_cgroup_parent_proxy_args_and_the_unused_build_arg_warning(classic: Daem
     assert "10.0.0.1" not in history.stdout  # a proxy is not part of the image
 
 
-def test_rm_and_forcerm_decide_which_step_containers_stay(classic: Daemon, tmp_path: Path) -> None:
+def test_rm_decides_which_step_containers_stay_and_a_failed_step_leaves_none(
+    classic: Daemon, tmp_path: Path
+) -> None:
     ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo one\nRUN exit 2\n"})
-    failed = classic.docker("build", str(ctx))  # rm (the default) keeps the failed step's container
-    assert failed.returncode == 2
-    remaining = classic.berth("ps", "-a", "--format", "{{.Status}}", check=True).stdout.splitlines()
-    assert len(remaining) == 1 and remaining[0].startswith("Exited (2)")
-    classic.berth("container", "prune", "-f", check=True)
-    assert classic.docker("build", "--force-rm", str(ctx)).returncode == 2
-    assert classic.berth("ps", "-aq", check=True).stdout == ""
+    for flags in ([], ["--force-rm"], ["--rm=false"]):  # as BuildKit: no container, no image made
+        images = classic.berth("images", "-aq", check=True).stdout
+        failed = classic.docker("build", "--no-cache", *flags, str(ctx))
+        assert failed.returncode == 2 and "returned a non-zero code: 2" in failed.stderr
+        left = classic.berth("ps", "-a", "--no-trunc", "--format", "{{.Command}}", check=True).stdout
+        assert left == ("" if flags != ["--rm=false"] else "\"/bin/sh -c 'echo one'\"\n")  # a success's
+        classic.berth("container", "prune", "-f", check=True)
+        made = set(classic.berth("images", "-aq", check=True).stdout.split()) - set(images.split())
+        assert len(made) == 1  # "RUN echo one"'s layer (the cache), never one of the failed step
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo one\nRUN echo two\n")
     kept = classic.docker("build", "--rm=false", "--no-cache", str(ctx))
     assert kept.returncode == 0 and "Removed intermediate container" not in kept.stdout

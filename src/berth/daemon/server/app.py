@@ -27,13 +27,20 @@ MAX_REQUEST_BODY = 1 << 40  # image tarballs stream through; handlers read bodie
 # X-Registry-Config carries every login the client has (docker-py sends them all with a build): a
 # header of a few KB per dozen registries. Go's server, dockerd's, allows 1 MB of headers.
 MAX_HEADER_FIELD = 1 << 20
+# a body is read in pieces of up to this much: 64 KB (aiohttp's default) made a 200 MB build context
+# 3,500 trips through the event loop (~0.2 s of the upload)
+READ_BUFFER = 1 << 20
 
 
 def make_app(services: Services) -> web.Application:
     app = web.Application(
         middlewares=[middleware.headers_and_version, middleware.errors],
         client_max_size=MAX_REQUEST_BODY,
-        handler_args={"max_field_size": MAX_HEADER_FIELD, "max_line_size": MAX_HEADER_FIELD},
+        handler_args={
+            "max_field_size": MAX_HEADER_FIELD,
+            "max_line_size": MAX_HEADER_FIELD,
+            "read_bufsize": READ_BUFFER,
+        },
     )
     router = ApiRouter(app)
     system.register(router, services)

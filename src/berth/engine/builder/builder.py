@@ -21,7 +21,8 @@ reuses it (`` ---> Using cache``); ``--cache-from`` images can serve too; ``--no
 
 RUN steps run with the build's limits (memory, swap, CPU shares/quota/period, shm size, cgroup
 parent), network and extra hosts. Intermediate containers are removed after each successful step
-unless ``rm=0``; a failed step's container stays unless ``forcerm=1``, as Docker's.
+unless ``rm=0``; a failed step's container is always removed, as BuildKit's (Docker 28's builder): a
+failed build leaves no container behind (the classic builder kept it unless ``forcerm=1``).
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ from typing import Any, BinaryIO
 
 from berth.api.dockerignore import read_patterns
 from berth.distribution.auth import Credentials
-from berth.engine.builder import cache, download, git, run_mounts, schedule, step_mounts
+from berth.engine.builder import cache, context_tar, download, git, run_mounts, schedule, step_mounts
 from berth.engine.builder import chmod as chmod_mode
 from berth.engine.builder import context as build_context
 from berth.engine.builder import stages as stage_graph
 from berth.engine.builder.cache_mounts import CacheMounts
+from berth.engine.builder.context_tar import ContextTar
 from berth.engine.builder.dockerfile import (
     Heredoc,
     Instruction,
@@ -155,25 +157,21 @@ class BuildService:
         self._work_dir = work_dir
         self.cache_mounts = cache_mounts
 
-    async def build(self, context_tar: BinaryIO, options: BuildOptions, send: Send) -> ImageRecord:
+    async def build(self, context_tar_stream: BinaryIO, options: BuildOptions, send: Send) -> ImageRecord:
         """Unpack the context, run the Dockerfile's steps, tag the result; ``send`` gets the stream."""
         self._work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=self._work_dir))
         try:
-            context = work / "context"
-            context.mkdir(mode=0o700)
-            spooled = work / "context.tar"
-            await asyncio.to_thread(build_context.spool, context_tar, spooled)
-            in_memory = await asyncio.to_thread(build_context.unpack_context, spooled, context)
-            spooled.unlink()
+            (work / "context").mkdir(mode=0o700)
+            await context_tar.spool(context_tar_stream, work / "context.tar")
+            context = ContextTar(work / "context.tar", work / "context")  # unpacked when a step reads it
             try:
-                steps, notes = await asyncio.to_thread(self._read_dockerfile, context, options.dockerfile)
+                steps, notes = await self._read_dockerfile(context, options.dockerfile)
                 for note in notes if not options.quiet else []:
                     await send({"stream": note + "\n"})
                 return await _Build(self, context, options, send).run(steps)
             finally:
-                if in_memory:
-                    build_context.release(context)
+                await context.close()
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
             if self.cache_mounts is not None:  # builder.gc: the cache kept within its limit
@@ -199,21 +197,21 @@ class BuildService:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
     @staticmethod
-    def _read_dockerfile(context: Path, name: str) -> tuple[list[Instruction], list[str]]:
-        """The Dockerfile's instructions (``dockerfile`` falls back to ``dockerfile`` as dockerd's)
-        and what to tell the user about its directives; then the Dockerfile and ``.dockerignore``
-        leave the context when ``.dockerignore`` names them."""
+    async def _read_dockerfile(context: ContextTar, name: str) -> tuple[list[Instruction], list[str]]:
+        """The Dockerfile's instructions (``Dockerfile`` falls back to ``dockerfile`` as dockerd's)
+        and what to tell the user about its directives, read from the tar when it can be (the
+        context is not unpacked for it); the Dockerfile and ``.dockerignore`` leave the context's
+        files when ``.dockerignore`` names them."""
         name = name or "Dockerfile"
         clean = os.path.normpath("/" + name).lstrip("/")
-        path = context / clean
-        if clean == "Dockerfile" and not path.exists() and (context / "dockerfile").is_file():
-            clean, path = "dockerfile", context / "dockerfile"
-        if not path.resolve().is_relative_to(context.resolve()) or not path.is_file():
-            raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
-        text = path.read_text(encoding="utf-8", errors="replace")
-        steps = parse(text)
-        remove_build_files(context, clean)
-        return steps, _syntax_notes(directives(text).get("syntax", ""))
+        data = await asyncio.to_thread(context.read_file, clean)
+        if data is not None:
+            text = data.decode("utf-8", errors="replace")
+        else:  # a link, a compressed context, ``dockerfile``: the unpacked files answer
+            files = await context.files()
+            text, clean = await asyncio.to_thread(_dockerfile_text, files, clean, name)
+        context.dockerfile = clean
+        return parse(text), _syntax_notes(directives(text).get("syntax", ""))
 
 
 class _Build:
@@ -221,7 +219,7 @@ class _Build:
     the stages the target needs run at the same time, each as soon as the stages it names have
     finished (``results``), at most ``os.cpu_count()`` of them at once (``slots``)."""
 
-    def __init__(self, service: BuildService, context: Path, options: BuildOptions, send: Send) -> None:
+    def __init__(self, service: BuildService, context: ContextTar, options: BuildOptions, send: Send) -> None:
         self.s = service
         self.context = context
         self.options = options
@@ -259,7 +257,7 @@ class _Build:
     def scratch(self, kind: str) -> Path:
         """A new directory's path for one step's files (``next`` on the shared counter: no two
         stages get the same one)."""
-        return self.context.parent / f"{kind}-{next(self._scratch_numbers)}"
+        return self.context.directory.parent / f"{kind}-{next(self._scratch_numbers)}"
 
     async def run(self, steps: list[Instruction]) -> ImageRecord:
         try:
@@ -470,6 +468,12 @@ class _StageBuild:
                 raise located from exc
             if self.stage.started:  # (FROM scratch shows an empty id, as dockerd)
                 await self.say(f" ---> {_short(self.stage.image_id)}\n")
+
+    async def _context_for(self, mounts: Sequence[run_mounts.RunMount]) -> Path:
+        """The context's directory for a RUN's mounts: unpacked first when one binds from it."""
+        if any(m.type == "bind" and not m.from_ for m in mounts):
+            return await self.context.files()
+        return self.context.directory
 
     async def root_of(self, name: str) -> Path:
         """``RUN --mount=from=``: a stage's or an image's root, mounted read-only until the build ends."""
@@ -789,7 +793,7 @@ class _StageBuild:
         shown = " ".join(cmd)
         scratch = self.b.scratch("step")
         async with StepMounts(
-            mounts, context=self.context, scratch=scratch, root_of=self.root_of, secrets=self.options.secrets,
+            mounts, context=await self._context_for(mounts), scratch=scratch, root_of=self.root_of, secrets=self.options.secrets,
             ssh=self.options.ssh, caches=self.s.cache_mounts, description=f"exec {shown}"[:200],
         ) as prepared:  # fmt: skip
             if script is not None and script.script is not None:  # "#!": run as a file of its own
@@ -887,9 +891,9 @@ class _StageBuild:
         self.stage.image_id, self.stage.config = record.image_id, config
 
     async def _finish(self, container_id: str, succeeded: bool) -> None:
-        """Remove a step's container as dockerd does: after success unless ``rm=0``; after a
-        failure only with ``forcerm=1`` (it stays to be looked at)."""
-        if self.options.force_remove or (succeeded and self.options.remove):
+        """Remove a step's container: after success unless ``rm=0`` (as the classic builder), after a
+        failure always (as BuildKit: a failed build leaves nothing behind)."""
+        if not succeeded or self.options.force_remove or self.options.remove:
             await self.b.remove(container_id)
             await self.say(f" ---> Removed intermediate container {container_id[:12]}\n")
 
@@ -947,7 +951,7 @@ class _StageBuild:
             what = "--from " + await asyncio.to_thread(build_context.content_digest, found)
         else:  # resolved before any container is made: a missing file fails early
             srcs = (
-                await asyncio.to_thread(build_context.sources, self.context, patterns, command)
+                await asyncio.to_thread(build_context.sources, await self.context.files(), patterns, command)
                 if patterns
                 else []
             )
@@ -982,7 +986,7 @@ class _StageBuild:
             def apply() -> None:
                 with contextlib.ExitStack() as stack:
                     root_fd = stack.enter_context(archive.container_root(0, mounts, container.directory))
-                    context = self.context
+                    context = self.context.directory
                     if source is not None:
                         source_fd = stack.enter_context(
                             archive.container_root(0, source_mounts, source.directory)
@@ -1062,6 +1066,19 @@ def _at_line(exc: BerthError, step: Instruction) -> BerthError:
         return type(exc)(f"Dockerfile:{step.line}: {shown}: {exc}")
     except TypeError:  # an error type with other arguments: as it is
         return exc
+
+
+def _dockerfile_text(context: Path, clean: str, name: str) -> tuple[str, str]:
+    """The Dockerfile in the unpacked context and its name there (``dockerfile`` when there is no
+    ``Dockerfile``); it then leaves the files if ``.dockerignore`` names it."""
+    path = context / clean
+    if clean == "Dockerfile" and not path.exists() and (context / "dockerfile").is_file():
+        clean, path = "dockerfile", context / "dockerfile"
+    if not path.resolve().is_relative_to(context.resolve()) or not path.is_file():
+        raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    remove_build_files(context, clean)
+    return text, clean
 
 
 def _dockerfile_context(dockerfile: Path, tarball: Path) -> Path:

@@ -1,6 +1,6 @@
-"""The build context on the daemon's side: the client's tar unpacked into a private directory (scoped:
-``..``, absolute symlinks and device files cannot escape or get in), what COPY/ADD take from it (or
-from another image's root, for ``COPY --from``), its digest for the cache, and the copy into an image.
+"""The build context's files on the daemon's side (unpacked by ``context_tar``): what COPY/ADD take
+from them (or from another image's root, for ``COPY --from``), their digest for the cache, and the
+copy into an image.
 
 Sources are resolved inside the context, symlinks followed as if the context were ``/`` (a symlink
 named as a source copies what it points to; one inside a copied directory stays a link). The
@@ -9,13 +9,11 @@ destination is resolved inside the image's root, as ``cp``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import glob
 import hashlib
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -27,69 +25,8 @@ from typing import BinaryIO
 from berth.api import dockerignore
 from berth.engine.containers import archive
 from berth.errors import InvalidArgument, NotFound, NotSupported
-from berth.runtime.linux import syscalls
 from berth.runtime.linux.rootfs import secure_join
 from berth.util.idshift import IdShift
-
-_DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 0x2, 0x4, 0x2
-
-
-def spool(stream: BinaryIO, path: Path) -> int:
-    """The client's context tar as it comes, into ``path`` (so that it can be read twice); its size."""
-    with open(path, "wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
-        return out.tell()
-
-
-def memory_budget() -> int:
-    """How much of a context may be held in memory (a tmpfs): a quarter of what the host has free.
-    Files are made ~20× faster there than on a VM's disk, and a context lives only as long as
-    its build."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024 // 4
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def unpack_context(spooled: Path, directory: Path) -> bool:
-    """Unpack the spooled context into ``directory``: on a tmpfs when it fits (True; ``release``
-    detaches it after the build), else on disk."""
-    budget = memory_budget()
-    if spooled.stat().st_size * 2 < budget:  # room for a compressed context to grow
-        syscalls.mount("tmpfs", str(directory), "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={budget},mode=0700")
-        try:
-            with open(spooled, "rb") as stream:
-                unpack(stream, directory)
-            return True
-        except OSError as exc:
-            release(directory)
-            if exc.errno != errno.ENOSPC:
-                raise
-        except BaseException:
-            release(directory)
-            raise
-    with open(spooled, "rb") as stream:  # too big for memory (or it grew past it): on disk
-        unpack(stream, directory)
-    return False
-
-
-def release(directory: Path) -> None:
-    """Detach a context's tmpfs (``unpack_context`` returned True)."""
-    with contextlib.suppress(OSError):
-        syscalls.umount2(str(directory), _MNT_DETACH)
-
-
-def unpack(stream: BinaryIO, directory: Path) -> None:
-    """Extract the context tar (plain or compressed) into ``directory``, scoped to it."""
-    fd = os.open(directory, _DIR_PATH)
-    try:
-        archive.extract_archive(fd, "/", stream, no_overwrite_dir_non_dir=False, owner=None)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
