@@ -41,7 +41,7 @@ if not SPEC.exists():
     pytest.skip(f"the API spec is not at {SPEC}", allow_module_level=True)
 # per operation and generation mode; BERTH_FUZZ_EXAMPLES=200 BERTH_FUZZ_SECONDS=900 for a deeper run
 MAX_EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "20"))
-TIME_BUDGET = float(os.environ.get("BERTH_FUZZ_SECONDS", "100"))  # whole module; later operations skip
+TIME_BUDGET = float(os.environ.get("BERTH_FUZZ_SECONDS", "60"))  # whole module; later operations skip
 
 # (method, path) -> why it is not fuzzed
 EXCLUDED = {

@@ -20,6 +20,7 @@ CMD ["hello"]
 """
 
 
+@pytest.mark.soak  # ~90 s of mirror downloads; bench/build_cache.py runs the same apt-get path
 def test_run_apt_get_install_in_a_build(berthd: Daemon, tmp_path: Path) -> None:
     ok(berthd.berth("bootstrap", "debian", "--suite", "bookworm", "-t", "debian:bookworm", timeout=900))
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
