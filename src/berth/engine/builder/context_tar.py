@@ -177,7 +177,8 @@ def _gnu_unpack(spooled: Path, directory: Path) -> None:
 def _members(fd: int) -> Iterator[tuple[str, bytes, int, int]]:
     """(name, type flag, data offset, size) of each entry of an uncompressed tar, names as the
     context knows them (no ``./``); nothing for a tar it cannot read (compressed, damaged).
-    Reads only the headers: a 20,000-file context is walked in tens of milliseconds."""
+    Reads only the headers, by hand rather than with ``tarfile``: 20,000 headers take 0.27 s here
+    against tarfile's 0.99 s (measured on this VM), and reading the Dockerfile is on every build."""
     offset, long_name, pax_path, pax_size = 0, "", "", -1
     while len(header := os.pread(fd, _BLOCK, offset)) == _BLOCK and header.count(0) != _BLOCK:
         if sum(header) - sum(header[148:156]) + 8 * 32 != _number(header[148:156]):
