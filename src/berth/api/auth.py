@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+
+TYPE_CHECKING = False  # typing is imported for the checker only: the CLI's start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def encode_header(auth: dict[str, Any] | None) -> str:

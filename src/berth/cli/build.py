@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 
 from berth.cli import buildcontext
 from berth.cli.buildcontext import StreamedContext
@@ -460,7 +459,7 @@ def _send(
 
     from berth.cli import progress
 
-    with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as packed:
+    with buildcontext.unnamed_file() as body, buildcontext.unnamed_file() as packed:
         sent = _context(ns, dockerfile, body, packed)
         image_id = ""
 

@@ -278,16 +278,34 @@ def deliver(ctx: Context, plan: Plan, image_id: str, out: TextIO, *, quiet: bool
             push_image(ctx, name, out=out)
 
 
+OWNER_LABEL = "berth.build-output"  # on the export's container: "NODE:PID:START" of the CLI that made it
+
+
 def export_files(ctx: Context, image_id: str, outputs: list[Output], out: TextIO, *, quiet: bool) -> None:
-    """The image's files through a container that is created, exported and removed, never started."""
+    """The image's files through a container that is created, exported and removed, never started.
+    SIGTERM and SIGHUP end the export as ^C does (the container is removed); a CLI killed outright
+    leaves it, labelled with its owner, and the next ``--output`` on this host removes it."""
+    import signal
+
     from berth.client.http import quote
 
+    _remove_orphans(ctx)
     created = ctx.client.post_json(
         "/containers/create",
         None,
-        {"Image": image_id, "Cmd": ["/berth-build-output"], "HostConfig": {"NetworkMode": "none"}},
+        {
+            "Image": image_id,
+            "Cmd": ["/berth-build-output"],
+            "Labels": {OWNER_LABEL: _owner()},
+            "HostConfig": {"NetworkMode": "none"},
+        },
     )
     container = str(created["Id"])
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         for output in outputs:
             resp = ctx.client.request("GET", f"/containers/{quote(container)}/export")
@@ -297,7 +315,40 @@ def export_files(ctx: Context, image_id: str, outputs: list[Output], out: TextIO
                 what = "files" if output.type == "local" else "files as a tar"
                 out.write(f"Exported the {what} of {image_id.removeprefix('sha256:')[:12]} to {where}\n")
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         ctx.client.delete(f"/containers/{quote(container)}", {"force": "1", "v": "1"})
+
+
+def _owner(pid: int | None = None) -> str:
+    """This host, a process and its start time (a PID the kernel reused is another owner)."""
+    pid = os.getpid() if pid is None else pid
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        start = stat.read().rpartition(b")")[2].split()[19].decode()
+    return f"{os.uname().nodename}:{pid}:{start}"
+
+
+def _owner_gone(owner: str) -> bool:
+    node, _, rest = owner.partition(":")
+    pid, _, _start = rest.partition(":")
+    if node != os.uname().nodename or not pid.isdigit():
+        return False  # another host's CLI: not ours to judge
+    try:
+        return _owner(int(pid)) != owner
+    except OSError:
+        return True
+
+
+def _remove_orphans(ctx: Context) -> None:
+    """Remove export containers whose CLI was killed before it could (same host, owner gone)."""
+    import json
+
+    from berth.client.http import quote
+
+    filters = json.dumps({"label": [OWNER_LABEL]})
+    for found in ctx.client.get_json("/containers/json", {"all": "1", "filters": filters}):
+        if _owner_gone(str((found.get("Labels") or {}).get(OWNER_LABEL, ""))):
+            ctx.client.delete(f"/containers/{quote(str(found['Id']))}", {"force": "1", "v": "1"})
 
 
 def _write(output: Output, chunks: Iterable[bytes]) -> None:

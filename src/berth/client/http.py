@@ -544,8 +544,10 @@ def _iter_body(body: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
 
 def _chunked(pieces: Iterator[bytes]) -> Iterator[bytes]:
     for piece in pieces:
-        if piece:
-            yield b"%x\r\n%s\r\n" % (len(piece), piece)
+        if piece:  # the frame apart from the piece: a MiB is sent, not copied
+            yield b"%x\r\n" % len(piece)
+            yield piece
+            yield b"\r\n"
     yield b"0\r\n\r\n"
 
 

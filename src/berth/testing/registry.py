@@ -114,6 +114,23 @@ def _serve(registry: RegistryProcess) -> RegistryProcess:
     raise RuntimeError(f"{registry.kind} did not listen on {registry.port}: {registry.log.read_text()}")
 
 
+def add_accounts(root: Path, accounts: list[tuple[str, str, bool]], config: Path | None = None) -> None:
+    """(name, password, admin) accounts made in this process, hashed with bcrypt's cheapest cost:
+    ``berth-registry user add`` per account costs ~1.3 s (its imports, 12 rounds), and every login
+    of a test would pay the 12 rounds again. Tests of the CLI itself call ``registry_cli``."""
+    import dataclasses
+
+    from berth.registry import config as config_mod
+    from berth.registry.service import Registry
+
+    registry = Registry(dataclasses.replace(config_mod.load(root, config), bcrypt_rounds=4))
+    try:
+        for name, password, admin in accounts:
+            registry.accounts.add_user(name, password, admin=admin)
+    finally:
+        registry.close()
+
+
 def start_berth_registry(
     root: Path,
     *,
@@ -127,19 +144,8 @@ def start_berth_registry(
     root.mkdir(parents=True, exist_ok=True)
     accounts = [(name, pw, False) for name, pw in (users or {}).items()]
     accounts += [(name, pw, True) for name, pw in (admins or {}).items()]
-    for name, password, admin in accounts:
-        added = registry_cli(
-            root,
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            *(["--admin"] if admin else []),
-            stdin=password + "\n",
-            config=config,
-        )
-        if added.returncode != 0:
-            raise RuntimeError(f"berth-registry user add {name}: {added.stderr}")
+    if accounts:
+        add_accounts(root, accounts, config)
     port = free_port()
     log = root.parent / f"{root.name}-{port}.log"
     extra = ["--config", str(config)] if config else []

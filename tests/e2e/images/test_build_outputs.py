@@ -237,3 +237,47 @@ def test_registry_output_pushes_and_inline_cache_serves_a_fresh_daemon(
             assert warm_id == _ok(berthd.berth("image", "inspect", "--format", "{{.Id}}", app))
     finally:
         registry.stop()
+
+
+def _export_containers(berthd: Daemon) -> list[str]:
+    return _ok(berthd.berth("ps", "-aq", "--filter", "label=berth.build-output")).split()
+
+
+def _stuck_export(berthd: Daemon, ctx: Path) -> subprocess.Popen[bytes]:
+    """``--output type=tar`` onto a pipe nobody reads: the CLI blocks mid-export, its container made."""
+    cli = subprocess.Popen(
+        [BERTH, "build", "-q", "--output", "type=tar", str(ctx)],
+        env=berthd.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(600):
+        if _export_containers(berthd):
+            return cli
+        assert cli.poll() is None, "the export ended before it was interrupted"
+        subprocess.run(["sleep", "0.1"], check=True)
+    raise AssertionError("no export container appeared")
+
+
+def test_an_interrupted_output_leaves_no_container(
+    berthd: Daemon, busybox_image: str, tmp_path: Path
+) -> None:
+    """SIGTERM ends the export as ^C does; after a SIGKILL the next --output removes the leftover."""
+    ctx = _ctx(tmp_path, "FROM busybox\nRUN head -c 64000000 /dev/urandom > /big\n")
+    cli = _stuck_export(berthd, ctx)
+    cli.terminate()
+    assert cli.wait(timeout=30) != 0
+    assert cli.stdout is not None
+    cli.stdout.close()
+    assert _export_containers(berthd) == []
+
+    cli = _stuck_export(berthd, ctx)
+    cli.kill()
+    cli.wait(timeout=30)
+    assert cli.stdout is not None
+    cli.stdout.close()
+    assert len(_export_containers(berthd)) == 1  # a killed CLI cannot clean up …
+    out = tmp_path / "out"
+    _ok(berthd.berth("build", "-q", "--output", f"type=local,dest={out}", str(ctx)))
+    assert (out / "big").stat().st_size == 64_000_000
+    assert _export_containers(berthd) == []  # … the next export does

@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 _CHUNK = 1 << 20
+_IOV_MAX = 1024  # Linux's limit of buffers in one writev
 
 
 class BodyReader:
@@ -38,25 +39,26 @@ class BodyReader:
 
     async def copy_to(self, path: Path) -> int:
         """The whole body into a new file ``path``, read on the event loop and written by a worker
-        thread one batch behind (a thread hop per MiB, not one per socket read); its size."""
+        thread one batch behind (a thread hop per MiB, not one per socket read; the batch's pieces
+        go out in one ``writev``, uncopied); its size."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         size = 0
         writing: asyncio.Future[None] | None = None
         try:
-            batch = bytearray()
+            batch: list[bytes] = []
+            batched = 0
             while chunk := await self._content.readany():
-                batch += chunk
-                if len(batch) >= _CHUNK:
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= _CHUNK:
                     if writing is not None:
                         await writing
-                    writing, batch = (
-                        asyncio.ensure_future(asyncio.to_thread(_write_all, fd, batch)),
-                        bytearray(),
-                    )
-                size += len(chunk)
+                    writing = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, batch))
+                    size, batch, batched = size + batched, [], 0
             if writing is not None:
                 await writing
             _write_all(fd, batch)
+            size += batched
         finally:
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])
@@ -67,7 +69,11 @@ class BodyReader:
         return True
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, pieces: list[bytes]) -> None:
+    views = [memoryview(piece) for piece in pieces if piece]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]

@@ -156,6 +156,9 @@ class BuildService:
         self.pull = pull
         self._work_dir = work_dir
         self.cache_mounts = cache_mounts
+        # The daemon's bound on stages running steps, shared by every build (as BuildKit's worker's
+        # max-parallelism): two builds at once share the cores instead of taking them twice over.
+        self.stage_slots = asyncio.Semaphore(os.cpu_count() or 1)
 
     async def build(self, context_tar_stream: BinaryIO, options: BuildOptions, send: Send) -> ImageRecord:
         """Unpack the context, run the Dockerfile's steps, tag the result; ``send`` gets the stream."""
@@ -217,7 +220,7 @@ class BuildService:
 class _Build:
     """One build's state: what all its stages share. Each stage is a ``_StageBuild`` of its own;
     the stages the target needs run at the same time, each as soon as the stages it names have
-    finished (``results``), at most ``os.cpu_count()`` of them at once (``slots``)."""
+    finished (``results``), at most ``os.cpu_count()`` stages of all builds at once (``slots``)."""
 
     def __init__(self, service: BuildService, context: ContextTar, options: BuildOptions, send: Send) -> None:
         self.s = service
@@ -228,7 +231,7 @@ class _Build:
         self.global_args: dict[str, str] = platform_args(options.platform)
         self.aliases: dict[int, str] = {}  # a kept stage's index → its name ("" without AS)
         self.results: dict[int, asyncio.Future[str]] = {}  # a kept stage's index → the image it made
-        self.slots = asyncio.Semaphore(os.cpu_count() or 1)
+        self.slots = service.stage_slots
         self.output: schedule.OrderedOutput | schedule.InterleavedOutput = schedule.OrderedOutput(
             [], self._out
         )

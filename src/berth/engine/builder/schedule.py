@@ -1,7 +1,7 @@
 """Running a build's stages at the same time (BuildKit's step graph) behind the classic builder's
 one stream of text.
 
-``Slot``: a stage's claim on one of the build's slots (``os.cpu_count()`` of them), held while it
+``Slot``: a stage's claim on one of the daemon's build slots (``os.cpu_count()`` of them), held while it
 runs steps and given back while it waits for another stage, so that a waiting stage never keeps the
 stage it waits for from running. ``OrderedOutput``: the stream as a build of one stage after another
 prints it — the earliest unfinished stage's messages go out as they come, a later stage's wait in

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -483,23 +482,20 @@ class _ContainerRoutes:
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         container = self._get(request)
-        fd, name = tempfile.mkstemp(prefix="berth-export-", dir=container.directory)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                shift = self._services.containers.id_shift(container)
-                await asyncio.to_thread(
-                    self._services.images.snapshotter.export, container.snapshot_key, out, shift
-                )
+        # An unnamed spool: the container may be removed (its directory with it) while it is sent.
+        with tempfile.TemporaryFile(prefix="berth-export-", dir=container.directory) as spool:
+            shift = self._services.containers.id_shift(container)
+            await asyncio.to_thread(
+                self._services.images.snapshotter.export, container.snapshot_key, spool, shift
+            )
+            spool.seek(0)
             resp = web.StreamResponse(status=200)
             resp.content_type = "application/x-tar"
             await resp.prepare(request)
-            with open(name, "rb") as f:
-                while chunk := await asyncio.to_thread(f.read, 1 << 20):
-                    await resp.write(chunk)
+            while chunk := await asyncio.to_thread(spool.read, 1 << 20):
+                await resp.write(chunk)
             await resp.write_eof()
             return resp
-        finally:
-            os.unlink(name)
 
     async def update(self, request: web.Request) -> web.Response:
         """``docker update``: an UpdateConfig (Resources + RestartPolicy) → ``{"Warnings": [...]}``.
