@@ -125,6 +125,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "remove": "volume:rm",
     },
     "system": {
+        "check": "system:check",
         "df": "system:df",
         "events": "system:events",
         "info": "system:info",
@@ -150,7 +151,12 @@ _GROUP_EXAMPLES = {
     "image": ["berth image ls", "berth image inspect busybox", "berth image prune -a -f"],
     "network": ["berth network create mynet", "berth network ls", "berth network rm mynet"],
     "volume": ["berth volume create data", "berth volume ls -q", "berth volume rm data"],
-    "system": ["berth system df", "berth system info", "berth system prune -f"],
+    "system": [
+        "berth system df",
+        "berth system info",
+        "berth system prune -f",
+        "berth system check --repair",
+    ],
 }
 
 _VALUE_FLAGS = {

@@ -1,11 +1,11 @@
-"""System commands: ``version``, ``info``, ``system df``, ``system prune``, ``events``."""
+"""System commands: ``version``, ``info``, ``system df``, ``system prune``, ``system check``, ``events``."""
 
 from __future__ import annotations
 
 import platform
 import sys
 
-from berth.cli.command import Context, new_parser
+from berth.cli.command import CLIError, Context, new_parser
 from berth.client.api import APIError
 from berth.errors import BerthError
 
@@ -369,6 +369,47 @@ def prune(ctx: Context, argv: list[str]) -> int:
         pass  # builder not implemented by this daemon: nothing to prune there
     sys.stdout.write("".join(out) + f"Total reclaimed space: {human_size(reclaimed)}\n")
     return 0
+
+
+def check(ctx: Context, argv: list[str]) -> int:
+    """``berth system check``: one line per inconsistency of the daemon's stores; exit 1 while any
+    remains (after ``--repair``: those it could not fix)."""
+    p = new_parser(
+        ctx.command,
+        "[OPTIONS]",
+        "Check the store (images, layers, snapshots, containers, volumes, networks) for inconsistencies",
+        ["berth system check", "berth system check --verify", "berth system check --repair"],
+    )
+    p.add_argument("--repair", action="store_true", help="Fix what can be fixed without losing anything")
+    p.add_argument("--verify", action="store_true", help="Hash every blob again (slow: reads all content)")
+    p.add_argument("--format", default=None, metavar="string", help="Format output: json")
+    ns = p.parse_args(argv)
+    params = {key: "1" for key in ("repair", "verify") if getattr(ns, key)}
+    report = ctx.client.post_json("/system/check", params or None) or {}
+    if ns.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(report) + "\n")
+    elif ns.format:
+        raise CLIError(f"unsupported --format {ns.format!r}: only json")
+    else:
+        sys.stdout.write("".join(_finding_line(f) + "\n" for f in report.get("Findings") or []))
+        found, repaired = len(report.get("Findings") or []), int(report.get("Repaired") or 0)
+        if not found:
+            sys.stdout.write("no problems found\n")
+        elif ns.repair:
+            sys.stdout.write(f"{found} problems found, {repaired} repaired\n")
+        else:
+            fixable = sum(1 for f in report.get("Findings") or [] if f.get("Repair"))
+            sys.stdout.write(f"{found} problems found; --repair fixes {fixable} of them\n")
+    return 1 if report.get("Remaining") else 0
+
+
+def _finding_line(finding: dict[str, Any]) -> str:
+    line = f"{finding.get('Area')}: {finding.get('Subject')}: {finding.get('Problem')}"
+    if finding.get("Repaired"):
+        return f"{line} (repaired: {finding.get('Repair')})"
+    return line
 
 
 def _parse_reclaimed(text: str) -> int:

@@ -86,12 +86,28 @@ async def _keep_firewall(services: Services) -> None:
             log.warning("checking the nftables table: %s", exc)
 
 
+async def _quick_check(services: Services) -> None:
+    """The store check at start, without re-hashing blobs: each finding logged, nothing changed."""
+    try:
+        report = await asyncio.to_thread(services.check.run)
+    except (OSError, ValueError) as exc:
+        log.warning("store check at start failed: %s", exc)
+        return
+    for finding in report.findings:
+        log.warning("store check: %s", finding.line())
+    if report.findings:
+        log.warning(
+            "store check: %d problems; `berth system check --repair` fixes what it can", len(report.findings)
+        )
+
+
 async def _serve(config: DaemonConfig, services: Services) -> None:
     loop = asyncio.get_running_loop()
     services.events.bind(loop)
     await asyncio.to_thread(services.networks.start_host_networking)  # before restore: NAT and ports
     await services.containers.restore()
     firewall_task = loop.create_task(_keep_firewall(services))
+    check_task = loop.create_task(_quick_check(services))  # beside serving: the socket is not held up
     app = make_app(services)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -127,6 +143,7 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
     finally:
         log.info("berthd stopping; running containers keep running (live restore)")
         firewall_task.cancel()
+        check_task.cancel()  # its thread finishes reading; nothing is written by it
         await runner.cleanup()
         await services.networks.close_dns()
         services.pull.close()

@@ -30,6 +30,7 @@ from berth.distribution.tls import client_factory
 from berth.engine.builder.builder import BuildService
 from berth.engine.builder.cache_mounts import CacheMounts
 from berth.engine.builder.cache_prune import SpaceLimits
+from berth.engine.check import StoreCheck
 from berth.engine.containers.commit import CommitService
 from berth.engine.containers.execs import ExecService
 from berth.engine.containers.service import ContainerService
@@ -64,6 +65,7 @@ class Services:
     commits: CommitService
     build: BuildService
     build_cache: CacheMounts
+    check: StoreCheck
 
 
 def _daemon_id(data_root: Path) -> str:
@@ -165,6 +167,7 @@ def build_services(config: DaemonConfig) -> Services:
             cache_mounts=build_cache,
         ),
         build_cache=build_cache,
+        check=StoreCheck(config.data_root, images=images, volumes=volumes),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -31,6 +32,9 @@ from berth.errors import Conflict, Internal, InvalidArgument, NotFound
 from berth.runtime.linux import syscalls
 from berth.runtime.linux.rootfs import parse_options
 from berth.util.atomic import read_json, write_json
+from berth.util.records import Shape, require
+
+log = logging.getLogger("berthd.volumes")
 
 DRIVER = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker ≥ 23 marks anonymous volumes with it
@@ -57,6 +61,19 @@ class NoSuchVolume(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"get {name}: no such volume")
         self.name = name
+
+
+class UnreadableVolume(NoSuchVolume):
+    """The volume's record cannot be read or has the wrong shape: to users it is not there (listings
+    skip it with a warning); ``system check`` reports it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(name)
+        self.reason = reason
+
+
+_RECORD_SHAPE: Shape = {"Name": str, "Driver": str, "CreatedAt": str}
+_RECORD_OPTIONAL: Shape = {"Labels": dict, "Options": dict}
 
 
 def validate_name(name: str) -> str:
@@ -171,12 +188,30 @@ class VolumeService:
         if not _NAME.match(name):
             raise NoSuchVolume(name)  # never a path outside the root ("..")
         try:
-            record: dict[str, Any] = read_json(self._record_path(name))
+            raw = read_json(self._record_path(name))
         except (FileNotFoundError, NotADirectoryError):
             raise NoSuchVolume(name) from None
-        except (OSError, ValueError) as exc:
-            raise NoSuchVolume(name) from exc
+        except OSError as exc:
+            raise UnreadableVolume(name, exc.strerror or str(exc)) from exc
+        except ValueError as exc:  # not JSON (a torn or foreign file)
+            raise UnreadableVolume(name, str(exc)) from exc
+        try:
+            record = require(raw, _RECORD_SHAPE, optional=_RECORD_OPTIONAL)
+            if record["Name"] != name:
+                raise ValueError(f"field Name is {record['Name']!r}, not its directory's name")
+        except ValueError as exc:
+            raise UnreadableVolume(name, str(exc)) from exc
         return record
+
+    def record_problem(self, name: str) -> str | None:
+        """What is wrong with volume directory ``name``'s record (None: nothing), for ``system check``."""
+        try:
+            self._load(name)
+        except UnreadableVolume as exc:
+            return f"unreadable record: {exc.reason}"
+        except NoSuchVolume:
+            return "no record (a create that did not finish)"
+        return None
 
     def _to_json(self, record: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -221,7 +256,7 @@ class VolumeService:
                 "Options": dict(options) if options is not None else None,
                 "CreatedAt": _now(),
             }
-            write_json(self._record_path(name), record)
+            write_json(self._record_path(name), require(record, _RECORD_SHAPE, optional=_RECORD_OPTIONAL))
             return self._to_json(record)
 
     def ensure(self, wanted: Sequence[Wanted]) -> list[str]:
@@ -386,6 +421,9 @@ class VolumeService:
             for directory in sorted(self._root.iterdir()):
                 try:
                     volume = self._to_json(self._load(directory.name))
+                except UnreadableVolume as exc:
+                    log.warning("skipping volume %s: %s (see berth system check)", directory.name, exc.reason)
+                    continue
                 except NoSuchVolume:
                     continue  # a directory without a record: a create that did not finish
                 if _matches(volume, filters, in_use=bool(used.get(volume["Name"]))):

@@ -284,6 +284,7 @@ def _stub_build(stub: StubDaemon, export: bytes, *, images_after: list[dict[str,
     listings = iter([[{"Id": "sha256:000000000001", "ParentId": "", "RepoTags": ["busybox:latest"]}]])
     stub.route("GET", "/images/json", lambda r: json_reply(next(listings, images_after)))
     stub.route("POST", "/build", lambda r: Reply(200, stream, chunked=True))
+    stub.route("GET", "/containers/json", lambda r: json_reply([]))  # no export left by a killed CLI
     stub.route("POST", "/containers/create", lambda r: json_reply({"Id": "c0ffee", "Warnings": []}, 201))
     stub.route(
         "GET",

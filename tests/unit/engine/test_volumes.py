@@ -66,3 +66,20 @@ def test_copy_up_fills_only_an_empty_volume(service: VolumeService, tmp_path: Pa
     (service.mountpoint("used") / "mine").write_text("kept\n")
     service.populate("used", image_dir)
     assert [p.name for p in service.mountpoint("used").iterdir()] == ["mine"]
+
+
+def test_a_poison_volume_record_is_skipped_by_ls_and_named_by_record_problem(tmp_path: Path) -> None:
+    volumes = VolumeService(tmp_path, in_use=dict)
+    volumes.create("good")
+    for name, text in (
+        ("torn", '{"Name": "to'),
+        ("wrong", '{"Name": "wrong", "Driver": 1, "CreatedAt": ""}'),
+    ):
+        (tmp_path / name / "_data").mkdir(parents=True)
+        (tmp_path / name / "volume.json").write_text(text)
+    (tmp_path / "unfinished" / "_data").mkdir(parents=True)
+    assert [v["Name"] for v in volumes.list()] == ["good"]
+    assert volumes.record_problem("good") is None
+    assert str(volumes.record_problem("torn")).startswith("unreadable record: ")
+    assert volumes.record_problem("wrong") == "unreadable record: field Driver: expected str, got int"
+    assert volumes.record_problem("unfinished") == "no record (a create that did not finish)"

@@ -23,8 +23,18 @@ from berth.engine.containers.portruns import ExposedPorts, HostPorts, PortBindin
 from berth.errors import Conflict
 from berth.runtime.types import Attached
 from berth.util.atomic import read_json, write_json
+from berth.util.records import Shape, require
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+RECORD_SHAPE: Shape = {
+    "ID": str, "Name": str, "Created": str, "Image": str, "ImageID": str, "Config": dict,
+    "HostConfig": dict, "Path": str, "Args": list, "Status": str, "Pid": int, "ExitCode": int,
+    "Error": str, "OOMKilled": bool, "StartedAt": str, "FinishedAt": str, "RestartCount": int,
+}  # fmt: skip
+RECORD_OPTIONAL: Shape = {"ManuallyStopped": bool, "SnapshotKey": str, "Health": dict, "Endpoints": dict,
+                   "Ports": (dict, list)}  # fmt: skip
 
 
 class ContainerStatus(StrEnum):
@@ -174,12 +184,26 @@ class Container:
         }
 
     def save(self) -> None:
+        try:
+            record = self.to_json()
+        except (AttributeError, TypeError) as exc:
+            raise ValueError(f"container {self.short_id}: malformed state: {exc}") from exc
+        require(record, RECORD_SHAPE, optional=RECORD_OPTIONAL)  # never write what load refuses
         # Not fsynced: rename keeps the file whole across a daemon crash, which is what restore needs.
-        write_json(self.record_path, self.to_json(), mode=0o600, durable=False)
+        write_json(self.record_path, record, mode=0o600, durable=False)
 
     @classmethod
     def load(cls, directory: Path) -> Container:
-        raw = read_json(directory / "config.v2.json")
+        """The container recorded in ``directory``; ``ValueError`` for a record of the wrong shape
+        (listings skip it with a warning, ``system check`` reports it)."""
+        raw = require(read_json(directory / "config.v2.json"), RECORD_SHAPE, optional=RECORD_OPTIONAL)
+        try:
+            return cls._from_record(raw, directory)
+        except (KeyError, TypeError, AttributeError) as exc:  # inside a field the shape lets through
+            raise ValueError(f"malformed container record: {exc!r}") from exc
+
+    @classmethod
+    def _from_record(cls, raw: dict[str, Any], directory: Path) -> Container:
         return cls(
             container_id=raw["ID"],
             name=raw["Name"],

@@ -105,7 +105,7 @@ class ImageRemoval(ImageStore):
         self._configs.pop(image_id, None)
         self._events.publish("image", "delete", image_id, {"name": image_id})
         out = [{"Deleted": image_id}]
-        used = self._used_chains()
+        used = self.used_chains()
         candidates: set[str] = {image_id, row.manifest_digest if row else ""}
         for chain in reversed(chains):
             if chain in used:

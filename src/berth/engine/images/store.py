@@ -122,7 +122,7 @@ class ImageStore:
         """Remove what a killed daemon left behind; keeps every recorded image intact."""
         self.content.cleanup()
         self.snapshotter.cleanup()
-        used = self._used_chains()
+        used = self.used_chains()
         layers = {row.chain_id: row for row in self._index.layers()}
         for chain in sorted(layers, key=lambda c: -_depth(c, layers)):
             if chain not in used:
@@ -336,7 +336,13 @@ class ImageStore:
         self._index.delete_layer(chain)
         return True
 
-    def _used_chains(self) -> set[str]:
+    @property
+    def index(self) -> ImageIndex:
+        """The image index, read by the store check (``engine/check``)."""
+        return self._index
+
+    def used_chains(self) -> set[str]:
+        """The chain ids of every layer some image stands on."""
         used: set[str] = set()
         for row in self._index.images():
             try:
@@ -345,8 +351,8 @@ class ImageStore:
                 continue
         return used
 
-    def _gc_blobs(self, candidates: set[str] | set[Digest] | None) -> None:
-        """Delete blobs no image or layer references (only ``candidates``, or every blob if None)."""
+    def referenced_blobs(self) -> set[str]:
+        """Every blob an image or a layer names: manifests, configs, layers as received."""
         with self._lock:
             referenced: set[str] = set()
             for row in self._index.images():
@@ -357,6 +363,17 @@ class ImageStore:
                     continue
                 referenced.update(layer.digest for layer in manifest.layers)
             referenced.update(row.blob_digest for row in self._index.layers())
+            return referenced
+
+    def drop_layer(self, chain: str) -> bool:
+        """Remove an unused layer's snapshot and record (False: a container still sits on it)."""
+        with self._lock:
+            return self._drop_layer(chain)
+
+    def _gc_blobs(self, candidates: set[str] | set[Digest] | None) -> None:
+        """Delete blobs no image or layer references (only ``candidates``, or every blob if None)."""
+        with self._lock:
+            referenced = self.referenced_blobs()
             pool = {info.digest for info in self.content.walk()} if candidates is None else set(candidates)
             for digest in pool - referenced:
                 self.content.delete(digest)
@@ -391,7 +408,7 @@ class ImageStore:
         """Undo what a failed pull added: ``chains`` (newest last) unless an image uses them by now,
         then those of ``blobs`` nothing references."""
         with self._lock:
-            used = self._used_chains()
+            used = self.used_chains()
             for chain in reversed(chains):
                 if chain not in used:
                     self._drop_layer(chain)

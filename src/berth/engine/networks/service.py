@@ -45,6 +45,7 @@ from berth.network import ipam, links, netns, sysctl
 from berth.network.firewall import Bridge, Firewall, PortRule
 from berth.network.nftables import NftablesError
 from berth.util.atomic import read_json, write_json
+from berth.util.records import Shape, require
 
 if TYPE_CHECKING:
     from berth.network.dns import EmbeddedDNS
@@ -68,6 +69,12 @@ def primary_network(container: Container) -> str:
     """The network ``HostConfig.NetworkMode`` names ("default" is the bridge, as in Docker)."""
     mode = container.host_config.get("NetworkMode") or "default"
     return "bridge" if mode == "default" else mode
+
+
+_RECORD_SHAPE: Shape = {"Name": str, "Id": str, "Created": str, "Driver": str, "Device": str}
+_RECORD_OPTIONAL: Shape = {"Labels": dict, "Options": dict, "AuxiliaryAddresses": dict, "AuxiliaryAddresses6": dict,
+                    "Subnet": str, "Gateway": str, "IPRange": str, "Subnet6": str, "Gateway6": str,
+                    "IPRange6": str, "ConfigFrom": str}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -135,7 +142,16 @@ class Network:
         }  # fmt: skip
 
     @classmethod
-    def from_record(cls, raw: dict[str, Any]) -> Network:
+    def from_record(cls, raw: object) -> Network:
+        """The network of a stored record; ``ValueError`` for one of the wrong shape."""
+        record = require(raw, _RECORD_SHAPE, optional=_RECORD_OPTIONAL)
+        try:
+            return cls._from_fields(record)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed network record: {exc!r}") from exc
+
+    @classmethod
+    def _from_fields(cls, raw: dict[str, Any]) -> Network:
         return cls(
             name=raw["Name"], network_id=raw["Id"], created=raw["Created"], driver=raw["Driver"],
             device=raw["Device"], subnet=IPv4Network(raw["Subnet"]) if raw.get("Subnet") else None,
@@ -230,8 +246,8 @@ class NetworkService:
         for path in sorted(self._root.glob("*.json")):
             try:
                 network = Network.from_record(read_json(path))
-            except (OSError, ValueError, KeyError) as exc:
-                log.warning("skipping unreadable network record %s: %s", path, exc)
+            except (OSError, ValueError) as exc:
+                log.warning("skipping unreadable network record %s: %s (see berth system check)", path, exc)
                 continue
             self._networks[network.name] = network
 
@@ -334,7 +350,8 @@ class NetworkService:
                 network.subnet6, network.gateway6 = self._address_plan6(address6)
                 network.configured_subnet6 = address6.subnet is not None
         with self._lock:
-            write_json(self._root / f"{network_id}.json", network.to_record(), mode=0o600)
+            record = require(network.to_record(), _RECORD_SHAPE, optional=_RECORD_OPTIONAL)  # as read back
+            write_json(self._root / f"{network_id}.json", record, mode=0o600)
             self._networks[name] = network
         self._sync_after_change()
         return network

@@ -1,4 +1,5 @@
-"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``."""
+"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``, and Berth's
+``POST /system/check[?repair=1][&verify=1]`` (the store check, ``engine/check``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aiohttp import web
 from berth import __version__
 from berth.api.versions import CURRENT_API_VERSION, MIN_API_VERSION
 from berth.daemon.server import container_json
-from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.filters import parse_filters, query_bool
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
 from berth.errors import InvalidArgument
@@ -27,6 +28,14 @@ def register(router: ApiRouter, services: Services) -> None:
     router.get("/info", lambda request: _info(request, services))
     router.get("/events", lambda request: _events(request, services))
     router.get("/system/df", lambda request: _df(request, services))
+    router.post("/system/check", lambda request: _check(request, services))
+
+
+async def _check(request: web.Request, services: Services) -> web.Response:
+    """{"Findings": [{Area, Subject, Problem, Repair, Repaired}], "Repaired": N, "Remaining": N}."""
+    repair, verify = query_bool(request, "repair"), query_bool(request, "verify")
+    report = await asyncio.to_thread(services.check.run, repair=repair, verify=verify)
+    return web.json_response(report.to_json())
 
 
 async def _ping(request: web.Request) -> web.Response:
