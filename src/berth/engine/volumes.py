@@ -32,6 +32,7 @@ from berth.errors import Conflict, Internal, InvalidArgument, NotFound
 from berth.runtime.linux import syscalls
 from berth.runtime.linux.rootfs import parse_options
 from berth.util.atomic import read_json, write_json
+from berth.util.faults import crash_point
 from berth.util.records import Shape, require
 
 log = logging.getLogger("berthd.volumes")
@@ -256,6 +257,7 @@ class VolumeService:
                 "Options": dict(options) if options is not None else None,
                 "CreatedAt": _now(),
             }
+            crash_point("volume.before-record")
             write_json(self._record_path(name), require(record, _RECORD_SHAPE, optional=_RECORD_OPTIONAL))
             return self._to_json(record)
 

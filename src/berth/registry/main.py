@@ -1,7 +1,8 @@
-"""``berth-registry``: serve the registry, and manage its users, organisations, teams, repositories and gc.
+"""``berth-registry``: serve the registry, manage its users, organisations, teams and repositories,
+collect garbage and check its consistency.
 
 Every command works on the registry that ``--root``/``--config`` name. Errors print one line
-(``berth-registry: …``) and exit 1; usage errors exit 2.
+(``berth-registry: …``) and exit 1; usage errors exit 2. ``check`` exits 1 while problems remain.
 """
 
 from __future__ import annotations
@@ -92,6 +93,21 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed")
     gc.add_argument("--delete-untagged", action="store_true", help="also remove untagged manifests")
     gc.add_argument("--grace", type=float, default=None, help="keep blobs touched this many seconds ago")
+    check = sub.add_parser(
+        "check",
+        help="check storage and metadata consistency (safe while serving)",
+        description="Hash every blob and compare storage with the metadata: missing or corrupt blobs,\n"
+        "manifests naming lost blobs, dangling tags, stale uploads, leftover files. Prints one line\n"
+        "per finding and a summary; exits 0 when no problem is left, 1 otherwise.",
+        epilog="Examples:\n  berth-registry check\n  berth-registry --root /srv/registry check --repair",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="fix what loses nothing pushed: drop rows of lost blobs, dangling tags, stale uploads, "
+        "leftovers (unreferenced blobs are left to gc)",
+    )
     return p
 
 
@@ -283,6 +299,14 @@ def _command(registry: Registry, args: argparse.Namespace) -> int:
         grace = args.grace if args.grace is not None else registry.config.gc_grace_seconds
         report = collect(registry, dry_run=args.dry_run, delete_untagged=args.delete_untagged, grace=grace)
         print(report.render(dry_run=args.dry_run))
+    elif cmd == "check":
+        from berth.registry.check import check
+
+        if registry.config.storage_driver == "inmemory":
+            raise InvalidArgument("check: the inmemory storage driver keeps blobs only inside `serve`")
+        result = check(registry, repair=args.repair)
+        print(result.render())
+        return 0 if result.clean else 1
     return 0
 
 

@@ -129,7 +129,10 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
     return routes
 
 
-def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None) -> Daemon:
+def start_daemon(
+    root: Path, cgroup_parent: str, extra: list[str] | None = None, *, crash_at: str = ""
+) -> Daemon:
+    """berthd on ``root`` (``crash_at``: the crash points it SIGKILLs itself at, util/faults.py)."""
     data_root, exec_root, sock = root / "data", root / "run", root / "berth.sock"
     bridge, bip = bridge_for(cgroup_parent)
     stderr = open(root / "berthd.stderr", "ab")  # noqa: SIM115 — owned by the daemon process
@@ -155,6 +158,7 @@ def start_daemon(root: Path, cgroup_parent: str, extra: list[str] | None = None)
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         start_new_session=True,
+        env={**os.environ, "BERTH_CRASH_AT": crash_at} if crash_at else None,
     )
     stderr.close()
     env = dict(

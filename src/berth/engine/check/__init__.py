@@ -27,7 +27,6 @@ from berth.engine.check.records import (
 from berth.engine.images import ImageService
 from berth.engine.volumes import VolumeService
 
-
 _PASSES = 4
 
 

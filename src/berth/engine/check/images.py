@@ -132,7 +132,8 @@ def _snapshots(images: ImageService, container_snapshots: set[str]) -> Iterator[
     recorded = {row.chain_id for row in images.index.layers()}
     now = time.time()
     for info in sorted(snapshotter.list(), key=lambda i: -i.created):
-        if now - info.created < SETTLE or info.key in container_snapshots:
+        owner = info.key.partition("-image-")[0]  # a container's key, or one of its image mounts'
+        if now - info.created < SETTLE or owner in container_snapshots:
             continue
         if info.kind is Kind.COMMITTED and info.key not in recorded and not snapshotter.children(info.key):
             problem = "a committed snapshot no layer records (an import that did not finish)"

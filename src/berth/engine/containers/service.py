@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import shutil
 import signal as signals
 import stat
@@ -41,10 +42,13 @@ from berth.errors import BerthError, Conflict, Internal, InvalidArgument, NotFou
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
 from berth.runtime.types import Attached, IOConfig, Status
+from berth.store.snapshots import Kind
 from berth.util.atomic import write_json
+from berth.util.faults import crash_point
 from berth.util.idshift import IdShift
 
 log = logging.getLogger("berthd.containers")
+_CONTAINER_ID = re.compile("[0-9a-f]{64}")
 
 DEFAULT_STOP_TIMEOUT = 10
 _MAX_RESTART_DELAY = 60.0
@@ -112,13 +116,31 @@ class ContainerService:
     # ---------------------------------------------------------------- lookup
 
     def _load_records(self) -> None:
+        """Read every record; at start nothing is under way, so what a killed daemon left of a create
+        (a directory and snapshots, no record yet) is removed, as are snapshots of containers gone."""
+        kept: set[str] = set()
         for directory in self._root.iterdir():
             try:
                 container = Container.load(directory)
-            except (OSError, ValueError, KeyError) as exc:
-                log.warning("skipping unreadable container record in %s: %s", directory, exc)
+            except FileNotFoundError:
+                log.warning("removing container %s: its create did not finish", directory.name)
+                shutil.rmtree(directory, ignore_errors=True)
+                continue
+            except (OSError, ValueError) as exc:
+                log.warning(
+                    "skipping unreadable container record in %s: %s (see berth system check)", directory, exc
+                )
+                kept.add(directory.name)  # its files stay for the check's repair (lost+found)
                 continue
             self._containers[container.container_id] = container
+            kept.add(container.container_id)
+        snapshotter = self._images.snapshotter
+        for info in snapshotter.list():
+            owner = info.key.partition("-image-")[0]  # a container's own key, or one of its image mounts
+            if info.kind is not Kind.COMMITTED and _CONTAINER_ID.fullmatch(owner) and owner not in kept:
+                log.warning("removing snapshot %s: its container is gone", info.key)
+                with contextlib.suppress(NotFound, Conflict):
+                    snapshotter.remove(info.key)
 
     def all(self) -> list[Container]:
         return list(self._containers.values())
@@ -238,6 +260,7 @@ class ContainerService:
         self._images.snapshotter.prepare(container.snapshot_key, top_layer)
         creating.write_network_files(container)
         self._prepare_volumes(container, readonly_non_recursive)
+        crash_point("container.before-record")
         container.save()
 
     def _volumes_from(self, ref: str) -> list[mounts.MountPoint]:
@@ -330,6 +353,7 @@ class ContainerService:
     def _discard_files(self, container: Container) -> None:
         with contextlib.suppress(NotFound):
             self._images.snapshotter.remove(container.container_id)
+        crash_point("container.rm-before-record")
         with contextlib.suppress(BerthError, OSError, ValueError):  # image mounts' views
             for point in mounts.of(container):
                 if point.image_key:

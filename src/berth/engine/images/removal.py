@@ -13,6 +13,7 @@ from berth.oci import reference
 from berth.oci.digest import hex_of
 from berth.oci.image import chain_ids, diff_ids
 from berth.store.metadata import RefRow
+from berth.util.faults import crash_point
 
 
 class ImageRemoval(ImageStore):
@@ -102,6 +103,7 @@ class ImageRemoval(ImageStore):
         config = self._config(image_id)
         chains = [str(c) for c in chain_ids(diff_ids(config))]
         self._index.delete_image(image_id)
+        crash_point("rmi.before-layers")
         self._configs.pop(image_id, None)
         self._events.publish("image", "delete", image_id, {"name": image_id})
         out = [{"Deleted": image_id}]

@@ -43,6 +43,7 @@ from berth.store.content import LocalContentStore, LocalWriter
 from berth.store.metadata import ImageIndex, ImageRow, LayerRow
 from berth.store.snapshots import EXTRACT_PREFIX, Kind, NaiveSnapshotter, OverlaySnapshotter
 from berth.store.unpack import Compression, LayerStats, decompressed
+from berth.util.faults import crash_point
 
 ContainerUse = Callable[[], Mapping[str, Sequence[str]]]
 
@@ -305,6 +306,7 @@ class ImageStore:
             parent,
             time.time(),
         )
+        crash_point("image.before-register")
         with self._lock:
             moved = self._index.put_image(row, [(str(ref), "tag") for ref in refs])
         for ref in refs:
@@ -392,6 +394,7 @@ class ImageStore:
                 self.snapshotter.commit(row.chain_id, key)
             else:
                 self.snapshotter.remove(key)
+            crash_point("layer.before-record")
             self._index.add_layer(row)
             return self._index.layer(row.chain_id) or row, committed
 

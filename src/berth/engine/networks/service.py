@@ -45,6 +45,7 @@ from berth.network import ipam, links, netns, sysctl
 from berth.network.firewall import Bridge, Firewall, PortRule
 from berth.network.nftables import NftablesError
 from berth.util.atomic import read_json, write_json
+from berth.util.faults import crash_point
 from berth.util.records import Shape, require
 
 if TYPE_CHECKING:
@@ -353,6 +354,7 @@ class NetworkService:
             record = require(network.to_record(), _RECORD_SHAPE, optional=_RECORD_OPTIONAL)  # as read back
             write_json(self._root / f"{network_id}.json", record, mode=0o600)
             self._networks[name] = network
+        crash_point("network.before-firewall")
         self._sync_after_change()
         return network
 
