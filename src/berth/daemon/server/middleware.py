@@ -7,6 +7,7 @@ client hanging up mid-stream, which is one debug line.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 
@@ -91,6 +92,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         # A client that hung up mid-stream (logs -f, events, wait, attach…) is no error of ours.
         log.debug("%s %s: client disconnected (%s)", request.method, request.path, type(exc).__name__)
         return web.Response(status=499)  # never sent: aiohttp drops it quietly on the closed connection
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            log.exception("%s %s failed", request.method, request.path)
+            return error_response(500, f"internal error: {exc}")
+        # A full disk is the machine's state, not a bug: one line saying what could not be written.
+        what = f"writing {exc.filename}" if exc.filename else f"{request.method} {request.path}"
+        log.error("%s: no space left on device", what)
+        return error_response(500, f"{what}: no space left on device")
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error: {exc}")

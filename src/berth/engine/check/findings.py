@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from berth.errors import BerthError
+
 
 @dataclass(slots=True)
 class Finding:
@@ -45,7 +47,9 @@ def repair_all(findings: list[Finding]) -> None:
             continue
         try:
             finding.fix()
-        except OSError as exc:
-            finding.problem += f"; repair failed: {exc.strerror or exc}"
+        except (OSError, BerthError) as exc:  # e.g. fixed meanwhile by another check, or now in use
+            finding.problem += (
+                f"; repair failed: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+            )
             continue
         finding.repaired = True

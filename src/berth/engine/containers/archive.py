@@ -556,7 +556,12 @@ class _Extractor:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o600, dir_fd=parent)
         try:
-            write_member_data(tar, member, fd)
+            try:
+                write_member_data(tar, member, fd)
+            except BaseException:  # a full disk, a cut stream: no half-written file stays behind
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=parent)
+                raise
             uid, gid = self._owner(member)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, member.mode & 0o7777)

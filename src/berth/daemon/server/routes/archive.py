@@ -54,6 +54,8 @@ def _path_error(exc: OSError, path: str, ref: str) -> Exception:
         return InvalidArgument("mounted volume is marked read-only")
     if exc.errno == errno.ENAMETOOLONG:  # fuzzing: an over-long ?path= is bad input (400), not a 500
         return InvalidArgument(f"lstat {path}: file name too long")
+    if exc.errno == errno.ENOSPC:
+        return Internal(f"copying to {ref}:{path}: no space left on device")
     return Internal(f"{path}: {exc.strerror or exc}")
 
 
