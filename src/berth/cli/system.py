@@ -398,11 +398,15 @@ def check(ctx: Context, argv: list[str]) -> int:
         if not found:
             sys.stdout.write("no problems found\n")
         elif ns.repair:
-            sys.stdout.write(f"{found} problems found, {repaired} repaired\n")
+            sys.stdout.write(f"{_problems(found)} found, {repaired} repaired\n")
         else:
             fixable = sum(1 for f in report.get("Findings") or [] if f.get("Repair"))
-            sys.stdout.write(f"{found} problems found; --repair fixes {fixable} of them\n")
+            sys.stdout.write(f"{_problems(found)} found; --repair fixes {fixable} of them\n")
     return 1 if report.get("Remaining") else 0
+
+
+def _problems(count: int) -> str:
+    return f"{count} problem" if count == 1 else f"{count} problems"
 
 
 def _finding_line(finding: dict[str, Any]) -> str:

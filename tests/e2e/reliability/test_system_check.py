@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -128,3 +129,25 @@ def _manifest_digest(data_root: Path, image_id: str) -> str:
         row = db.execute("SELECT manifest_digest FROM images WHERE image_id = ?", (image_id,)).fetchone()
     assert row is not None, image_id
     return str(row[0])
+
+
+def test_a_network_namespace_left_mounted_by_a_gone_container_is_unmounted(
+    berthd: Daemon, busybox_image: str
+) -> None:
+    berthd.berth("run", "-d", "--name", "live", busybox_image, "sleep", "60", check=True)
+    leftover = berthd.exec_root / "netns" / ("e" * 64)  # as a daemon killed mid-rm leaves it
+    leftover.touch()
+    subprocess.run(["mount", "--bind", "/proc/self/ns/net", str(leftover)], check=True)
+    try:
+        code, lines = _check(berthd)
+        assert (code, lines) == (1, [
+            f"mounts: {leftover}: network namespace left mounted: its container is gone",
+            "1 problem found; --repair fixes 1 of them",
+        ])  # fmt: skip
+        assert _check(berthd, "--repair")[0] == 0
+        assert str(leftover) not in Path("/proc/self/mountinfo").read_text()
+        assert not leftover.exists()
+        assert _check(berthd) == (0, ["no problems found"])  # the live container's own one is not a leftover
+        assert berthd.berth("exec", "live", "true").returncode == 0
+    finally:
+        subprocess.run(["umount", "-l", str(leftover)], capture_output=True)

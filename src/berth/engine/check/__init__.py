@@ -4,6 +4,7 @@ and ``--repair`` fixing what can be fixed without losing anything a user made.
     findings.py   Finding (one line each) and repair_all
     images.py     the content store, the image index (images, tags, layers) and the snapshots
     records.py    container, volume and network records; what cannot be read goes to lost+found/
+    mounts.py     network namespaces left mounted by containers that are gone or stopped
 
 berthd runs the quick form at start (no ``verify``: every blob's digest is not re-hashed) and logs what
 it finds; ``POST /berth/system/check`` runs it on demand. Checks run in a worker thread; each fix
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from berth.engine.check.findings import Finding, repair_all
 from berth.engine.check.images import check_images
+from berth.engine.check.mounts import check_mounts
 from berth.engine.check.records import (
     LOST_FOUND,
     check_containers,
@@ -47,8 +49,11 @@ class Report:
 
 
 class StoreCheck:
-    def __init__(self, data_root: Path, *, images: ImageService, volumes: VolumeService) -> None:
+    def __init__(
+        self, data_root: Path, exec_root: Path, *, images: ImageService, volumes: VolumeService
+    ) -> None:
         self._data_root = data_root
+        self._exec_root = exec_root
         self._images = images
         self._volumes = volumes
 
@@ -78,6 +83,7 @@ class StoreCheck:
             *check_volumes(self._volumes, root / "volumes", lost_found),
             *check_networks(root / "networks", lost_found),
             *check_images(self._images, container_snapshots(containers), verify=verify),
+            *check_mounts(self._exec_root, containers),
         ]
 
 
