@@ -13,6 +13,7 @@ the runtime's four; the table below says which verbs each allows.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -60,6 +61,7 @@ def now_rfc3339() -> str:
     )
 
 
+@functools.lru_cache(maxsize=8192)  # ``ps`` parses every container's Created: strptime is slow
 def parse_rfc3339(value: str) -> float:
     """RFC 3339 with optional nanoseconds → unix seconds (0.0 for Docker's zero time)."""
     if not value or value.startswith("0001-"):

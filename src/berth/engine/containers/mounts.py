@@ -207,12 +207,31 @@ def save(directory: Path, points: Sequence[MountPoint]) -> None:
     write_json(directory / RECORD, [p.to_json() for p in points], mode=0o600, durable=False)
 
 
+# The records read, by path: ``ps`` lists every container's mounts, and reading and decoding a
+# thousand small files was most of its time. Entries of removed containers are dropped by ``forget``.
+_READ: dict[Path, tuple[tuple[int, int, int], tuple[MountPoint, ...]]] = {}
+
+
+def forget(container: Container) -> None:
+    _READ.pop(container.directory / RECORD, None)
+
+
 def of(container: Container) -> list[MountPoint]:
     """The container's mount points: its record, or (containers made before it existed) parsed again."""
     path = container.directory / RECORD
-    if path.exists():
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        pass
+    else:
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a rewrite (a rename) changes it
+        cached = _READ.get(path)
+        if cached is not None and cached[0] == stamp:
+            return list(cached[1])
         raw = read_json(path)
-        return [MountPoint.from_json(m) for m in raw if isinstance(m, dict)]
+        points = [MountPoint.from_json(m) for m in raw if isinstance(m, dict)]
+        _READ[path] = (stamp, tuple(points))
+        return points
     return parse(
         container.config,
         {**container.host_config, "VolumesFrom": None},

@@ -360,6 +360,7 @@ class ContainerService:
                     with contextlib.suppress(NotFound):
                         self._images.snapshotter.remove(point.image_key)
         shutil.rmtree(container.directory, ignore_errors=True)
+        mounts.forget(container)
 
     # ---------------------------------------------------------------- start
 
