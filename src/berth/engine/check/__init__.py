@@ -25,6 +25,7 @@ from berth.engine.check.records import (
     check_networks,
     check_volumes,
     container_snapshots,
+    read_containers,
 )
 from berth.engine.images import ImageService
 from berth.engine.volumes import VolumeService
@@ -78,12 +79,13 @@ class StoreCheck:
     def _findings(self, *, verify: bool) -> list[Finding]:
         root, lost_found = self._data_root, self._data_root / LOST_FOUND
         containers = root / "containers"
+        records = read_containers(containers)
         return [
-            *check_containers(containers, self._images.snapshotter, lost_found),
+            *check_containers(records, self._images.snapshotter, lost_found),
             *check_volumes(self._volumes, root / "volumes", lost_found),
             *check_networks(root / "networks", lost_found),
-            *check_images(self._images, container_snapshots(containers), verify=verify),
-            *check_mounts(self._exec_root, containers),
+            *check_images(self._images, container_snapshots(records), verify=verify),
+            *check_mounts(self._exec_root, containers, records),
         ]
 
 

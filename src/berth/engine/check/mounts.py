@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from berth.engine.check.findings import Finding
+from berth.engine.check.records import Records
 from berth.engine.containers.container import Container, ContainerStatus
 from berth.runtime.linux import syscalls
 
@@ -20,7 +21,7 @@ _ID = re.compile("[0-9a-f]{64}")
 _HOLDING = {ContainerStatus.RUNNING, ContainerStatus.PAUSED, ContainerStatus.RESTARTING}
 
 
-def check_mounts(exec_root: Path, containers_root: Path) -> Iterator[Finding]:
+def check_mounts(exec_root: Path, containers_root: Path, records: Records) -> Iterator[Finding]:
     netns = exec_root / "netns"
     for mount_point in sorted(_mount_points()):
         path = Path(mount_point)
@@ -29,9 +30,13 @@ def check_mounts(exec_root: Path, containers_root: Path) -> Iterator[Finding]:
         if not (containers_root / path.name).exists():
             yield Finding("mounts", mount_point, "network namespace left mounted: its container is gone",
                           "unmounted", fix=partial(_release, path))  # fmt: skip
-        elif (status := _status(containers_root / path.name)) is not None and status not in _HOLDING:
+            continue
+        record = records.get(containers_root / path.name)
+        if isinstance(record, Container) and record.status not in _HOLDING:
             yield Finding(
-                "mounts", mount_point, f"network namespace left mounted: its container is {status.value}"
+                "mounts",
+                mount_point,
+                f"network namespace left mounted: its container is {record.status.value}",
             )
 
 
@@ -39,13 +44,6 @@ def _mount_points() -> Iterator[str]:
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
         for line in table:
             yield line.split()[4].replace("\\040", " ")
-
-
-def _status(directory: Path) -> ContainerStatus | None:
-    try:
-        return Container.load(directory).status
-    except (OSError, ValueError):
-        return None
 
 
 def _release(path: Path) -> None:

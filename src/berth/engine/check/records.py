@@ -43,32 +43,35 @@ def _aside(area: str, path: Path, problem: str, lost_found: Path) -> Finding:
     return Finding(area, path.name, problem, f"moved to {shown}", fix=lambda: _mover(path, target))
 
 
-def check_containers(root: Path, snapshotter: Snapshotter, lost_found: Path) -> Iterator[Finding]:
+Records = dict[Path, Container | OSError | ValueError]  # each container directory: its record, or why not
+
+
+def read_containers(root: Path) -> Records:
+    """Every container directory's record, read once for all the checks of one run."""
+    records: Records = {}
     for directory in sorted(root.iterdir()):
-        if not directory.is_dir():
-            continue
-        try:
-            container = Container.load(directory)
-        except FileNotFoundError:
+        if directory.is_dir():
+            try:
+                records[directory] = Container.load(directory)
+            except (OSError, ValueError) as exc:
+                records[directory] = exc
+    return records
+
+
+def check_containers(records: Records, snapshotter: Snapshotter, lost_found: Path) -> Iterator[Finding]:
+    for directory, record in records.items():
+        if isinstance(record, FileNotFoundError):
             yield _aside("containers", directory, "no record (a create that did not finish)", lost_found)
-            continue
-        except (OSError, ValueError) as exc:
-            yield _aside("containers", directory, f"unreadable record: {exc}", lost_found)
-            continue
-        if container.snapshot_key and not snapshotter.exists(container.snapshot_key):
-            yield Finding("containers", container.container_id,
-                          f"its filesystem (snapshot {container.snapshot_key}) is missing: remove the container")  # fmt: skip
+        elif not isinstance(record, Container):
+            yield _aside("containers", directory, f"unreadable record: {record}", lost_found)
+        elif record.snapshot_key and not snapshotter.exists(record.snapshot_key):
+            yield Finding("containers", record.container_id,
+                          f"its filesystem (snapshot {record.snapshot_key}) is missing: remove the container")  # fmt: skip
 
 
-def container_snapshots(root: Path) -> set[str]:
+def container_snapshots(records: Records) -> set[str]:
     """The snapshot keys the readable container records name."""
-    keys: set[str] = set()
-    for directory in root.iterdir():
-        try:
-            keys.add(Container.load(directory).snapshot_key)
-        except (OSError, ValueError):
-            continue
-    return keys
+    return {record.snapshot_key for record in records.values() if isinstance(record, Container)}
 
 
 def check_volumes(volumes: VolumeService, root: Path, lost_found: Path) -> Iterator[Finding]:
