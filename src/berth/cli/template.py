@@ -79,7 +79,10 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         if not m or m.end() == pos:
             raise TemplateError(f"template: unexpected {text[pos:].strip()[:10]!r} in command")
         kind = m.lastgroup or ""
-        tokens.append((kind, m.group(kind)))
+        value = m.group(kind)
+        if kind == "field" and m.start(kind) == pos and tokens and tokens[-1] == ("punct", ")"):
+            kind = "chain"  # ``(index .Networks "x").IPAddress``: fields of the parenthesised value
+        tokens.append((kind, value))
         pos = m.end()
     return tokens
 
@@ -151,7 +154,12 @@ class _Parser:
                 if self.peek() != ("punct", ")"):
                     raise TemplateError("template: unclosed left paren")
                 self.pos += 1
-                current.append(("pipe", sub))
+                chain = self.peek()
+                if chain is not None and chain[0] == "chain" and chain[1].startswith("."):
+                    self.pos += 1
+                    current.append(("chain", (sub, chain[1])))
+                else:
+                    current.append(("pipe", sub))
             elif kind == "punct":
                 raise TemplateError(f"template: unexpected {value!r} in operand")
             else:
@@ -480,6 +488,9 @@ class _Exec:
             return float(value) if any(c in value for c in ".eE") else int(value)
         if kind == "pipe":
             return self.pipe(value, dot)
+        if kind == "chain":
+            sub, fields = value
+            return self.field(self.pipe(sub, dot), fields[1:].split("."), fields)
         if kind == "ident":
             if value == "true":
                 return True
@@ -510,7 +521,8 @@ class _Exec:
         if callable(value):
             return value(*extra)
         if extra:
-            raise TemplateError(f"template: can't give argument to non-function {head[1]}")
+            shown = "(…)" if head[0] in ("pipe", "chain") else head[1]
+            raise TemplateError(f"template: can't give argument to non-function {shown}")
         return value
 
     def pipe(self, pipe: _Pipe, dot: Any) -> Any:

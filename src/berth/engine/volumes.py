@@ -31,7 +31,7 @@ from typing import Any
 from berth.errors import Conflict, Internal, InvalidArgument, NotFound
 from berth.runtime.linux import syscalls
 from berth.runtime.linux.rootfs import parse_options
-from berth.util.atomic import read_json, write_json
+from berth.util.atomic import read_json, write_bytes, write_json
 from berth.util.faults import crash_point
 from berth.util.records import Shape, require
 
@@ -39,6 +39,7 @@ log = logging.getLogger("berthd.volumes")
 
 DRIVER = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # Docker ≥ 23 marks anonymous volumes with it
+COPYING = "copying"  # beside _data while a copy-up fills it
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _LOCAL_OPTIONS = ("type", "o", "device", "size")  # what Docker's local driver accepts
 _FILTERS = {"dangling", "name", "label", "driver"}
@@ -117,9 +118,23 @@ def _tree_size(root: Path) -> int:
     return total
 
 
+def empty_directory(directory: Path) -> None:
+    """Remove everything under ``directory``, keeping it (it may be a mount point)."""
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _copy_file(source: str, target: str) -> None:
+    shutil.copy2(source, target)
+    crash_point("volume.mid-copy")
+
+
 def _copy_tree(source: Path, target: Path) -> None:
     """Copy ``source``'s content into ``target`` keeping modes, times, owners and symlinks (cp -a)."""
-    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, copy_function=_copy_file)
     for directory, dirs, files in os.walk(source):
         rel = os.path.relpath(directory, source)
         for entry in [".", *dirs, *files]:
@@ -184,6 +199,10 @@ class VolumeService:
 
     def _record_path(self, name: str) -> Path:
         return self._root / name / "volume.json"
+
+    def _copying_path(self, name: str) -> Path:
+        """Present while a copy-up fills the volume: one cut short by a crash is redone, not kept."""
+        return self._root / name / COPYING
 
     def _load(self, name: str) -> dict[str, Any]:
         if not _NAME.match(name):
@@ -278,16 +297,38 @@ class VolumeService:
         """Docker's copy-up: fill a volume that is still empty with ``source`` (the image's content at
         the mount path), owner and mode of the top directory included. A non-empty volume is left alone.
         A volume with mount options is mounted for the copy (and unmounted after, unless in use)."""
-        target = self.mountpoint(name)
+        target, marker = self.mountpoint(name), self._copying_path(name)
         with self._lock:
             mounted_here = self.activate(name)
             try:
                 if any(target.iterdir()):
                     return
+                write_bytes(marker, b"")
                 _copy_tree(source, target)
+                marker.unlink()
             finally:
                 if mounted_here:
                     self.deactivate(name)
+
+    def copy_cut_short(self, name: str) -> bool:
+        """Whether a copy-up into volume ``name`` was cut short (``system check``)."""
+        return self._copying_path(name).exists()
+
+    def redo_copy(self, name: str) -> None:
+        """Empty a volume whose copy-up a killed daemon cut short (nobody used it since: each create
+        calls this first), so that it is copied into again, whole. Nothing when no copy was cut short."""
+        with self._lock:
+            if not self._copying_path(name).exists():
+                return
+            if self._in_use().get(name):
+                raise Conflict(f"volume {name} is in use")  # populate redoes it for the next create
+            mounted_here = self.activate(name)
+            try:
+                empty_directory(self.mountpoint(name))
+            finally:
+                if mounted_here:
+                    self.deactivate(name)
+            self._copying_path(name).unlink()
 
     def is_empty(self, name: str) -> bool:
         with self._lock:

@@ -225,6 +225,20 @@ def _hairpin(host_name: str) -> None:
         Path(f"/sys/class/net/{host_name}/brport/hairpin_mode").write_text("1\n")
 
 
+def veth_names(namespace: Path) -> list[str]:
+    """The names of the veth ends in ``namespace`` (a container's: the kernel's own tunnel devices left out)."""
+    found: list[str] = []
+
+    def collect() -> None:
+        with _iproute() as ipr:
+            for link in ipr.get_links():
+                if link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") == "veth":
+                    found.append(str(link.get_attr("IFLA_IFNAME")))
+
+    netns.inside(namespace, collect)
+    return found
+
+
 def unplug(namespace: Path, inner_name: str) -> None:
     """Remove the container's end of a veth pair (its host end goes with it)."""
     from pyroute2 import NetlinkError

@@ -19,6 +19,12 @@ POINTS = (
     "container.rm-before-record",  # a container's snapshot removed, its record not yet
     "volume.before-record",  # a volume's directory made, no record yet
     "network.before-firewall",  # a network recorded, its nftables rules not yet made
+    "pull.mid-blob",  # a pulled layer's first bytes in an ingest and its extract snapshot, the rest not
+    "push.before-manifest",  # every blob of an image in the registry, its manifest not yet put
+    "build.step-committed",  # a RUN step's image recorded, its container not yet removed
+    "container.start-before-record",  # a container's process started, its record still says created
+    "volume.mid-copy",  # the first file of an image's content copied into a volume, the others not
+    "network.connect-before-record",  # a running container plugged into a network, not yet recorded
 )
 
 _ARMED = frozenset(filter(None, os.environ.get("BERTH_CRASH_AT", "").split(",")))

@@ -47,6 +47,8 @@ DATA = {
         ("a{{/* comment */}}b", "ab"),
         ("{{$x := .Name}}{{$x}}{{$x}}", "webweb"),
         ("{{(index .Names 0) | upper}}", "/WEB"),
+        ('{{(index .Config "Labels").k}}', "v"),  # a field of a parenthesised value, as Go chains it
+        ('{{ (index . "State").Pid }}-{{(.State).Running}}', "42-true"),
         ("{{.Ratio}}", "0.5"),
         ("{{.}}", go_sprint(DATA)),
     ],
@@ -55,7 +57,9 @@ def test_render(template: str, expected: str) -> None:
     assert render(template, DATA) == expected
 
 
-@pytest.mark.parametrize("template", ["{{if .Name}}x", "{{end}}", "{{nofunc .Name}}", "{{.Name", "{{else}}"])
+@pytest.mark.parametrize(
+    "template", ["{{if .Name}}x", "{{end}}", "{{nofunc .Name}}", "{{.Name", "{{else}}", "{{(.State) .Pid}}"]
+)
 def test_errors(template: str) -> None:
     with pytest.raises(TemplateError):
         render(template, DATA)

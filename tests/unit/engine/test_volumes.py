@@ -68,6 +68,24 @@ def test_copy_up_fills_only_an_empty_volume(service: VolumeService, tmp_path: Pa
     assert [p.name for p in service.mountpoint("used").iterdir()] == ["mine"]
 
 
+def test_a_copy_up_cut_short_is_emptied_and_done_again(service: VolumeService, tmp_path: Path) -> None:
+    image_dir = tmp_path / "image-data"
+    image_dir.mkdir()
+    for name in ("a", "b"):
+        (image_dir / name).write_text(name)
+    service.create("half")
+    (service.mountpoint("half") / "a").write_text("a")  # what a killed daemon had copied …
+    (service.mountpoint("half").parent / "copying").write_text("")  # … before it marked the copy done
+    assert service.copy_cut_short("half")
+    service.redo_copy("half")  # what each create does first, and system check --repair
+    assert not service.copy_cut_short("half") and service.is_empty("half")
+    service.populate("half", image_dir)
+    assert sorted(p.name for p in service.mountpoint("half").iterdir()) == ["a", "b"]
+    assert not service.copy_cut_short("half")
+    service.redo_copy("half")  # a whole copy is left alone
+    assert sorted(p.name for p in service.mountpoint("half").iterdir()) == ["a", "b"]
+
+
 def test_a_poison_volume_record_is_skipped_by_ls_and_named_by_record_problem(tmp_path: Path) -> None:
     volumes = VolumeService(tmp_path, in_use=dict)
     volumes.create("good")

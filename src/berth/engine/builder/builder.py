@@ -71,7 +71,7 @@ from berth.engine.builder.ignore import remove_build_files
 from berth.engine.builder.step_mounts import StepMounts
 from berth.engine.containers import archive
 from berth.engine.containers.commit import CommitService
-from berth.engine.containers.container import Container
+from berth.engine.containers.container import BUILD_STEP_LABEL, Container
 from berth.engine.containers.service import ContainerService
 from berth.engine.images import ImageRecord, ImageService
 from berth.engine.images.pull import PullService
@@ -79,6 +79,7 @@ from berth.errors import BerthError, InvalidArgument, NotFound, NotSupported
 from berth.oci import platform as oci_platform
 from berth.oci import reference
 from berth.oci.image import apply_changes
+from berth.util.faults import crash_point
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -414,6 +415,8 @@ class _Build:
             "AttachStderr": True,
             "HostConfig": host,
         }
+        if self.options.remove or self.options.force_remove:  # gone after the step: so after a crash
+            body["Labels"] = {BUILD_STEP_LABEL: "1"}
         container = await self.s.containers.create(body, None)
         return container.container_id
 
@@ -846,6 +849,7 @@ class _StageBuild:
                 self.s.commits.image_of(container, dict(self.stage.config), {"created_by": created_by})
             )
             done = True
+            crash_point("build.step-committed")
         except asyncio.CancelledError:
             cancelled = True
             raise

@@ -80,6 +80,10 @@ def check_volumes(volumes: VolumeService, root: Path, lost_found: Path) -> Itera
             continue
         problem = volumes.record_problem(directory.name)
         if problem is None:
+            if volumes.copy_cut_short(directory.name):
+                yield Finding("volumes", directory.name, "the copy of image content into it was cut short",
+                              "emptied (the next container to use it copies again)",
+                              fix=partial(volumes.redo_copy, directory.name))  # fmt: skip
             continue
         data = directory / "_data"
         if problem.startswith("no record") and (not data.exists() or not any(data.iterdir())):

@@ -38,6 +38,9 @@ RECORD_OPTIONAL: Shape = {"ManuallyStopped": bool, "SnapshotKey": str, "Health":
                    "Ports": (dict, list)}  # fmt: skip
 
 
+BUILD_STEP_LABEL = "berth.build-step"  # on a build step's container that the build removes after it
+
+
 class ContainerStatus(StrEnum):
     CREATED = "created"
     RUNNING = "running"

@@ -26,6 +26,7 @@ from berth.engine.containers import archive, logconfig, mount_setup, mounts, nam
 from berth.engine.containers import create as creating
 from berth.engine.containers import update as updating
 from berth.engine.containers.container import (
+    BUILD_STEP_LABEL,
     ZERO_TIME,
     Container,
     ContainerStatus,
@@ -41,7 +42,7 @@ from berth.engine.volumes import VolumeService, Wanted
 from berth.errors import BerthError, Conflict, Internal, InvalidArgument, NotFound, NotModified
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
-from berth.runtime.types import Attached, IOConfig, Status
+from berth.runtime.types import Attached, IOConfig, State, Status
 from berth.store.snapshots import Kind
 from berth.util.atomic import write_json
 from berth.util.faults import crash_point
@@ -294,6 +295,8 @@ class ContainerService:
                     views.append(key)
                     points[index] = dataclasses.replace(point, image_key=key, image_id=image.image_id)
             volumes_ = [p for p in points if p.type == "volume"]
+            for point in volumes_:
+                self._volumes.redo_copy(point.name)
             empty = [p for p in volumes_ if p.copy_data and not p.subpath and self._volumes.is_empty(p.name)]
             if volumes_:  # no volumes: no need to mount the rootfs (create stays fast)
                 self._fill_volumes(container, empty, volumes_)
@@ -504,6 +507,7 @@ class ContainerService:
             container.exit_event.set()
             self._publish(container, "die", exitCode=str(container.exit_code))
             raise
+        crash_point("container.start-before-record")
         container.status = ContainerStatus.RUNNING
         container.pid = state.pid
         container.exit_code = 0
@@ -805,9 +809,14 @@ class ContainerService:
 
     async def restore(self) -> None:
         """Reconnect to containers that kept running while no daemon watched them; apply restart policies."""
-        for container in list(self._containers.values()):
-            if container.status == ContainerStatus.REMOVING:
-                await self.remove(container.container_id, force=True)
+        containers = list(self._containers.values())
+        idle = [c for c in containers if c.status in {ContainerStatus.CREATED, ContainerStatus.EXITED}]
+        live = await asyncio.to_thread(self._live_states, idle)
+        for container in containers:
+            if container.status == ContainerStatus.REMOVING or BUILD_STEP_LABEL in (
+                container.config.get("Labels") or {}
+            ):
+                await self.remove(container.container_id, force=True)  # no build outlives its daemon
                 continue
             if container.status in {
                 ContainerStatus.RUNNING,
@@ -819,19 +828,7 @@ class ContainerService:
                 except NotFound:
                     state = None
                 if state is not None and state.status in {Status.RUNNING, Status.PAUSED}:
-                    container.status = (
-                        ContainerStatus.PAUSED if state.status == Status.PAUSED else ContainerStatus.RUNNING
-                    )
-                    container.pid = state.pid
-                    try:
-                        await self._networks.publish(container)  # the same host ports as before
-                    except BerthError as exc:
-                        log.warning(
-                            "container %s: cannot publish its ports again: %s", container.short_id, exc
-                        )
-                    container.save()
-                    self._spawn_monitor(container)
-                    self._health.start(container)  # healthcheck probes resume (status "starting")
+                    await self._adopt(container, state)
                     continue
                 if state is not None and state.status == Status.STOPPED:
                     self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
@@ -843,8 +840,41 @@ class ContainerService:
                 self._publish(container, "die", exitCode=str(container.exit_code))
                 container.exit_event.set()
                 self._spawn_task(self._after_exit(container))
+            elif (state := live.get(container.container_id)) is not None:
+                # a start the killed daemon did not get to record: its process runs, so it happened
+                container.started_at, container.finished_at = state.started_at, ZERO_TIME
+                container.exit_code, container.error = 0, ""
+                await self._adopt(container, state)
             elif container.status == ContainerStatus.EXITED and self._restart_on_boot(container):
                 self._spawn_task(self._boot_start(container))
+
+    def _live_states(self, containers: Sequence[Container]) -> dict[str, State]:
+        """The runtime's states of those ``containers`` (recorded as not running) whose process runs."""
+        live = {}
+        for container in containers:
+            with contextlib.suppress(NotFound):
+                state = self.runtime.state(container.container_id)
+                if state.status in {Status.RUNNING, Status.PAUSED}:
+                    live[container.container_id] = state
+        return live
+
+    async def _adopt(self, container: Container, state: State) -> None:
+        """Watch a container whose process kept running while no daemon did."""
+        container.status = (
+            ContainerStatus.PAUSED if state.status == Status.PAUSED else ContainerStatus.RUNNING
+        )
+        container.pid = state.pid
+        try:
+            await asyncio.to_thread(self._networks.unplug_unrecorded, container)
+        except Exception as exc:  # netlink's errors are not OSErrors; adopting it matters more
+            log.warning("container %s: cannot list its links: %s", container.short_id, exc)
+        try:
+            await self._networks.publish(container)  # the same host ports as before
+        except BerthError as exc:
+            log.warning("container %s: cannot publish its ports again: %s", container.short_id, exc)
+        container.save()
+        self._spawn_monitor(container)
+        self._health.start(container)  # healthcheck probes resume (status "starting")
 
     def _restart_on_boot(self, container: Container) -> bool:
         policy = (container.host_config.get("RestartPolicy") or {}).get("Name") or "no"

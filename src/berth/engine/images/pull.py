@@ -50,6 +50,7 @@ from berth.store import content as content_store
 from berth.store.metadata import LayerRow
 from berth.store.snapshots import EXTRACT_PREFIX, OverlaySnapshotter
 from berth.store.unpack import LayerStats
+from berth.util.faults import crash_point
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
 _T = TypeVar("_T")
@@ -249,6 +250,7 @@ class _ThreadReader:
             return
         if self.writer is not None:
             self.writer.write(data)
+            crash_point("pull.mid-blob")
         self._buffer, self._offset = data, 0
 
     def read(self, size: int | None = -1) -> bytes:

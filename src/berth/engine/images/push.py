@@ -43,6 +43,7 @@ from berth.oci.digest import Digest, hex_of, is_digest
 from berth.oci.image import Descriptor, Manifest
 from berth.store.metadata import LayerRow
 from berth.util.atomic import read_json, write_json
+from berth.util.faults import crash_point
 
 _CHUNK = 4 << 20
 _GZIP_LEVEL = 1  # ISA-L level 1: ~1 GB/s per core; layers are compressed once and remembered
@@ -216,6 +217,7 @@ class PushService:
             manifest = Manifest(config_desc, layers)
             manifest_bytes, media_type = manifest.to_bytes(), mediatypes.OCI_MANIFEST
         tag = ref.tag or "latest"
+        crash_point("push.before-manifest")
         digest = await client.put_manifest(repo, tag, manifest_bytes, media_type)
         await asyncio.to_thread(self._record_digest, ref, record, digest)
         size = len(manifest_bytes)

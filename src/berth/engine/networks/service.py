@@ -803,6 +803,19 @@ class NetworkService:
                 container.endpoints.pop(network.name, None)
                 raise
             self.refresh_hosts(container)
+            crash_point("network.connect-before-record")
+
+    def unplug_unrecorded(self, container: Container) -> None:
+        """Remove the running ``container``'s links its record does not name: a ``network connect`` a
+        killed daemon made but did not record (not acknowledged, so undone; its address is free again)."""
+        path = self._sandbox_path(container)
+        if not container.status.is_alive() or not path.exists():
+            return
+        recorded = {endpoint.get("Ifname") for endpoint in container.endpoints.values()}
+        for name in links.veth_names(path):
+            if name not in recorded:
+                log.warning("container %s: removing link %s, which no record names", container.short_id, name)
+                links.unplug(path, name)
 
     def disconnect(self, ref: str, container: Container) -> None:
         """``network disconnect``: the container's link on ``ref`` goes; a running container keeps the
