@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 
 from berth.cli.command import CLIError, Context, new_parser
@@ -133,9 +134,40 @@ def save(ctx: Context, argv: list[str]) -> int:
     ns = p.parse_args(argv)
     if not ns.output and sys.stdout.isatty():
         raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    check_output(ns.output, "failed to save image")
     resp = ctx.client.request("GET", "/images/get", {"names": ns.images})
     write_stream(resp.iter_chunks(), ns.output)
     return 0
+
+
+_NOT_WRITABLE = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device file"),
+    (stat.S_ISBLK, "a block device file"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_output(output: str, failed: str) -> None:
+    """Refuse ``-o`` paths the atomic write would break, in Docker's words (``failed``: "failed to
+    save image"): the rename would put a regular file in place of ``/dev/null`` or a pipe."""
+    if not output:
+        return
+    directory = os.path.dirname(output) or "."
+    try:
+        os.stat(directory)
+    except OSError as exc:
+        raise CLIError(
+            f"{failed}: invalid output path: stat {directory}: {(exc.strerror or '').lower()}"
+        ) from exc
+    try:
+        mode = os.stat(output).st_mode
+    except FileNotFoundError:
+        return
+    for test, kind in _NOT_WRITABLE:
+        if test(mode):
+            raise CLIError(f"{failed}: cannot write to {kind}")
 
 
 def write_stream(chunks: Any, output: str) -> None:

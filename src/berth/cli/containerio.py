@@ -105,10 +105,11 @@ def export(ctx: Context, argv: list[str]) -> int:
     p.add_argument("-o", "--output", default="", metavar="string", help="Write to a file, instead of STDOUT")
     p.add_argument("container")
     ns = p.parse_args(argv)
-    from berth.cli.archive import write_stream
+    from berth.cli.archive import check_output, write_stream
 
     if not ns.output and sys.stdout.isatty():
         raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    check_output(ns.output, "failed to export container")
     resp = ctx.client.request("GET", f"/containers/{quote(ns.container)}/export")
     write_stream(resp.iter_chunks(), ns.output)
     return 0

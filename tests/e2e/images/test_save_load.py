@@ -56,3 +56,27 @@ def test_save_of_missing_image_fails_cleanly(berthd: Daemon, tmp_path: Path) -> 
     result = berthd.docker("save", "-o", str(tmp_path / "x.tar"), "nothere")
     assert result.returncode == 1
     assert "No such image: nothere" in result.stderr
+
+
+def test_save_and_export_refuse_a_device_or_a_pipe_as_docker_does(
+    berthd: Daemon, imported: str, tmp_path: Path
+) -> None:
+    """``-o`` writes a temp file and renames it: onto /dev/null that would put a file in its place."""
+    import os
+
+    device, pipe = tmp_path / "null", tmp_path / "pipe"
+    os.mknod(device, 0o666 | 0o020000, os.makedev(1, 3))
+    os.mkfifo(pipe)
+    berthd.berth("create", "--name", "box", "busybox", "true", check=True)
+    cases = [
+        (["save", "-o", str(device), "busybox"], "failed to save image: cannot write to a character device file"),
+        (["save", "-o", str(pipe), "busybox"], "failed to save image: cannot write to a named pipe (FIFO)"),
+        (["save", "-o", str(tmp_path), "busybox"], "failed to save image: cannot write to a directory"),
+        (["export", "-o", str(device), "box"], "failed to export container: cannot write to a character device file"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        for run in (berthd.docker, berthd.berth):
+            result = run(*argv)
+            assert result.returncode == 1 and message in result.stderr, (argv, result.stderr)
+    assert os.stat(device).st_rdev == os.makedev(1, 3)  # still the device
+    assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name]  # no temp file left

@@ -62,7 +62,7 @@ def _whole_if_there(scene: Scene, name: str) -> None:
     """An image the crash left behind is whole: inspected, every layer readable, it runs."""
     if name in _images(scene).split():
         _ok(scene.berth("image", "inspect", name))
-        _ok(scene.berth("save", "-o", "/dev/null", name))
+        _ok(scene.berth("save", "-o", str(scene.tmp / "whole.tar"), name))
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _pulled_whole(scene: Scene) -> None:
 
 def _pull_again(scene: Scene) -> None:
     _ok(_pull(scene))
-    _ok(scene.berth("save", "-o", "/dev/null", scene.remote))
+    _ok(scene.berth("save", "-o", str(scene.tmp / "whole.tar"), scene.remote))
 
 
 def _tagged_for_push(scene: Scene) -> None:
