@@ -1,5 +1,6 @@
-"""berthd SIGKILLed at random moments while a client imports, creates and removes images, containers,
-volumes and networks (seeded: ``BERTH_KILL_SEED``; a few kills in CI, hundreds in ``make soak``).
+"""berthd SIGKILLed at random moments while a client makes and removes images (import, load, commit,
+build, pull; push), containers (create, start, rm), volumes (create, first use with a copy of image
+content) and networks (seeded: ``BERTH_KILL_SEED``; a few kills in CI, hundreds in ``make soak``).
 After each kill a new daemon starts, ``system check --repair`` leaves the store clean, every request
 that was answered with success before the kill still holds, and the one cut short is either done or
 not there at all."""
@@ -12,11 +13,14 @@ import random
 import signal
 import tarfile
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from berth.testing.registry import start_berth_registry
 from tests.e2e.conftest import Daemon, start_daemon
 
 pytestmark = pytest.mark.root
@@ -31,6 +35,7 @@ class Acknowledged:
     present: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
     removed: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
     uncertain: set[str] = field(default_factory=set)  # requests not answered with success: maybe done
+    verbs: set[str] = field(default_factory=set)  # the requests answered with success, by verb
 
 
 KINDS = ("image", "container", "volume", "network")
@@ -50,16 +55,73 @@ def _rootfs(path: Path, text: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class World:
+    """What the workload reaches beyond the daemon: a registry (pull, push) and a saved archive (load)."""
+
+    tmp: Path
+    registry: str  # host:port of a berth-registry alice is logged in to
+    saved: Path  # ``docker save`` of the image LOADED
+
+
+LOADED = "loaded"  # the one name ``load`` makes (again and again): the archive holds that tag
+PULLED = "pulled"  # and ``pull``: the registry holds REGISTRY/alice/pulled:1
+
+
+def _image_maker(rng: random.Random, world: World, ack: Acknowledged, name: str) -> tuple[str, list[str]]:
+    """One way to make an image: (its name, the request). Some ways need an image or a container."""
+    way = rng.choice(("import", "import", "build", "commit", "load", "pull"))
+    if way == "build":
+        context = world.tmp / name
+        context.mkdir(exist_ok=True)
+        (context / "Dockerfile").write_text(f"FROM busybox\nRUN echo {name} > /made\n")
+        return name, ["build", "-q", "-t", f"{name}:1", str(context)]
+    if way == "commit" and ack.present["container"]:
+        return name, ["commit", rng.choice(sorted(ack.present["container"])), f"{name}:1"]
+    if way == "load":
+        return LOADED, ["load", "-q", "-i", str(world.saved)]
+    if way == "pull":
+        return f"{world.registry}/alice/{PULLED}", ["pull", "-q", f"{world.registry}/alice/{PULLED}:1"]
+    return name, ["import", str(_rootfs(world.tmp / f"{name}.tar", name)), f"{name}:1"]
+
+
+def _maker(rng: random.Random, world: World, ack: Acknowledged, kind: str) -> tuple[str, list[str]]:
+    name = f"{kind[0]}{rng.getrandbits(32):08x}"
+    if kind == "image":
+        return _image_maker(rng, world, ack, name)
+    if kind == "container":
+        return name, ["create", "--name", name, "busybox", "true"]
+    if kind == "volume" and rng.random() < 0.5:  # made by its first use: busybox's /etc copied in
+        return name, ["run", "--rm", "-v", f"{name}:/etc", "busybox", "test", "-s", "/etc/passwd"]
+    if kind == "volume":
+        return name, ["volume", "create", name]
+    return name, ["network", "create", name]
+
+
+def _side_request(rng: random.Random, world: World, ack: Acknowledged, daemon: Daemon) -> None:
+    """Requests that make nothing to keep, killed in the middle all the same: start and push."""
+    if rng.random() < 0.5 and ack.present["container"]:
+        if daemon.berth("start", "-a", rng.choice(sorted(ack.present["container"]))).returncode == 0:
+            ack.verbs.add("start")
+    elif images := sorted(ack.present["image"] - {LOADED, f"{world.registry}/alice/{PULLED}"}):
+        name = rng.choice(images)
+        remote = f"{world.registry}/alice/{name}:1"
+        if daemon.berth("tag", f"{name}:1", remote).returncode == 0:
+            if daemon.berth("push", "-q", remote).returncode == 0:
+                ack.verbs.add("push")
+            daemon.berth("rmi", remote)
+
+
 def _workload(
-    daemon: Daemon, rng: random.Random, tmp: Path, ack: Acknowledged, stop: threading.Event
+    daemon: Daemon, rng: random.Random, world: World, ack: Acknowledged, stop: threading.Event
 ) -> None:
     """Requests one after another until the daemon dies; each success goes into ``ack``."""
-    serial = 0
     while not stop.is_set():
-        serial += 1
         kind = rng.choice(KINDS)
         present = sorted(ack.present[kind])
-        if present and rng.random() < 0.3:
+        if rng.random() < 0.1:
+            _side_request(rng, world, ack, daemon)
+        elif present and rng.random() < 0.3:
             name = rng.choice(present)
             argv = {"image": ["rmi", f"{name}:1"], "container": ["rm", name], "volume": ["volume", "rm", name],
                     "network": ["network", "rm", name]}[kind]  # fmt: skip
@@ -68,18 +130,15 @@ def _workload(
                 ack.present[kind].discard(name)
                 ack.removed[kind].add(name)
                 ack.uncertain.discard(name)
+                ack.verbs.add(argv[0])
         else:
-            name = f"{kind[0]}{rng.getrandbits(32):08x}"
-            argv = {
-                "image": ["import", str(_rootfs(tmp / f"{name}.tar", name)), f"{name}:1"],
-                "container": ["create", "--name", name, "busybox", "true"],
-                "volume": ["volume", "create", name],
-                "network": ["network", "create", name],
-            }[kind]
+            name, argv = _maker(rng, world, ack, kind)
             ack.uncertain.add(name)
             if daemon.berth(*argv).returncode == 0:
                 ack.present[kind].add(name)
+                ack.removed[kind].discard(name)  # load and pull make the same name again
                 ack.uncertain.discard(name)
+                ack.verbs.add(argv[0])
 
 
 def _listed(daemon: Daemon, kind: str) -> set[str]:
@@ -88,12 +147,12 @@ def _listed(daemon: Daemon, kind: str) -> set[str]:
     return set(result.stdout.split())
 
 
-def _kill_loop(berthd: Daemon, tmp: Path, kills: int) -> None:
+def _kill_loop(berthd: Daemon, world: World, kills: int) -> None:
     rng = random.Random(SEED)
     ack = Acknowledged()
     for round_ in range(kills):
         stop = threading.Event()
-        worker = threading.Thread(target=_workload, args=(berthd, rng, tmp, ack, stop))
+        worker = threading.Thread(target=_workload, args=(berthd, rng, world, ack, stop))
         worker.start()
         threading.Event().wait(rng.uniform(0.2, 2.0))
         berthd.process.send_signal(signal.SIGKILL)
@@ -116,27 +175,58 @@ def _kill_loop(berthd: Daemon, tmp: Path, kills: int) -> None:
         for name in ack.present["container"]:  # whole: it runs
             started = berthd.berth("start", "-a", name)
             assert started.returncode == 0, f"{where}: container {name}: {started.stderr}"
+        if ack.present["image"]:  # whole: every one inspects
+            inspected = berthd.berth(
+                "image", "inspect", *(f"{name}:1" for name in sorted(ack.present["image"]))
+            )
+            assert inspected.returncode == 0, f"{where}: {inspected.stderr}"
         ack.uncertain = set()
 
 
-def test_random_kills_lose_nothing_acknowledged(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
-    _kill_loop(berthd, tmp_path, kills=int(os.environ.get("BERTH_KILLS", "6")))
+@pytest.fixture
+def world(berthd: Daemon, busybox_image: str, tmp_path: Path) -> Iterator[World]:
+    registry = start_berth_registry(tmp_path / "registry", users={"alice": "pw"})
+    try:
+        berthd.berth("login", "-u", "alice", "--password-stdin", registry.host, input=b"pw\n", check=True)
+        saved, remote = tmp_path / "saved.tar", f"{registry.host}/alice/{PULLED}:1"
+        berthd.berth("import", str(_rootfs(tmp_path / "l.tar", LOADED)), f"{LOADED}:1", check=True)
+        berthd.berth("save", "-o", str(saved), f"{LOADED}:1", check=True)
+        berthd.berth("import", str(_rootfs(tmp_path / "p.tar", PULLED)), remote, check=True)
+        berthd.berth("push", "-q", remote, check=True)
+        berthd.berth("rmi", f"{LOADED}:1", remote, check=True)
+        yield World(tmp_path, registry.host, saved)
+    finally:
+        registry.stop()
+
+
+def test_random_kills_lose_nothing_acknowledged(berthd: Daemon, world: World) -> None:
+    _kill_loop(berthd, world, kills=int(os.environ.get("BERTH_KILLS", "6")))
 
 
 @pytest.mark.soak
-def test_random_kills_soak(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
-    _kill_loop(berthd, tmp_path, kills=int(os.environ.get("BERTH_KILLS", "200")))
+def test_random_kills_soak(berthd: Daemon, world: World) -> None:
+    _kill_loop(berthd, world, kills=int(os.environ.get("BERTH_KILLS", "200")))
 
 
-def test_the_workload_reaches_the_daemon(berthd: Daemon, busybox_image: str, tmp_path: Path) -> None:
+EVERY_VERB = {"import", "build", "commit", "load", "pull", "push", "rmi", "create", "start", "rm", "run",
+              "volume", "network"}  # fmt: skip
+
+
+def test_the_workload_reaches_the_daemon(berthd: Daemon, world: World) -> None:
     """The loop above is only as good as its requests: each kind succeeds against a live daemon."""
     ack, stop = Acknowledged(), threading.Event()
     rng = random.Random(SEED)
-    timer = threading.Timer(8.0, stop.set)
-    timer.start()
+
+    def until_every_verb(deadline: float = time.monotonic() + 60) -> None:
+        while time.monotonic() < deadline and not ack.verbs >= EVERY_VERB:
+            threading.Event().wait(0.5)
+        stop.set()
+
+    seer = threading.Thread(target=until_every_verb)
+    seer.start()
     try:
-        _workload(berthd, rng, tmp_path, ack, stop)
+        _workload(berthd, rng, world, ack, stop)
     finally:
-        timer.cancel()
-    assert all(ack.present[kind] | ack.removed[kind] for kind in KINDS), ack
+        seer.join()
+    assert ack.verbs >= EVERY_VERB, EVERY_VERB - ack.verbs
     assert not ack.uncertain, ack.uncertain  # a live daemon answered every request with success
