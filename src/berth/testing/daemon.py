@@ -130,9 +130,15 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
 
 
 def start_daemon(
-    root: Path, cgroup_parent: str, extra: list[str] | None = None, *, crash_at: str = ""
+    root: Path,
+    cgroup_parent: str,
+    extra: list[str] | None = None,
+    *,
+    crash_at: str = "",
+    env: dict[str, str] | None = None,
 ) -> Daemon:
-    """berthd on ``root`` (``crash_at``: the crash points it SIGKILLs itself at, util/faults.py)."""
+    """berthd on ``root`` (``crash_at``: the crash points it SIGKILLs itself at, util/faults.py;
+    ``env``: more of its environment, as a benchmark's ``LD_PRELOAD``)."""
     data_root, exec_root, sock = root / "data", root / "run", root / "berth.sock"
     bridge, bip = bridge_for(cgroup_parent)
     stderr = open(root / "berthd.stderr", "ab")  # noqa: SIM115 — owned by the daemon process
@@ -158,18 +164,18 @@ def start_daemon(
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         start_new_session=True,
-        env={**os.environ, "BERTH_CRASH_AT": crash_at} if crash_at else None,
+        env={**os.environ, **(env or {}), **({"BERTH_CRASH_AT": crash_at} if crash_at else {})},
     )
     stderr.close()
-    env = dict(
+    client_env = dict(
         os.environ,
         BERTH_HOST=f"unix://{sock}",
         DOCKER_HOST=f"unix://{sock}",
         BERTH_CONFIG=str(root / "client"),
         DOCKER_CONFIG=str(root / "docker-client"),
     )
-    env.pop("DOCKER_API_VERSION", None)
-    daemon = Daemon(root, sock, data_root, exec_root, cgroup_parent, process, env)
+    client_env.pop("DOCKER_API_VERSION", None)
+    daemon = Daemon(root, sock, data_root, exec_root, cgroup_parent, process, client_env)
     try:
         _wait_for_socket(sock, process, time.monotonic() + 20)
     except RuntimeError as exc:

@@ -811,7 +811,7 @@ class ContainerService:
         """Reconnect to containers that kept running while no daemon watched them; apply restart policies."""
         containers = list(self._containers.values())
         idle = [c for c in containers if c.status in {ContainerStatus.CREATED, ContainerStatus.EXITED}]
-        live = await asyncio.to_thread(self._live_states, idle)
+        live, cut_short = await asyncio.to_thread(self._left_by_a_start, idle)
         for container in containers:
             if container.status == ContainerStatus.REMOVING or BUILD_STEP_LABEL in (
                 container.config.get("Labels") or {}
@@ -845,18 +845,35 @@ class ContainerService:
                 container.started_at, container.finished_at = state.started_at, ZERO_TIME
                 container.exit_code, container.error = 0, ""
                 await self._adopt(container, state)
+            elif container.container_id in cut_short:
+                # a start cut short before its record (or an exit before its teardown): its process
+                # is gone, what it held is released; an exit the runtime saw is recorded
+                ended = cut_short[container.container_id]
+                if ended is not None and ended.status == Status.STOPPED and ended.started_at:
+                    container.started_at = ended.started_at
+                    self._record_exit(container, ended.exit_code or 0, ended.oom_killed, ended.finished_at)
+                await self._teardown(container)
+                container.save()
             elif container.status == ContainerStatus.EXITED and self._restart_on_boot(container):
                 self._spawn_task(self._boot_start(container))
 
-    def _live_states(self, containers: Sequence[Container]) -> dict[str, State]:
-        """The runtime's states of those ``containers`` (recorded as not running) whose process runs."""
-        live = {}
+    def _left_by_a_start(
+        self, containers: Sequence[Container]
+    ) -> tuple[dict[str, State], dict[str, State | None]]:
+        """Of ``containers`` (recorded as not running): those whose process runs all the same, and
+        those that still hold a runtime state, a namespace or addresses (their state, if any)."""
+        live: dict[str, State] = {}
+        cut_short: dict[str, State | None] = {}
         for container in containers:
-            with contextlib.suppress(NotFound):
-                state = self.runtime.state(container.container_id)
-                if state.status in {Status.RUNNING, Status.PAUSED}:
-                    live[container.container_id] = state
-        return live
+            try:
+                state: State | None = self.runtime.state(container.container_id)
+            except NotFound:
+                state = None
+            if state is not None and state.status in {Status.RUNNING, Status.PAUSED}:
+                live[container.container_id] = state
+            elif state is not None or self._networks.attached(container):
+                cut_short[container.container_id] = state
+        return live, cut_short
 
     async def _adopt(self, container: Container, state: State) -> None:
         """Watch a container whose process kept running while no daemon did."""

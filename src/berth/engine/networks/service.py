@@ -754,13 +754,17 @@ class NetworkService:
         self._bridges[network.device] = index
         return index
 
+    def attached(self, container: Container) -> bool:
+        """Whether ``container`` holds a namespace or addresses of ours (False: host, none,
+        container:…, or never started)."""
+        plugged = any(e.get("IPAddress") for e in container.endpoints.values())
+        return plugged or self._sandbox_path(container).exists()
+
     def detach(self, container: Container) -> None:
         """After the container is gone (worker thread): its namespace and addresses are released."""
-        path = self._sandbox_path(container)
-        plugged = any(e.get("IPAddress") for e in container.endpoints.values())
-        if not plugged and not path.exists():
-            return  # host, none, container:…, or never started: nothing of ours to release
-        netns.delete(path)
+        if not self.attached(container):
+            return
+        netns.delete(self._sandbox_path(container))
         for endpoint in container.endpoints.values():
             for key in _RUNTIME_FIELDS:
                 endpoint.pop(key, None)
