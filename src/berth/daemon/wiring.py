@@ -167,7 +167,7 @@ def build_services(config: DaemonConfig) -> Services:
             cache_mounts=build_cache,
         ),
         build_cache=build_cache,
-        check=StoreCheck(config.data_root, config.exec_root, images=images, volumes=volumes),
+        check=StoreCheck(config.data_root, config.exec_root, images=images, volumes=volumes, runtime=runtime),
     )
 
 

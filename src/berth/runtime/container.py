@@ -255,6 +255,17 @@ class LinuxRuntime:
     def list(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if (p / "create.json").exists())
 
+    def state_dir(self, container_id: str) -> Path:
+        """Where the container's runtime state lives (``system check`` ages it by its mtime)."""
+        return self._existing(container_id)
+
+    def monitor_gone(self, container_id: str) -> bool:
+        """Whether the container's init runs with no monitor (shim) left to log it and report its exit."""
+        st = self._read(self._existing(container_id) / "state.json")
+        return _alive(st.get("init_pid"), st.get("init_start")) and not _alive(
+            st.get("shim_pid"), st.get("shim_start")
+        )
+
     # -- shim calls -----------------------------------------------------------------------------
 
     def _call(
@@ -418,7 +429,7 @@ class LinuxRuntime:
         try:
             pidfd = os.pidfd_open(int(st.get("shim_pid", 0)))
         except (OSError, ValueError):
-            return self.state(container_id)
+            return await self._final_state(container_id)
         try:
             if _alive(st.get("shim_pid"), st.get("shim_start")):
                 loop = asyncio.get_running_loop()
@@ -437,7 +448,21 @@ class LinuxRuntime:
                     loop.remove_reader(pidfd)
         finally:
             os.close(pidfd)
+        return await self._final_state(container_id)
+
+    async def _final_state(self, container_id: str) -> State:
+        """The state once the monitor is gone. An init that outlived it (the monitor killed) is
+        killed too: nothing would log its output or report its exit, and ``rm`` could not end it."""
+        if self.monitor_gone(container_id):
+            await asyncio.to_thread(self._end_unmonitored, container_id)
         return self.state(container_id)
+
+    def _end_unmonitored(self, container_id: str) -> None:
+        with contextlib.suppress(OSError):
+            self._cgroup(self._existing(container_id)).thaw()
+        with contextlib.suppress(InvalidTransition):
+            self.kill(container_id, 9, all_processes=True)
+        self._await_stopped(container_id, 10.0)
 
     async def attach(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> Attached:
         transitions.check(container_id, "attach", self.state(container_id).status)

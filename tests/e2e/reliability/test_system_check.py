@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -151,3 +152,43 @@ def test_a_network_namespace_left_mounted_by_a_gone_container_is_unmounted(
         assert berthd.berth("exec", "live", "true").returncode == 0
     finally:
         subprocess.run(["umount", "-l", str(leftover)], capture_output=True)
+
+
+def test_runtime_state_of_a_gone_container_is_killed_and_removed(berthd: Daemon, busybox_image: str) -> None:
+    """A daemon killed between the runtime's state and the record (here: the record removed while no
+    daemon ran) leaves a process nobody can reach; the check finds it once it is settled."""
+    cid = berthd.berth("run", "-d", busybox_image, "sleep", "300", check=True).stdout.strip()
+    state = berthd.exec_root / "runtime" / cid
+    init = json.loads((state / "state.json").read_text())["init_pid"]
+    stop_daemon(berthd)  # live restore: it keeps running
+    shutil.rmtree(berthd.data_root / "containers" / cid)
+    old = time.time() - 3600
+    os.utime(state, (old, old))
+    berthd.process = start_daemon(berthd.root, berthd.cgroup_parent).process
+    code, lines = _check(berthd)
+    assert code == 1
+    assert f"runtime: {cid}: state of a container that is gone (its process {init} still runs)" in lines
+    assert _check(berthd, "--repair")[0] == 0
+    assert not state.exists() and not Path(f"/proc/{init}").exists()
+    assert _check(berthd) == (0, ["no problems found"])
+
+
+def test_a_container_whose_monitor_dies_is_ended_and_recorded(berthd: Daemon, busybox_image: str) -> None:
+    """The monitor (shim) SIGKILLed under a running container: its init would run on with nothing to
+    log it or report its exit, and ``rm`` could not end it. berthd ends it and records exit 255."""
+    cid = berthd.berth("run", "-d", busybox_image, "sleep", "300", check=True).stdout.strip()
+    state = json.loads((berthd.exec_root / "runtime" / cid / "state.json").read_text())
+    os.kill(state["shim_pid"], 9)
+    deadline = time.monotonic() + 15
+    while berthd.berth("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running":
+        assert time.monotonic() < deadline, "still recorded as running"
+        time.sleep(0.1)
+    shown = berthd.berth("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", cid)
+    assert shown.stdout.strip() == (
+        "exited 255 the container's shim exited without recording an exit status"
+    ), shown.stdout
+    status = Path(f"/proc/{state['init_pid']}/status")
+    assert not status.exists() or "zombie" in status.read_text(), "its init still runs"
+    assert _check(berthd) == (0, ["no problems found"])
+    berthd.berth("rm", cid, check=True)
+    assert cid not in Path("/proc/self/mountinfo").read_text()  # its network namespace went with it

@@ -5,6 +5,7 @@ and ``--repair`` fixing what can be fixed without losing anything a user made.
     images.py     the content store, the image index (images, tags, layers) and the snapshots
     records.py    container, volume and network records; what cannot be read goes to lost+found/
     mounts.py     network namespaces left mounted by containers that are gone or stopped
+    runtime.py    the runtime's state of containers that are gone; running ones whose monitor is gone
 
 berthd runs the quick form at start (no ``verify``: every blob's digest is not re-hashed) and logs what
 it finds; ``POST /berth/system/check`` runs it on demand. Checks run in a worker thread; each fix
@@ -27,8 +28,10 @@ from berth.engine.check.records import (
     container_snapshots,
     read_containers,
 )
+from berth.engine.check.runtime import check_runtime
 from berth.engine.images import ImageService
 from berth.engine.volumes import VolumeService
+from berth.runtime import LinuxRuntime
 
 _PASSES = 4
 
@@ -51,12 +54,19 @@ class Report:
 
 class StoreCheck:
     def __init__(
-        self, data_root: Path, exec_root: Path, *, images: ImageService, volumes: VolumeService
+        self,
+        data_root: Path,
+        exec_root: Path,
+        *,
+        images: ImageService,
+        volumes: VolumeService,
+        runtime: LinuxRuntime,
     ) -> None:
         self._data_root = data_root
         self._exec_root = exec_root
         self._images = images
         self._volumes = volumes
+        self._runtime = runtime
 
     def run(self, *, repair: bool = False, verify: bool = False) -> Report:
         """Every inconsistency (blocking: call it through ``asyncio.to_thread``). A repair can uncover
@@ -86,6 +96,7 @@ class StoreCheck:
             *check_networks(root / "networks", lost_found),
             *check_images(self._images, container_snapshots(records), verify=verify),
             *check_mounts(self._exec_root, containers, records),
+            *check_runtime(self._runtime, records),
         ]
 
 

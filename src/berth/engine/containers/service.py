@@ -562,6 +562,7 @@ class ContainerService:
             if container.status not in {ContainerStatus.RUNNING, ContainerStatus.PAUSED}:
                 return
             self._record_exit(container, state.exit_code or 0, state.oom_killed, state.finished_at)
+            container.error = state.error  # the runtime's word when the exit is not the process's own
             self._health.stop(container)  # healthcheck probes end with the process
             await self._teardown(container)
             container.save()
