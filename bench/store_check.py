@@ -102,7 +102,7 @@ def main() -> None:
     for name, seconds, goal in rows:
         print(f"{name:<28} {seconds * 1000:>7.1f}ms  {goal}  ({seconds / empty_ps:.0f}× the base)")
     print(f"{'start, no other containers':<28} {first_start * 1000:>7.1f}ms")
-    print(f"{f'start of the {containers + 1}th':<28} {later_start * 1000:>7.1f}ms  ≤ 1.5×  "
+    print(f"{f'start, {containers} others there':<28} {later_start * 1000:>7.1f}ms  ≤ 1.5×  "
           f"({later_start / first_start:.2f}× the first's)")  # fmt: skip
 
 
