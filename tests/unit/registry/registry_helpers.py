@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 
 from aiohttp import web
@@ -71,7 +72,7 @@ async def push_image(
     }
     body = json.dumps(manifest).encode()
     r = await client.put(
-        f"/v2/{repo}/manifests/{tag}", data=body, headers={**headers, "Content-Type": media_type}
+        f"/v2/{repo}/manifests/{tag}", data=io.BytesIO(body), headers={**headers, "Content-Type": media_type}
     )
     assert r.status == 201, await r.text()
     assert r.headers["Docker-Content-Digest"] == sha(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from registry_helpers import ALICE, BOB, ROOT, Client, push_blob, push_image, sha
@@ -209,3 +210,25 @@ async def test_referrers(client: Client) -> None:
     assert r.status == 200 and (await r.json())["manifests"] == []
     r = await client.get("/v2/alice/app/referrers/sha256:bad", headers=ALICE)
     assert r.status == 400
+
+
+async def test_a_large_manifest_arrives_whole_and_one_over_the_limit_is_413(client: Client) -> None:
+    """A body comes in pieces: a 3.9 MB manifest must be read to its end before its digest is taken."""
+    from berth.registry.manifests import MAX_MANIFEST_BYTES
+
+    big = {"annotations": {"filler": "x" * 3_900_000}}
+    digest, body = await push_image(client, "alice/big", "v1", extra=big)
+    assert len(body) > 3_900_000 and digest == sha(body)
+    r = await client.get(f"/v2/alice/big/manifests/{digest}", headers={**ALICE, "Accept": OCI_MANIFEST})
+    assert r.status == 200 and await r.read() == body
+    over = json.dumps({"schemaVersion": 2, "annotations": {"filler": "x" * MAX_MANIFEST_BYTES}}).encode()
+    headers = {**ALICE, "Content-Type": OCI_MANIFEST}
+    r = await client.put("/v2/alice/big/manifests/v2", data=io.BytesIO(over), headers=headers)
+    assert r.status == 413 and await _code(r) == "SIZE_INVALID"
+
+    async def chunked() -> object:  # no Content-Length: refused as it passes the limit
+        for start in range(0, len(over), 1 << 20):
+            yield over[start : start + (1 << 20)]
+
+    r = await client.put("/v2/alice/big/manifests/v3", data=chunked(), headers=headers)
+    assert r.status == 413 and await _code(r) == "SIZE_INVALID"

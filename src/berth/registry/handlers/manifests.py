@@ -61,13 +61,24 @@ async def get_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
     return web.Response(status=200, body=ctx.registry.manifests.content(stored), headers=headers)
 
 
+async def _whole_body(request: web.Request, limit: int) -> bytes:
+    """The request's body, all of it (one ``read(n)`` returns only what is buffered so far), or 413
+    SIZE_INVALID once it passes ``limit``."""
+    too_large = RegistryError(ErrorCode.SIZE_INVALID, f"manifest over {limit} bytes", status=413)
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
     request = ctx.request
-    if request.content_length is not None and request.content_length > MAX_MANIFEST_BYTES:
-        raise RegistryError(ErrorCode.MANIFEST_INVALID, "manifest too large", status=413)
-    data = await request.content.read(MAX_MANIFEST_BYTES + 1)
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise RegistryError(ErrorCode.MANIFEST_INVALID, "manifest too large", status=413)
+    data = await _whole_body(request, MAX_MANIFEST_BYTES)
     ctx.registry.repos.ensure(name)
     extra_tags = request.query.getall("tag", []) if digests.is_digest(reference) else []
     content_type = request.headers.get("Content-Type")
