@@ -210,6 +210,10 @@ async def test_referrers(client: Client) -> None:
     assert r.status == 200 and (await r.json())["manifests"] == []
     r = await client.get("/v2/alice/app/referrers/sha256:bad", headers=ALICE)
     assert r.status == 400
+    r = await client.get(f"/v2/alice/not-yet/referrers/{subject}?artifactType=x/y", headers=ALICE)
+    assert r.status == 200 and r.headers["Content-Type"] == OCI_INDEX  # the spec: never a 404
+    assert await r.json() == {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    assert r.headers["OCI-Filters-Applied"] == "artifactType"
 
 
 async def test_a_large_manifest_arrives_whole_and_one_over_the_limit_is_413(client: Client) -> None:

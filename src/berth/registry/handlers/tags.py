@@ -66,7 +66,8 @@ async def catalog(ctx: RequestContext) -> web.StreamResponse:
 async def referrers(ctx: RequestContext, name: str, digest: str) -> web.StreamResponse:
     if not digests.is_digest(digest):
         raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {digest!r}")
-    ctx.require_visible(name)
+    # No 404 here (the spec): a repository not pushed to yet, or a digest nothing refers to, has an
+    # empty index. Who may not pull the repository was answered before (as for any pull).
     artifact_type = ctx.request.query.get("artifactType")
     index = {
         "schemaVersion": 2,
