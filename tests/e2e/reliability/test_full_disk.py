@@ -1,7 +1,8 @@
 """A full disk: berthd's data root on a 64 MB tmpfs made by the test. Writes that do not fit (import,
 ``cp`` into a container, commit, build, pull, load) fail with one line saying ``no space left on
 device``, the store stays consistent (``system check`` is clean, nothing half-made is left), berthd
-keeps serving, and the same work succeeds once space is freed."""
+keeps serving, and the same work succeeds once space is freed. A container whose log fills the disk
+runs on, its output dropped, with one line in berthd's log, and is logged again once there is room."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,83 @@ def test_a_pull_or_load_that_does_not_fit_fails_cleanly_and_works_once_the_disk_
     listed = daemon.berth("images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.split()
     assert {f"{registry.host}/alice/big:1", "loaded:1", "small:1"} <= set(listed), listed
     _healthy(daemon)
+
+
+# -- container logs ---------------------------------------------------------------------------------------
+
+
+def _numbered(lines: int) -> str:
+    """A shell command printing ``lines`` numbered lines of 1,000 bytes (1 kB of log record each)."""
+    return f"awk 'BEGIN {{ for (i = 1; i <= {lines}; i++) printf \"%0999d\\n\", i }}'"
+
+
+def _wait_for(what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _whole_records(path: Path) -> list[int]:
+    """The numbers logged in ``path``; every line must be a whole json-file record."""
+    return [int(json.loads(line)["log"]) for line in path.read_bytes().splitlines()]
+
+
+def test_a_log_that_fills_the_disk_drops_output_keeps_the_container_and_resumes(small_disk: Daemon) -> None:
+    """100 MB of output into a log on a 64 MB disk: the container runs on (its output dropped, as Docker
+    drops it), berthd logs one line, ``logs`` reads what was written (no torn record), and once space is
+    freed new output is logged again. With ``max-size`` rotation the rotation, which removes the
+    oldest file, frees room and logging goes on by itself: one line in berthd's log for it all. On the
+    full disk containers can still be stopped and removed, which frees what their logs held."""
+    daemon = small_disk
+    sleeper = daemon.berth("run", "-d", "busybox", "sleep", "1000", check=True).stdout.strip()
+    container = daemon.berth(
+        "run", "-d", "--log-opt", "max-size=1g", "--log-opt", "max-file=1", "busybox",
+        "sh", "-c", f"{_numbered(100_000)}; exec sleep 1000",
+    ).stdout.strip()  # fmt: skip
+    assert container, "run -d failed"
+    log_path = Path(daemon.berth("inspect", "-f", "{{.LogPath}}", container, check=True).stdout.strip())
+    daemon.berth("exec", container, "sh", "-c", "while pidof awk >/dev/null; do sleep 0.1; done", check=True)
+    assert daemon.berth("inspect", "-f", "{{.State.Status}}", container).stdout.strip() == "running"
+    notice = f"container {container[:12]}: cannot write log {log_path}: no space left on device"
+    _wait_for("berthd to log the full disk", lambda: notice in daemon.log_text(), 10)
+    assert daemon.log_text().count("cannot write log") == 1
+    _healthy(daemon)
+    logged = _whole_records(log_path)
+    # what fitted, in order; later lines only where a write found room again (a cut-back partial one)
+    assert logged[:30_000] == list(range(1, 30_001)) and logged == sorted(logged) and len(logged) < 64_000
+    shown = daemon.berth("logs", "--tail", "1", container, check=True).stdout
+    assert int(shown) == logged[-1]
+
+    log_path.write_bytes(b"")  # space freed, as `truncate -s 0` frees a Docker log
+    daemon.berth("exec", container, "sh", "-c", "echo 7 > /proc/1/fd/1", check=True)
+    _wait_for("new output to be logged", lambda: log_path.stat().st_size > 0, 10)
+    assert daemon.berth("logs", container, check=True).stdout == "7\n"
+
+    filler = daemon.data_root / "filler"  # the disk nearly full again; 10 MB files, two kept
+    free = shutil.disk_usage(daemon.data_root).free
+    subprocess.run(["fallocate", "-l", str(free - 15 * _MB), str(filler)], check=True)
+    rotating = daemon.berth(
+        "run", "-d", "--log-opt", "max-size=10m", "--log-opt", "max-file=2", "busybox",
+        "sh", "-c", _numbered(60_000),
+    ).stdout.strip()  # fmt: skip
+    assert daemon.berth("wait", rotating, timeout=60).stdout.strip() == "0"
+    rotated = Path(daemon.berth("inspect", "-f", "{{.LogPath}}", rotating, check=True).stdout.strip())
+    files = sorted(rotated.parent.glob("*-json.log*"))
+    assert [p.name for p in files] == [rotated.name, rotated.name + ".1"]
+    assert all(p.stat().st_size <= 10 * _MB for p in files)
+    numbers = _whole_records(files[1]) + _whole_records(files[0])
+    # Only 15 MB fitted at first: had logging stopped there, nothing after line ~15,000 would be logged.
+    assert numbers == sorted(numbers) and numbers[-1] > 40_000, numbers[-1:]
+    assert daemon.log_text().count(f"container {rotating[:12]}: cannot write log") == 1
+
+    topped = daemon.data_root / "filler2"  # full to the last block
+    subprocess.run(["dd", "if=/dev/zero", f"of={topped}", "bs=1M"], capture_output=True)
+    assert shutil.disk_usage(daemon.data_root).free < _MB
+    daemon.berth("stop", "-t", "1", container, check=True)
+    daemon.berth("rm", "-f", sleeper, check=True)
+    daemon.berth("rm", container, rotating, check=True)
+    assert daemon.berth("ps", "-aq", check=True).stdout == ""
+    _healthy(daemon)
+    filler.unlink()
+    topped.unlink()
