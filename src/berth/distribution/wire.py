@@ -73,7 +73,7 @@ def error_message(body: bytes, status: int) -> str:
         for key in ("message", "error", "details"):
             if isinstance(doc.get(key), str):
                 return str(doc[key])
-    text = body.decode("utf-8", "replace").strip()
+    text = " ".join(body.decode("utf-8", "replace").split())  # one line, whatever the page's layout
     return text[:200] or f"HTTP {status}"
 
 

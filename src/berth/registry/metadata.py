@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from berth.errors import Internal, Unavailable
+from berth.registry.storage.driver import StorageFull
 
 SCHEMA_VERSION = 1
 
@@ -77,6 +78,7 @@ class MetadataDB:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -95,7 +97,7 @@ class MetadataDB:
             self._conn.close()
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock, _map_sqlite_errors():
+        with self._lock, _map_sqlite_errors(self._path):
             cur = self._conn.execute(sql, params)
             cur.row_factory = sqlite3.Row
             return cur.fetchall()
@@ -106,7 +108,7 @@ class MetadataDB:
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
         """Run one change statement (autocommitted unless inside ``write()``); returns rows changed."""
-        with self._lock, _map_sqlite_errors():
+        with self._lock, _map_sqlite_errors(self._path):
             return self._conn.execute(sql, params).rowcount
 
     @contextlib.contextmanager
@@ -116,26 +118,28 @@ class MetadataDB:
             if self._in_tx:
                 yield self
                 return
-            with _map_sqlite_errors():
+            with _map_sqlite_errors(self._path):
                 self._conn.execute("BEGIN IMMEDIATE")
             self._in_tx = True
             try:
                 yield self
+                with _map_sqlite_errors(self._path):
+                    self._conn.execute("COMMIT")  # a failed COMMIT leaves it open: rolled back below
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    self._conn.execute("ROLLBACK")
                 raise
-            else:
-                with _map_sqlite_errors():
-                    self._conn.execute("COMMIT")
             finally:
                 self._in_tx = False
 
 
 @contextlib.contextmanager
-def _map_sqlite_errors() -> Iterator[None]:
+def _map_sqlite_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            raise StorageFull(str(path), "sqlite") from exc
         raise Unavailable(f"registry database: {exc}") from exc
     except sqlite3.Error as exc:
         raise Internal(f"registry database: {exc}") from exc

@@ -23,6 +23,7 @@ from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.blobs import BlobStore
 from berth.registry.metadata import MetadataDB
 from berth.registry.storage import paths
+from berth.registry.storage.driver import StorageFull
 
 _HASH_CHUNK = 4 << 20
 
@@ -68,6 +69,8 @@ class UploadService:
         """Append a request body; ``start`` (from Content-Range) must equal the current size, else 416.
 
         Returns the new size. Bytes received before a client disconnects stay (the upload resumes).
+        When the storage is full (``StorageFull``, 507) the session is dropped with its bytes: what it
+        held is free again, and the client starts the upload over.
         """
         self._check(repo, upload_id)
         async with self._lock(upload_id):
@@ -93,6 +96,10 @@ class UploadService:
                         hashing.hasher.update(chunk)
                         hashing.offset += len(chunk)
                 return writer.size
+            except StorageFull:
+                writer.cancel()
+                self._close(upload_id)
+                raise
             finally:
                 writer.close()
 

@@ -4,6 +4,7 @@ Runtime root layout (``root``)::
 
     forkserver.sock   the forkserver's socket (see ``forkserver``)
     forkserver.log    its stderr (and the shims')
+    notices.sock      the daemon's, while it listens: what the shims report as they run (``notices``)
     <container_id>/   one state dir per container (see ``shim.server`` for its files)
 
 Every verb reads the evidence first (state.json, exit.json, /proc/<pid>/stat start times, the
@@ -26,13 +27,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from berth.errors import Conflict, Internal
 from berth.oci.mount import Mount
-from berth.runtime import cgroups, monitor
+from berth.runtime import cgroups, monitor, notices
 from berth.runtime import spec as oci_spec
 from berth.runtime import state as transitions
 from berth.runtime.cgroups import CgroupManager
@@ -326,6 +327,7 @@ class LinuxRuntime:
                 "cgroup": manager.to_json(),
                 "monitor": self._monitor() or "",
                 "forkserver": str(self._fs_sock),
+                "notices": str(self.root / notices.NOTICES_SOCK),
             }
             write_json(directory / "create.json", request, durable=False)
             self._ensure_forkserver()
@@ -463,6 +465,9 @@ class LinuxRuntime:
         with contextlib.suppress(InvalidTransition):
             self.kill(container_id, 9, all_processes=True)
         self._await_stopped(container_id, 10.0)
+
+    def notices(self) -> AsyncIterator[tuple[str, str]]:
+        return notices.receive(self.root / notices.NOTICES_SOCK)
 
     async def attach(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> Attached:
         transitions.check(container_id, "attach", self.state(container_id).status)

@@ -9,6 +9,12 @@ background into ``path.1.gz`` and then removed; a reader seeing both takes the `
     w = LogWriter(Path("c1-json.log"), max_size=10 << 20, max_files=3)
     w.write("stdout", b"hello\\nwor"); w.write("stdout", b"ld\\n"); w.close()
     # c1-json.log: {"log":"hello\\n","stream":"stdout","time":"…"}, then {"log":"world\\n",…}
+
+A write the disk refuses (full, over quota) drops its records whole, never a torn one, which would
+break every reader (moby#29511), and the container runs on: its output is dropped, as Docker drops it,
+until a write succeeds again. ``on_notice`` gets one line when that starts and one when the log has
+been written for a minute without a failure: a full disk that rotation keeps freeing and the output
+keeps filling is one episode, not a line per rotation (the C monitor does the same).
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import json.encoder
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial messages of this size.
+RECOVERED_AFTER = 60.0  # seconds without a refused write before the log is reported written again
 
 
 class LogEntry(NamedTuple):
@@ -66,8 +74,15 @@ def encode_entry(stream: str, data: bytes, stamp: str, attrs: str = "") -> bytes
 
 
 # Run by the rotating writer (the shim's and the C monitor's): gzip the just-rotated file next to
-# it, then drop the plain one. gzip is part of every Debian system (Priority: required).
-COMPRESS_SCRIPT = 'gzip -c -- "$1" > "$1.gz.tmp" && mv -f -- "$1.gz.tmp" "$1.gz" && rm -f -- "$1"'
+# it, then drop the plain one; a gzip the disk cannot take leaves no part-written .gz.tmp (the plain
+# file stays). gzip is part of every Debian system (Priority: required).
+COMPRESS_SCRIPT = (
+    '{ gzip -c -- "$1" > "$1.gz.tmp" && mv -f -- "$1.gz.tmp" "$1.gz" && rm -f -- "$1"; } '
+    '|| rm -f -- "$1.gz.tmp"'
+)
+
+
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
 class LogWriter:
@@ -81,16 +96,21 @@ class LogWriter:
         max_files: int = 5,
         compress: bool = False,
         attrs: str = "",
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.path = path
         self.max_size = max_size
         self.max_files = max(1, max_files)
         self.compress = compress and self.max_files > 1
         self.attrs = attrs
+        self.dropped = 0  # records the disk refused since the failure was reported
+        self._on_notice = on_notice
+        self._failing = False  # reported, and not yet written again for RECOVERED_AFTER
+        self._failed_at = 0.0
         self._compressor: subprocess.Popen[bytes] | None = None
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        self._fd = os.open(path, _APPEND, 0o640)
+        self._size = os.fstat(self._fd).st_size  # bytes counted for rotation (dropped ones too)
 
     def write(self, stream: str, data: bytes) -> None:
         buffered = self._partial.get(stream, b"") + data
@@ -134,15 +154,57 @@ class LogWriter:
         self._write_out(pending)
 
     def _write_out(self, records: list[bytes]) -> None:
-        view = memoryview(b"".join(records))
-        while view:
-            view = view[os.write(self._fd, view) :]
+        data = b"".join(records)
+        if not data:
+            return
+        end = -1
+        try:
+            if self._fd < 0:  # a rotation could not open the new file: again now
+                self._fd = os.open(self.path, _APPEND, 0o640)
+            end = os.fstat(self._fd).st_size  # now: someone may have truncated it, as people do with logs
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self._drop(len(records), exc, end)
+            return
+        if self._failing and time.monotonic() - self._failed_at >= RECOVERED_AFTER:
+            self._failing = False
+            self._notice(f"log {self.path} written again ({self.dropped} log records dropped)")
+            self.dropped = 0
+
+    def _drop(self, count: int, exc: OSError, end: int) -> None:
+        """The disk refused ``count`` records: cut a partial write back off to ``end`` (no torn record)
+        and drop them. ``_size`` still counts them, so rotation, which frees the oldest file, comes
+        on time."""
+        if end >= 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+        self.dropped += count
+        self._failed_at = time.monotonic()
+        if not self._failing:
+            self._failing = True
+            reason = exc.strerror or str(exc)
+            reason = reason[:1].lower() + reason[1:]  # "no space left on device", as the monitor says it
+            self._notice(f"cannot write log {self.path}: {reason}; output is dropped until it can be written")
+
+    def _notice(self, message: str) -> None:
+        if self._on_notice is not None:
+            self._on_notice(message)
 
     def _rotate(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        try:
+            self._rotate_files()
+        except OSError:  # a full disk may refuse even a new empty file: the next write opens it again
+            self._fd = -1
+        self._size = 0
+
+    def _rotate_files(self) -> None:
         if self.compress:
             self._rotate_compressed()
-            self._size = 0
             return
         if self.max_files > 1:
             for index in range(self.max_files - 1, 0, -1):
@@ -155,7 +217,6 @@ class LogWriter:
         else:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         self._fd = os.open(self.path, flags, 0o640)
-        self._size = 0
 
     def _rotate_compressed(self) -> None:
         """Docker's order: drop the oldest .gz, shift the others up, ``path`` → ``path.1``, then gzip
@@ -171,7 +232,7 @@ class LogWriter:
                 )
         rotated = self.path.with_name(f"{name}.1")
         os.replace(self.path, rotated)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._fd = os.open(self.path, _APPEND, 0o640)
         self._compressor = subprocess.Popen(
             ["/bin/sh", "-c", COMPRESS_SCRIPT, "sh", str(rotated)],
             stdin=subprocess.DEVNULL,
@@ -187,5 +248,6 @@ class LogWriter:
     def close(self) -> None:
         for stream in self._partial:
             self.flush(stream)
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
         self._wait_compressor()  # every rotated file is compressed before the exit is recorded

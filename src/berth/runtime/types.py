@@ -22,7 +22,7 @@ Lifecycle:  create ─▶ CREATED ─▶ start ─▶ RUNNING ⇄ PAUSED ─▶ 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -149,6 +149,11 @@ class Runtime(Protocol):
 
     async def wait(self, container_id: str) -> State:
         """Return once the container is STOPPED (at once if it already is)."""
+        ...
+
+    def notices(self) -> AsyncIterator[tuple[str, str]]:
+        """(container id, message) as the shims report them while their containers run (a json-file
+        log that cannot be written, then written again), until cancelled. One consumer at a time."""
         ...
 
     async def attach(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> Attached: ...

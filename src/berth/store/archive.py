@@ -16,6 +16,7 @@ name), so hostile paths cannot escape anywhere.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
-from berth.errors import BerthError, InvalidArgument
+from berth.errors import BerthError, Internal, InvalidArgument
 from berth.oci import mediatypes
 from berth.oci.digest import Digest, hex_of, is_digest, of_bytes
 from berth.oci.image import Descriptor, Index, Manifest, canonical_json
@@ -81,7 +82,12 @@ def read_archive(stream: BinaryIO, content: LocalContentStore) -> Archive:
         reader, _ = decompressed(stream)
         with tarfile.open(fileobj=reader, mode="r|", bufsize=1 << 20) as tar:
             for member in stream_members(tar):
-                _ingest(tar, member, archive, content)
+                try:
+                    _ingest(tar, member, archive, content)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
+                    raise Internal(f"loading {member.name} of the archive: no space left on device") from exc
     except tarfile.ReadError as exc:
         raise _go_tar_error(exc) from exc
     except (tarfile.TarError, EOFError) as exc:

@@ -33,6 +33,8 @@ layers no image uses are collected by the image service.
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 import time
@@ -101,11 +103,24 @@ class LayerRow:
     size: int
 
 
+@contextmanager
+def disk_full_as_oserror(path: Path) -> Iterator[None]:
+    """SQLite's "database or disk is full" as the ``OSError(ENOSPC)`` every other write on a full disk
+    raises, naming the database, so callers and the daemon's error table treat all of them alike."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+
+
 class ImageIndex:
     """Thread-safe access to the schema above (one connection, one lock)."""
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.RLock()
+        self._path = path
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -119,14 +134,16 @@ class ImageIndex:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        """One write transaction; a full disk raises ``OSError(ENOSPC)`` and leaves nothing open."""
+        with self._lock, disk_full_as_oserror(self._path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")  # a failed COMMIT leaves the transaction open: rolled back below
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     # -- images ----------------------------------------------------------------------------------------
     def put_image(self, row: ImageRow, refs: list[tuple[str, str]]) -> dict[str, str]:
@@ -212,13 +229,13 @@ class ImageIndex:
         return old[0] if old else None
 
     def delete_ref(self, name: str) -> None:
-        with self._lock:
+        with self._lock, disk_full_as_oserror(self._path):
             self._db.execute("DELETE FROM refs WHERE name = ?", (name,))
 
     # -- layers ----------------------------------------------------------------------------------------
     def add_layer(self, row: LayerRow) -> None:
         """Record a committed layer; a layer already recorded is kept as is."""
-        with self._lock:
+        with self._lock, disk_full_as_oserror(self._path):
             self._db.execute(
                 "INSERT OR IGNORE INTO layers "
                 "(chain_id, diff_id, parent, blob_digest, media_type, tar_size, size) "
@@ -251,5 +268,5 @@ class ImageIndex:
         return [LayerRow(*r) for r in rows]
 
     def delete_layer(self, chain_id: str) -> None:
-        with self._lock:
+        with self._lock, disk_full_as_oserror(self._path):
             self._db.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))

@@ -524,6 +524,8 @@ def _os_error(exc: OSError, entry: str) -> BerthError:
     where = f" at entry {entry!r}" if entry else ""
     if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
         return InvalidArgument(f"invalid layer tar{where}: {exc.strerror}")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine's state, one line (no "[Errno 28]")
+        return Internal(f"unpacking layer{where}: no space left on device")
     return Internal(f"unpacking layer{where}: {exc}")
 
 

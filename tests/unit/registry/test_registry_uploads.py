@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from registry_helpers import ALICE, BOB, Client, push_blob, sha
 
 from berth.registry.service import Registry
@@ -118,3 +119,31 @@ async def test_blob_delete_unlinks(client: Client) -> None:
 async def test_invalid_name(client: Client) -> None:
     r = await client.get("/v2/Alice/App/tags/list", headers=ALICE)
     assert r.status == 400 and await _error_code(r) == "NAME_INVALID"
+
+
+async def test_a_full_storage_answers_507_and_drops_the_upload(
+    client: Client, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storage has room for 10 bytes: the PATCH is answered 507 with the reason, and the session
+    and its bytes are gone (the room is free again; the client starts over)."""
+    from berth.registry.storage import inmemory
+    from berth.registry.storage.driver import StorageFull
+
+    real_write = inmemory._MemoryWriter.write
+
+    def write(self: inmemory._MemoryWriter, data: bytes) -> int:
+        if self.size + len(data) > 10:
+            raise StorageFull("/uploads/x/data", "inmemory")
+        return real_write(self, data)
+
+    monkeypatch.setattr(inmemory._MemoryWriter, "write", write)
+    r = await client.post("/v2/alice/app/blobs/uploads/", headers=ALICE)
+    location = r.headers["Location"]
+    r = await client.patch(location, data=b"0123456789abcdef", headers=ALICE)
+    body = json.loads(await r.text())
+    assert r.status == 507 and body["errors"][0]["code"] == "UNKNOWN"
+    assert body["errors"][0]["message"] == "inmemory: writing /uploads/x/data: no space left on device"
+    assert registry.db.query("SELECT * FROM uploads") == []
+    assert not [p for p in registry.blobs.driver._objects if p.startswith("/uploads/")]  # type: ignore[attr-defined]
+    r = await client.get(location, headers=ALICE)
+    assert r.status == 404 and await _error_code(r) == "BLOB_UPLOAD_UNKNOWN"

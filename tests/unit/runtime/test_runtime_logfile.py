@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,40 @@ def test_rotation_keeps_max_files(tmp_path: Path) -> None:
     data = [int(e.data.split()[1]) for e in read_entries(path)]
     assert data == list(range(data[0], 200))
     assert [e.data for e in read_entries(path, tail=3)] == [b"line 197\n", b"line 198\n", b"line 199\n"]
+
+
+def test_a_full_disk_drops_whole_records_reports_once_and_writing_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write the disk refuses half-way is cut back (no torn record), the output is dropped, one notice
+    says so however often it repeats, and once writes succeed again for a minute a second one says so."""
+    path = tmp_path / "c.log"
+    notices: list[str] = []
+    writer = LogWriter(path, on_notice=notices.append)
+    writer.write("stdout", b"kept\n")
+    real_write, clock = os.write, [1000.0]
+    full = [True]
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if full[0]:
+            real_write(fd, bytes(data[:10]))  # a partial write, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr("berth.runtime.logfile.time.monotonic", lambda: clock[0])
+    for _ in range(3):
+        writer.write("stdout", b"lost\n")
+    full[0] = False
+    writer.write("stdout", b"back\n")
+    assert [e.data for e in read_entries(path)] == [b"kept\n", b"back\n"]  # nothing torn in between
+    assert notices == [
+        f"cannot write log {path}: no space left on device; output is dropped until it can be written"
+    ]
+    clock[0] += 61
+    writer.write("stdout", b"more\n")
+    writer.close()
+    assert notices[1:] == [f"log {path} written again (3 log records dropped)"]
 
 
 def test_since_until(tmp_path: Path) -> None:

@@ -68,6 +68,16 @@ async def headers_and_version(request: web.Request, handler: Handler) -> web.Str
     return resp
 
 
+def disk_full(exc: BaseException, doing: str) -> str | None:
+    """The one line for a write a full disk (or quota) refused — what was being written and ``no space
+    left on device`` — or None for any other error. ``doing`` names the work when the error does not
+    name its file."""
+    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    what = f"writing {exc.filename}" if exc.filename else doing
+    return f"{what}: no space left on device"
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -93,13 +103,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.debug("%s %s: client disconnected (%s)", request.method, request.path, type(exc).__name__)
         return web.Response(status=499)  # never sent: aiohttp drops it quietly on the closed connection
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        message = disk_full(exc, f"{request.method} {request.path}")
+        if message is None:
             log.exception("%s %s failed", request.method, request.path)
             return error_response(500, f"internal error: {exc}")
         # A full disk is the machine's state, not a bug: one line saying what could not be written.
-        what = f"writing {exc.filename}" if exc.filename else f"{request.method} {request.path}"
-        log.error("%s: no space left on device", what)
-        return error_response(500, f"{what}: no space left on device")
+        log.error("%s", message)
+        return error_response(500, message)
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error: {exc}")

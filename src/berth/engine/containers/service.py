@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -354,8 +355,18 @@ class ContainerService:
                         self._volumes.remove(point.name)
 
     def _discard_files(self, container: Container) -> None:
-        with contextlib.suppress(NotFound):
-            self._images.snapshotter.remove(container.container_id)
+        try:
+            with contextlib.suppress(NotFound):
+                self._images.snapshotter.remove(container.container_id)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A full disk (often this container's own log) refuses even the snapshot record's delete:
+            # the container's files go first and free their room. A crash in between leaves the
+            # snapshot of a container that is gone, which berthd removes at start.
+            shutil.rmtree(container.directory, ignore_errors=True)
+            with contextlib.suppress(NotFound):
+                self._images.snapshotter.remove(container.container_id)
         crash_point("container.rm-before-record")
         with contextlib.suppress(BerthError, OSError, ValueError):  # image mounts' views
             for point in mounts.of(container):
@@ -565,12 +576,24 @@ class ContainerService:
             container.error = state.error  # the runtime's word when the exit is not the process's own
             self._health.stop(container)  # healthcheck probes end with the process
             await self._teardown(container)
-            container.save()
+            self._save_despite_full_disk(container, "its exit")
         if container.oom_killed:
             self._publish(container, "oom")
         self._publish(container, "die", exitCode=str(container.exit_code))
         container.exit_event.set()
         await self._after_exit(container)
+
+    @staticmethod
+    def _save_despite_full_disk(container: Container, what: str) -> None:
+        """Record ``container``; a full disk only gets a warning: what is recorded (an exit, a stop) is
+        also in memory and in the runtime's evidence, which a restart reads again, while refusing to
+        stop a container, or to see it exit and remove it, would keep the disk full."""
+        try:
+            container.save()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            log.warning("container %s: %s not recorded: no space left on device", container.short_id, what)
 
     def _record_exit(self, container: Container, exit_code: int, oom: bool, finished_at: str) -> None:
         container.status = ContainerStatus.EXITED
@@ -688,7 +711,7 @@ class ContainerService:
         if not container.status.is_alive():
             raise NotModified("container already stopped")
         container.manually_stopped = True
-        container.save()
+        self._save_despite_full_disk(container, "the stop")
         stop_signal = parse_signal(signal or container.config.get("StopSignal"), signals.SIGTERM)
         if timeout is None:
             timeout = int(container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
@@ -910,7 +933,11 @@ class ContainerService:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Owns every monitor task: on exit they are cancelled; the containers themselves keep running."""
+        """Owns every monitor task and the reader of the shims' notices: on exit they are cancelled;
+        the containers themselves keep running."""
+        task = asyncio.get_running_loop().create_task(self._log_notices(), name="shim-notices")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         try:
             yield
         finally:
@@ -919,6 +946,14 @@ class ContainerService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _log_notices(self) -> None:
+        """What the shims report while their containers run (a log the disk cannot take), one line each."""
+        try:
+            async for container_id, message in self.runtime.notices():
+                log.warning("container %s: %s", container_id[:12], message)
+        except OSError as exc:  # the socket cannot be bound: containers run on, their notices unheard
+            log.warning("listening for shim notices: %s", exc)
 
     # ---------------------------------------------------------------- events
 

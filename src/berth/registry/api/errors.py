@@ -21,6 +21,7 @@ from berth.errors import (
     Unauthorized,
     Unavailable,
 )
+from berth.registry.storage.driver import StorageFull
 
 
 class ErrorCode(enum.StrEnum):
@@ -66,6 +67,10 @@ CODES: dict[ErrorCode, tuple[int, str]] = {
 
 #: Fallback for BerthErrors raised below the API layer without a registry code.
 _CATEGORY_CODES: list[tuple[type[BerthError], ErrorCode]] = [
+    # 507 Insufficient Storage, with "no space left on device" in the message: dockerd prints the
+    # status of a 5xx answer ("received unexpected HTTP status: 507 Insufficient Storage"), berthd
+    # and containerd the message too. (distribution answers 500 "unknown error" with the errno in detail.)
+    (StorageFull, ErrorCode.UNKNOWN),
     (NotFound, ErrorCode.NAME_UNKNOWN),
     (InvalidArgument, ErrorCode.UNSUPPORTED),
     (Unauthorized, ErrorCode.UNAUTHORIZED),

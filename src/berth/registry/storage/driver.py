@@ -15,6 +15,8 @@ Lifecycle of a large object (an upload)::
 ``move`` is atomic per path (a reader sees the old object or the new one, never a torn one), so
 publishing a verified blob is a single ``move``. ``local_path`` lets the HTTP layer use sendfile when
 the object is a real file; object-store drivers return None and are streamed through ``reader``.
+Every write (``writer``, ``write``, ``commit``, ``put_content``, ``move``) raises ``StorageFull`` when
+the storage has no room left.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import Internal, InvalidArgument, NotFound
 
 
 class PathNotFound(NotFound):
@@ -41,6 +43,19 @@ class InvalidPath(InvalidArgument):
 
     def __init__(self, path: str, driver: str) -> None:
         super().__init__(f"{driver}: invalid path: {path!r}")
+        self.path = path
+        self.driver = driver
+
+
+class StorageFull(Internal):
+    """The storage refused a write at ``path``: its filesystem is full or over quota. Nobody's request
+    is wrong: the operator must free space or grow it, and then the same request succeeds. The API
+    answers 507 Insufficient Storage, the status the Docker clients print."""
+
+    http_status = 507
+
+    def __init__(self, path: str, driver: str) -> None:
+        super().__init__(f"{driver}: writing {path}: no space left on device")
         self.path = path
         self.driver = driver
 
@@ -63,7 +78,10 @@ class FileWriter(Protocol):
         """Bytes in the object so far, including those written before this writer was opened."""
         ...
 
-    def write(self, data: bytes) -> int: ...
+    def write(self, data: bytes) -> int:
+        """Append all of ``data``; ``StorageFull`` when the storage cannot take it (some of it may
+        be in the object then: ``cancel`` removes it)."""
+        ...
 
     def commit(self) -> None:
         """Make the written bytes durable and close. Always closes, even on error."""

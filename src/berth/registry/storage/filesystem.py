@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import uuid
@@ -10,10 +12,21 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from berth.errors import Internal
-from berth.registry.storage.driver import FileInfo, PathNotFound, check_path
+from berth.registry.storage.driver import FileInfo, PathNotFound, StorageFull, check_path
 
 _NAME = "filesystem"
 _T = TypeVar("_T")
+
+
+@contextlib.contextmanager
+def _full_as_storage_full(path: str) -> Iterator[None]:
+    """A write the filesystem refuses for want of space (ENOSPC, EDQUOT) as ``StorageFull(path)``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(path, _NAME) from exc
+        raise
 
 
 def _retry_missing_parent(target: Path, action: Callable[[], _T]) -> _T:
@@ -31,10 +44,12 @@ def _retry_missing_parent(target: Path, action: Callable[[], _T]) -> _T:
 class _FileWriter:
     """Appends to one file with plain ``os.write`` (no Python-level buffering: chunks are already large)."""
 
-    def __init__(self, real: Path, *, append: bool) -> None:
+    def __init__(self, real: Path, path: str, *, append: bool) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
         self._real = real
-        self._fd: int | None = _retry_missing_parent(real, lambda: os.open(real, flags, 0o644))
+        self._path = path
+        with _full_as_storage_full(path):
+            self._fd: int | None = _retry_missing_parent(real, lambda: os.open(real, flags, 0o644))
         self._size = os.fstat(self._fd).st_size
 
     @property
@@ -46,15 +61,19 @@ class _FileWriter:
             raise Internal(f"{_NAME}: write to a closed writer for {self._real}")
         view = memoryview(data)
         total = 0
-        while total < len(view):
-            total += os.write(self._fd, view[total:])
-        self._size += total
+        try:
+            with _full_as_storage_full(self._path):
+                while total < len(view):
+                    total += os.write(self._fd, view[total:])
+        finally:
+            self._size += total
         return total
 
     def commit(self) -> None:
         try:
             if self._fd is not None:
-                os.fsync(self._fd)
+                with _full_as_storage_full(self._path):
+                    os.fsync(self._fd)
         finally:
             self.close()
 
@@ -89,14 +108,15 @@ class FilesystemDriver:
 
     def put_content(self, path: str, data: bytes) -> None:
         real = self._real(path)
-        real.parent.mkdir(parents=True, exist_ok=True)
         tmp = real.with_name(f".{real.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, real)
+            with _full_as_storage_full(path):
+                real.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, real)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -110,7 +130,7 @@ class FilesystemDriver:
         return f
 
     def writer(self, path: str, *, append: bool) -> _FileWriter:
-        return _FileWriter(self._real(path), append=append)
+        return _FileWriter(self._real(path), path, append=append)
 
     def stat(self, path: str) -> FileInfo:
         try:
@@ -132,7 +152,8 @@ class FilesystemDriver:
     def move(self, source: str, dest: str) -> None:
         src, dst = self._real(source), self._real(dest)
         try:
-            _retry_missing_parent(dst, lambda: os.replace(src, dst))
+            with _full_as_storage_full(dest):  # its new directories may need room
+                _retry_missing_parent(dst, lambda: os.replace(src, dst))
         except FileNotFoundError as exc:
             if not src.exists():
                 raise PathNotFound(source, _NAME) from exc

@@ -15,13 +15,21 @@
  * process with the stdio this monitor passes (SCM_RIGHTS), answers the exec's result, and later its
  * exit code (runtime/shim/exec_helper.py).
  *
+ * A log write the disk refuses (full, over quota) drops its records whole (a partial write is cut back
+ * off: a torn record breaks every reader, moby#29511) and the container runs on, its output dropped as
+ * Docker drops it, until a write succeeds again. The daemon's log gets one notice when that starts and
+ * one when the log has been written for a minute without a failure (runtime/notices.py): a full disk
+ * that rotation keeps freeing and the output keeps filling is one episode, not a line per rotation.
+ *
  * usage: berth-monitor STATE_DIR CONTAINER_ID INIT_PID TTY OPEN_STDIN STDIN_ONCE STDIN_FD STDOUT_FD
  *                      STDERR_FD SYNC_FD LISTENER_FD LOG_PATH LOG_MAX_SIZE LOG_MAX_FILES LOG_COMPRESS
- *                      LOG_ATTRS OOM_FILE FORKSERVER_SOCK STATE_JSON
- *        (fds are -1 when absent; LOG_PATH, LOG_ATTRS (a JSON object) and OOM_FILE may be empty)
+ *                      LOG_ATTRS OOM_FILE FORKSERVER_SOCK STATE_JSON NOTICES_SOCK
+ *        (fds are -1 when absent; LOG_PATH, LOG_ATTRS (a JSON object), OOM_FILE and NOTICES_SOCK may
+ *        be empty)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -319,6 +327,55 @@ static void write_file_atomic(const char *dir, const char *name, const char *dat
     if (failed || rename(tmp, path) != 0) unlink(tmp);
 }
 
+/* ------------------------------------------------------------------------------ notices */
+
+/* addr for path, through /proc/self/fd for paths longer than sun_path: returns the directory fd to
+ * close after connect/sendto (-1 if none was needed). */
+static int unix_addr(const char *path, struct sockaddr_un *addr) {
+    if (strlen(path) < sizeof addr->sun_path) {
+        snprintf(addr->sun_path, sizeof addr->sun_path, "%s", path);
+        return -1;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return -1;
+    *slash = 0;
+    int dirfd = open(dir, O_PATH | O_CLOEXEC);
+    snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", dirfd, slash + 1);
+    return dirfd;
+}
+
+static const char *M_notices_sock; /* the NOTICES_SOCK argument */
+static const char *M_notice_id;    /* the container id the notices name */
+
+/* One line for the daemon's log: a datagram on its notices socket, never waited for (dropped when no
+ * daemon listens), and the same line on our stderr (forkserver.log). */
+static void notify(const char *fmt, ...) {
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "berth-monitor %.12s: %s\n", M_notice_id, message);
+    if (!M_notices_sock || !M_notices_sock[0]) return;
+    buf_t dgram = {0};
+    buf_str(&dgram, "{\"container_id\":");
+    json_quote(&dgram, (const unsigned char *)M_notice_id, strlen(M_notice_id));
+    buf_str(&dgram, ",\"message\":");
+    json_quote(&dgram, (const unsigned char *)message, strlen(message));
+    buf_str(&dgram, "}");
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0) {
+        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        int dirfd = unix_addr(M_notices_sock, &addr);
+        sendto(fd, dgram.data, dgram.len, 0, (struct sockaddr *)&addr, sizeof addr);
+        if (dirfd >= 0) close(dirfd);
+        close(fd);
+    }
+    buf_free(&dgram);
+}
+
 /* ------------------------------------------------------------------------------ json-file log */
 
 typedef struct {
@@ -326,25 +383,32 @@ typedef struct {
     char path[PATH_MAX];
     long max_size;
     int max_files;
-    long size;
+    long size;        /* bytes counted for rotation, dropped ones too: rotating frees the oldest file */
+    int failing;      /* writes are being refused: reported, and not yet written again for a minute */
+    double failed_at; /* the last refusal (monotonic seconds) */
+    unsigned long dropped; /* records dropped since the failure was reported */
     int compress;     /* gzip rotated files (path.1.gz …), as Docker's compress log-opt */
     pid_t compressor; /* the gzip of path.1 still running, or 0 */
     const char *attrs;
     buf_t partial[2]; /* stdout, stderr */
 } log_t;
 
-/* The same script as runtime/logfile.py's COMPRESS_SCRIPT: gzip "$1" beside it, then drop it. */
-#define COMPRESS_SCRIPT "gzip -c -- \"$1\" > \"$1.gz.tmp\" && mv -f -- \"$1.gz.tmp\" \"$1.gz\" && rm -f -- \"$1\""
+/* The same script as runtime/logfile.py's COMPRESS_SCRIPT: gzip "$1" beside it, then drop it (no
+ * part-written .gz.tmp left when the disk is full). */
+#define COMPRESS_SCRIPT \
+    "{ gzip -c -- \"$1\" > \"$1.gz.tmp\" && mv -f -- \"$1.gz.tmp\" \"$1.gz\" && rm -f -- \"$1\"; } " \
+    "|| rm -f -- \"$1.gz.tmp\""
 
 static const char *STREAM_NAMES[2] = {"stdout", "stderr"};
 static const char *M_log_attrs; /* the LOG_ATTRS argument */
 
+/* fd is -1 when the file cannot be opened (a full disk may refuse even an empty one): the next write
+ * tries again. */
 static void log_open(log_t *log, int truncate) {
     int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0);
     log->fd = open(log->path, flags, 0640);
-    if (log->fd < 0) die("open log");
     struct stat st;
-    log->size = fstat(log->fd, &st) == 0 ? st.st_size : 0;
+    log->size = log->fd >= 0 && fstat(log->fd, &st) == 0 ? st.st_size : 0;
 }
 
 static void log_wait_compressor(log_t *log) {
@@ -381,7 +445,8 @@ static void log_rotate_compressed(log_t *log) {
 }
 
 static void log_rotate(log_t *log) {
-    close(log->fd);
+    if (log->fd >= 0) close(log->fd);
+    log->fd = -1;
     if (log->compress) {
         log_rotate_compressed(log);
     } else if (log->max_files > 1) {
@@ -407,24 +472,57 @@ static void log_entry(buf_t *out, int stream, const unsigned char *data, size_t 
     buf_printf(out, ",\"time\":\"%s\"}\n", stamp);
 }
 
+#define LOG_RECOVERED_AFTER 60.0 /* seconds without a refused write before "written again" */
+
+static double monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Write count whole records, or drop them all (the header comment: a full disk). */
+static void log_out(log_t *log, const char *data, size_t len, size_t count) {
+    if (len == 0) return;
+    if (log->fd < 0) log_open(log, 0);
+    struct stat st; /* where the file ends now (someone may have truncated it, as people do with logs) */
+    off_t end = log->fd >= 0 && fstat(log->fd, &st) == 0 ? st.st_size : -1;
+    if (log->fd < 0 || write_all(log->fd, data, len) != 0) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", strerror(errno));
+        reason[0] = (char)tolower((unsigned char)reason[0]);
+        if (end >= 0 && ftruncate(log->fd, end) != 0) {} /* a partial write cut back off: no torn record */
+        log->dropped += count;
+        log->failed_at = monotonic();
+        if (!log->failing) {
+            log->failing = 1;
+            notify("cannot write log %s: %s; output is dropped until it can be written", log->path, reason);
+        }
+        return;
+    }
+    if (log->failing && monotonic() - log->failed_at >= LOG_RECOVERED_AFTER) {
+        log->failing = 0;
+        notify("log %s written again (%lu log records dropped)", log->path, log->dropped);
+        log->dropped = 0;
+    }
+}
+
 /* Append records (each a whole line) with one write per file, rotating between records. */
 static void log_append(log_t *log, buf_t *records, size_t *bounds, size_t count) {
-    size_t start = 0;
+    size_t start = 0, first = 0;
     for (size_t i = 0; i < count; i++) {
-        size_t end = bounds[i], len = end - (i ? bounds[i - 1] : 0);
-        size_t pending = (i ? bounds[i - 1] : 0) - start;
+        size_t begin = i ? bounds[i - 1] : 0, len = bounds[i] - begin;
         if (log->max_size > 0 && log->size > 0 && log->size + (long)len > log->max_size) {
-            write_all(log->fd, records->data + start, pending);
-            start += pending;
+            log_out(log, records->data + start, begin - start, i - first);
+            start = begin, first = i;
             log_rotate(log);
         }
         log->size += (long)len;
     }
-    write_all(log->fd, records->data + start, records->len - start);
+    log_out(log, records->data + start, records->len - start, count - first);
 }
 
 static void log_write(log_t *log, int stream, const unsigned char *data, size_t len) {
-    if (log->fd < 0) return;
+    if (!log->path[0]) return; /* no json-file log */
     buf_t *part = &log->partial[stream];
     buf_add(part, data, len);
     char stamp[40];
@@ -455,7 +553,7 @@ static void log_write(log_t *log, int stream, const unsigned char *data, size_t 
 /* A stream's unterminated last line, written at EOF as Docker does. */
 static void log_flush(log_t *log, int stream) {
     buf_t *part = &log->partial[stream];
-    if (log->fd < 0 || part->len == 0) return;
+    if (!log->path[0] || part->len == 0) return;
     char stamp[40];
     rfc3339nano(stamp);
     buf_t records = {0};
@@ -859,17 +957,7 @@ static void op_exec_create(buf_t *out, const char *req, size_t len) {
 static int forkserver_connect(void) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int dirfd = -1;
-    if (strlen(M.forkserver_sock) < sizeof addr.sun_path) {
-        snprintf(addr.sun_path, sizeof addr.sun_path, "%s", M.forkserver_sock);
-    } else {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", M.forkserver_sock);
-        char *slash = strrchr(dir, '/');
-        *slash = 0;
-        dirfd = open(dir, O_PATH | O_CLOEXEC);
-        snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, slash + 1);
-    }
+    int dirfd = unix_addr(M.forkserver_sock, &addr);
     int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
     if (dirfd >= 0) close(dirfd);
     if (rc != 0) {
@@ -1108,12 +1196,13 @@ static int all_done(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 20) {
-        fprintf(stderr, "usage: berth-monitor (19 arguments; see the source)\n");
+    if (argc != 21) {
+        fprintf(stderr, "usage: berth-monitor (20 arguments; see the source)\n");
         return 2;
     }
     M.state_dir = argv[1];
-    M.container_id = argv[2];
+    M.container_id = M_notice_id = argv[2];
+    M_notices_sock = argv[20];
     M.init.name = "init";
     M.init.is_init = 1;
     M.init.pid = atoi(argv[3]);

@@ -27,13 +27,14 @@ import selectors
 import signal
 import socket
 import struct
+import sys
 import termios
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from berth.runtime import cgroups
+from berth.runtime import cgroups, notices
 from berth.runtime.linux import console, seccomp
 from berth.runtime.linux import syscalls as sc
 from berth.runtime.logfile import LogWriter, rfc3339nano
@@ -149,6 +150,7 @@ class Shim:
         self.listener = socket.socket(fileno=fds[slots["listener"]])
         self.execs: dict[str, Proc] = {}
         self.error = ""
+        self.notices = str(request.get("notices") or "")  # the daemon's socket (runtime/notices.py)
         self.log: LogWriter | None = None
         log_path = self.io.get("log_path")
         if isinstance(log_path, str) and log_path:
@@ -160,10 +162,16 @@ class Shim:
                 max_files=max_files if isinstance(max_files, int) else 5,
                 compress=bool(self.io.get("log_compress")),
                 attrs=attrs if isinstance(attrs, str) else "",
+                on_notice=self._notice,
             )
         self.wakeup_r, self.wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_w, False)
         signal.set_wakeup_fd(self.wakeup_w)
+
+    def _notice(self, message: str) -> None:
+        """Tell the daemon (its log) and forkserver.log (this shim's stderr), should none listen."""
+        print(f"shim {self.container_id[:12]}: {message}", file=sys.stderr, flush=True)
+        notices.send(self.notices, self.container_id, message)
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -602,6 +610,7 @@ def _exec_monitor(monitor: str, request: JsonMap, handoff: JsonMap, fds: list[in
         oom_file,
         str(request.get("forkserver") or ""),
         json.dumps(handoff.get("state") or {}, separators=(",", ":")),
+        str(request.get("notices") or ""),
     ]
     os.execv(monitor, argv)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -103,7 +104,17 @@ class SnapshotterBase:
             raise Conflict(
                 f"cannot remove snapshot {key}: it has children ({', '.join(sorted(children)[:3])})"
             )
-        self._table.delete(key)
+        try:
+            self._table.delete(key)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A full disk refuses even a delete (SQLite's WAL grows): free the directory first, then
+            # delete the record. A crash in between leaves a record without its directory, which
+            # ``cleanup`` removes as well.
+            self._destroy(row)
+            self._table.delete(key)
+            return
         self._destroy(row)
 
     def stat(self, key: str) -> Info:

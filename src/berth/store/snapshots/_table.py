@@ -9,8 +9,10 @@
       link    TEXT                -- overlay: short name under l/ ("" for naive)
     )
 
-A record is written after its directory exists and deleted before its directory is removed, so a crash
-leaves at worst a directory without a record, which ``cleanup`` removes.
+A record is written after its directory exists and deleted before its directory is removed (on a full
+disk, where SQLite cannot delete, just after: ``SnapshotterBase.remove``), so a crash leaves at worst a
+directory without a record or a record without its directory, both of which ``cleanup`` removes. A full
+disk raises ``OSError(ENOSPC)`` naming the database file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.errors import AlreadyExists, Internal, NotFound
+from berth.store.metadata import disk_full_as_oserror
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -48,6 +51,7 @@ class Row:
 class SnapshotTable:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
+        self._path = path
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -78,7 +82,7 @@ class SnapshotTable:
         return [Row(*r) for r in rows]
 
     def insert(self, row: Row) -> None:
-        with self._lock:
+        with self._lock, disk_full_as_oserror(self._path):
             try:
                 self._db.execute(
                     "INSERT INTO snapshots (key, sid, kind, parent, created, link) VALUES (?, ?, ?, ?, ?, ?)",
@@ -88,7 +92,7 @@ class SnapshotTable:
                 raise AlreadyExists(f"snapshot {row.key}: already exists") from exc
 
     def rename(self, key: str, name: str, kind: str) -> None:
-        with self._lock:
+        with self._lock, disk_full_as_oserror(self._path):
             try:
                 cur = self._db.execute(
                     "UPDATE snapshots SET key = ?, kind = ? WHERE key = ?", (name, kind, key)
@@ -104,5 +108,5 @@ class SnapshotTable:
         return [r[0] for r in rows]
 
     def delete(self, key: str) -> None:
-        with self._lock:
+        with self._lock, disk_full_as_oserror(self._path):
             self._db.execute("DELETE FROM snapshots WHERE key = ?", (key,))

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from berth.api.auth import decode_header
 from berth.daemon.server.filters import parse_filters
-from berth.daemon.server.middleware import SERVER_HEADERS
+from berth.daemon.server.middleware import SERVER_HEADERS, disk_full
 from berth.daemon.server.router import ApiRouter
 from berth.distribution.auth import Credentials
 from berth.distribution.service import RegistryService
@@ -68,8 +68,12 @@ class ProgressStream:
         except Exception as exc:
             if self.response is None:
                 raise
-            log.exception("%s %s failed", self._request.method, self._request.path)
-            message = f"internal error: {exc}"
+            full = disk_full(exc, f"{self._request.method} {self._request.path}")
+            if full is not None:  # the machine's state, not a bug: one line, no traceback
+                log.error("%s", full)
+            else:
+                log.exception("%s %s failed", self._request.method, self._request.path)
+            message = full or f"internal error: {exc}"
             await self.send({"errorDetail": {"message": message}, "error": message})
         if self.response is None:
             await self.send({"status": ""})
