@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import jwt
-from registry_helpers import ALICE, BOB, ROOT, Client, basic, push_image
+from registry_helpers import ALICE, BOB, ROOT, Client, basic, push_blob, push_image
 
 from berth.registry.auth.tokens import TokenIssuer
 from berth.registry.service import Registry
@@ -211,3 +211,21 @@ def test_key_is_made_once_and_private(registry: Registry) -> None:
     key_file = registry.config.root / "auth" / "token.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert TokenIssuer(key_file, service="x").kid == kid
+
+
+async def test_a_mount_the_token_lacks_the_source_for_asks_for_both_scopes(client: Client) -> None:
+    """The user may pull the source but the token names only the target: 401 with both scopes (as
+    distribution answers), and the retry with the wider token mounts instead of uploading."""
+    digest = await push_blob(client, "alice/src", b"shared layer")
+    narrow = await _token(client, "repository:alice/dst:pull,push", ALICE)
+    url = f"/v2/alice/dst/blobs/uploads/?mount={digest}&from=alice/src"
+    r = await client.post(url, headers=_bearer(narrow))
+    assert r.status == 401
+    wanted = "repository:alice/dst:pull,push repository:alice/src:pull"
+    assert f'scope="{wanted}"' in r.headers["WWW-Authenticate"]
+    wide = await _token(client, wanted, ALICE)
+    r = await client.post(url, headers=_bearer(wide))
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == digest
+    bob = await _token(client, "repository:bob/dst:pull,push", BOB)  # bob may not pull alice/src at all:
+    r = await client.post(f"/v2/bob/dst/blobs/uploads/?mount={digest}&from=alice/src", headers=_bearer(bob))
+    assert r.status == 202  # an upload, as if the source did not exist

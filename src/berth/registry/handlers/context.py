@@ -141,6 +141,11 @@ class RequestContext:
     def can(self, repo: str, action: str) -> bool:
         return action in self.actions(repo)
 
+    def token_lacks(self, repo: str, action: str) -> bool:
+        """Whether the caller holds ``action`` on ``repo`` but the bearer token does not grant it."""
+        held = self.registry.policy.actions(self.identity.user, repo)
+        return self.identity.token_access is not None and action in held and not self.can(repo, action)
+
     def require(self, repo: str, action: str) -> None:
         """Raise the answer the module docstring's table gives unless the caller may ``action`` ``repo``."""
         if self.can(repo, action):

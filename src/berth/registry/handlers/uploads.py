@@ -10,7 +10,7 @@ from aiohttp import web
 from berth.oci import digest as digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.auth.acl import PULL
-from berth.registry.handlers.context import RequestContext
+from berth.registry.handlers.context import RequestContext, unauthorized
 
 _RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)(?:/\S+)?$")
 
@@ -59,16 +59,14 @@ async def start_upload(ctx: RequestContext, name: str) -> web.StreamResponse:
     registry, query = ctx.registry, ctx.request.query
     registry.repos.ensure(name)
     mount, source = query.get("mount"), query.get("from")
-    if (
-        mount
-        and digests.is_digest(mount)
-        and source
-        and source != name
-        and ctx.can(source, PULL)
-        and registry.blobs.linked_size(source, mount) is not None
-        and registry.blobs.link(name, mount)
-    ):
-        return _created(name, mount)
+    if mount and digests.is_digest(mount) and source and source != name:
+        if ctx.can(source, PULL):
+            if registry.blobs.linked_size(source, mount) is not None and registry.blobs.link(name, mount):
+                return _created(name, mount)
+        elif ctx.token_lacks(source, PULL) and registry.blobs.linked_size(source, mount) is not None:
+            # the user may pull the source, the token does not say so: ask for a token with both
+            # scopes (as distribution does), so that the client's retry mounts instead of uploading
+            raise unauthorized(registry, ctx.request, f"repository:{name}:pull,push repository:{source}:pull")
     upload_id = registry.uploads.start(name)
     digest = query.get("digest")
     if digest:
