@@ -82,3 +82,10 @@ class NotModified(BerthError):
     """The operation had nothing to do (start of a running container: Docker's 304)."""
 
     http_status = 304
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write the filesystem refused for want of space (ENOSPC, or a quota's EDQUOT)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -16,7 +16,6 @@ name), so hostile paths cannot escape anywhere.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
-from berth.errors import BerthError, Internal, InvalidArgument
+from berth.errors import BerthError, Internal, InvalidArgument, is_disk_full
 from berth.oci import mediatypes
 from berth.oci.digest import Digest, hex_of, is_digest, of_bytes
 from berth.oci.image import Descriptor, Index, Manifest, canonical_json
@@ -85,7 +84,7 @@ def read_archive(stream: BinaryIO, content: LocalContentStore) -> Archive:
                 try:
                     _ingest(tar, member, archive, content)
                 except OSError as exc:
-                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    if not is_disk_full(exc):
                         raise
                     raise Internal(f"loading {member.name} of the archive: no space left on device") from exc
     except tarfile.ReadError as exc:

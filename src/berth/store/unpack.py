@@ -43,7 +43,7 @@ from typing import BinaryIO, cast
 
 import zstandard
 
-from berth.errors import BerthError, Internal, InvalidArgument
+from berth.errors import BerthError, Internal, InvalidArgument, is_disk_full
 from berth.oci.digest import Digest
 
 _CHUNK = 1 << 20
@@ -524,7 +524,7 @@ def _os_error(exc: OSError, entry: str) -> BerthError:
     where = f" at entry {entry!r}" if entry else ""
     if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
         return InvalidArgument(f"invalid layer tar{where}: {exc.strerror}")
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine's state, one line (no "[Errno 28]")
+    if is_disk_full(exc):  # the machine's state, one line (no "[Errno 28]")
         return Internal(f"unpacking layer{where}: no space left on device")
     return Internal(f"unpacking layer{where}: {exc}")
 

@@ -7,7 +7,6 @@ client hanging up mid-stream, which is one debug line.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 
@@ -16,7 +15,7 @@ from aiohttp import web
 from berth import __version__
 from berth.api.versions import CURRENT_API_VERSION, MIN_API_VERSION, parse_version
 from berth.daemon.server.router import Handler
-from berth.errors import BerthError, NotModified
+from berth.errors import BerthError, NotModified, is_disk_full
 
 log = logging.getLogger("berthd.api")
 
@@ -72,7 +71,7 @@ def disk_full(exc: BaseException, doing: str) -> str | None:
     """The one line for a write a full disk (or quota) refused — what was being written and ``no space
     left on device`` — or None for any other error. ``doing`` names the work when the error does not
     name its file."""
-    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    if not isinstance(exc, OSError) or not is_disk_full(exc):
         return None
     what = f"writing {exc.filename}" if exc.filename else doing
     return f"{what}: no space left on device"

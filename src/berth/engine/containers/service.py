@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import errno
 import logging
 import os
 import re
@@ -40,7 +39,7 @@ from berth.engine.events import EventBus
 from berth.engine.images import ImageService
 from berth.engine.networks.service import NetworkService
 from berth.engine.volumes import VolumeService, Wanted
-from berth.errors import BerthError, Conflict, Internal, InvalidArgument, NotFound, NotModified
+from berth.errors import BerthError, Conflict, Internal, InvalidArgument, NotFound, NotModified, is_disk_full
 from berth.runtime import LinuxRuntime
 from berth.runtime.errors import ExecFailed
 from berth.runtime.types import Attached, IOConfig, State, Status
@@ -359,7 +358,7 @@ class ContainerService:
             with contextlib.suppress(NotFound):
                 self._images.snapshotter.remove(container.container_id)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_disk_full(exc):
                 raise
             # A full disk (often this container's own log) refuses even the snapshot record's delete:
             # the container's files go first and free their room. A crash in between leaves the
@@ -591,7 +590,7 @@ class ContainerService:
         try:
             container.save()
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_disk_full(exc):
                 raise
             log.warning("container %s: %s not recorded: no space left on device", container.short_id, what)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import uuid
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from berth.errors import Internal
+from berth.errors import Internal, is_disk_full
 from berth.registry.storage.driver import FileInfo, PathNotFound, StorageFull, check_path
 
 _NAME = "filesystem"
@@ -24,7 +23,7 @@ def _full_as_storage_full(path: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             raise StorageFull(path, _NAME) from exc
         raise
 

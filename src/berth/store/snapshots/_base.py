@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import secrets
 import shutil
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from berth.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, is_disk_full
 from berth.oci.mount import Mount
 from berth.store.snapshots import CHANGE_DELETED, EXTRACT_PREFIX, Info, Kind
 from berth.store.snapshots._table import Row, SnapshotTable
@@ -107,7 +106,7 @@ class SnapshotterBase:
         try:
             self._table.delete(key)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_disk_full(exc):
                 raise
             # A full disk refuses even a delete (SQLite's WAL grows): free the directory first, then
             # delete the record. A crash in between leaves a record without its directory, which
