@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
@@ -420,28 +421,44 @@ def _rotated_since(path: Path, cursor: _Cursor, current_inode: int) -> bytes:
     """The lines past ``cursor`` in the rotated files (whole lines, oldest first; the cursor moves
     past them): those a follower would miss when the writer rotated more than once between two of
     its polls. The newest rotated file first, so a follower that kept up reads a file and decodes
-    nothing; read again, for what is newer still, if rotations moved the files meanwhile."""
+    nothing; read again, for what is newer still, if rotations moved the files meanwhile.
+
+    A read that did not reach the cursor's record while rotations renamed the files under it may
+    have missed the very file holding it (renamed past where the read had looked): taking it would
+    move the cursor past that file's lines for good, so it is read again. Only a read over a file
+    set that held still may end without the cursor's record: those lines were rotated away."""
     picked: list[bytes] = []
-    for _ in range(5):
+    for attempt in range(_ROTATED_READS):
         before = _snapshot(path)
         try:
-            found = _read_rotated(path, before, cursor, current_inode)
+            found, done = _read_rotated(path, before, cursor, current_inode)
         except FileNotFoundError:
             continue  # compressed or dropped while it was read: look again
+        still = _snapshot(path) == before
+        if not (done or still or attempt == _ROTATED_READS - 1):
+            time.sleep(0.001)  # in a worker thread: let the writer finish renaming
+            continue
         if found:
             picked.append(found)
             cursor.passed(found)
-        if _snapshot(path) == before:
+        if still:
             break
     return b"".join(picked)
 
 
-def _read_rotated(path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int) -> bytes:
+_ROTATED_READS = 100
+
+
+def _read_rotated(
+    path: Path, files: list[tuple[Path, int]], cursor: _Cursor, current_inode: int
+) -> tuple[bytes, bool]:
     """Newest rotated file first: the lines after the cursor's record (found by one search), or the
     whole file when it is all newer; a file of another writer's format, line by line. A rotation
     while this reads can show one file under two names: an older name's lines are kept only up to
-    what a newer one already gave."""
+    what a newer one already gave. With whether the cursor's place was found (else every rotated
+    file was newer than it)."""
     parts: deque[bytes] = deque()
+    done = False
     for file, inode in reversed(files):
         if file == path or inode == current_inode:
             continue  # ``path`` itself, or the file now open as its successor (read next)
@@ -458,7 +475,7 @@ def _read_rotated(path: Path, files: list[tuple[Path, int]], cursor: _Cursor, cu
         parts.appendleft(data)
         if done:
             break
-    return b"".join(parts)
+    return b"".join(parts), done
 
 
 def _starts_after(data: bytes, last: str) -> bool:

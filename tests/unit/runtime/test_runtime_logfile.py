@@ -251,5 +251,41 @@ def test_a_rotated_file_seen_under_two_names_is_read_once(tmp_path: Path) -> Non
     cursor = _Cursor()
     cursor.newer(list(read_entries(tmp_path / "c-json.log.3.gz"))[:5])  # the follower read 0..4
     files = [(p, p.stat().st_ino) for p in sorted(tmp_path.iterdir(), reverse=True) if p != log]
-    got = _read_rotated(log, [*files, (log, log.stat().st_ino)], cursor, log.stat().st_ino)
-    assert [int(line.split(b"line-")[1].split(b"\\")[0]) for line in got.splitlines()] == list(range(5, 20))
+    got, done = _read_rotated(log, [*files, (log, log.stat().st_ino)], cursor, log.stat().st_ino)
+    assert _numbers(got) == list(range(5, 20))
+    assert done
+
+
+def _numbers(lines: bytes) -> list[int]:
+    return [int(line.split(b"line-")[1].split(b"\\")[0]) for line in lines.splitlines()]
+
+
+def test_a_rotation_while_the_rotated_files_are_read_skips_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer rotates just as the follower opens the newest rotated file: every name now holds
+    the next newer file, so the read sees ``.1`` and ``.2`` but never the file (now ``.3``) with the
+    follower's place. That read is not taken: the files are read again, and the lines come once."""
+    from berth.runtime.logread import _Cursor, _rotated_since
+
+    log = tmp_path / "c-json.log"
+    (tmp_path / "c-json.log.2").write_bytes(b"".join(_record(n) for n in range(10)))
+    (tmp_path / "c-json.log.1").write_bytes(b"".join(_record(n) for n in range(10, 20)))
+    log.write_bytes(b"".join(_record(n) for n in range(20, 25)))
+    following = log.stat().st_ino  # the follower reads 20.. from this file next
+    cursor = _Cursor()
+    cursor.newer(list(read_entries(tmp_path / "c-json.log.2"))[:5])  # it has yielded 0..4
+    real_open, rotated = logread._open, []
+
+    def open_and_rotate(path: Path) -> Any:
+        if not rotated:
+            rotated.append(path)
+            for n in (2, 1):
+                os.rename(tmp_path / f"c-json.log.{n}", tmp_path / f"c-json.log.{n + 1}")
+            os.rename(log, tmp_path / "c-json.log.1")
+            log.write_bytes(b"".join(_record(n) for n in range(25, 30)))
+        return real_open(path)
+
+    monkeypatch.setattr(logread, "_open", open_and_rotate)
+    assert _numbers(_rotated_since(log, cursor, following)) == list(range(5, 20))
+    assert rotated
