@@ -203,8 +203,9 @@ def _remove_all_containers(daemon: Daemon) -> None:
             daemon.berth("rm", "-f", *ids, timeout=60)
 
 
-def _kill_cgroup_processes(cgroup_parent: str) -> None:
-    """Kill (by pid, read from our own test cgroups) whatever a failed test left running, then rmdir."""
+def cgroup_roots(cgroup_parent: str) -> list[Path]:
+    """Where a daemon's ``--cgroup-parent`` lies in each cgroup hierarchy (v1 controllers, v2), under
+    this process's own cgroups, as berthd nests them."""
     own = {}
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
@@ -219,6 +220,12 @@ def _kill_cgroup_processes(cgroup_parent: str) -> None:
             roots.append(mount / rel.lstrip("/") / cgroup_parent)
     if (base / "cgroup.procs").exists():
         roots.append(base / own.get("", "/").lstrip("/") / cgroup_parent)
+    return roots
+
+
+def _kill_cgroup_processes(cgroup_parent: str) -> None:
+    """Kill (by pid, read from our own test cgroups) whatever a failed test left running, then rmdir."""
+    roots = cgroup_roots(cgroup_parent)
     for root in roots:
         if not root.is_dir():
             continue

@@ -4,6 +4,7 @@ objects, and boolean flags."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +36,15 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
         else:
             raise InvalidArgument(f"invalid filter {key!r}")
     return out
+
+
+def matches(pattern: str, value: str) -> bool:
+    """Docker's ``filters.Match``: ``pattern`` is a regular expression found anywhere in ``value``
+    (``name=^web`` is a prefix, ``name=web`` a substring); an invalid one matches nothing."""
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
 
 
 def query_bool(request: web.Request, key: str) -> bool:

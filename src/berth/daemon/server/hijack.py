@@ -8,6 +8,10 @@ Without an ``Upgrade`` header the same bytes stream in a ``200 OK`` body of type
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import socket
+import struct
+import termios
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -78,6 +82,28 @@ class HijackedStream:
             await self.response.write_eof()
 
 
+async def _read_by_client(transport: asyncio.Transport, limit: float = 1.0) -> None:
+    """Wait (up to ``limit`` s) until the client has read the ``101`` answer, on a unix socket (where
+    the kernel tells what the peer has not read yet). docker-py reads the upgraded stream from the
+    socket itself, past its HTTP parser's buffer: output that came in one read with the answer
+    would stay in that buffer, lost — as ``exec_run`` under load showed."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family != socket.AF_UNIX:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while _unread(sock.fileno()) > 0 and loop.time() < deadline:
+        await asyncio.sleep(0.001)
+
+
+def _unread(fd: int) -> int:
+    """Bytes sent on a unix socket that its peer has not read yet (SIOCOUTQ, as TIOCOUTQ)."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
+
+
 def wants_upgrade(request: web.Request) -> bool:
     return "upgrade" in request.headers.get("Connection", "").lower() and bool(request.headers.get("Upgrade"))
 
@@ -99,6 +125,7 @@ async def hijack(request: web.Request, *, tty: bool) -> HijackedStream:
             # Take the connection over from aiohttp: its handler would close the whole connection
             # when the client half-closes (end of stdin), but output must keep flowing after that.
             transport.set_protocol(_HijackedProtocol(inbound, protocol))
+            await _read_by_client(transport)
         return HijackedStream(resp, inbound, upgraded=True, transport=transport)
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = content_type

@@ -86,8 +86,17 @@ class ExecService:
             raise Conflict(f"container {container.container_id} is not running")
         return container
 
+    def _forget_stale(self) -> None:
+        """Drop the execs of containers removed or stopped since (Docker forgets them then too):
+        done here, at each new exec, so that the records stay as many as the live containers'."""
+        live = {c.container_id for c in self._containers.all() if c.status.is_alive()}
+        for exec_id, instance in list(self._execs.items()):
+            if instance.container_id not in live and not instance.running:
+                del self._execs[exec_id]
+
     def create(self, ref: str, body: dict[str, Any]) -> ExecInstance:
         container = self._running_container(ref)
+        self._forget_stale()
         cmd = body.get("Cmd")
         if isinstance(cmd, str):
             cmd = [cmd]

@@ -176,7 +176,7 @@ class ContainerService:
     def images_in_use(self, *, running_only: bool = False) -> Mapping[str, Sequence[str]]:
         """{image id: [ids of containers made from it]} (only running ones with ``running_only``)."""
         used: dict[str, list[str]] = {}
-        for container in self._containers.values():
+        for container in list(self._containers.values()):  # a copy: called from worker threads too
             if running_only and not container.status.is_alive():
                 continue
             used.setdefault(container.image_id, []).append(container.container_id)

@@ -32,6 +32,7 @@ class ImageViews(ImageStore):
         until = until_time(filters.get("until", []))
         # Untagged parents of other images are build steps: shown only with --all, as Docker does.
         parents = set() if all_images else {r.parent for r in records if r.parent}
+        in_use = self._in_use()
         out = []
         for record in sorted(records, key=lambda r: (-r.created, r.image_id)):
             if not record.repo_tags and record.image_id in parents:
@@ -55,11 +56,11 @@ class ImageViews(ImageStore):
                 repo_digests = [d for d in repo_digests if any(reference_match(p, d) for p in patterns)]
                 if not tags and not repo_digests:
                     continue
-            out.append(self._summary(record, tags, repo_digests))
+            out.append(self._summary(record, tags, repo_digests, len(in_use.get(record.image_id, ()))))
         return out
 
-    def _summary(self, record: ImageRecord, tags: list[str], digests: list[str]) -> dict[str, Any]:
-        containers = len(self._in_use().get(record.image_id, ()))
+    @staticmethod
+    def _summary(record: ImageRecord, tags: list[str], digests: list[str], containers: int) -> dict[str, Any]:
         return {
             "Id": record.image_id,
             "ParentId": record.parent,

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from berth.api.versions import parse as parse_version
 from berth.daemon.server import container_json, schema
-from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.filters import matches, parse_filters
 from berth.daemon.server.hijack import hijack
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.server.streams import parse_detach_keys, pump, ws_pump
@@ -126,7 +126,7 @@ class _ContainerRoutes:
             if key == "id":
                 ok = any(container.container_id.startswith(w) for w in wanted)
             elif key == "name":
-                ok = any(w.removeprefix("/") in container.name for w in wanted)
+                ok = any(matches(w, container.name) or matches(w, container.name[1:]) for w in wanted)
             elif key == "status":
                 ok = container.status.value in wanted
             elif key == "exited":

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from berth.daemon.server import schema
-from berth.daemon.server.filters import parse_filters
+from berth.daemon.server.filters import matches, parse_filters
 from berth.daemon.server.router import ApiRouter
 from berth.daemon.wiring import Services
 from berth.engine.networks.service import Network, NetworkService
@@ -112,7 +112,7 @@ class _Handlers:
             if not wanted:
                 continue
             if key == "name":
-                ok = any(w in network.name for w in wanted)
+                ok = any(matches(w, network.name) for w in wanted)
             elif key == "id":
                 ok = any(network.network_id.startswith(w) for w in wanted)
             elif key == "driver":
