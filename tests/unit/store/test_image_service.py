@@ -203,6 +203,30 @@ def test_list_filters(service: ImageService) -> None:
         service.list_images(filters={"bogus": ["x"]})
 
 
+def test_an_image_without_its_config_is_left_out_of_listings(
+    tmp_path: Path, users: Users, events: EventBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A config removed under the index (by hand, or by a removal racing the listing) costs that
+    image its row in ``images``, with one warning, and never the listing itself."""
+    service = ImageService(
+        tmp_path / "image", events=events, in_use=lambda: users.in_use, running=lambda: users.running,
+        snapshotter="naive",
+    )  # fmt: skip
+    kept = _import(service, repo="kept", data=layer_tar({"a": b"a"}))
+    lost = _import(service, repo="lost", data=layer_tar({"b": b"b"}))
+    service.close()
+    service.content.blob_path(lost).unlink()
+    service = ImageService(
+        tmp_path / "image", events=events, in_use=lambda: users.in_use, running=lambda: users.running,
+        snapshotter="naive",
+    )  # fmt: skip
+    try:
+        assert [i["Id"] for i in service.list_images()] == [kept]
+        assert f"image {lost} left out" in caplog.text
+    finally:
+        service.close()
+
+
 def test_history_and_inspect(service: ImageService) -> None:
     image_id = _import(service, message="first")
     history = service.history("busybox")

@@ -24,12 +24,13 @@ interrupted import/load/pull left (ingests, ``extract-`` snapshots, unreferenced
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -54,6 +55,8 @@ _LAYER_TYPES = {
 }
 _HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 _MIN_SHORT_ID = 3
+
+log = logging.getLogger("berthd.images")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,8 @@ class ImageStore:
         config = self._configs.get(image_id)
         if config is None:
             config = parse_config(self.content.read_bytes(image_id))
-            self._configs[image_id] = config
+            if self._index.image(image_id) is not None:  # not kept for an image removed meanwhile
+                self._configs[image_id] = config
         return config
 
     def _record(self, image_id: str, row: ImageRow | None = None) -> ImageRecord:
@@ -223,11 +227,25 @@ class ImageStore:
         )
 
     def records(self) -> list[ImageRecord]:
-        return [self._record(row.image_id, row) for row in self._index.images()]
+        return self._listed(self._index.images())
 
     def children(self, image_id: str) -> list[ImageRecord]:
         """The images made on top of ``image_id`` (commit, build steps), from the index alone."""
-        return [self._record(row.image_id, row) for row in self._index.images() if row.parent == image_id]
+        return self._listed(row for row in self._index.images() if row.parent == image_id)
+
+    def _listed(self, rows: Iterable[ImageRow]) -> list[ImageRecord]:
+        """The records of ``rows``, less an image removed while they are read (its row goes before
+        its config) and one whose config is gone (``system check`` reports it): a listing is never
+        broken by one image."""
+        out = []
+        for row in rows:
+            try:
+                out.append(self._record(row.image_id, row))
+            except NotFound as exc:
+                self._configs.pop(row.image_id, None)
+                if self._index.image(row.image_id) is not None:
+                    log.warning("image %s left out: %s", row.image_id, exc)
+        return out
 
     def _unpack(self, blob: str, parent_chain: str, expected_diff: str | None) -> LayerRow:
         """Unpack stored layer ``blob`` on ``parent_chain`` into a committed snapshot; its layer record."""
