@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from berth.registry.handlers import dispatch, search, token
 from berth.registry.handlers import web as web_pages
 from berth.registry.handlers.context import REGISTRY_KEY
+from berth.registry.handlers.events import WORKER_KEY
+from berth.registry.notify.worker import DeliveryWorker
 from berth.registry.service import Registry
 
 
@@ -26,4 +32,15 @@ def build_app(registry: Registry) -> web.Application:
             await registry.upstream.close()
 
     app.on_cleanup.append(close_upstream)
+    app[WORKER_KEY] = DeliveryWorker(registry.webhooks, registry.config.notifications)
+    app.cleanup_ctx.append(_deliver_webhooks)
     return app
+
+
+async def _deliver_webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The webhook worker runs while the app serves (pending deliveries stay queued in the DB)."""
+    task = asyncio.create_task(app[WORKER_KEY].run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

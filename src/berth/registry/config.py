@@ -9,6 +9,8 @@ tls:      {certificate: FILE, key: FILE}       # serve HTTPS
 addr:     HOST:PORT                            # default for `serve --addr`
 gc:       {grace_seconds: 3600}                # blobs touched this recently are never collected
 proxy:    {remote_url: URL, username: U, password: P}   # pull-through cache of another registry
+notifications: {attempts: 5, backoff: 1.0, backoff_max: 300, timeout: 10}
+                                               # webhook retries: backoff doubles after each failure
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import yaml
 
 from berth.errors import InvalidArgument
+from berth.registry.notify.worker import DeliveryPolicy
 from berth.registry.proxy import ProxyConfig
 
 DEFAULT_ROOT = Path("/var/lib/berth-registry")
@@ -42,6 +45,7 @@ class RegistryConfig:
     login_attempts: int = 5  # failed logins of one user from one address before a lock-out
     login_window: float = 300.0  # seconds a failure counts (and the longest lock-out)
     proxy: ProxyConfig | None = None
+    notifications: DeliveryPolicy = DeliveryPolicy()
 
 
 def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:
@@ -61,6 +65,24 @@ def _proxy(section: dict[str, Any]) -> ProxyConfig | None:
     return ProxyConfig(url, str(username) if username else None, str(password) if password else None)
 
 
+def _notifications(section: dict[str, Any]) -> DeliveryPolicy:
+    unknown = set(section) - {"attempts", "backoff", "backoff_max", "timeout"}
+    if unknown:
+        raise InvalidArgument(f"config: unknown notifications key {sorted(unknown)[0]!r}")
+    try:
+        policy = DeliveryPolicy(
+            attempts=int(section.get("attempts", 5)),
+            backoff=float(section.get("backoff", 1.0)),
+            backoff_max=float(section.get("backoff_max", 300)),
+            timeout=float(section.get("timeout", 10)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"config: notifications: {exc}") from exc
+    if policy.attempts < 1 or policy.backoff < 0 or policy.timeout <= 0:
+        raise InvalidArgument("config: notifications needs attempts >= 1, backoff >= 0, timeout > 0")
+    return policy
+
+
 def load(root: Path, path: Path | None) -> RegistryConfig:
     """Defaults, overridden by the YAML file at ``path`` if given; InvalidArgument names a bad key."""
     if path is None:
@@ -71,7 +93,9 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         raise InvalidArgument(f"cannot read config {path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidArgument(f"config {path}: top level must be a mapping")
-    storage, auth, tls, gc, proxy = (_section(doc, k) for k in ("storage", "auth", "tls", "gc", "proxy"))
+    storage, auth, tls, gc, proxy, notifications = (
+        _section(doc, k) for k in ("storage", "auth", "tls", "gc", "proxy", "notifications")
+    )
     visibility = str(doc.get("default_visibility", "private"))
     if visibility not in ("public", "private"):
         raise InvalidArgument(f"config: default_visibility must be public or private, not {visibility!r}")
@@ -93,4 +117,5 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         gc_grace_seconds=float(gc.get("grace_seconds", 3600)),
         bcrypt_rounds=int(auth.get("bcrypt_rounds", 12)),
         proxy=_proxy(proxy),
+        notifications=_notifications(notifications),
     )

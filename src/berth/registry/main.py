@@ -17,12 +17,15 @@ import re
 import signal
 import ssl
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
 
-from berth.errors import BerthError, InvalidArgument
+from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.registry import config as config_mod
+from berth.registry.api.routes import is_repository_name
+from berth.registry.notify.store import Hook, LogEntry, parse_events
 from berth.registry.service import Registry
 
 log = logging.getLogger("berth.registry")
@@ -69,6 +72,49 @@ def _parser() -> argparse.ArgumentParser:
     team_grant.add_argument("team")
     team_grant.add_argument("repo")
     team_grant.add_argument("access", choices=["pull", "push", "admin"])
+
+    robot = sub.add_parser("robot", help="manage an organisation's robot accounts").add_subparsers(
+        dest="action", required=True
+    )
+    robot_add = robot.add_parser(
+        "add",
+        help="make robot$ORG+NAME and print its token (once)",
+        epilog="Example:\n  berth-registry robot add acme ci --grant 'acme/*:pull' --grant acme/app:push",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    robot_add.add_argument("org")
+    robot_add.add_argument("name")
+    robot_add.add_argument(
+        "--grant",
+        action="append",
+        required=True,
+        metavar="REPO:pull|push",
+        help="a repository or pattern inside ORG (app, ORG/app, ORG/*) and what the robot may do there",
+    )
+    robot_rm = robot.add_parser("rm", help="revoke the robot (its token stops working at once)")
+    robot_rm.add_argument("org")
+    robot_rm.add_argument("name")
+    robot.add_parser("ls", help="list the robots of ORG and their grants").add_argument("org")
+
+    hook = sub.add_parser("webhook", help="notify URLs of pushes, deletes and pulls").add_subparsers(
+        dest="action", required=True
+    )
+    hook_add = hook.add_parser(
+        "add",
+        help="POST signed events of REPO (or of every ORG/… repository) to URL",
+        epilog="Example:\n  berth-registry webhook add acme https://ci.example/hook --secret s3cret "
+        "--events push,delete",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hook_add.add_argument("target", metavar="REPO|ORG")
+    hook_add.add_argument("url")
+    hook_add.add_argument("--secret", required=True, help="key of the X-Berth-Signature-256 HMAC")
+    hook_add.add_argument("--events", help="push, delete, pull (comma-separated; default push,delete)")
+    hook_ls = hook.add_parser("ls", help="list webhooks, or with --deliveries their delivery log")
+    hook_ls.add_argument("id", nargs="?", help="only this webhook")
+    hook_ls.add_argument("--deliveries", action="store_true", help="the last attempts of each webhook")
+    hook_ls.add_argument("--format", choices=["table", "json"], default="table")
+    hook.add_parser("rm", help="remove a webhook and its pending deliveries").add_argument("id")
 
     repo = sub.add_parser("repo", help="manage repositories").add_subparsers(dest="action", required=True)
     vis = repo.add_parser("visibility")
@@ -203,15 +249,22 @@ def _print_audit(registry: Registry, args: argparse.Namespace) -> None:
     for e in entries:
         detail = " ".join(f"{k}={v}" for k, v in e.items() if k not in fixed)
         rows.append((*(str(e.get(k, "")) for k in fixed), detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    _print_table(rows)
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Columns padded to their widest cell; the last one is not padded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + row[5])
+        print("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
 
 
 _CLI_AUDIT = {  # (command, action) → the audit action, for commands that change who may do what
     ("user", "add"): "user-add", ("user", "rm"): "user-remove", ("user", "passwd"): "password-change",
     ("org", "add"): "org-add", ("team", "add"): "team-add", ("team", "grant"): "grant",
     ("repo", "visibility"): "visibility", ("repo", "rm"): "repo-remove",
+    ("robot", "add"): "robot-add", ("robot", "rm"): "robot-remove",
+    ("webhook", "add"): "webhook-add", ("webhook", "rm"): "webhook-remove",
 }  # fmt: skip
 
 
@@ -229,6 +282,14 @@ def _audit_cli(registry: Registry, args: argparse.Namespace) -> None:
         registry.audit.record(kind, actor, args.repo, team=f"{args.org}/{args.team}", access=args.access)
     elif cmd == "team":
         registry.audit.record(kind, actor, f"{args.org}/{args.team}")
+    elif cmd == "robot":
+        registry.audit.record(
+            kind, actor, f"robot${args.org}+{args.name}", grants=getattr(args, "grant", None)
+        )
+    elif cmd == "webhook":
+        registry.audit.record(
+            kind, actor, getattr(args, "target", None) or args.id, url=getattr(args, "url", "")
+        )
     elif cmd == "repo" and action == "visibility":
         registry.audit.record(kind, actor, args.name, visibility=args.visibility)
     else:
@@ -239,6 +300,80 @@ def _dispatch(registry: Registry, args: argparse.Namespace) -> int:
     code = _command(registry, args)
     _audit_cli(registry, args)  # after it succeeded (a failure raised)
     return code
+
+
+def _robot_command(registry: Registry, args: argparse.Namespace) -> None:
+    accounts = registry.accounts
+    if args.action == "add":
+        token = accounts.add_robot(args.org, args.name, args.grant)
+        print(f"robot robot${args.org}+{args.name} added; its token (shown only now):", file=sys.stderr)
+        print(token)
+    elif args.action == "rm":
+        accounts.remove_robot(args.org, args.name)
+        print(f"robot robot${args.org}+{args.name} removed")
+    else:
+        if not accounts.is_org(args.org):
+            raise NotFound(f"no such organisation: {args.org}")
+        for robot in accounts.robots.of_org(args.org):
+            print(f"{robot.login}  " + " ".join(f"{g.repo}:{g.access}" for g in robot.grants))
+
+
+def _webhook_target(registry: Registry, target: str) -> str:
+    """A repository name, or an organisation or user whose repositories all notify."""
+    if "/" in target:
+        if not is_repository_name(target):
+            raise InvalidArgument(f"invalid repository name {target!r}")
+    elif not registry.accounts.is_org(target) and registry.accounts.get_user(target) is None:
+        raise NotFound(f"no such organisation or user: {target} (a repository is NAMESPACE/NAME)")
+    return target
+
+
+def _webhook_command(registry: Registry, args: argparse.Namespace) -> None:
+    hooks = registry.webhooks
+    if args.action == "add":
+        events = parse_events(args.events)
+        hook = hooks.add(_webhook_target(registry, args.target), args.url, args.secret, events)
+        print(f"webhook {hook.id} added: {','.join(events)} of {hook.target} to {hook.url}")
+    elif args.action == "rm":
+        hooks.remove(args.id)
+        print(f"webhook {args.id} removed")
+    elif args.id and hooks.get(args.id) is None:
+        raise NotFound(f"no such webhook: {args.id}")
+    elif args.deliveries:
+        _print_deliveries(hooks.deliveries(args.id), args.format)
+    else:
+        _print_hooks(registry, [h for h in hooks.hooks() if h.id == (args.id or h.id)], args.format)
+
+
+def _print_hooks(registry: Registry, hooks: list[Hook], fmt: str) -> None:
+    pending = {h.id: registry.webhooks.pending(h.id) for h in hooks}
+    if fmt == "json":
+        listed = [
+            {"id": h.id, "target": h.target, "url": h.url, "events": list(h.events), "pending": pending[h.id]}
+            for h in hooks
+        ]
+        print(json.dumps(listed, indent=2))
+        return
+    rows = [("ID", "TARGET", "EVENTS", "PENDING", "URL")]
+    rows += [(h.id, h.target, ",".join(h.events), str(pending[h.id]), h.url) for h in hooks]
+    _print_table(rows)  # the secret is never shown
+
+
+def _print_deliveries(entries: list[LogEntry], fmt: str) -> None:
+    def when(t: float) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    if fmt == "json":
+        for e in entries:
+            record = {"webhook": e.hook, "time": when(e.time), "event": e.event, "attempt": e.attempt,
+                      "status": e.status, "error": e.error}  # fmt: skip
+            print(json.dumps(record, separators=(",", ":")))
+        return
+    rows = [("WEBHOOK", "TIME", "EVENT", "ATTEMPT", "RESULT")]
+    for e in entries:
+        result = str(e.status) if e.status is not None and not e.error else e.error
+        rows.append((e.hook, when(e.time), e.event, str(e.attempt), result))
+    _print_table(rows)
 
 
 def _command(registry: Registry, args: argparse.Namespace) -> int:
@@ -284,6 +419,10 @@ def _command(registry: Registry, args: argparse.Namespace) -> int:
     elif cmd == "team" and action == "grant":
         full = accounts.grant(args.org, args.team, args.repo, args.access)
         print(f"team {args.org}/{args.team} may {args.access} {full}")
+    elif cmd == "robot":
+        _robot_command(registry, args)
+    elif cmd == "webhook":
+        _webhook_command(registry, args)
     elif cmd == "repo" and action == "visibility":
         registry.repos.set_visibility(args.name, args.visibility)
         print(f"{args.name} is {args.visibility}")

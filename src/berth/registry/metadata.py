@@ -16,6 +16,16 @@ Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
     teams         org, name  PK(org, name)
     team_members  org, team, user  PK(org, team, user)
     grants        org, team, repo, access ('pull'|'push'|'admin')  PK(org, team, repo)
+    robots        org, name, token_hash (bcrypt), created  PK(org, name)                    (v2)
+    robot_grants  org, name, repo (a name or fnmatch pattern inside org), access ('pull'|'push')
+                  PK(org, name, repo)                                                      (v2)
+    webhooks      id PK, target (REPO or ORG), url, secret, events ('push,delete'), created  (v2)
+    webhook_queue id PK, hook, event, body (JSON envelope), attempt, due   not yet delivered  (v2)
+    webhook_log   id PK, hook, event, attempt, time, status (HTTP code or NULL), error
+                  the last deliveries of each hook (notify/store.py keeps it bounded)        (v2)
+
+Versions: a new database gets ``_SCHEMA`` (version 1) and then every step of ``_MIGRATIONS``;
+an older one only the steps it lacks, each in one transaction with its version bump.
 
 Concurrency: ``serve`` and ``gc`` may be separate processes. Every change that must agree with
 storage (publishing a blob, gc unlinking one) happens inside ``write()``, i.e. ``BEGIN IMMEDIATE``,
@@ -33,7 +43,7 @@ from pathlib import Path
 from berth.errors import Internal, Unavailable
 from berth.registry.storage.driver import StorageFull
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +78,30 @@ CREATE TABLE IF NOT EXISTS grants (
     PRIMARY KEY (org, team, repo));
 """
 
+# _MIGRATIONS[n] takes a version-n database to version n + 1.
+_MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE IF NOT EXISTS robots (
+    org TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (org, name));
+CREATE TABLE IF NOT EXISTS robot_grants (
+    org TEXT NOT NULL, name TEXT NOT NULL, repo TEXT NOT NULL, access TEXT NOT NULL,
+    PRIMARY KEY (org, name, repo));
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+    events TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS webhooks_target ON webhooks (target);
+CREATE TABLE IF NOT EXISTS webhook_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, hook TEXT NOT NULL, event TEXT NOT NULL, body BLOB NOT NULL,
+    attempt INTEGER NOT NULL, due REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_queue_due ON webhook_queue (due);
+CREATE TABLE IF NOT EXISTS webhook_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, hook TEXT NOT NULL, event TEXT NOT NULL,
+    attempt INTEGER NOT NULL, time REAL NOT NULL, status INTEGER, error TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS webhook_log_hook ON webhook_log (hook, id);
+""",
+}
+
 
 class MetadataDB:
     """One SQLite connection shared by the process, serialised by a lock.
@@ -84,13 +118,39 @@ class MetadataDB:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')")
+            self._migrate()
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open registry database {path}: {exc}") from exc
         self._lock = threading.RLock()
         self._in_tx = False
+
+    def _migrate(self) -> None:
+        """Apply the steps this database lacks; a newer database than this code is refused."""
+        while True:
+            self._conn.execute("BEGIN IMMEDIATE")  # another process may be migrating: one at a time
+            try:
+                row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = int(row[0])
+                if version > SCHEMA_VERSION:
+                    raise Unavailable(
+                        f"registry database {self._path} has schema version {version}; "
+                        f"this berth-registry knows only up to {SCHEMA_VERSION}"
+                    )
+                if version == SCHEMA_VERSION:
+                    self._conn.execute("COMMIT")
+                    return
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version + 1),)
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:

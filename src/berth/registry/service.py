@@ -12,6 +12,7 @@ from berth.registry.blobs import BlobStore
 from berth.registry.config import RegistryConfig
 from berth.registry.manifests import ManifestService
 from berth.registry.metadata import MetadataDB
+from berth.registry.notify.store import WebhookStore
 from berth.registry.proxy import UpstreamClient
 from berth.registry.repositories import RepositoryService
 from berth.registry.storage import paths
@@ -41,6 +42,7 @@ class Registry:
         visibility = "public" if config.proxy else config.default_visibility
         self.repos = RepositoryService(self.db, default_visibility=visibility)
         self.accounts = AccountService(self.db, bcrypt_rounds=config.bcrypt_rounds)
+        self.webhooks = WebhookStore(self.db)
         self.audit = AuditLog(config.root / AUDIT_FILE)
         throttle = LoginThrottle(limit=config.login_attempts, window=config.login_window)
         self.logins = Logins(self.accounts, throttle, self.audit)

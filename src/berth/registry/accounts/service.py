@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import bcrypt
 
 from berth.errors import AlreadyExists, InvalidArgument, NotFound
+from berth.registry.accounts.robots import Robot, RobotStore, login_name, parse_grant, parse_login
 from berth.registry.metadata import MetadataDB
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -32,6 +33,7 @@ class User:
     name: str
     admin: bool
     stamp: str = ""  # changes with the password: tokens carry it, so a new password voids old ones
+    robot: Robot | None = None  # set for a robot$ORG+NAME account: its grants are all it may do
 
 
 def _stamp(password_hash: str) -> str:
@@ -50,6 +52,7 @@ class AccountService:
         self._db = db
         self._rounds = bcrypt_rounds
         self._verified: dict[tuple[str, str], str] = {}
+        self.robots = RobotStore(db, bcrypt_rounds=bcrypt_rounds)
 
     # users ------------------------------------------------------------------------------------------
     def add_user(self, name: str, password: str, *, admin: bool = False) -> None:
@@ -80,10 +83,28 @@ class AccountService:
         self._verified = {k: v for k, v in self._verified.items() if k[0] != name}
 
     def get_user(self, name: str) -> User | None:
+        found = self._account(name)
+        return None if found is None else found[0]
+
+    def _account(self, name: str) -> tuple[User, str] | None:
+        """The user or robot named ``name`` and its stored bcrypt hash."""
+        robot_of = parse_login(name)
+        if robot_of is not None:
+            robot = self.robots.get(*robot_of)
+            if robot is None:
+                return None
+            return User(robot.login, False, _stamp(robot.token_hash), robot), robot.token_hash
         row = self._db.query_one("SELECT name, admin, password_hash FROM users WHERE name = ?", (name,))
         if row is None:
             return None
-        return User(str(row["name"]), bool(row["admin"]), _stamp(str(row["password_hash"])))
+        stored = str(row["password_hash"])
+        return User(str(row["name"]), bool(row["admin"]), _stamp(stored)), stored
+
+    def _person(self, name: str) -> None:
+        """UserUnknown unless ``name`` is a user (robots own nothing and join no team)."""
+        user = self.get_user(name)
+        if user is None or user.robot is not None:
+            raise UserUnknown(name)
 
     def users(self) -> list[User]:
         return [
@@ -92,23 +113,22 @@ class AccountService:
         ]
 
     def verify(self, name: str, password: str) -> User | None:
-        """The user if ``password`` is theirs, else None. Successful checks are cached against the
-        stored hash, so a changed password invalidates the cache entry."""
-        row = self._db.query_one("SELECT name, admin, password_hash FROM users WHERE name = ?", (name,))
-        if row is None:
+        """The user (or robot) if ``password`` (the robot's token) is theirs, else None. Successful
+        checks are cached against the stored hash, so a changed password invalidates the cache entry."""
+        found = self._account(name)
+        if found is None:
             return None
-        stored = str(row["password_hash"])
+        user, stored = found
         if self._verified.get((name, password)) != stored:
             if not bcrypt.checkpw(password.encode(), stored.encode()):
                 return None
             self._verified[(name, password)] = stored
-        return User(str(row["name"]), bool(row["admin"]), _stamp(stored))
+        return user
 
     # organisations and teams ------------------------------------------------------------------------
     def add_org(self, name: str, owner: str) -> None:
         _check_name("organisation", name)
-        if self.get_user(owner) is None:
-            raise UserUnknown(owner)
+        self._person(owner)
         if self.get_user(name) is not None or self.is_org(name):
             raise AlreadyExists(f"name {name} is already taken")
         self._db.execute(
@@ -142,8 +162,7 @@ class AccountService:
 
     def add_member(self, org: str, team: str, user: str) -> None:
         self._check_team(org, team)
-        if self.get_user(user) is None:
-            raise UserUnknown(user)
+        self._person(user)
         self._db.execute(
             "INSERT OR IGNORE INTO team_members (org, team, user) VALUES (?, ?, ?)", (org, team, user)
         )
@@ -177,6 +196,19 @@ class AccountService:
             (org, team, full, access),
         )
         return full
+
+    # robots ------------------------------------------------------------------------------------------
+    def add_robot(self, org: str, name: str, grants: list[str]) -> str:
+        """Make ``robot$ORG+NAME`` with ``REPO:pull|push`` grants; returns its token (shown once)."""
+        _check_name("robot", name)
+        if not self.is_org(org):
+            raise NotFound(f"no such organisation: {org}")
+        return self.robots.add(org, name, [parse_grant(org, g) for g in grants])
+
+    def remove_robot(self, org: str, name: str) -> None:
+        self.robots.remove(org, name)
+        login = login_name(org, name)
+        self._verified = {k: v for k, v in self._verified.items() if k[0] != login}
 
     def team_access(self, user: str, repo: str) -> set[str]:
         """Access levels ``user`` holds on ``repo`` through team grants (``ORG/*`` grants included)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _NAME = rf"(?P<name>{_COMPONENT}(?:/{_COMPONENT})*)"
+_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _LOOKS_LIKE_REPO = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 
 
@@ -68,3 +69,8 @@ def invalid_name(path: str) -> str | None:
     """The repository part of a path that failed to match only because the name is malformed."""
     m = _LOOKS_LIKE_REPO.match(path)
     return m.group("name") if m else None
+
+
+def is_repository_name(name: str) -> bool:
+    """Whether ``name`` is a valid repository name (distribution's grammar)."""
+    return _NAME_RE.match(name) is not None

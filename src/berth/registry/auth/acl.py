@@ -4,6 +4,7 @@ admin user                   pull, push, delete everywhere
 USER/*                       pull, push, delete for USER
 ORG/* (org owner)            pull, push, delete
 ORG/* (team grant)           pull -> pull; push -> pull, push; admin -> pull, push, delete
+robot$ORG+NAME               its grants inside ORG: pull -> pull; push -> pull, push (never delete)
 public repository            pull for everyone, anonymous included (in pull-through mode also
                              every repository not fetched yet)
 anything else                nothing (a private repository does not exist for this caller)
@@ -38,6 +39,8 @@ class AccessPolicy:
         public = frozenset({PULL}) if visible else frozenset()
         if user is None or "/" not in repo:
             return public
+        if user.robot is not None:
+            return public | frozenset(user.robot.actions(repo))
         namespace = repo.split("/", 1)[0]
         if namespace == user.name:
             return ALL_ACTIONS

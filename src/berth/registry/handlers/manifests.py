@@ -9,9 +9,10 @@ from aiohttp import web
 from berth.oci import digest as digests
 from berth.oci import mediatypes as mt
 from berth.registry.api.errors import ErrorCode, RegistryError
-from berth.registry.handlers import pullthrough
+from berth.registry.handlers import events, pullthrough
 from berth.registry.handlers.context import RequestContext
 from berth.registry.manifests import MAX_MANIFEST_BYTES, StoredManifest
+from berth.registry.notify.envelope import Target
 
 
 def _accepted(request: web.Request) -> set[str]:
@@ -58,6 +59,8 @@ async def get_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
     if ctx.request.method == "HEAD":
         headers["Content-Length"] = str(stored.size)
         return web.Response(status=200, headers=headers)
+    tag = "" if digests.is_digest(reference) else reference
+    events.publish(ctx, "pull", Target(name, stored.digest, stored.media_type, stored.size, tag))
     return web.Response(status=200, body=ctx.registry.manifests.content(stored), headers=headers)
 
 
@@ -96,14 +99,30 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
         f"{name}:{reference}" if not digests.is_digest(reference) else f"{name}@{reference}",
         digest=digest,
     )
+    stored = ctx.registry.manifests.resolve(name, digest)
+    tag = next(iter(extra_tags), "") if digests.is_digest(reference) else reference
+    events.publish(ctx, "push", Target(name, digest, stored.media_type, stored.size, tag))
     response = web.Response(status=201, headers=headers)
     for tag in extra_tags:
         response.headers.add("OCI-Tag", tag)
     return response
 
 
+def _deleted(ctx: RequestContext, name: str, reference: str) -> Target:
+    """The delete event's target: the digest, or the tag and the manifest it pointed at."""
+    if digests.is_digest(reference):
+        return Target(name, reference)
+    try:
+        stored = ctx.registry.manifests.resolve(name, reference)
+    except RegistryError:  # no such tag (delete answers it) or a dangling one
+        return Target(name, "", tag=reference)
+    return Target(name, stored.digest, stored.media_type, stored.size, reference)
+
+
 async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
     ctx.require_visible(name)
+    target = _deleted(ctx, name, reference)
     ctx.registry.manifests.delete(name, reference)
+    events.publish(ctx, "delete", target)
     ctx.audit("delete", f"{name}:{reference}" if not digests.is_digest(reference) else f"{name}@{reference}")
     return web.Response(status=202, headers={"Content-Length": "0"})
