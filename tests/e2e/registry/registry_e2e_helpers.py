@@ -96,3 +96,37 @@ def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["skopeo", *args], capture_output=True, text=True, timeout=120, check=False, env=env
     )
+
+
+def push_image(registry: RegistryProcess, repo: str, tag: str, layer: bytes, auth: dict[str, str]) -> str:
+    """Push a one-layer OCI image over plain HTTP (monolithic uploads); returns the manifest digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2026-03-04T05:06:07Z"}).encode()
+    for blob in (config, layer):
+        status, headers, body = registry.request("POST", f"/v2/{repo}/blobs/uploads/", headers=auth)
+        assert status == 202, body
+        status, _, body = registry.request(
+            "PUT", f"{headers['Location']}?digest={sha(blob)}", data=blob, headers=auth
+        )
+        assert status == 201, body
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha(config),
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer), "size": len(layer)}
+            ],
+        }
+    ).encode()
+    status, _, body = registry.request(
+        "PUT",
+        f"/v2/{repo}/manifests/{tag}",
+        data=manifest,
+        headers={**auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert status == 201, body
+    return sha(manifest)
