@@ -2,10 +2,11 @@
 
 One JSON object per line in ``<root>/audit.log``: ``time`` (RFC 3339, UTC), ``action`` (push, delete,
 login, login-failed, grant, user-add, user-remove, password-change, member-add, member-remove,
-visibility, repo-remove), ``actor`` (a user, "anonymous", or "cli:<local user>"), ``address`` (the
-client's, for requests) and ``target`` (a repository reference, a user, a team…), plus details. The
-file is only ever opened with O_APPEND and each record is one write(2), so records from concurrent
-requests and processes never interleave and nothing is rewritten.
+visibility, repo-remove, robot-add, robot-remove, webhook-add, webhook-remove), ``actor`` (a user,
+"anonymous", or "cli:<local user>"), ``address`` (the client's, for requests) and ``target`` (a
+repository reference, a user, a team…), plus details. The file is only ever opened with O_APPEND
+and each record is one write(2), so records from concurrent requests and processes never interleave
+and nothing is rewritten.
 """
 
 from __future__ import annotations

@@ -98,7 +98,14 @@ def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def push_image(registry: RegistryProcess, repo: str, tag: str, layer: bytes, auth: dict[str, str]) -> str:
+def push_image(
+    registry: RegistryProcess,
+    repo: str,
+    tag: str,
+    layer: bytes,
+    auth: dict[str, str],
+    annotations: dict[str, str] | None = None,
+) -> str:
     """Push a one-layer OCI image over plain HTTP (monolithic uploads); returns the manifest digest."""
     config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2026-03-04T05:06:07Z"}).encode()
     for blob in (config, layer):
@@ -118,7 +125,11 @@ def push_image(registry: RegistryProcess, repo: str, tag: str, layer: bytes, aut
                 "size": len(config),
             },
             "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer), "size": len(layer)}
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha(layer),
+                    "size": len(layer),
+                }
             ],
         }
     ).encode()

@@ -6,13 +6,12 @@ keeps the last runs' tmp dirs); their paths are printed.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from registry_e2e_helpers import RunningRegistry, basic, sha
+from registry_e2e_helpers import RunningRegistry, basic, push_image
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -22,42 +21,8 @@ ALICE = basic("alice", "alicepw")
 
 
 def _push(running: RunningRegistry, repo: str, tag: str, layer: bytes) -> str:
-    config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2026-03-04T05:06:07Z"}).encode()
-    digests = []
-    for blob in (config, layer):
-        status, headers, _ = running.request("POST", f"/v2/{repo}/blobs/uploads/", headers=ALICE)
-        status, _, _ = running.request(
-            "PUT", f"{headers['Location']}?digest={sha(blob)}", data=blob, headers=ALICE
-        )
-        assert status == 201
-        digests.append(sha(blob))
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digests[0],
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": digests[1],
-                    "size": len(layer),
-                }
-            ],
-            "annotations": {"org.opencontainers.image.description": f"The {repo} image"},
-        }
-    ).encode()
-    status, _, body = running.request(
-        "PUT",
-        f"/v2/{repo}/manifests/{tag}",
-        data=manifest,
-        headers={**ALICE, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-    )
-    assert status == 201, body
-    return sha(manifest)
+    description = {"org.opencontainers.image.description": f"The {repo} image"}
+    return push_image(running, repo, tag, layer, ALICE, description)
 
 
 def test_browse_search_and_sign_in(running: RunningRegistry, tmp_path: Path) -> None:
