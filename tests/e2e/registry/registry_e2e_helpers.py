@@ -126,11 +126,12 @@ def push_image(
             },
             "layers": [
                 {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                     "digest": sha(layer),
                     "size": len(layer),
                 }
             ],
+            **({"annotations": annotations} if annotations else {}),
         }
     ).encode()
     status, _, body = registry.request(
