@@ -211,6 +211,30 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
         receiver.stop()
 
 
+def test_a_delivery_cut_off_by_a_stop_is_sent_at_once_after_the_restart(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.hold = 1
+    config = _config(tmp_path, attempts=3, backoff=30)  # a retry after a failure would wait 30 s
+    root = tmp_path / "root"
+    reg = start_registry(root, users={"alice": "alicepw"}, config=config)
+    try:
+        _hook(reg, "alice/app", receiver.url)
+        push_image(reg, "alice/app", "v1", b"layer", ALICE)
+        receiver.wait_for(1)  # in flight: the receiver does not answer
+    finally:
+        stopping = time.monotonic()
+        reg.stop()
+    assert time.monotonic() - stopping < 5  # the stop does not wait for the receiver
+    reg = start_registry(root, config=config)
+    try:
+        first, again = receiver.wait_for(2, timeout=10)  # not after the 35 s lease
+        assert again.body == first.body and again.headers["X-Berth-Attempt"] == "1"
+        assert [d["attempt"] for d in _deliveries(reg)] == [1]  # the cut-off try was no attempt
+    finally:
+        reg.stop()
+
+
 def test_webhook_cli_refuses_what_it_cannot_do(registry: RunningRegistry, receiver: Receiver) -> None:
     scan = registry.cli("webhook", "add", "alice/app", receiver.url, "--secret", "x", "--events", "push,scan")
     assert scan.returncode == 1 and "scan" in scan.stderr and "no vulnerability scanner" in scan.stderr

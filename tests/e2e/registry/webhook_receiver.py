@@ -1,10 +1,12 @@
 """A real aiohttp webhook receiver on a loopback port, run in a thread of the test process: it
 records every POST (headers, raw body, arrival time) and answers the statuses it was given in turn
-(then 200)."""
+(then 200);
+``hold`` makes the first ones hang."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,10 +25,12 @@ class Received:
 class Receiver:
     port: int
     statuses: list[int] = field(default_factory=list)
+    hold: int = 0  # this many first requests get no answer for a minute (a receiver that hangs)
     received: list[Received] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
+    _release: asyncio.Event = field(default_factory=asyncio.Event)  # ends held requests
 
     @property
     def url(self) -> str:
@@ -35,6 +39,10 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.received.append(Received(dict(request.headers), body, time.monotonic()))
+        if self.hold > 0:
+            self.hold -= 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), 60)
         return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
 
     def start(self) -> Receiver:
@@ -58,6 +66,7 @@ class Receiver:
     def stop(self) -> None:
         if self._loop is None or self._thread is None:
             return
+        self._loop.call_soon_threadsafe(self._release.set)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -147,6 +147,10 @@ class WebhookStore:
     def done(self, delivery: Delivery) -> None:
         self._db.execute("DELETE FROM webhook_queue WHERE id = ?", (delivery.id,))
 
+    def release(self, delivery: Delivery) -> None:
+        """Give up the lease without an attempt (the worker is stopping): due again at once."""
+        self._db.execute("UPDATE webhook_queue SET due = ? WHERE id = ?", (time.time(), delivery.id))
+
     def retry(self, delivery: Delivery, delay: float) -> None:
         self._db.execute(
             "UPDATE webhook_queue SET attempt = ?, due = ? WHERE id = ?",

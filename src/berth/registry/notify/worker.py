@@ -52,8 +52,8 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until cancelled; deliveries in progress are cancelled with it (their rows stay
-        queued and are retried when their lease ends, by this registry after a restart or a replica)."""
+        """Deliver until cancelled; deliveries in progress are cancelled with it and stay queued, due
+        at once (a worker killed outright leaves its rows to be taken again when their lease ends)."""
         timeout = aiohttp.ClientTimeout(total=self._policy.timeout)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             try:
@@ -105,6 +105,9 @@ class DeliveryWorker:
                 await resp.read()
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             error = str(exc) or type(exc).__name__
+        except asyncio.CancelledError:  # serve is stopping: the next start sends it again at once
+            self._store.release(delivery)
+            raise
         ok = status is not None and 200 <= status < 300
         if not ok and not error:
             error = f"HTTP {status}"
