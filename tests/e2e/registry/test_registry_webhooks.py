@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +142,17 @@ def test_a_failing_receiver_gets_retries_with_backoff(registry: RunningRegistry,
     table = _cli(registry, "webhook", "ls", "--deliveries")
     assert table.splitlines()[0].split() == ["WEBHOOK", "TIME", "EVENT", "ATTEMPT", "RESULT"]
     assert len(table.splitlines()) == 4 and hook_id in table.splitlines()[3]
+
+    # The repository's page shows its owner the hook and its attempts, newest first; others see none.
+    status, _, page = registry.request("GET", "/r/alice/app", headers=ALICE)
+    assert status == 200
+    section = page.decode().split("<h2>Webhooks</h2>", 1)[1]
+    assert f'id="hook-{hook_id}"' in section and receiver.url in section
+    results = re.findall(r"<td>push</td><td>(\d)</td><td class=\"muted\">([^<]*)</td>", section)
+    assert results == [("3", "200"), ("2", "HTTP 500"), ("1", "HTTP 500")]
+    _cli(registry, "repo", "visibility", "alice/app", "public")
+    status, _, page = registry.request("GET", "/r/alice/app")
+    assert status == 200 and b"Webhooks" not in page and receiver.url.encode() not in page
 
 
 def test_attempts_stop_at_the_configured_number(tmp_path: Path, receiver: Receiver) -> None:

@@ -1,5 +1,6 @@
 """The web page: search and browse repositories, a repository page with tags, digests, sizes, created
-times, layers and the pull command, and sign-in (a signed session cookie) to see private repositories.
+times, layers and the pull command (and, for its owners, its webhooks with their last deliveries),
+and sign-in (a signed session cookie) to see private repositories.
 
 Server-rendered HTML, readable without JavaScript. A private repository the viewer may not pull is
 answered exactly as a missing one (404 "Not found").
@@ -15,6 +16,7 @@ from aiohttp import web
 from berth.errors import BerthError
 from berth.oci import mediatypes as mt
 from berth.registry.accounts.service import User
+from berth.registry.auth.acl import DELETE
 from berth.registry.auth.basic import parse_basic
 from berth.registry.auth.throttle import TooManyLogins
 from berth.registry.auth.tokens import SESSION, InvalidToken, check_stamp
@@ -26,6 +28,7 @@ from berth.registry.web import templates as t
 COOKIE = "berth_session"
 _SESSION_TTL = 12 * 3600
 _PAGE_LIMIT = 200
+_HOOK_LOG = 10  # deliveries shown per webhook
 
 
 def _viewer(registry: Registry, request: web.Request) -> User | None:
@@ -115,7 +118,21 @@ async def repository(request: web.Request) -> web.StreamResponse:
         return _html("Not found", t.not_found_body(name), user, status=404)
     tags = [_tag_row(registry, name, d) for d in registry.manifests.tag_details(name)[:_PAGE_LIMIT]]
     body = t.repo_body(info.name, info.visibility, info.description, request.host, tags)
+    if DELETE in registry.policy.actions(user, name, info):  # its owners
+        body += t.webhooks_section(_hook_rows(registry, name))
     return _html(info.name, body, user)
+
+
+def _hook_rows(registry: Registry, name: str) -> list[t.HookRow]:
+    rows = []
+    for hook in registry.webhooks.for_repository(name):
+        log = registry.webhooks.deliveries(hook.id, last=_HOOK_LOG)
+        attempts = [(e.time, e.event, e.attempt, e.error or str(e.status)) for e in log]
+        events = ",".join(hook.events)
+        rows.append(
+            t.HookRow(hook.id, hook.target, hook.url, events, registry.webhooks.pending(hook.id), attempts)
+        )
+    return rows
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:

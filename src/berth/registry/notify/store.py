@@ -102,6 +102,14 @@ class WebhookStore:
     def hooks(self) -> list[Hook]:
         return [_hook(r) for r in self._db.query("SELECT * FROM webhooks ORDER BY target, created")]
 
+    def for_repository(self, repository: str) -> list[Hook]:
+        """The hooks that hear of ``repository``: its own and its namespace's."""
+        rows = self._db.query(
+            "SELECT * FROM webhooks WHERE target = ? OR target = ? ORDER BY target, created",
+            (repository, repository.split("/", 1)[0]),
+        )
+        return [_hook(r) for r in rows]
+
     def pending(self, hook_id: str) -> int:
         row = self._db.query_one("SELECT count(*) AS n FROM webhook_queue WHERE hook = ?", (hook_id,))
         return int(row["n"]) if row else 0
@@ -171,10 +179,13 @@ class WebhookStore:
                 (delivery.hook, delivery.hook, LOG_KEEP),
             )
 
-    def deliveries(self, hook_id: str | None = None) -> list[LogEntry]:
-        """The log, oldest first: of one hook, or of all."""
+    def deliveries(self, hook_id: str | None = None, *, last: int | None = None) -> list[LogEntry]:
+        """The log, oldest first: of one hook, or of all; only the ``last`` entries if given."""
         where, params = ("WHERE hook = ?", (hook_id,)) if hook_id else ("", ())
-        rows = self._db.query(f"SELECT * FROM webhook_log {where} ORDER BY id", params)  # noqa: S608
+        rows = self._db.query(
+            f"SELECT * FROM (SELECT * FROM webhook_log {where} ORDER BY id DESC LIMIT ?) ORDER BY id",  # noqa: S608
+            (*params, -1 if last is None else last),
+        )
         return [
             LogEntry(
                 str(r["hook"]),

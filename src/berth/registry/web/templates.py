@@ -156,6 +156,44 @@ def repo_body(name: str, visibility: str, description: str, host: str, tags: lis
     )
 
 
+@dataclass(slots=True)
+class HookRow:
+    id: str
+    target: str
+    url: str
+    events: str
+    pending: int
+    deliveries: list[tuple[float, str, int, str]]  # time, event, attempt, result (status or error)
+
+
+def webhooks_section(hooks: list[HookRow]) -> str:
+    """The webhooks a repository's owners see on its page, with their last deliveries."""
+    if not hooks:
+        return ""
+    parts = []
+    for hook in hooks:
+        attempts = "".join(
+            f'<tr><td class="nowrap">{h(stamp(at))}</td><td>{h(event)}</td><td>{h(attempt)}</td>'
+            f'<td class="muted">{h(result)}</td></tr>'
+            for at, event, attempt, result in reversed(hook.deliveries)
+        )
+        log = (
+            f"<table><tr><th>Time</th><th>Event</th><th>Attempt</th><th>Result</th></tr>{attempts}</table>"
+            if attempts
+            else '<p class="muted">No deliveries yet.</p>'
+        )
+        parts.append(
+            f'<div class="repo" id="hook-{h(hook.id)}"><b>{h(hook.url)}</b>'
+            f'<p class="muted">{h(hook.id)} · {h(hook.events)} of {h(hook.target)} · '
+            f"{h(hook.pending)} pending</p>{log}</div>"
+        )
+    return "<h2>Webhooks</h2>" + "".join(parts)
+
+
+def stamp(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def login_body(error: str | None, username: str = "") -> str:
     message = f'<p class="error">{h(error)}</p>' if error else ""
     return (
