@@ -97,3 +97,21 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(Unavailable, match="schema version 99"):
         MetadataDB(path)
+
+
+def test_a_claimed_delivery_is_held_for_its_lease(registry: Registry) -> None:
+    store = registry.webhooks
+    hook = store.add("alice/app", "http://127.0.0.1:9/hook", "s", ("push",))
+    store.add("bob", "http://127.0.0.1:9/other", "s", ("push",))
+    assert store.publish("alice/app", "push", b"{}") == 1  # bob's hook is on another namespace
+    assert store.publish("alice/app", "pull", b"{}") == 0  # nobody asked for pulls
+    (delivery,) = store.claim(10, lease=60)
+    assert delivery.hook == hook.id and delivery.attempt == 1 and delivery.event == "push"
+    assert store.claim(10, lease=60) == []  # another worker (or replica) does not get it
+    store.release(delivery)
+    (again,) = store.claim(10, lease=60)
+    assert again.id == delivery.id and again.attempt == 1
+    store.retry(again, 0)
+    assert store.claim(10, lease=60)[0].attempt == 2
+    store.remove(hook.id)
+    assert store.pending(hook.id) == 0 and store.claim(10, lease=0) == []

@@ -136,6 +136,8 @@ class WebhookStore:
     def claim(self, limit: int, lease: float) -> list[Delivery]:
         """Up to ``limit`` due deliveries, each held for ``lease`` seconds."""
         now = time.time()
+        if self._db.query_one("SELECT 1 FROM webhook_queue WHERE due <= ? LIMIT 1", (now,)) is None:
+            return []  # the usual case: no write lock taken
         with self._db.write():
             rows = self._db.query(
                 "SELECT id, hook, event, body, attempt FROM webhook_queue WHERE due <= ? ORDER BY due LIMIT ?",
