@@ -71,7 +71,8 @@ def parse_grant(org: str, text: str) -> Grant:
             f"invalid --grant {text!r}: use REPO:pull or REPO:push (robots never get admin)"
         )
     full = repo if repo.startswith(f"{org}/") else f"{org}/{repo}"
-    if not repo or "/" in repo and not repo.startswith(f"{org}/") or not _PATTERN_RE.match(full):
+    foreign = "/" in repo and not repo.startswith(f"{org}/")  # other/app: another namespace, never ours
+    if not repo or foreign or not _PATTERN_RE.match(full):
         raise InvalidArgument(f"invalid --grant {text!r}: REPO must be a repository or pattern inside {org}")
     return Grant(full, access)
 
