@@ -120,6 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     vis = repo.add_parser("visibility")
     vis.add_argument("name")
     vis.add_argument("visibility", choices=["public", "private"])
+    describe = repo.add_parser(
+        "describe", help="set a repository's short description (one line) and, with --readme, its README"
+    )
+    describe.add_argument("name")
+    describe.add_argument("text", help='the description ("" clears it: pushes may set it again)')
+    describe.add_argument(
+        "--readme", type=Path, metavar="FILE", help="a Markdown file, shown on the web page"
+    )
     repo.add_parser("list")
     repo.add_parser("rm").add_argument("name")
 
@@ -164,6 +172,13 @@ def _read_password(from_stdin: bool) -> str:
     if getpass.getpass("Repeat password: ") != first:
         raise InvalidArgument("passwords do not match")
     return first
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"cannot read {path}: {exc}") from exc
 
 
 def _split_addr(addr: str) -> tuple[str, int]:
@@ -262,7 +277,7 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
 _CLI_AUDIT = {  # (command, action) → the audit action, for commands that change who may do what
     ("user", "add"): "user-add", ("user", "rm"): "user-remove", ("user", "passwd"): "password-change",
     ("org", "add"): "org-add", ("team", "add"): "team-add", ("team", "grant"): "grant",
-    ("repo", "visibility"): "visibility", ("repo", "rm"): "repo-remove",
+    ("repo", "visibility"): "visibility", ("repo", "rm"): "repo-remove", ("repo", "describe"): "describe",
     ("robot", "add"): "robot-add", ("robot", "rm"): "robot-remove",
     ("webhook", "add"): "webhook-add", ("webhook", "rm"): "webhook-remove",
 }  # fmt: skip
@@ -426,6 +441,13 @@ def _command(registry: Registry, args: argparse.Namespace) -> int:
     elif cmd == "repo" and action == "visibility":
         registry.repos.set_visibility(args.name, args.visibility)
         print(f"{args.name} is {args.visibility}")
+    elif cmd == "repo" and action == "describe":
+        readme = _read_text(args.readme) if args.readme else None
+        registry.hub.descriptions.set(args.name, args.text, readme)
+        print(
+            f"description of {args.name} set"
+            + (f" (README from {args.readme})" if readme is not None else "")
+        )
     elif cmd == "repo" and action == "list":
         for info in registry.repos.all():
             print(f"{info.name}  {info.visibility}")

@@ -213,11 +213,6 @@ class ManifestService:
                     "INSERT OR REPLACE INTO tags (repo, tag, digest, updated) VALUES (?, ?, ?, ?)",
                     (repo, tag, digest, now),
                 )
-            description = parsed.annotations.get("org.opencontainers.image.description")
-            if description:
-                self._db.execute(
-                    "UPDATE repositories SET description = ? WHERE name = ?", (description, repo)
-                )
         return digest
 
     def delete(self, repo: str, reference: str) -> None:

@@ -2,7 +2,8 @@
 
 Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
 
-    repositories  name PK, visibility ('public'|'private'), description, created
+    repositories  name PK, visibility ('public'|'private'), description, created; (v3:) readme,
+                  description_source ('manual' set by an owner | 'push' | ''), last_pushed
     blobs         digest PK, size, touched          verified bytes present under storage/blobs/
     repo_blobs    repo, digest  PK(repo, digest)    blob links: what a repository may serve
     manifests     repo, digest, media_type, size, artifact_type, subject, annotations (JSON), created
@@ -23,6 +24,8 @@ Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
     webhook_queue id PK, hook, event, body (JSON envelope), attempt, due   not yet delivered  (v2)
     webhook_log   id PK, hook, event, attempt, time, status (HTTP code or NULL), error
                   the last deliveries of each hook (notify/store.py keeps it bounded)        (v2)
+    pulls         repo, tag, count, last_pulled  PK(repo, tag)  tag '' counts every pull   (v3)
+    stars         repo, user, created  PK(repo, user)                                      (v3)
 
 Versions: a new database gets ``_SCHEMA`` (version 1) and then every step of ``_MIGRATIONS``;
 an older one only the steps it lacks, each in one transaction with its version bump.
@@ -43,7 +46,7 @@ from pathlib import Path
 from berth.errors import Internal, Unavailable
 from berth.registry.storage.driver import StorageFull
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,6 +102,21 @@ CREATE TABLE IF NOT EXISTS webhook_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, hook TEXT NOT NULL, event TEXT NOT NULL,
     attempt INTEGER NOT NULL, time REAL NOT NULL, status INTEGER, error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS webhook_log_hook ON webhook_log (hook, id);
+""",
+    # The hub (hub/): a description that came with a push (the only kind before) may be replaced
+    # by the next push; last_pushed starts from the newest tag.
+    2: """
+ALTER TABLE repositories ADD COLUMN readme TEXT NOT NULL DEFAULT '';
+ALTER TABLE repositories ADD COLUMN description_source TEXT NOT NULL DEFAULT '';
+ALTER TABLE repositories ADD COLUMN last_pushed REAL;
+UPDATE repositories SET description_source = 'push' WHERE description != '';
+UPDATE repositories SET last_pushed = (SELECT MAX(updated) FROM tags WHERE tags.repo = repositories.name);
+CREATE TABLE IF NOT EXISTS pulls (
+    repo TEXT NOT NULL, tag TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0, last_pulled REAL,
+    PRIMARY KEY (repo, tag));
+CREATE TABLE IF NOT EXISTS stars (
+    repo TEXT NOT NULL, user TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (repo, user));
+CREATE INDEX IF NOT EXISTS stars_user ON stars (user);
 """,
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +66,7 @@ class RepositoryService:
         if self.get(name) is None:
             raise NotFound(f"repository {name} not found")
         with self._db.write():
-            for table in ("tags", "manifests", "manifest_refs", "repo_blobs"):
+            for table in ("tags", "manifests", "manifest_refs", "repo_blobs", "pulls", "stars"):
                 self._db.execute(f"DELETE FROM {table} WHERE repo = ?", (name,))  # noqa: S608 - fixed names
             self._db.execute("DELETE FROM repositories WHERE name = ?", (name,))
 
@@ -80,19 +80,27 @@ class RepositoryService:
             for r in rows
         ]
 
-    def search(self, term: str, can_pull: Callable[[RepositoryInfo], bool]) -> list[RepositoryInfo]:
+    def search(
+        self,
+        term: str,
+        can_pull: Callable[[RepositoryInfo], bool],
+        popularity: Mapping[str, tuple[int, int]] | None = None,
+    ) -> list[RepositoryInfo]:
         """Visible repositories matching ``term``, best first: exact name, name prefix, last path
-        component prefix, name contains, description contains; then alphabetical."""
+        component prefix, name contains, description contains; within each, most stars, then most
+        pulls (``popularity``: name -> (stars, pulls)), then alphabetical."""
         term = term.strip().lower()
-        ranked: list[tuple[int, str, RepositoryInfo]] = []
+        popular = popularity or {}
+        ranked: list[tuple[int, int, int, str, RepositoryInfo]] = []
         for repo in self.all():
             if not can_pull(repo):
                 continue
             rank = _rank(repo, term)
             if rank is not None:
-                ranked.append((rank, repo.name, repo))
-        ranked.sort(key=lambda item: (item[0], item[1]))
-        return [item[2] for item in ranked]
+                stars, pulls = popular.get(repo.name, (0, 0))
+                ranked.append((rank, -stars, -pulls, repo.name, repo))
+        ranked.sort(key=lambda item: item[:4])
+        return [item[4] for item in ranked]
 
     def summary(self, repo: RepositoryInfo) -> dict[str, Any]:
         row = self._db.query_one(

@@ -10,6 +10,7 @@ from berth.registry.auth.throttle import LoginThrottle
 from berth.registry.auth.tokens import TokenIssuer
 from berth.registry.blobs import BlobStore
 from berth.registry.config import RegistryConfig
+from berth.registry.hub.service import Hub
 from berth.registry.manifests import ManifestService
 from berth.registry.metadata import MetadataDB
 from berth.registry.notify.store import WebhookStore
@@ -41,6 +42,7 @@ class Registry:
         self.manifests = ManifestService(self.blobs, self.db)
         visibility = "public" if config.proxy else config.default_visibility
         self.repos = RepositoryService(self.db, default_visibility=visibility)
+        self.hub = Hub(self.db, self.blobs, self.manifests)
         self.accounts = AccountService(self.db, bcrypt_rounds=config.bcrypt_rounds)
         self.webhooks = WebhookStore(self.db)
         self.audit = AuditLog(config.root / AUDIT_FILE)
@@ -62,4 +64,7 @@ class Registry:
         return self._tokens
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.hub.pulls.flush()  # counts pending since the last periodic flush
+        finally:
+            self.db.close()

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_NAME = rf"(?P<name>{_COMPONENT}(?:/{_COMPONENT})*)"
+NAME = rf"(?P<name>{_COMPONENT}(?:/{_COMPONENT})*)"
 _NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _LOOKS_LIKE_REPO = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 
@@ -35,24 +35,24 @@ class Route:
 ROUTES: list[Route] = [
     Route(RouteName.BASE, re.compile(r"^/v2/?$"), {"GET": None, "HEAD": None}),
     Route(RouteName.CATALOG, re.compile(r"^/v2/_catalog$"), {"GET": None}),
-    Route(RouteName.TAGS, re.compile(rf"^/v2/{_NAME}/tags/list$"), {"GET": "pull"}),
+    Route(RouteName.TAGS, re.compile(rf"^/v2/{NAME}/tags/list$"), {"GET": "pull"}),
     Route(
         RouteName.MANIFEST,
-        re.compile(rf"^/v2/{_NAME}/manifests/(?P<reference>[^/]+)$"),
+        re.compile(rf"^/v2/{NAME}/manifests/(?P<reference>[^/]+)$"),
         {"GET": "pull", "HEAD": "pull", "PUT": "push", "DELETE": "delete"},
     ),
-    Route(RouteName.UPLOAD_START, re.compile(rf"^/v2/{_NAME}/blobs/uploads/?$"), {"POST": "push"}),
+    Route(RouteName.UPLOAD_START, re.compile(rf"^/v2/{NAME}/blobs/uploads/?$"), {"POST": "push"}),
     Route(
         RouteName.UPLOAD,
-        re.compile(rf"^/v2/{_NAME}/blobs/uploads/(?P<upload_id>[^/]+)$"),
+        re.compile(rf"^/v2/{NAME}/blobs/uploads/(?P<upload_id>[^/]+)$"),
         {"GET": "push", "PATCH": "push", "PUT": "push", "DELETE": "push"},
     ),
     Route(
         RouteName.BLOB,
-        re.compile(rf"^/v2/{_NAME}/blobs/(?P<digest>[^/]+)$"),
+        re.compile(rf"^/v2/{NAME}/blobs/(?P<digest>[^/]+)$"),
         {"GET": "pull", "HEAD": "pull", "DELETE": "delete"},
     ),
-    Route(RouteName.REFERRERS, re.compile(rf"^/v2/{_NAME}/referrers/(?P<digest>[^/]+)$"), {"GET": "pull"}),
+    Route(RouteName.REFERRERS, re.compile(rf"^/v2/{NAME}/referrers/(?P<digest>[^/]+)$"), {"GET": "pull"}),
 ]
 
 

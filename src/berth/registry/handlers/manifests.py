@@ -59,9 +59,11 @@ async def get_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
     if ctx.request.method == "HEAD":
         headers["Content-Length"] = str(stored.size)
         return web.Response(status=200, headers=headers)
+    body = ctx.registry.manifests.content(stored)
     tag = "" if digests.is_digest(reference) else reference
+    ctx.registry.hub.pulls.record(name, tag or None)
     events.publish(ctx, "pull", Target(name, stored.digest, stored.media_type, stored.size, tag))
-    return web.Response(status=200, body=ctx.registry.manifests.content(stored), headers=headers)
+    return web.Response(status=200, body=body, headers=headers)
 
 
 async def _whole_body(request: web.Request, limit: int) -> bytes:
@@ -86,6 +88,7 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
     extra_tags = request.query.getall("tag", []) if digests.is_digest(reference) else []
     content_type = request.headers.get("Content-Type")
     digest = ctx.registry.manifests.put(name, reference, data, content_type, list(extra_tags))
+    ctx.registry.hub.pushed(name, data, content_type)
     headers = {
         "Location": f"/v2/{name}/manifests/{digest}",
         "Docker-Content-Digest": digest,

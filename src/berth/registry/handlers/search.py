@@ -37,7 +37,8 @@ async def search(request: web.Request) -> web.StreamResponse:
     n = _int(request.query.get("n"), _DEFAULT_N, 1, _MAX_N)
     page = _int(request.query.get("page"), 1, 1, 1 << 30)
     user = identity.user
-    found = registry.repos.search(query, lambda info: registry.policy.can_pull(user, info))
+    popularity = registry.hub.popularity()
+    found = registry.repos.search(query, lambda info: registry.policy.can_pull(user, info), popularity)
     chunk = found[(page - 1) * n : page * n]
     return web.json_response(
         {
@@ -50,7 +51,8 @@ async def search(request: web.Request) -> web.StreamResponse:
                 {
                     "name": repo.name,
                     "description": repo.description,
-                    "star_count": 0,
+                    "star_count": popularity.get(repo.name, (0, 0))[0],
+                    "pull_count": popularity.get(repo.name, (0, 0))[1],
                     "is_official": False,
                     "is_automated": False,
                     "is_private": repo.visibility == "private",
