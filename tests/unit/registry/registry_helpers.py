@@ -44,8 +44,16 @@ async def push_image(
     layer: bytes = b"layer-bytes",
     media_type: str = "application/vnd.oci.image.manifest.v1+json",
     extra: dict[str, object] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> tuple[str, bytes]:
-    config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2026-01-02T03:04:05Z"}).encode()
+    config_doc: dict[str, object] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2026-01-02T03:04:05Z",
+    }
+    if labels:
+        config_doc["config"] = {"Labels": labels}
+    config = json.dumps(config_doc).encode()
     config_digest = await push_blob(client, repo, config, headers)
     layer_digest = await push_blob(client, repo, layer, headers)
     docker = media_type.startswith("application/vnd.docker")

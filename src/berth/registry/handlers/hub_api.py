@@ -69,8 +69,9 @@ def _record(ctx: RequestContext, name: str) -> web.StreamResponse:
 
 
 async def _describe(ctx: RequestContext, name: str) -> web.StreamResponse:
-    ctx.require(name, DELETE)
+    ctx.require(name, PULL)  # first, so that a private repository is missing, not forbidden
     ctx.require_visible(name)
+    ctx.require(name, DELETE)
     fields = await _json_object(ctx.request)
     unknown = sorted(set(fields) - set(_FIELDS))
     if unknown:

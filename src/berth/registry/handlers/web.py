@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -21,6 +22,8 @@ from berth.registry.auth.basic import parse_basic
 from berth.registry.auth.throttle import TooManyLogins
 from berth.registry.auth.tokens import SESSION, InvalidToken, check_stamp
 from berth.registry.handlers.context import REGISTRY_KEY
+from berth.registry.hub.pulls import ALL
+from berth.registry.hub.readme import render as render_readme
 from berth.registry.manifests import StoredManifest
 from berth.registry.service import Registry
 from berth.registry.web import templates as t
@@ -62,15 +65,37 @@ def _html(title: str, body: str, user: User | None, status: int = 200) -> web.Re
 async def index(request: web.Request) -> web.StreamResponse:
     registry = request.app[REGISTRY_KEY]
     user = _viewer(registry, request)
-    query = request.query.get("q", "")
-    found = registry.repos.search(query, lambda info: registry.policy.can_pull(user, info))
+    query, sort = request.query.get("q", ""), request.query.get("sort", "")
+    if sort not in t.SORTS:
+        body = t.index_body(query, [], 0) + f'<p class="error">Unknown sort {t.h(sort)!s}.</p>'
+        return _html("Search", body, user, status=400)
+    popularity = registry.hub.popularity()
+    found = registry.repos.search(query, lambda info: registry.policy.can_pull(user, info), popularity)
+    if sort:  # stable: the match order stays within equal counts
+        first = 0 if sort == "stars" else 1
+        found.sort(key=lambda info: tuple(-n for n in _counts(popularity, info.name, first)))
     rows = []
     for info in found[:_PAGE_LIMIT]:
         summary = registry.repos.summary(info)
+        stars, pulls = popularity.get(info.name, (0, 0))
         rows.append(
-            t.RepoRow(info.name, info.visibility, info.description, summary["tags"], summary["updated"])
+            t.RepoRow(
+                info.name,
+                info.visibility,
+                info.description,
+                summary["tags"],
+                summary["updated"],
+                stars,
+                pulls,
+            )
         )
-    return _html("Search" if query else "Repositories", t.index_body(query, rows, len(found)), user)
+    return _html("Search" if query else "Repositories", t.index_body(query, rows, len(found), sort), user)
+
+
+def _counts(popularity: dict[str, tuple[int, int]], name: str, first: int) -> tuple[int, int]:
+    """(stars, pulls) of ``name``, or (pulls, stars) when ``first`` is 1."""
+    pair = popularity.get(name, (0, 0))
+    return (pair[first], pair[1 - first])
 
 
 def _tag_row(registry: Registry, name: str, detail: dict[str, Any]) -> t.TagRow:
@@ -117,10 +142,41 @@ async def repository(request: web.Request) -> web.StreamResponse:
     if info is None or not registry.policy.can_pull(user, info):
         return _html("Not found", t.not_found_body(name), user, status=404)
     tags = [_tag_row(registry, name, d) for d in registry.manifests.tag_details(name)[:_PAGE_LIMIT]]
-    body = t.repo_body(info.name, info.visibility, info.description, request.host, tags)
+    hub = registry.hub
+    page = t.RepoPage(
+        info.name,
+        info.visibility,
+        info.description,
+        render_readme(hub.descriptions.readme(name)),
+        hub.stars.count(name),
+        hub.pulls.of(name).get(ALL, (0, None))[0],
+        hub.stars.starred(name, user.name) if user else None,
+    )
+    body = t.repo_body(page, request.host, tags)
     if DELETE in registry.policy.actions(user, name, info):  # its owners
         body += t.webhooks_section(_hook_rows(registry, name))
     return _html(info.name, body, user)
+
+
+async def star(request: web.Request) -> web.StreamResponse:
+    """The star button: a signed-in viewer who may pull the repository stars or unstars it."""
+    registry = request.app[REGISTRY_KEY]
+    user = _viewer(registry, request)
+    name = request.match_info["name"].strip("/")
+    info = registry.repos.get(name)
+    if info is None or not registry.policy.can_pull(user, info):
+        return _html("Not found", t.not_found_body(name), user, status=404)
+    origin = request.headers.get("Origin")
+    if user is None or (origin and urlsplit(origin).netloc != request.host):  # only from our own page
+        return _html("Sign in", t.login_body("Sign in to star repositories."), None, status=401)
+    action = str((await request.post()).get("action", ""))
+    if action == "star":
+        registry.hub.stars.star(name, user.name)
+    elif action == "unstar":
+        registry.hub.stars.unstar(name, user.name)
+    else:
+        return _html("Bad request", f'<p class="error">Unknown action {t.h(action)}.</p>', user, status=400)
+    return web.Response(status=303, headers={"Location": f"/r/{quote(name)}"})
 
 
 def _hook_rows(registry: Registry, name: str) -> list[t.HookRow]:
@@ -177,3 +233,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_get(r"/r/{name:.+}", repository)
+    app.router.add_post(r"/star/{name:.+}", star)

@@ -1,4 +1,5 @@
-"""HTML templates of the web page. Every value passes through ``h()`` (HTML escaping) exactly once."""
+"""HTML templates of the web page. Every value passes through ``h()`` (HTML escaping) exactly once,
+except a README, which ``hub.readme.render`` made safe HTML."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ border-bottom:1px solid #e4e7ec;font-size:.92rem;vertical-align:top}code{font-si
 .pull{background:#0f172a;color:#e2e8f0;padding:.7rem 1rem;border-radius:6px;font-family:monospace;
 user-select:all;margin:.8rem 0;overflow-x:auto}details{margin:.2rem 0}.error{color:#8a1c1c}
 .nowrap{white-space:nowrap}td.muted{overflow-wrap:anywhere}
+.stats{display:flex;gap:1rem;align-items:center}.stats form{margin:0}
+.readme{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.2rem 1.2rem;margin:1rem 0;
+overflow-x:auto}
 """
 
 
@@ -71,15 +75,32 @@ class RepoRow:
     description: str
     tags: int
     updated: float | None
+    stars: int = 0
+    pulls: int = 0
 
 
-def index_body(query: str, repos: list[RepoRow], total: int) -> str:
+SORTS = {"": "Best match", "stars": "Most stars", "pulls": "Most pulls"}
+
+
+def _sort_select(sort: str) -> str:
+    options = "".join(
+        f'<option value="{h(key)}"{" selected" if key == sort else ""}>{h(label)}</option>'
+        for key, label in SORTS.items()
+    )
+    return f'<select name="sort" aria-label="Sort">{options}</select>'
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def index_body(query: str, repos: list[RepoRow], total: int, sort: str = "") -> str:
     rows = "".join(
         f'<div class="repo"><a href="/r/{quote(r.name)}">{h(r.name)}</a>'
         f'<span class="badge {h(r.visibility)}">{h(r.visibility)}</span>'
         f'<div class="muted">{h(r.description) or "&nbsp;"}</div>'
-        f'<div class="muted">{r.tags} tag{"s" if r.tags != 1 else ""} · '
-        f"updated {h(when(r.updated))}</div></div>"
+        f'<div class="muted">{_plural(r.tags, "tag")} · ★ {_plural(r.stars, "star")} · '
+        f"{_plural(r.pulls, 'pull')} · updated {h(when(r.updated))}</div></div>"
         for r in repos
     )
     heading = f"Results for “{h(query)}”" if query else "Repositories"
@@ -87,7 +108,7 @@ def index_body(query: str, repos: list[RepoRow], total: int) -> str:
     return (
         '<form class="search" method="get" action="/">'
         f'<input type="search" name="q" value="{h(query)}" placeholder="Search repositories" '
-        'aria-label="Search">'
+        f'aria-label="Search">{_sort_select(sort)}'
         '<button type="submit">Search</button></form>'
         f'<h2>{heading} <span class="muted">({total})</span></h2>{rows}{empty}'
     )
@@ -132,7 +153,29 @@ def _tag_details(t: TagRow) -> str:
     )
 
 
-def repo_body(name: str, visibility: str, description: str, host: str, tags: list[TagRow]) -> str:
+@dataclass(slots=True)
+class RepoPage:
+    name: str
+    visibility: str
+    description: str
+    readme_html: str
+    stars: int
+    pulls: int
+    starred: bool | None  # None: the viewer is not signed in (no star button)
+
+
+def _star_button(repo: RepoPage) -> str:
+    if repo.starred is None:
+        return ""
+    action, label = ("unstar", "★ Unstar") if repo.starred else ("star", "☆ Star")
+    return (
+        f'<form method="post" action="/star/{quote(repo.name)}">'
+        f'<input type="hidden" name="action" value="{action}">'
+        f'<button type="submit" class="star">{label}</button></form>'
+    )
+
+
+def repo_body(repo: RepoPage, host: str, tags: list[TagRow]) -> str:
     first = tags[0].tag if tags else "latest"
     rows = "".join(
         f'<tr id="tag-{h(t.tag)}"><td><b>{h(t.tag)}</b></td>'
@@ -149,10 +192,13 @@ def repo_body(name: str, visibility: str, description: str, host: str, tags: lis
         else '<p class="muted">No tags yet.</p>'
     )
     return (
-        f'<h1>{h(name)}<span class="badge {h(visibility)}">{h(visibility)}</span></h1>'
-        f'<p class="muted">{h(description)}</p>'
-        f'<div class="pull" aria-label="Pull command">docker pull {h(host)}/{h(name)}:{h(first)}</div>'
+        f'<h1>{h(repo.name)}<span class="badge {h(repo.visibility)}">{h(repo.visibility)}</span></h1>'
+        f'<p class="muted">{h(repo.description)}</p>'
+        f'<div class="stats"><span class="stars">★ {_plural(repo.stars, "star")}</span>'
+        f'<span class="pulls">{_plural(repo.pulls, "pull")}</span>{_star_button(repo)}</div>'
+        f'<div class="pull" aria-label="Pull command">docker pull {h(host)}/{h(repo.name)}:{h(first)}</div>'
         f"<h2>Tags</h2>{table}"
+        + (f'<h2>README</h2><div class="readme">{repo.readme_html}</div>' if repo.readme_html else "")
     )
 
 
