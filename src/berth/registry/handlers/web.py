@@ -25,6 +25,7 @@ from berth.registry.handlers.context import REGISTRY_KEY
 from berth.registry.hub.pulls import ALL
 from berth.registry.hub.readme import render as render_readme
 from berth.registry.manifests import StoredManifest
+from berth.registry.repositories import RepositoryInfo
 from berth.registry.service import Registry
 from berth.registry.web import templates as t
 
@@ -134,13 +135,21 @@ def _tag_row(registry: Registry, name: str, detail: dict[str, Any]) -> t.TagRow:
     return row
 
 
-async def repository(request: web.Request) -> web.StreamResponse:
+def _visible(request: web.Request) -> tuple[Registry, User | None, str, RepositoryInfo | web.Response]:
+    """The registry, viewer, repository name and its row, or the 404 page if the viewer may not see it."""
     registry = request.app[REGISTRY_KEY]
     user = _viewer(registry, request)
     name = request.match_info["name"].strip("/")
     info = registry.repos.get(name)
     if info is None or not registry.policy.can_pull(user, info):
-        return _html("Not found", t.not_found_body(name), user, status=404)
+        return registry, user, name, _html("Not found", t.not_found_body(name), user, status=404)
+    return registry, user, name, info
+
+
+async def repository(request: web.Request) -> web.StreamResponse:
+    registry, user, name, info = _visible(request)
+    if isinstance(info, web.Response):
+        return info
     tags = [_tag_row(registry, name, d) for d in registry.manifests.tag_details(name)[:_PAGE_LIMIT]]
     hub = registry.hub
     page = t.RepoPage(
@@ -160,12 +169,9 @@ async def repository(request: web.Request) -> web.StreamResponse:
 
 async def star(request: web.Request) -> web.StreamResponse:
     """The star button: a signed-in viewer who may pull the repository stars or unstars it."""
-    registry = request.app[REGISTRY_KEY]
-    user = _viewer(registry, request)
-    name = request.match_info["name"].strip("/")
-    info = registry.repos.get(name)
-    if info is None or not registry.policy.can_pull(user, info):
-        return _html("Not found", t.not_found_body(name), user, status=404)
+    registry, user, name, info = _visible(request)
+    if isinstance(info, web.Response):
+        return info
     origin = request.headers.get("Origin")
     if user is None or (origin and urlsplit(origin).netloc != request.host):  # only from our own page
         return _html("Sign in", t.login_body("Sign in to star repositories."), None, status=401)
