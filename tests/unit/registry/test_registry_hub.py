@@ -12,7 +12,6 @@ from registry_helpers import ALICE, BOB, ROOT, Client, basic, push_image
 from berth.errors import Unavailable
 from berth.registry import metadata
 from berth.registry.metadata import MetadataDB
-from berth.registry.migrations import SCHEMA_VERSION
 from berth.registry.service import Registry
 
 DESC = "org.opencontainers.image.description"
@@ -23,7 +22,7 @@ def _json_put(client: Client, path: str, body: object, headers: dict[str, str]):
     return client.put(path, data=json.dumps(body), headers={**headers, "Content-Type": "application/json"})
 
 
-def test_a_version_1_database_upgrades_at_open(tmp_path: Path) -> None:
+def test_a_version_1_database_upgrades_through_every_step_at_open(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     conn = sqlite3.connect(path)
     conn.executescript(metadata._SCHEMA)
@@ -38,7 +37,7 @@ def test_a_version_1_database_upgrades_at_open(tmp_path: Path) -> None:
     db = MetadataDB(path)
     try:
         assert db.query_one("SELECT value FROM meta WHERE key = 'schema_version'")["value"] == str(
-            SCHEMA_VERSION
+            metadata.SCHEMA_VERSION
         )  # type: ignore[index]
         rows = {r["name"]: dict(r) for r in db.query("SELECT * FROM repositories")}
         assert rows["alice/app"]["description"] == "from a push"
@@ -53,7 +52,7 @@ def test_a_version_1_database_upgrades_at_open(tmp_path: Path) -> None:
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(Unavailable, match="newer"):
+    with pytest.raises(Unavailable, match="knows only up to"):
         MetadataDB(path)
 
 
