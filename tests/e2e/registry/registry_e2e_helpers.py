@@ -27,7 +27,14 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_oci_layout(directory: Path, tag: str, *, files: dict[str, bytes], description: str = "") -> str:
+def make_oci_layout(
+    directory: Path,
+    tag: str,
+    *,
+    files: dict[str, bytes],
+    description: str = "",
+    labels: dict[str, str] | None = None,
+) -> str:
     """A one-layer OCI image layout with ``tag``; returns the manifest digest."""
     blobs = directory / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -50,7 +57,7 @@ def make_oci_layout(directory: Path, tag: str, *, files: dict[str, bytes], descr
             "architecture": "amd64",
             "os": "linux",
             "created": "2026-01-02T03:04:05Z",
-            "config": {"Cmd": ["/bin/sh"]},
+            "config": {"Cmd": ["/bin/sh"], **({"Labels": labels} if labels else {})},
             "rootfs": {"type": "layers", "diff_ids": [sha(raw.getvalue())]},
         }
     ).encode()

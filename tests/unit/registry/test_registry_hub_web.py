@@ -83,7 +83,10 @@ async def test_index_shows_and_sorts_by_stars_and_pulls(client: Client, registry
     assert "★ 1 star · 0 pulls" in html and "★ 0 stars · 2 pulls" in html
     html = await (await client.get("/", params={"sort": "pulls"})).text()
     assert order(html) == ["alice/cc", "alice/bb", "alice/aa"]
-    assert '<option value="pulls" selected>' in html
+    assert "<b>Most pulls</b>" in html and '<a href="/?sort=stars">Most stars</a>' in html
+    html = await (await client.get("/", params={"q": "a b", "sort": "stars"})).text()
+    assert '<input type="hidden" name="sort" value="stars">' in html  # a new search keeps the order
+    assert '<a href="/?q=a+b&amp;sort=pulls">Most pulls</a>' in html
     registry.hub.descriptions.set("alice/cc", "aa tools", None)
     html = await (await client.get("/", params={"q": "aa"})).text()
     assert ">alice/bb</a>" not in html

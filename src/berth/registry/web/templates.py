@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from html import escape
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -82,12 +82,16 @@ class RepoRow:
 SORTS = {"": "Best match", "stars": "Most stars", "pulls": "Most pulls"}
 
 
-def _sort_select(sort: str) -> str:
-    options = "".join(
-        f'<option value="{h(key)}"{" selected" if key == sort else ""}>{h(label)}</option>'
-        for key, label in SORTS.items()
-    )
-    return f'<select name="sort" aria-label="Sort">{options}</select>'
+def _sort_links(query: str, sort: str) -> str:
+    """Links, not a select in the form, so that a plain search stays ``/?q=TERM``."""
+    links = []
+    for key, label in SORTS.items():
+        params = urlencode({k: v for k, v in (("q", query), ("sort", key)) if v})
+        if key == sort:
+            links.append(f"<b>{h(label)}</b>")
+        else:
+            links.append(f'<a href="/{"?" + h(params) if params else ""}">{h(label)}</a>')
+    return f'<p class="muted sort">Sort: {" · ".join(links)}</p>'
 
 
 def _plural(n: int, word: str) -> str:
@@ -108,9 +112,10 @@ def index_body(query: str, repos: list[RepoRow], total: int, sort: str = "") -> 
     return (
         '<form class="search" method="get" action="/">'
         f'<input type="search" name="q" value="{h(query)}" placeholder="Search repositories" '
-        f'aria-label="Search">{_sort_select(sort)}'
-        '<button type="submit">Search</button></form>'
-        f'<h2>{heading} <span class="muted">({total})</span></h2>{rows}{empty}'
+        'aria-label="Search">'
+        + (f'<input type="hidden" name="sort" value="{h(sort)}">' if sort else "")
+        + '<button type="submit">Search</button></form>'
+        f'<h2>{heading} <span class="muted">({total})</span></h2>{_sort_links(query, sort)}{rows}{empty}'
     )
 
 
