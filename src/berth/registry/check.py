@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import re
 import time
 from collections import defaultdict
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from berth.errors import NotFound
+from berth.registry import digests
 from berth.registry.api.errors import RegistryError
 from berth.registry.manifests import ParsedManifest, parse
 from berth.registry.service import Registry
@@ -49,9 +49,18 @@ LEFTOVER_AGE = 3600.0
 STALE_UPLOAD_AGE = 24 * 3600.0
 
 _HASH_CHUNK = 4 << 20
-_BLOB_RE = re.compile(r"^/blobs/sha256/([0-9a-f]{2})/([0-9a-f]{64})/data$")
+_BLOB_RE = re.compile(r"^/blobs/(sha256|sha512)/([0-9a-f]{2})/([0-9a-f]{64}|[0-9a-f]{128})/data$")
 _UPLOAD_RE = re.compile(r"^/uploads/([^/]+)/")
 _TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # FilesystemDriver.put_content's ".<name>.<uuid>.tmp"
+
+
+def _blob_digest(path: str) -> str | None:
+    """The digest a ``/blobs/<algorithm>/<xx>/<hex>/data`` path holds, or None for any other path."""
+    m = _BLOB_RE.match(path)
+    if m is None or not m.group(3).startswith(m.group(2)):
+        return None
+    digest = f"{m.group(1)}:{m.group(3)}"
+    return digest if digests.is_valid(digest) else None
 
 
 class Severity(enum.StrEnum):
@@ -192,10 +201,10 @@ class _Checker:
     def _scan_storage(self) -> None:
         for info in self.driver.walk("/"):
             name = info.path.rsplit("/", 1)[-1]
-            blob = _BLOB_RE.match(info.path)
+            digest = _blob_digest(info.path)
             upload = _UPLOAD_RE.match(info.path)
-            if blob and blob.group(2).startswith(blob.group(1)):
-                self.blobs[f"sha256:{blob.group(2)}"].stored = info
+            if digest is not None:
+                self.blobs[digest].stored = info
             elif upload:
                 upload_id = upload.group(1)
                 self.upload_data[upload_id] = max(self.upload_data.get(upload_id, 0.0), info.mtime)
@@ -213,7 +222,8 @@ class _Checker:
         for digest, blob in self.blobs.items():
             if blob.stored is None:
                 continue
-            hasher = hashlib.sha256()
+            algorithm = digests.algorithm_of(digest)  # each blob is verified by its own algorithm
+            hasher = digests.hasher(algorithm)
             try:
                 with self.driver.reader(blob.stored.path) as f:
                     while chunk := f.read(_HASH_CHUNK):
@@ -221,7 +231,7 @@ class _Checker:
             except NotFound:  # gc swept it while we looked
                 blob.stored = None
                 continue
-            blob.intact = f"sha256:{hasher.hexdigest()}" == digest
+            blob.intact = f"{algorithm}:{hasher.hexdigest()}" == digest
 
     def _stat(self, path: str) -> FileInfo | None:
         try:

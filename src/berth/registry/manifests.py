@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.oci import digest as digests
 from berth.oci import mediatypes as mt
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.blobs import BlobStore
 from berth.registry.metadata import MetadataDB
@@ -53,8 +53,8 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     if not isinstance(value, dict):
         raise _invalid(f"{where}: descriptor must be an object")
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
-    if not isinstance(media_type, str) or not isinstance(digest, str) or not digests.is_digest(digest):
-        raise _invalid(f"{where}: descriptor needs a mediaType and a sha256 digest")
+    if not isinstance(media_type, str) or not isinstance(digest, str) or not digests.is_valid(digest):
+        raise _invalid(f"{where}: descriptor needs a mediaType and a sha256 or sha512 digest")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise _invalid(f"{where}: descriptor size must be a non-negative integer")
     platform = value.get("platform")
@@ -123,7 +123,7 @@ class ManifestService:
 
     def resolve(self, repo: str, reference: str) -> StoredManifest:
         """The manifest a tag or digest names in ``repo``; MANIFEST_UNKNOWN if none."""
-        if digests.is_digest(reference):
+        if digests.is_reference(reference):
             row = self._db.query_one(
                 "SELECT digest, media_type, size FROM manifests WHERE repo = ? AND digest = ?",
                 (repo, reference),
@@ -161,8 +161,10 @@ class ManifestService:
         """
         if len(data) > MAX_MANIFEST_BYTES:
             raise RegistryError(ErrorCode.MANIFEST_INVALID, "manifest too large", status=413)
-        digest = digests.of_bytes(data)
-        if digests.is_digest(reference):
+        by_digest = digests.is_reference(reference)
+        # verified with the algorithm the client named it by; a tag push is named by its sha256
+        digest = digests.of_bytes_as(data, digests.algorithm_of(reference) if by_digest else "sha256")
+        if by_digest:
             if reference != digest:
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID, detail={"expected": reference, "actual": digest}
@@ -217,7 +219,7 @@ class ManifestService:
 
     def delete(self, repo: str, reference: str) -> None:
         """Delete a tag, or a manifest by digest (and every tag naming it); MANIFEST_UNKNOWN if absent."""
-        if digests.is_digest(reference):
+        if digests.is_reference(reference):
             with self._db.write():
                 if not self._has_manifest(repo, reference):
                     raise RegistryError(ErrorCode.MANIFEST_UNKNOWN)

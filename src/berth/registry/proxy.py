@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from berth.errors import Unavailable
-from berth.oci import digest as digests
 from berth.oci import mediatypes as mt
+from berth.registry import digests
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST])
@@ -115,8 +115,9 @@ class UpstreamClient:
                 raise Unavailable(f"upstream answered {resp.status} for {repo}:{reference}")
             data = await resp.read()
             media_type = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
-        digest = digests.of_bytes(data)
-        if digests.is_digest(reference) and digest != reference:
+        by_digest = digests.is_reference(reference)
+        digest = digests.of_bytes_as(data, digests.algorithm_of(reference) if by_digest else "sha256")
+        if by_digest and digest != reference:
             raise Unavailable(f"upstream sent a manifest that does not match {reference}")
         return FetchedManifest(media_type, data, digest)
 

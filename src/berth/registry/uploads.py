@@ -1,8 +1,11 @@
 """UploadService: blob upload sessions (POST, PATCH, PUT, GET status, DELETE) with streaming digests.
 
 Bytes are appended to ``uploads/<id>/data`` as they arrive and hashed on the way (one pass, no
-extra copy), so closing a 200 MB upload costs only a rename. The running sha256 lives in memory per
-session; if it is missing (a restart between PATCH and PUT) the file is hashed again on close.
+extra copy), so closing a 200 MB upload costs only a rename. The running hash lives in memory per
+session; if it is missing (a restart between PATCH and PUT) the file is hashed again on close. It is
+sha256 unless the algorithm is known before the bytes arrive (a single POST, or a PUT that carries the
+whole body); a chunked upload closed with another algorithm (sha512) is hashed again on close, as
+distribution does, since PATCH does not say which digest will close it.
 Nothing is visible until the digest matches: a bad or interrupted upload never reaches ``blobs/``.
 """
 
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import NotFound
-from berth.oci import digest as digests
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.blobs import BlobStore
 from berth.registry.metadata import MetadataDB
@@ -30,8 +32,9 @@ _HASH_CHUNK = 4 << 20
 
 @dataclass(slots=True)
 class _Hashing:
-    """The sha256 state of a session and how many bytes it has seen."""
+    """The running hash of a session, its algorithm and how many bytes it has seen."""
 
+    algorithm: str
     hasher: Any
     offset: int
 
@@ -45,14 +48,14 @@ class UploadService:
         self._hashing: dict[str, _Hashing] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def start(self, repo: str) -> str:
-        """Open a session for ``repo``; returns its id."""
+    def start(self, repo: str, algorithm: str = "sha256") -> str:
+        """Open a session for ``repo`` whose bytes are hashed with ``algorithm``; returns its id."""
         upload_id = str(uuid.uuid4())
         self._db.execute(
             "INSERT INTO uploads (id, repo, started) VALUES (?, ?, ?)", (upload_id, repo, time.time())
         )
         self._blobs.driver.writer(paths.upload_data(upload_id), append=False).close()
-        self._hashing[upload_id] = _Hashing(hashlib.sha256(), 0)
+        self._hashing[upload_id] = _Hashing(algorithm, digests.hasher(algorithm), 0)
         return upload_id
 
     def offset(self, repo: str, upload_id: str) -> int:
@@ -64,10 +67,17 @@ class UploadService:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN) from exc
 
     async def append(
-        self, repo: str, upload_id: str, chunks: AsyncIterator[bytes], *, start: int | None = None
+        self,
+        repo: str,
+        upload_id: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        start: int | None = None,
+        algorithm: str | None = None,
     ) -> int:
         """Append a request body; ``start`` (from Content-Range) must equal the current size, else 416.
 
+        ``algorithm``: the digest that will close the upload is known; an empty session switches to it.
         Returns the new size. Bytes received before a client disconnects stay (the upload resumes).
         When the storage is full (``StorageFull``, 507) the session is dropped with its bytes: what it
         held is free again, and the client starts the upload over.
@@ -87,6 +97,8 @@ class UploadService:
                 if hashing is not None and hashing.offset != writer.size:
                     hashing = None
                     self._hashing.pop(upload_id, None)
+                if writer.size == 0 and algorithm is not None:
+                    hashing = self._hashing[upload_id] = _Hashing(algorithm, digests.hasher(algorithm), 0)
                 # Hashing and os.write run inline on the loop: both are fast for large chunks (sha256
                 # releases the GIL, writes go to the page cache), and measuring showed that handing
                 # chunks to a thread cost more than it saved.
@@ -109,16 +121,15 @@ class UploadService:
         DIGEST_INVALID (and the session stays open) if the bytes do not match.
         """
         self._check(repo, upload_id)
-        if not digests.is_digest(expected):
-            raise RegistryError(ErrorCode.DIGEST_INVALID, f"unsupported or invalid digest {expected!r}")
+        algorithm = digests.algorithm_of(digests.require(expected))
         async with self._lock(upload_id):
             path = paths.upload_data(upload_id)
             size = self._blobs.driver.stat(path).size
             hashing = self._hashing.get(upload_id)
-            if hashing is not None and hashing.offset == size:
-                actual = "sha256:" + hashing.hasher.hexdigest()
+            if hashing is not None and hashing.offset == size and hashing.algorithm == algorithm:
+                actual = f"{algorithm}:{hashing.hasher.hexdigest()}"
             else:
-                actual = await asyncio.to_thread(self._hash_file, path)
+                actual = await asyncio.to_thread(self._hash_file, path, algorithm)
             if actual != expected:
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID, detail={"expected": expected, "actual": actual, "size": size}
@@ -148,12 +159,12 @@ class UploadService:
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
-    def _hash_file(self, path: str) -> str:
-        hasher = hashlib.sha256()
+    def _hash_file(self, path: str, algorithm: str) -> str:
+        hasher = digests.hasher(algorithm)
         with self._blobs.driver.reader(path) as f:
             while block := f.read(_HASH_CHUNK):
                 hasher.update(block)
-        return "sha256:" + hasher.hexdigest()
+        return f"{algorithm}:{hasher.hexdigest()}"
 
     def purge(self, older_than: float) -> list[str]:
         """Remove sessions started before ``older_than`` (unix time); returns their ids (gc uses it)."""

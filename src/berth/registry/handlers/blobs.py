@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from berth.errors import NotFound
-from berth.oci import digest as digests
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers import pullthrough
 from berth.registry.handlers.context import RequestContext
@@ -18,13 +18,8 @@ from berth.registry.handlers.context import RequestContext
 _COPY_CHUNK = 2 << 20  # measured on loopback: 1 MB steps ~10% slower, 256 KB and less much slower
 
 
-def _check_digest(digest: str) -> None:
-    if not digests.is_digest(digest):
-        raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {digest!r}")
-
-
 async def get_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamResponse:
-    _check_digest(digest)
+    digests.require(digest)
     await pullthrough.ensure_blob(ctx, name, digest)
     size = ctx.registry.blobs.linked_size(name, digest)
     if size is None:
@@ -60,7 +55,7 @@ async def get_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamRes
 
 
 async def delete_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamResponse:
-    _check_digest(digest)
+    digests.require(digest)
     if not ctx.registry.blobs.unlink(name, digest):
         raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
     ctx.audit("delete", f"{name}@{digest}", kind="blob")

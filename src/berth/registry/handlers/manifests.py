@@ -6,8 +6,8 @@ import json
 
 from aiohttp import web
 
-from berth.oci import digest as digests
 from berth.oci import mediatypes as mt
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers import events, pullthrough
 from berth.registry.handlers.context import RequestContext
@@ -29,7 +29,7 @@ def _negotiate(ctx: RequestContext, name: str, reference: str, stored: StoredMan
     """What distribution does: an index for a client that takes no indexes becomes its linux/amd64
     manifest; an OCI manifest asked for by tag by a client that takes only Docker types is unknown."""
     accepted = _accepted(ctx.request)
-    if not accepted or "*/*" in accepted or stored.media_type in accepted or digests.is_digest(reference):
+    if not accepted or "*/*" in accepted or stored.media_type in accepted or digests.is_reference(reference):
         return stored
     if stored.media_type in mt.INDEXES:
         index = json.loads(ctx.registry.manifests.content(stored))
@@ -60,7 +60,7 @@ async def get_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
         headers["Content-Length"] = str(stored.size)
         return web.Response(status=200, headers=headers)
     body = ctx.registry.manifests.content(stored)
-    tag = "" if digests.is_digest(reference) else reference
+    tag = "" if digests.is_reference(reference) else reference
     ctx.registry.hub.pulls.record(name, tag or None)
     events.publish(ctx, "pull", Target(name, stored.digest, stored.media_type, stored.size, tag))
     return web.Response(status=200, body=body, headers=headers)
@@ -85,7 +85,7 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
     request = ctx.request
     data = await _whole_body(request, MAX_MANIFEST_BYTES)
     ctx.registry.repos.ensure(name)
-    extra_tags = request.query.getall("tag", []) if digests.is_digest(reference) else []
+    extra_tags = request.query.getall("tag", []) if digests.is_reference(reference) else []
     content_type = request.headers.get("Content-Type")
     digest = ctx.registry.manifests.put(name, reference, data, content_type, list(extra_tags))
     ctx.registry.hub.pushed(name, data, content_type)
@@ -99,11 +99,11 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
         headers["OCI-Subject"] = str(parsed_subject["digest"])
     ctx.audit(
         "push",
-        f"{name}:{reference}" if not digests.is_digest(reference) else f"{name}@{reference}",
+        f"{name}:{reference}" if not digests.is_reference(reference) else f"{name}@{reference}",
         digest=digest,
     )
     stored = ctx.registry.manifests.resolve(name, digest)
-    tag = next(iter(extra_tags), "") if digests.is_digest(reference) else reference
+    tag = next(iter(extra_tags), "") if digests.is_reference(reference) else reference
     events.publish(ctx, "push", Target(name, digest, stored.media_type, stored.size, tag))
     response = web.Response(status=201, headers=headers)
     for tag in extra_tags:
@@ -113,7 +113,7 @@ async def put_manifest(ctx: RequestContext, name: str, reference: str) -> web.St
 
 def _deleted(ctx: RequestContext, name: str, reference: str) -> Target:
     """The delete event's target: the digest, or the tag and the manifest it pointed at."""
-    if digests.is_digest(reference):
+    if digests.is_reference(reference):
         return Target(name, reference)
     try:
         stored = ctx.registry.manifests.resolve(name, reference)
@@ -127,5 +127,7 @@ async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web
     target = _deleted(ctx, name, reference)
     ctx.registry.manifests.delete(name, reference)
     events.publish(ctx, "delete", target)
-    ctx.audit("delete", f"{name}:{reference}" if not digests.is_digest(reference) else f"{name}@{reference}")
+    ctx.audit(
+        "delete", f"{name}:{reference}" if not digests.is_reference(reference) else f"{name}@{reference}"
+    )
     return web.Response(status=202, headers={"Content-Length": "0"})

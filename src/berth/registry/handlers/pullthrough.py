@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from berth.errors import Unavailable
-from berth.oci import digest as digests
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers.context import RequestContext
 
@@ -23,7 +23,7 @@ def _has_local(ctx: RequestContext, name: str, reference: str) -> bool:
 async def refresh_manifest(ctx: RequestContext, name: str, reference: str) -> None:
     """Fetch a tag from upstream on every pull, a digest only when it is not cached yet."""
     upstream = ctx.registry.upstream
-    if upstream is None or (digests.is_digest(reference) and _has_local(ctx, name, reference)):
+    if upstream is None or (digests.is_reference(reference) and _has_local(ctx, name, reference)):
         return
     try:
         fetched = await upstream.manifest(name, reference)
@@ -47,7 +47,7 @@ async def ensure_blob(ctx: RequestContext, name: str, digest: str) -> None:
     if stream is None:
         return
     registry.repos.ensure(name)
-    upload_id = registry.uploads.start(name)
+    upload_id = registry.uploads.start(name, digests.algorithm_of(digest))
     try:
         await registry.uploads.append(name, upload_id, stream)
         await registry.uploads.finish(name, upload_id, digest)

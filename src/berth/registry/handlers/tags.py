@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from berth.oci import digest as digests
 from berth.oci import mediatypes as mt
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers.context import RequestContext
 
@@ -64,8 +64,7 @@ async def catalog(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def referrers(ctx: RequestContext, name: str, digest: str) -> web.StreamResponse:
-    if not digests.is_digest(digest):
-        raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {digest!r}")
+    digests.require(digest)
     # No 404 here (the spec): a repository not pushed to yet, or a digest nothing refers to, has an
     # empty index. Who may not pull the repository was answered before (as for any pull).
     artifact_type = ctx.request.query.get("artifactType")

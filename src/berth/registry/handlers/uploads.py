@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from berth.oci import digest as digests
+from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.auth.acl import PULL
 from berth.registry.handlers.context import RequestContext, unauthorized
@@ -59,7 +59,8 @@ async def start_upload(ctx: RequestContext, name: str) -> web.StreamResponse:
     registry, query = ctx.registry, ctx.request.query
     registry.repos.ensure(name)
     mount, source = query.get("mount"), query.get("from")
-    if mount and digests.is_digest(mount) and source and source != name:
+    if mount and source and source != name:
+        digests.require(mount)
         if ctx.can(source, PULL):
             if registry.blobs.linked_size(source, mount) is not None and registry.blobs.link(name, mount):
                 return _created(name, mount)
@@ -67,12 +68,10 @@ async def start_upload(ctx: RequestContext, name: str) -> web.StreamResponse:
             # the user may pull the source, the token does not say so: ask for a token with both
             # scopes (as distribution does), so that the client's retry mounts instead of uploading
             raise unauthorized(registry, ctx.request, f"repository:{name}:pull,push repository:{source}:pull")
-    upload_id = registry.uploads.start(name)
     digest = query.get("digest")
     if digest:
-        if not digests.is_digest(digest):
-            registry.uploads.cancel(name, upload_id)
-            raise RegistryError(ErrorCode.DIGEST_INVALID, f"invalid digest {digest!r}")
+        # hashed with the digest's own algorithm as the body streams in
+        upload_id = registry.uploads.start(name, digests.algorithm_of(digests.require(digest)))
         try:
             await registry.uploads.append(name, upload_id, _body(ctx.request))
             await registry.uploads.finish(name, upload_id, digest)
@@ -80,6 +79,7 @@ async def start_upload(ctx: RequestContext, name: str) -> web.StreamResponse:
             registry.uploads.cancel(name, upload_id)  # a single POST leaves nothing behind on failure
             raise
         return _created(name, digest)
+    upload_id = registry.uploads.start(name)
     return web.Response(status=202, headers=_upload_headers(name, upload_id, 0))
 
 
@@ -102,9 +102,12 @@ async def put_upload(ctx: RequestContext, name: str, upload_id: str) -> web.Stre
     digest = ctx.request.query.get("digest")
     if not digest:
         raise RegistryError(ErrorCode.DIGEST_INVALID, "the closing PUT needs ?digest=")
+    algorithm = digests.algorithm_of(digests.require(digest))
     if _has_body(ctx.request):
         start = _content_range_start(ctx.request)
-        await ctx.registry.uploads.append(name, upload_id, _body(ctx.request), start=start)
+        await ctx.registry.uploads.append(
+            name, upload_id, _body(ctx.request), start=start, algorithm=algorithm
+        )
     await ctx.registry.uploads.finish(name, upload_id, digest)
     return _created(name, digest)
 
