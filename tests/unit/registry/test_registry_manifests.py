@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -236,3 +237,45 @@ async def test_a_large_manifest_arrives_whole_and_one_over_the_limit_is_413(clie
 
     r = await client.put("/v2/alice/big/manifests/v3", data=chunked(), headers=headers)
     assert r.status == 413 and await _code(r) == "SIZE_INVALID"
+
+
+async def test_manifest_of_sha512_blobs_by_tag_and_by_sha512(client: Client) -> None:
+    layer = b"sha512 layer"
+    layer_digest = "sha512:" + hashlib.sha512(layer).hexdigest()
+    r = await client.post(f"/v2/alice/app/blobs/uploads/?digest={layer_digest}", data=layer, headers=ALICE)
+    assert r.status == 201
+    config_digest = await push_blob(client, "alice/app", b"{}")
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": 2,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest,
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    headers = {**ALICE, "Content-Type": OCI_MANIFEST}
+    r = await client.put("/v2/alice/app/manifests/v1", data=body, headers=headers)
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == sha(body)  # a tag push: sha256
+    by_sha512 = "sha512:" + hashlib.sha512(body).hexdigest()
+    r = await client.put(f"/v2/alice/app/manifests/{by_sha512}", data=body, headers=headers)
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == by_sha512
+    for reference, digest in ((by_sha512, by_sha512), (sha(body), sha(body)), ("v1", sha(body))):
+        r = await client.get(f"/v2/alice/app/manifests/{reference}", headers=ALICE)
+        assert r.status == 200 and await r.read() == body
+        assert r.headers["Docker-Content-Digest"] == digest
+    r = await client.delete(f"/v2/alice/app/manifests/{by_sha512}", headers=ALICE)
+    assert r.status == 202
+    r = await client.get(f"/v2/alice/app/manifests/{by_sha512}", headers=ALICE)
+    assert r.status == 404 and await _code(r) == "MANIFEST_UNKNOWN"
+    r = await client.get("/v2/alice/app/manifests/v1", headers=ALICE)
+    assert r.status == 200  # the sha256-named copy and its tag are untouched

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 from registry_helpers import ALICE, BOB, Client, push_blob, sha
 
 from berth.registry.service import Registry
+from berth.registry.uploads import UploadService
 
 
 async def _error_code(r: object) -> str:
@@ -147,3 +149,56 @@ async def test_a_full_storage_answers_507_and_drops_the_upload(
     assert not [p for p in registry.blobs.driver._objects if p.startswith("/uploads/")]  # type: ignore[attr-defined]
     r = await client.get(location, headers=ALICE)
     assert r.status == 404 and await _error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+
+
+def _sha512(data: bytes) -> str:
+    return "sha512:" + hashlib.sha512(data).hexdigest()
+
+
+def _count_rehashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records each time an upload's file is read back to be hashed (instead of hashed as it streamed)."""
+    calls: list[str] = []
+    original = UploadService._hash_file
+
+    def counting(self: UploadService, path: str, algorithm: str) -> str:
+        calls.append(algorithm)
+        return original(self, path, algorithm)
+
+    monkeypatch.setattr(UploadService, "_hash_file", counting)
+    return calls
+
+
+async def test_sha512_upload_is_hashed_as_it_streams_when_the_digest_comes_first(
+    client: Client, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rehashed = _count_rehashes(monkeypatch)
+    one, two = b"single post, sha512", b"whole body in the closing PUT"
+    r = await client.post(f"/v2/alice/app/blobs/uploads/?digest={_sha512(one)}", data=one, headers=ALICE)
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == _sha512(one)
+    r = await client.post("/v2/alice/app/blobs/uploads/", headers=ALICE)
+    r = await client.put(f"{r.headers['Location']}?digest={_sha512(two)}", data=two, headers=ALICE)
+    assert r.status == 201
+    assert rehashed == []
+    assert registry.blobs.size(_sha512(one)) == len(one) and registry.blobs.size(_sha512(two)) == len(two)
+    assert registry.blobs.get_bytes(_sha512(two)) == two
+
+
+async def test_chunked_sha512_upload_is_verified_by_sha512_on_close(
+    client: Client, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rehashed = _count_rehashes(monkeypatch)
+    data = b"first chunk|second chunk"
+    r = await client.post("/v2/alice/app/blobs/uploads/", headers=ALICE)
+    r = await client.patch(r.headers["Location"], data=data[:12], headers=ALICE)
+    location = r.headers["Location"]
+    r = await client.put(f"{location}?digest={_sha512(data + b'!')}", data=data[12:], headers=ALICE)
+    assert r.status == 400 and await _error_code(r) == "DIGEST_INVALID"
+    assert registry.blobs.size(_sha512(data)) is None
+    r = await client.put(f"{location}?digest={_sha512(data)}", headers=ALICE)
+    assert r.status == 201, await r.text()
+    # PATCH does not say which digest will close the upload: the running hash is sha256, so a sha512
+    # close reads the file once more (as distribution does); a sha256 close never does.
+    assert rehashed == ["sha512", "sha512"]
+    assert registry.blobs.get_bytes(_sha512(data)) == data
+    await push_blob(client, "alice/app", b"chunked, sha256")
+    assert rehashed == ["sha512", "sha512"]
