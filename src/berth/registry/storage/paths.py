@@ -5,7 +5,7 @@
     │                                        uploads, accounts, teams, grants (schema in metadata.py)
     ├── auth/token.key                       ES256 private key (PEM, 0600) made on first start; signs tokens
     └── storage/                             the StorageDriver's root (FilesystemDriver)
-        ├── blobs/sha256/<first two hex>/<hex>/data     verified content, immutable once moved here
+        ├── blobs/<sha256|sha512>/<first two hex>/<hex>/data   verified content, immutable once moved here
         ├── uploads/<upload uuid>/data                  bytes of an upload session, appended by PATCH/PUT
         └── trash/<uuid>                                blobs gc has unlinked, deleted right after
 
@@ -23,7 +23,7 @@ TOKEN_KEY_FILE = "auth/token.key"
 
 
 def blob_data(digest: str) -> str:
-    """``/blobs/sha256/<first two hex>/<hex>/data``."""
+    """``/blobs/<algorithm>/<first two hex>/<hex>/data`` (sha256 or sha512)."""
     algorithm = digest.split(":", 1)[0]
     hexpart = hex_of(digest)
     return f"/blobs/{algorithm}/{hexpart[:2]}/{hexpart}/data"
