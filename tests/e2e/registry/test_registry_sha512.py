@@ -2,7 +2,7 @@
 
 Uploads (monolithic, chunked, streamed), blob HEAD/GET/DELETE, a cross-repository mount, a manifest
 pushed and fetched by its sha512 digest, referrers of a sha512 subject, refusals (a wrong sha512, an
-unknown algorithm), then gc and check on what is on disk.
+unknown algorithm), then gc and check on what is on disk; a pull-through cache fetching by sha512.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
-from registry_e2e_helpers import RunningRegistry, basic
+from registry_e2e_helpers import RunningRegistry, basic, start_registry
 
 ALICE = basic("alice", "alicepw")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -249,3 +250,28 @@ def test_manifest_and_referrers_by_sha512_then_gc_and_check(running: RunningRegi
     assert checked.returncode == 1, checked.stdout
     assert f"blob {lay} in storage: bytes do not match the digest" in checked.stdout
     assert f"manifest alice/app@{digest}: its layer {lay} is corrupt" in checked.stdout
+
+
+def test_pull_through_cache_fetches_and_keeps_by_sha512(running: RunningRegistry, tmp_path: Path) -> None:
+    config, layer = b"{}", os.urandom(100_000)
+    cfg, lay = _monolithic(running, "alice/app", config), _monolithic(running, "alice/app", layer)
+    manifest = _manifest(cfg, len(config), [(lay, len(layer))])
+    digest = sha512(manifest)
+    _put_manifest(running, "alice/app", digest, manifest)
+    settings = tmp_path / "proxy.yml"
+    settings.write_text(f"proxy:\n  remote_url: {running.url}\n  username: alice\n  password: alicepw\n")
+    proxy = start_registry(tmp_path / "proxy", config=settings)
+    try:
+        wanted = {f"manifests/{digest}": manifest, f"blobs/{lay}": layer, f"blobs/{cfg}": config}
+        for path, data in wanted.items():
+            status, headers, body = proxy.request("GET", f"/v2/alice/app/{path}")
+            assert status == 200 and body == data, path
+            assert headers["Docker-Content-Digest"] == path.split("/", 1)[1]
+        running.stop()  # what was fetched once is now served from the cache, still by sha512
+        for path, data in wanted.items():
+            status, _, body = proxy.request("GET", f"/v2/alice/app/{path}")
+            assert status == 200 and body == data, path
+        algorithm, hexpart = lay.split(":", 1)
+        assert (proxy.root / "storage" / "blobs" / algorithm / hexpart[:2] / hexpart / "data").exists()
+    finally:
+        proxy.stop()
