@@ -3,12 +3,14 @@
 A blob becomes visible only through ``publish`` (or ``put_bytes`` for small content such as
 manifests), after its bytes were checked against its digest. Publishing is one atomic ``move`` inside
 a metadata write transaction, so gc (which unlinks inside the same kind of transaction) can never
-remove a blob that a concurrent push is publishing.
+remove a blob that a concurrent push is publishing. Every new link is first put to ``admit`` (the
+namespace quota, ``policy.quotas``) in that same transaction, so a refusal leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,13 +21,21 @@ from berth.registry.storage.driver import StorageDriver
 # A HEAD/GET refreshes a blob's ``touched`` time at most this often (gc keeps recently touched blobs).
 _TOUCH_EVERY = 60.0
 
+#: (repo, digest, size) -> None, or raises to refuse the link (QuotaExceeded).
+Admission = Callable[[str, str, int], None]
+
+
+def _admit_all(repo: str, digest: str, size: int) -> None:
+    return None
+
 
 class BlobStore:
     """Blobs in a StorageDriver, indexed by the ``blobs`` and ``repo_blobs`` tables."""
 
-    def __init__(self, driver: StorageDriver, db: MetadataDB) -> None:
+    def __init__(self, driver: StorageDriver, db: MetadataDB, *, admit: Admission = _admit_all) -> None:
         self.driver = driver
         self.db = db
+        self._admit = admit
 
     def size(self, digest: str) -> int | None:
         """Size of a published blob anywhere in the registry, or None."""
@@ -48,11 +58,18 @@ class BlobStore:
     def link(self, repo: str, digest: str) -> bool:
         """Expose an existing blob in ``repo`` (cross-repository mount). False if the blob is unknown."""
         with self.db.write():
-            if self.size(digest) is None:
+            size = self.size(digest)
+            if size is None:
                 return False
+            self._admit_new_link(repo, digest, size)
             self.db.execute("UPDATE blobs SET touched = ? WHERE digest = ?", (time.time(), digest))
             self.db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
         return True
+
+    def _admit_new_link(self, repo: str, digest: str, size: int) -> None:
+        linked = self.db.query_one("SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?", (repo, digest))
+        if linked is None:
+            self._admit(repo, digest, size)
 
     def unlink(self, repo: str, digest: str) -> bool:
         """Remove ``repo``'s link (the bytes stay until gc). False if it was not linked."""
@@ -65,6 +82,7 @@ class BlobStore:
         """
         now = time.time()
         with self.db.write():
+            self._admit_new_link(repo, digest, size)  # before the move: a refusal leaves no file
             if self.size(digest) is None:
                 self.driver.move(source, paths.blob_data(digest))
                 self.db.execute(
@@ -79,6 +97,7 @@ class BlobStore:
         """Store small content the caller already verified (manifests) and link it to ``repo``."""
         now = time.time()
         with self.db.write():
+            self._admit_new_link(repo, digest, len(data))
             if self.size(digest) is None:
                 self.driver.put_content(paths.blob_data(digest), data)
                 self.db.execute(

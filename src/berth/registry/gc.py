@@ -8,6 +8,10 @@ transaction (``BEGIN IMMEDIATE``, the same lock ``BlobStore.publish`` takes), it
 ``trash/`` in that transaction and deleted after it. So a concurrent publish of the same digest
 either happens before (and the blob is live again) or after (and puts fresh bytes in place).
 
+Before the sweep, links (``repo_blobs``) that no manifest of their repository names and that were not
+touched within ``grace`` are dropped: a repository stops serving, and its namespace's quota stops
+counting, a layer only a deleted manifest needed, even while another repository still uses the blob.
+
 ``delete_untagged`` first removes manifests no tag and no other manifest in the repository names
 (repeating, so an untagged index frees its children); referrers (manifests with a ``subject``) stay
 while their subject exists.
@@ -31,12 +35,23 @@ _LIVE_SQL = """
     LIMIT 1
 """
 
+# ?1 the grace cutoff: links of a repository that none of its manifests name (a manifest's own link
+# is live while the manifest exists).
+_STALE_LINKS_SQL = """
+    SELECT l.repo, l.digest FROM repo_blobs l JOIN blobs b ON b.digest = l.digest WHERE b.touched < ?1
+    AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = l.repo AND m.digest = l.digest)
+    AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = l.repo AND r.child = l.digest)
+"""
+# the same for one link: ?2 its repository, ?3 its digest
+_STALE_LINK_SQL = _STALE_LINKS_SQL + " AND l.repo = ?2 AND l.digest = ?3"
+
 
 @dataclass(slots=True)
 class GCReport:
     blobs: list[tuple[str, int]] = field(default_factory=list)
     manifests: list[tuple[str, str]] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def freed(self) -> int:
@@ -45,6 +60,9 @@ class GCReport:
     def render(self, *, dry_run: bool) -> str:
         verb = "would remove" if dry_run else "removed"
         lines = [f"{verb} manifest {repo}@{digest}" for repo, digest in self.manifests]
+        lines += [
+            f"{verb} link {repo}@{digest} (no manifest of {repo} names it)" for repo, digest in self.links
+        ]
         lines += [f"{verb} blob {digest} ({size} bytes)" for digest, size in self.blobs]
         lines += [f"{verb} stale upload {upload_id}" for upload_id in self.uploads]
         lines.append(f"{verb} {len(self.blobs)} blobs, {len(self.manifests)} manifests, {self.freed} bytes")
@@ -93,6 +111,7 @@ def collect(
                 break
     doomed_manifests = {digest for _, digest in report.manifests} if dry_run else set()
     cutoff = time.time() - grace
+    report.links = _drop_stale_links(registry, cutoff, dry_run=dry_run)
     for row in registry.db.query("SELECT digest, size FROM blobs ORDER BY digest"):
         digest, size = str(row["digest"]), int(row["size"])
         if dry_run:
@@ -109,6 +128,22 @@ def collect(
     else:
         report.uploads = registry.uploads.purge(stale)
     return report
+
+
+def _drop_stale_links(registry: Registry, cutoff: float, *, dry_run: bool) -> list[tuple[str, str]]:
+    stale = [
+        (str(r["repo"]), str(r["digest"]))
+        for r in registry.db.query(_STALE_LINKS_SQL + " ORDER BY l.repo, l.digest", (cutoff,))
+    ]
+    if dry_run:
+        return stale
+    dropped = []
+    for repo, digest in stale:
+        with registry.db.write():  # re-checked: a manifest pushed since may name it now
+            if registry.db.query_one(_STALE_LINK_SQL, (cutoff, repo, digest)) is not None:
+                registry.blobs.unlink(repo, digest)
+                dropped.append((repo, digest))
+    return dropped
 
 
 def _sweep(registry: Registry, digest: str, cutoff: float) -> bool:

@@ -26,6 +26,7 @@ from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.registry import config as config_mod
 from berth.registry.api.routes import is_repository_name
 from berth.registry.notify.store import Hook, LogEntry, parse_events
+from berth.registry.policy import commands as policy_commands
 from berth.registry.service import Registry
 
 log = logging.getLogger("berth.registry")
@@ -143,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--action", action="append", help="only these actions (push, delete, login, …)")
     audit.add_argument("--actor", help="only what this user did")
     audit.add_argument("--format", choices=["table", "json"], default="table")
+    policy_commands.add_quota_parser(sub)
     gc = sub.add_parser("gc", help="remove unreferenced blobs (safe while serving)")
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed")
     gc.add_argument("--delete-untagged", action="store_true", help="also remove untagged manifests")
@@ -280,6 +282,7 @@ _CLI_AUDIT = {  # (command, action) → the audit action, for commands that chan
     ("repo", "visibility"): "visibility", ("repo", "rm"): "repo-remove", ("repo", "describe"): "describe",
     ("robot", "add"): "robot-add", ("robot", "rm"): "robot-remove",
     ("webhook", "add"): "webhook-add", ("webhook", "rm"): "webhook-remove",
+    ("quota", "set"): "quota-set",
 }  # fmt: skip
 
 
@@ -307,6 +310,8 @@ def _audit_cli(registry: Registry, args: argparse.Namespace) -> None:
         )
     elif cmd == "repo" and action == "visibility":
         registry.audit.record(kind, actor, args.name, visibility=args.visibility)
+    elif cmd == "quota":
+        registry.audit.record(kind, actor, args.name, size=args.size)
     else:
         registry.audit.record(kind, actor, args.name)
 
@@ -454,6 +459,8 @@ def _command(registry: Registry, args: argparse.Namespace) -> int:
     elif cmd == "repo" and action == "rm":
         registry.repos.delete(args.name)
         print(f"repository {args.name} removed (run gc to free its blobs)")
+    elif cmd == "quota":
+        policy_commands.quota_command(registry, args, _print_table)
     elif cmd == "gc":
         from berth.registry.gc import collect
 

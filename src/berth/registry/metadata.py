@@ -26,6 +26,9 @@ Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
                   the last deliveries of each hook (notify/store.py keeps it bounded)        (v2)
     pulls         repo, tag, count, last_pulled  PK(repo, tag)  tag '' counts every pull   (v3)
     stars         repo, user, created  PK(repo, user)                                      (v3)
+    quotas        namespace PK, limit_bytes, updated     a user's or organisation's quota  (v4)
+    tag_policies  target PK (REPO or NS/*), keep_last, pulled_within (days), keep, immutable
+                  (JSON lists of tag globs), updated     retention and immutable tags      (v4)
 
 Versions: a new database gets ``_SCHEMA`` (version 1) and then every step of ``_MIGRATIONS``;
 an older one only the steps it lacks, each in one transaction with its version bump.
@@ -46,7 +49,7 @@ from pathlib import Path
 from berth.errors import Internal, Unavailable
 from berth.registry.storage.driver import StorageFull
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,6 +120,15 @@ CREATE TABLE IF NOT EXISTS pulls (
 CREATE TABLE IF NOT EXISTS stars (
     repo TEXT NOT NULL, user TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (repo, user));
 CREATE INDEX IF NOT EXISTS stars_user ON stars (user);
+""",
+    # Storage policy (policy/): quotas per namespace, retention and immutable tags per repository
+    # or namespace. Nothing existing changes: no quota and no policy is what older versions did.
+    3: """
+CREATE TABLE IF NOT EXISTS quotas (
+    namespace TEXT PRIMARY KEY, limit_bytes INTEGER NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tag_policies (
+    target TEXT PRIMARY KEY, keep_last INTEGER, pulled_within REAL, keep TEXT NOT NULL DEFAULT '[]',
+    immutable TEXT NOT NULL DEFAULT '[]', updated REAL NOT NULL);
 """,
 }
 

@@ -14,6 +14,7 @@ from berth.registry.hub.service import Hub
 from berth.registry.manifests import ManifestService
 from berth.registry.metadata import MetadataDB
 from berth.registry.notify.store import WebhookStore
+from berth.registry.policy.quotas import Quotas
 from berth.registry.proxy import UpstreamClient
 from berth.registry.repositories import RepositoryService
 from berth.registry.storage import paths
@@ -37,7 +38,8 @@ class Registry:
             )
         self.driver = driver
         self.db = MetadataDB(config.root / paths.DATABASE_FILE)
-        self.blobs = BlobStore(driver, self.db)
+        self.quotas = Quotas(self.db)
+        self.blobs = BlobStore(driver, self.db, admit=self.quotas.admit)
         self.uploads = UploadService(self.blobs, self.db)
         self.manifests = ManifestService(self.blobs, self.db)
         visibility = "public" if config.proxy else config.default_visibility

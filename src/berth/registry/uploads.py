@@ -134,7 +134,12 @@ class UploadService:
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID, detail={"expected": expected, "actual": actual, "size": size}
                 )
-            await asyncio.to_thread(self._blobs.publish, repo, path, expected, size)
+            try:
+                await asyncio.to_thread(self._blobs.publish, repo, path, expected, size)
+            except RegistryError as refused:  # over quota: the bytes are dropped, as when storage is full
+                if refused.code == ErrorCode.DENIED:
+                    self._close(upload_id)
+                raise
             self._close(upload_id)
             return size
 
