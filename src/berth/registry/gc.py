@@ -8,13 +8,17 @@ transaction (``BEGIN IMMEDIATE``, the same lock ``BlobStore.publish`` takes), it
 ``trash/`` in that transaction and deleted after it. So a concurrent publish of the same digest
 either happens before (and the blob is live again) or after (and puts fresh bytes in place).
 
+Retention (``policy/retention.py``) runs first: the tags repositories' policies let go are removed,
+then the manifests that left untagged and unreferenced, with the children and referrers only they
+kept (a child another tag still reaches stays).
+
+``delete_untagged`` then removes manifests no tag and no other manifest in the repository names
+(repeating, so an untagged index frees its children); referrers (manifests with a ``subject``) stay
+while their subject exists.
+
 Before the sweep, links (``repo_blobs``) that no manifest of their repository names and that were not
 touched within ``grace`` are dropped: a repository stops serving, and its namespace's quota stops
 counting, a layer only a deleted manifest needed, even while another repository still uses the blob.
-
-``delete_untagged`` first removes manifests no tag and no other manifest in the repository names
-(repeating, so an untagged index frees its children); referrers (manifests with a ``subject``) stay
-while their subject exists.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from berth.errors import NotFound
+from berth.registry.policy import retention
 from berth.registry.service import Registry
 from berth.registry.storage import paths
 
@@ -44,6 +49,8 @@ _STALE_LINKS_SQL = """
 """
 # the same for one link: ?2 its repository, ?3 its digest
 _STALE_LINK_SQL = _STALE_LINKS_SQL + " AND l.repo = ?2 AND l.digest = ?3"
+# ?1 a repository, ?2 a digest: a manifest of it names that digest (an index its child)
+_CHILD_SQL = "SELECT 1 FROM manifest_refs WHERE repo = ?1 AND child = ?2 LIMIT 1"
 
 
 @dataclass(slots=True)
@@ -51,6 +58,7 @@ class GCReport:
     blobs: list[tuple[str, int]] = field(default_factory=list)
     manifests: list[tuple[str, str]] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
+    tags: list[retention.Expired] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -59,13 +67,17 @@ class GCReport:
 
     def render(self, *, dry_run: bool) -> str:
         verb = "would remove" if dry_run else "removed"
-        lines = [f"{verb} manifest {repo}@{digest}" for repo, digest in self.manifests]
+        lines = [f"{verb} tag {t.repo}:{t.tag} ({t.digest}, retention of {t.policy})" for t in self.tags]
+        lines += [f"{verb} manifest {repo}@{digest}" for repo, digest in self.manifests]
         lines += [
             f"{verb} link {repo}@{digest} (no manifest of {repo} names it)" for repo, digest in self.links
         ]
         lines += [f"{verb} blob {digest} ({size} bytes)" for digest, size in self.blobs]
         lines += [f"{verb} stale upload {upload_id}" for upload_id in self.uploads]
-        lines.append(f"{verb} {len(self.blobs)} blobs, {len(self.manifests)} manifests, {self.freed} bytes")
+        tags = f"{len(self.tags)} tags, " if self.tags else ""
+        lines.append(
+            f"{verb} {tags}{len(self.blobs)} blobs, {len(self.manifests)} manifests, {self.freed} bytes"
+        )
         return "\n".join(lines)
 
 
@@ -92,10 +104,11 @@ def collect(
 ) -> GCReport:
     """Run one mark-and-sweep; with ``dry_run`` nothing changes and the report says what would go.
 
-    A dry run with ``delete_untagged`` lists the untagged manifests, but not the blobs that only
-    removing them would free (those show up on the real run).
+    A dry run lists the blobs that removing the manifests it lists frees; manifests that only become
+    removable once others go (the children of an untagged index) show up on the real run.
     """
     report = GCReport()
+    _retain(registry, report, dry_run=dry_run)
     if delete_untagged:
         seen: set[tuple[str, str]] = set()
         while True:
@@ -103,19 +116,21 @@ def collect(
             if not batch:
                 break
             for repo, digest in batch:
+                if (repo, digest) in report.manifests:
+                    continue  # retention removed it already
                 seen.add((repo, digest))
                 report.manifests.append((repo, digest))
                 if not dry_run:
                     _delete_manifest(registry, repo, digest)
             if dry_run:
                 break
-    doomed_manifests = {digest for _, digest in report.manifests} if dry_run else set()
+    doomed = set(report.manifests)
     cutoff = time.time() - grace
     report.links = _drop_stale_links(registry, cutoff, dry_run=dry_run)
     for row in registry.db.query("SELECT digest, size FROM blobs ORDER BY digest"):
         digest, size = str(row["digest"]), int(row["size"])
         if dry_run:
-            if digest in doomed_manifests or not registry.db.query_one(_LIVE_SQL, (digest, cutoff)):
+            if not _live_without(registry, digest, cutoff, doomed):
                 report.blobs.append((digest, size))
             continue
         if _sweep(registry, digest, cutoff):
@@ -128,6 +143,48 @@ def collect(
     else:
         report.uploads = registry.uploads.purge(stale)
     return report
+
+
+def _retain(registry: Registry, report: GCReport, *, dry_run: bool) -> None:
+    """Untag what retention lets go, then remove the manifests that leaves behind (see module doc)."""
+    chosen = retention.expired(registry.db, registry.tag_policies, registry.hub.pulls)
+    if dry_run:
+        report.tags = chosen
+        going = {(t.repo, t.tag) for t in chosen}
+        rows = registry.db.query("SELECT repo, tag, digest FROM tags")
+        tagged = {(str(r["repo"]), str(r["digest"])) for r in rows if (r["repo"], r["tag"]) not in going}
+        report.manifests += [
+            (repo, digest)
+            for repo, digest in sorted({(t.repo, t.digest) for t in chosen} - tagged)
+            if registry.db.query_one(_CHILD_SQL, (repo, digest)) is None
+        ]
+        return
+    report.tags = [t for t in chosen if retention.untag(registry.db, registry.manifests.immutable, t)]
+    doomed = {(t.repo, t.digest) for t in report.tags}
+    while batch := [m for m in _untagged(registry) if m in doomed and m not in report.manifests]:
+        for repo, digest in batch:
+            children = registry.db.query(
+                "SELECT child FROM manifest_refs WHERE repo = ? AND manifest = ?", (repo, digest)
+            )
+            referrers = registry.db.query(
+                "SELECT digest FROM manifests WHERE repo = ? AND subject = ?", (repo, digest)
+            )
+            _delete_manifest(registry, repo, digest)
+            report.manifests.append((repo, digest))
+            doomed |= {(repo, str(r["child"])) for r in children} | {
+                (repo, str(r["digest"])) for r in referrers
+            }
+
+
+def _live_without(registry: Registry, digest: str, cutoff: float, doomed: set[tuple[str, str]]) -> bool:
+    """``_LIVE_SQL`` as it will be once the ``doomed`` (repository, manifest) pairs are gone."""
+    if registry.db.query_one("SELECT 1 FROM blobs WHERE digest = ? AND touched >= ?", (digest, cutoff)):
+        return True
+    as_manifest = registry.db.query("SELECT repo FROM manifests WHERE digest = ?", (digest,))
+    if any((str(r["repo"]), digest) not in doomed for r in as_manifest):
+        return True
+    named_by = registry.db.query("SELECT repo, manifest FROM manifest_refs WHERE child = ?", (digest,))
+    return any((str(r["repo"]), str(r["manifest"])) not in doomed for r in named_by)
 
 
 def _drop_stale_links(registry: Registry, cutoff: float, *, dry_run: bool) -> list[tuple[str, str]]:

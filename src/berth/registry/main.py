@@ -145,8 +145,13 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--actor", help="only what this user did")
     audit.add_argument("--format", choices=["table", "json"], default="table")
     policy_commands.add_quota_parser(sub)
-    gc = sub.add_parser("gc", help="remove unreferenced blobs (safe while serving)")
-    gc.add_argument("--dry-run", action="store_true", help="report what would be removed")
+    policy_commands.add_retention_parser(sub)
+    gc = sub.add_parser(
+        "gc", help="untag what retention policies let go, remove unreferenced blobs (safe while serving)"
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="report the tags, manifests and blobs that would be removed"
+    )
     gc.add_argument("--delete-untagged", action="store_true", help="also remove untagged manifests")
     gc.add_argument("--grace", type=float, default=None, help="keep blobs touched this many seconds ago")
     check = sub.add_parser(
@@ -282,7 +287,7 @@ _CLI_AUDIT = {  # (command, action) → the audit action, for commands that chan
     ("repo", "visibility"): "visibility", ("repo", "rm"): "repo-remove", ("repo", "describe"): "describe",
     ("robot", "add"): "robot-add", ("robot", "rm"): "robot-remove",
     ("webhook", "add"): "webhook-add", ("webhook", "rm"): "webhook-remove",
-    ("quota", "set"): "quota-set",
+    ("quota", "set"): "quota-set", ("retention", "set"): "retention-set", ("retention", "rm"): "retention-remove",
 }  # fmt: skip
 
 
@@ -461,6 +466,8 @@ def _command(registry: Registry, args: argparse.Namespace) -> int:
         print(f"repository {args.name} removed (run gc to free its blobs)")
     elif cmd == "quota":
         policy_commands.quota_command(registry, args, _print_table)
+    elif cmd == "retention":
+        policy_commands.retention_command(registry, args, _print_table)
     elif cmd == "gc":
         from berth.registry.gc import collect
 

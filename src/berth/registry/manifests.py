@@ -3,7 +3,8 @@
 A manifest is kept in the exact bytes the client sent (as a blob) plus a row in ``manifests`` and
 one ``manifest_refs`` row per descriptor it names. A push is refused with MANIFEST_BLOB_UNKNOWN when
 a named blob is not linked to the repository or a named child manifest is not in it; a ``subject``
-may name a manifest that does not exist yet (the spec requires accepting that).
+may name a manifest that does not exist yet (the spec requires accepting that). Immutable tags
+(``policy.immutability``) are checked here, inside the write transaction that would change them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.blobs import BlobStore
 from berth.registry.metadata import MetadataDB
+from berth.registry.policy.immutability import ImmutableTags
+from berth.registry.policy.rules import TagPolicies
 
 MAX_MANIFEST_BYTES = 8 << 20
 TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -120,6 +123,7 @@ class ManifestService:
     def __init__(self, blobs: BlobStore, db: MetadataDB) -> None:
         self._blobs = blobs
         self._db = db
+        self.immutable = ImmutableTags(db, TagPolicies(db))
 
     def resolve(self, repo: str, reference: str) -> StoredManifest:
         """The manifest a tag or digest names in ``repo``; MANIFEST_UNKNOWN if none."""
@@ -185,9 +189,10 @@ class ManifestService:
         unknown += [d.digest for d in parsed.children if not self._has_manifest(repo, d.digest)]
         if unknown and verify_references:
             raise RegistryError(ErrorCode.MANIFEST_BLOB_UNKNOWN, detail={"digests": unknown})
-        self._blobs.put_bytes(repo, digest, data)
         now = time.time()
         with self._db.write():
+            self.immutable.check_push(repo, tags, digest)  # before anything is stored
+            self._blobs.put_bytes(repo, digest, data)
             self._db.execute(
                 "INSERT OR REPLACE INTO manifests (repo, digest, media_type, size, artifact_type, subject, "
                 "annotations, created) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT created FROM manifests "
@@ -223,14 +228,18 @@ class ManifestService:
             with self._db.write():
                 if not self._has_manifest(repo, reference):
                     raise RegistryError(ErrorCode.MANIFEST_UNKNOWN)
+                self.immutable.check_delete(repo, reference)
                 self._db.execute("DELETE FROM tags WHERE repo = ? AND digest = ?", (repo, reference))
                 self._db.execute("DELETE FROM manifests WHERE repo = ? AND digest = ?", (repo, reference))
                 self._db.execute(
                     "DELETE FROM manifest_refs WHERE repo = ? AND manifest = ?", (repo, reference)
                 )
                 self._blobs.unlink(repo, reference)
-        elif self._db.execute("DELETE FROM tags WHERE repo = ? AND tag = ?", (repo, reference)) == 0:
-            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN)
+        else:
+            with self._db.write():
+                self.immutable.check_delete(repo, reference)
+                if self._db.execute("DELETE FROM tags WHERE repo = ? AND tag = ?", (repo, reference)) == 0:
+                    raise RegistryError(ErrorCode.MANIFEST_UNKNOWN)
 
     def tags(self, repo: str, *, last: str | None = None, limit: int | None = None) -> list[str]:
         """Tags in ASCII order after ``last``; at most ``limit``."""

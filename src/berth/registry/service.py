@@ -15,6 +15,7 @@ from berth.registry.manifests import ManifestService
 from berth.registry.metadata import MetadataDB
 from berth.registry.notify.store import WebhookStore
 from berth.registry.policy.quotas import Quotas
+from berth.registry.policy.rules import TagPolicies
 from berth.registry.proxy import UpstreamClient
 from berth.registry.repositories import RepositoryService
 from berth.registry.storage import paths
@@ -42,6 +43,7 @@ class Registry:
         self.blobs = BlobStore(driver, self.db, admit=self.quotas.admit)
         self.uploads = UploadService(self.blobs, self.db)
         self.manifests = ManifestService(self.blobs, self.db)
+        self.tag_policies = TagPolicies(self.db)
         visibility = "public" if config.proxy else config.default_visibility
         self.repos = RepositoryService(self.db, default_visibility=visibility)
         self.hub = Hub(self.db, self.blobs, self.manifests)
