@@ -258,6 +258,39 @@ class ManifestService:
         )
         return [dict(r) for r in rows]
 
+    def image_sizes(self, repo: str) -> dict[str, int]:
+        """Manifest digest -> bytes of what it names in ``repo``: config plus layers for an image,
+        the sum of its children's for an index (the web page's tag sizes, from metadata alone)."""
+        manifests = {
+            str(r["digest"]) for r in self._db.query("SELECT digest FROM manifests WHERE repo = ?", (repo,))
+        }
+        own: dict[str, int] = dict.fromkeys(manifests, 0)
+        children: dict[str, list[str]] = {}
+        rows = self._db.query(
+            "SELECT r.manifest, r.child, b.size FROM manifest_refs r LEFT JOIN blobs b ON b.digest = r.child "
+            "WHERE r.repo = ?",
+            (repo,),
+        )
+        for row in rows:
+            parent, child = str(row["manifest"]), str(row["child"])
+            if child in manifests:
+                children.setdefault(parent, []).append(child)
+            elif parent in own:
+                own[parent] += int(row["size"] or 0)
+        return {digest: own[digest] + sum(own.get(c, 0) for c in children.get(digest, [])) for digest in own}
+
+    def referrers_by_subject(self, repo: str) -> dict[str, list[dict[str, Any]]]:
+        """Subject digest -> its referrers in ``repo`` (digest, media_type, size, artifact_type)."""
+        rows = self._db.query(
+            "SELECT subject, digest, media_type, size, artifact_type FROM manifests "
+            "WHERE repo = ? AND subject IS NOT NULL ORDER BY digest",
+            (repo,),
+        )
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            found.setdefault(str(row["subject"]), []).append(dict(row))
+        return found
+
     def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[dict[str, Any]]:
         """Descriptors of manifests in ``repo`` whose ``subject`` is ``subject``."""
         sql = (

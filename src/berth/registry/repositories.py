@@ -80,6 +80,31 @@ class RepositoryService:
             for r in rows
         ]
 
+    def in_namespace(self, namespace: str) -> list[RepositoryInfo]:
+        """The repositories named ``NAMESPACE/…``, by name (a range of the primary key: '0' follows '/')."""
+        rows = self._db.query(
+            "SELECT name, visibility, description, created FROM repositories "
+            "WHERE name > ? AND name < ? ORDER BY name",
+            (namespace + "/", namespace + "0"),
+        )
+        return [
+            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
+            for r in rows
+        ]
+
+    def page(self, after: str, limit: int) -> list[RepositoryInfo]:
+        """At most ``limit`` repositories named after ``after``, by name (catalog pages: an index range,
+        so a page near the end costs what one at the start does)."""
+        rows = self._db.query(
+            "SELECT name, visibility, description, created FROM repositories WHERE name > ? "
+            "ORDER BY name LIMIT ?",
+            (after, limit),
+        )
+        return [
+            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
+            for r in rows
+        ]
+
     def search(
         self,
         term: str,

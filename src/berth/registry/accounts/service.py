@@ -36,6 +36,13 @@ class User:
     robot: Robot | None = None  # set for a robot$ORG+NAME account: its grants are all it may do
 
 
+@dataclass(frozen=True, slots=True)
+class Team:
+    name: str
+    members: list[str]
+    grants: list[tuple[str, str]]  # (repository or ORG/*, pull|push|admin)
+
+
 def _stamp(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
@@ -183,6 +190,20 @@ class AccountService:
             "SELECT user FROM team_members WHERE org = ? AND team = ? ORDER BY user", (org, team)
         )
         return [str(r["user"]) for r in rows]
+
+    def teams(self, org: str) -> list[Team]:
+        """The teams of ``org`` with their members and grants, by name."""
+        members: dict[str, list[str]] = {}
+        for r in self._db.query("SELECT team, user FROM team_members WHERE org = ? ORDER BY user", (org,)):
+            members.setdefault(str(r["team"]), []).append(str(r["user"]))
+        grants: dict[str, list[tuple[str, str]]] = {}
+        for r in self._db.query("SELECT team, repo, access FROM grants WHERE org = ? ORDER BY repo", (org,)):
+            grants.setdefault(str(r["team"]), []).append((str(r["repo"]), str(r["access"])))
+        names = [
+            str(r["name"])
+            for r in self._db.query("SELECT name FROM teams WHERE org = ? ORDER BY name", (org,))
+        ]
+        return [Team(name, members.get(name, []), grants.get(name, [])) for name in names]
 
     def grant(self, org: str, team: str, repo: str, access: str) -> str:
         """Give ``team`` ``access`` to ``repo`` (``app`` means ``ORG/app``; ``*`` means every repository

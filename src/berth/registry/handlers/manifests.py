@@ -122,7 +122,10 @@ def _deleted(ctx: RequestContext, name: str, reference: str) -> Target:
     return Target(name, stored.digest, stored.media_type, stored.size, reference)
 
 
-async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
+def delete_reference(ctx: RequestContext, name: str, reference: str) -> Target:
+    """Delete a tag, or a manifest by digest, for a caller already allowed to: the one path both
+    ``DELETE /v2/NAME/manifests/REF`` and the web page's delete button take (event and audit included).
+    What becomes unreferenced stays in storage until the next gc."""
     ctx.require_visible(name)
     target = _deleted(ctx, name, reference)
     ctx.registry.manifests.delete(name, reference)
@@ -130,4 +133,9 @@ async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web
     ctx.audit(
         "delete", f"{name}:{reference}" if not digests.is_reference(reference) else f"{name}@{reference}"
     )
+    return target
+
+
+async def delete_manifest(ctx: RequestContext, name: str, reference: str) -> web.StreamResponse:
+    delete_reference(ctx, name, reference)
     return web.Response(status=202, headers={"Content-Length": "0"})

@@ -13,6 +13,7 @@ from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers.context import RequestContext
 
 _MAX_PAGE = 10000
+_CATALOG_BATCH = 500
 
 
 def _page_size(ctx: RequestContext) -> int | None:
@@ -52,10 +53,17 @@ async def catalog(ctx: RequestContext) -> web.StreamResponse:
     n = _page_size(ctx)
     last = ctx.request.query.get("last") or ""
     # Filtered by the caller's live access, not the token's scopes: a catalog token names no repository.
+    # Read in batches from ``last`` on (an index range), so a page costs the same at the start and at
+    # the end of the catalog, and stop once a page and one more are found (to know a next page exists).
     user = ctx.identity.user
-    visible = [
-        r.name for r in ctx.registry.repos.all() if r.name > last and ctx.registry.policy.can_pull(user, r)
-    ]
+    want = None if n is None else n + 1
+    visible: list[str] = []
+    while want is None or len(visible) < want:
+        batch = ctx.registry.repos.page(last, _CATALOG_BATCH)
+        visible += [r.name for r in batch if ctx.registry.policy.can_pull(user, r)]
+        if len(batch) < _CATALOG_BATCH:
+            break
+        last = batch[-1].name
     headers = {}
     if n is not None and len(visible) > n:
         visible = visible[:n]

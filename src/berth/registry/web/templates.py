@@ -4,7 +4,7 @@ except a README, which ``hub.readme.render`` made safe HTML."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote, urlencode
 
@@ -27,6 +27,13 @@ border-bottom:1px solid #e4e7ec;font-size:.92rem;vertical-align:top}code{font-si
 user-select:all;margin:.8rem 0;overflow-x:auto}details{margin:.2rem 0}.error{color:#8a1c1c}
 .nowrap{white-space:nowrap}td.muted{overflow-wrap:anywhere}
 .stats{display:flex;gap:1rem;align-items:center}.stats form{margin:0}
+.filter{display:flex;gap:.5rem;margin:.4rem 0 .8rem}.filter input{flex:1;max-width:24rem;padding:.4rem}
+th a{color:#1d3557;text-decoration:none}th a:hover{text-decoration:underline}
+.danger,button.danger{background:#b42318}a.danger{color:#fff;text-decoration:none}
+.small{font-size:.8rem;padding:.2rem .5rem}.notice{background:#ecfdf3;border:1px solid #abefc6;
+border-radius:6px;padding:.6rem 1rem}.warn{background:#fffaeb;border:1px solid #fedf89;border-radius:6px;
+padding:.6rem 1rem}.meter{background:#e4e7ec;border-radius:4px;height:.6rem;max-width:24rem}
+.meter span{display:block;height:100%;border-radius:4px;background:#457b9d}
 .readme{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.2rem 1.2rem;margin:1rem 0;
 overflow-x:auto}
 """
@@ -94,7 +101,7 @@ def _sort_links(query: str, sort: str) -> str:
     return f'<p class="muted sort">Sort: {" · ".join(links)}</p>'
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
@@ -103,8 +110,8 @@ def index_body(query: str, repos: list[RepoRow], total: int, sort: str = "") -> 
         f'<div class="repo"><a href="/r/{quote(r.name)}">{h(r.name)}</a>'
         f'<span class="badge {h(r.visibility)}">{h(r.visibility)}</span>'
         f'<div class="muted">{h(r.description) or "&nbsp;"}</div>'
-        f'<div class="muted">{_plural(r.tags, "tag")} · ★ {_plural(r.stars, "star")} · '
-        f"{_plural(r.pulls, 'pull')} · updated {h(when(r.updated))}</div></div>"
+        f'<div class="muted">{plural(r.tags, "tag")} · ★ {plural(r.stars, "star")} · '
+        f"{plural(r.pulls, 'pull')} · updated {h(when(r.updated))}</div></div>"
         for r in repos
     )
     heading = f"Results for “{h(query)}”" if query else "Repositories"
@@ -117,128 +124,6 @@ def index_body(query: str, repos: list[RepoRow], total: int, sort: str = "") -> 
         + '<button type="submit">Search</button></form>'
         f'<h2>{heading} <span class="muted">({total})</span></h2>{_sort_links(query, sort)}{rows}{empty}'
     )
-
-
-@dataclass(slots=True)
-class LayerRow:
-    digest: str
-    media_type: str
-    size: int
-
-
-@dataclass(slots=True)
-class TagRow:
-    tag: str
-    digest: str
-    media_type: str
-    size: int
-    created: str
-    platform: str
-    layers: list[LayerRow] = field(default_factory=list)
-    children: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _short_type(media_type: str) -> str:
-    return media_type.removeprefix("application/vnd.")
-
-
-def _tag_details(t: TagRow) -> str:
-    if t.children:
-        items = "".join(f"<li>{h(p)} <code>{h(d)}</code></li>" for p, d in t.children)
-        return f"<details><summary>{len(t.children)} platforms</summary><ul>{items}</ul></details>"
-    items = "".join(
-        f'<tr><td><code title="{h(layer.digest)}">{h(layer.digest[:19])}…</code></td>'
-        f'<td class="nowrap">{h(human_size(layer.size))}</td>'
-        f'<td class="muted" title="{h(layer.media_type)}">{h(_short_type(layer.media_type))}</td></tr>'
-        for layer in t.layers
-    )
-    return (
-        f"<details><summary>{len(t.layers)} layer{'s' if len(t.layers) != 1 else ''}</summary>"
-        f"<table><tr><th>Layer digest</th><th>Size</th><th>Media type</th></tr>{items}</table></details>"
-    )
-
-
-@dataclass(slots=True)
-class RepoPage:
-    name: str
-    visibility: str
-    description: str
-    readme_html: str
-    stars: int
-    pulls: int
-    starred: bool | None  # None: the viewer is not signed in (no star button)
-
-
-def _star_button(repo: RepoPage) -> str:
-    if repo.starred is None:
-        return ""
-    action, label = ("unstar", "★ Unstar") if repo.starred else ("star", "☆ Star")
-    return (
-        f'<form method="post" action="/star/{quote(repo.name)}">'
-        f'<input type="hidden" name="action" value="{action}">'
-        f'<button type="submit" class="star">{label}</button></form>'
-    )
-
-
-def repo_body(repo: RepoPage, host: str, tags: list[TagRow]) -> str:
-    first = tags[0].tag if tags else "latest"
-    rows = "".join(
-        f'<tr id="tag-{h(t.tag)}"><td><b>{h(t.tag)}</b></td>'
-        f'<td><code title="{h(t.digest)}">{h(t.digest[:19])}…</code></td>'
-        f'<td class="nowrap">{h(human_size(t.size))}</td><td class="nowrap">{h(t.created)}</td>'
-        f"<td>{h(t.platform)}</td>"
-        f"<td>{_tag_details(t)}</td></tr>"
-        for t in tags
-    )
-    table = (
-        "<table><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Created</th><th>Platform</th><th>Layers</th></tr>"
-        f"{rows}</table>"
-        if tags
-        else '<p class="muted">No tags yet.</p>'
-    )
-    return (
-        f'<h1>{h(repo.name)}<span class="badge {h(repo.visibility)}">{h(repo.visibility)}</span></h1>'
-        f'<p class="muted">{h(repo.description)}</p>'
-        f'<div class="stats"><span class="stars">★ {_plural(repo.stars, "star")}</span>'
-        f'<span class="pulls">{_plural(repo.pulls, "pull")}</span>{_star_button(repo)}</div>'
-        f'<div class="pull" aria-label="Pull command">docker pull {h(host)}/{h(repo.name)}:{h(first)}</div>'
-        f"<h2>Tags</h2>{table}"
-        + (f'<h2>README</h2><div class="readme">{repo.readme_html}</div>' if repo.readme_html else "")
-    )
-
-
-@dataclass(slots=True)
-class HookRow:
-    id: str
-    target: str
-    url: str
-    events: str
-    pending: int
-    deliveries: list[tuple[float, str, int, str]]  # time, event, attempt, result (status or error)
-
-
-def webhooks_section(hooks: list[HookRow]) -> str:
-    """The webhooks a repository's owners see on its page, with their last deliveries."""
-    if not hooks:
-        return ""
-    parts = []
-    for hook in hooks:
-        attempts = "".join(
-            f'<tr><td class="nowrap">{h(stamp(at))}</td><td>{h(event)}</td><td>{h(attempt)}</td>'
-            f'<td class="muted">{h(result)}</td></tr>'
-            for at, event, attempt, result in reversed(hook.deliveries)
-        )
-        log = (
-            f"<table><tr><th>Time</th><th>Event</th><th>Attempt</th><th>Result</th></tr>{attempts}</table>"
-            if attempts
-            else '<p class="muted">No deliveries yet.</p>'
-        )
-        parts.append(
-            f'<div class="repo" id="hook-{h(hook.id)}"><b>{h(hook.url)}</b>'
-            f'<p class="muted">{h(hook.id)} · {h(hook.events)} of {h(hook.target)} · '
-            f"{h(hook.pending)} pending</p>{log}</div>"
-        )
-    return "<h2>Webhooks</h2>" + "".join(parts)
 
 
 def stamp(timestamp: float) -> str:
