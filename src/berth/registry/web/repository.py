@@ -121,7 +121,7 @@ def _delete_links(name: str, t: TagRow) -> str:
     tag_url = f"/delete/{quote(name)}?{urlencode({'reference': t.tag})}"
     digest_url = f"/delete/{quote(name)}?{urlencode({'reference': t.digest})}"
     return (
-        f'<a class="button danger small delete-tag" href="{h(tag_url)}">Delete tag</a> '
+        f'<a class="button danger small delete-tag" href="{h(tag_url)}">Delete tag</a>'
         f'<a class="button danger small delete-manifest" href="{h(digest_url)}">Delete manifest</a>'
     )
 
@@ -151,13 +151,14 @@ def _tags_table(repo: RepoPage, view: TagView, tags: list[TagRow]) -> str:
         return '<p class="muted">No tags yet.</p>'
     rows = "".join(
         f'<tr id="tag-{h(t.tag)}" class="tag"><td class="name"><b>{h(t.tag)}</b></td>'
-        f'<td><code class="digest" title="{h(t.digest)}">{h(t.digest[:19])}…</code></td>'
+        f'<td><code class="digest" title="{h(t.digest)}">{h(_short(t.digest))}</code></td>'
         f'<td class="nowrap size">{h(human_size(t.size))}</td>'
-        f'<td class="nowrap pushed">{h(when(t.pushed))}</td>'
-        f'<td class="nowrap pulled">{h(when(t.pulled))} <span class="muted">({plural(t.pulls, "pull")})</span></td>'
+        f'<td class="pushed">{h(when(t.pushed))}</td>'
+        f'<td class="pulled">{h(when(t.pulled) if t.pulled else "never")}'
+        f'<br><span class="muted">{plural(t.pulls, "pull")}</span></td>'
         f'<td class="nowrap">{h(t.created)}</td><td class="platform">{h(t.platform)}</td>'
         f"<td>{_platforms(t) if t.children else _layers(t)}{_referrers(t)}</td>"
-        + (f'<td class="nowrap">{_delete_links(repo.name, t)}</td>' if repo.can_delete else "")
+        + (f'<td class="actions"><div>{_delete_links(repo.name, t)}</div></td>' if repo.can_delete else "")
         + "</tr>"
         for t in tags
     )
@@ -173,7 +174,7 @@ def _tags_table(repo: RepoPage, view: TagView, tags: list[TagRow]) -> str:
         f"{plural(view.total, 'tag')} in all</p>"
     )
     empty = f'<p class="muted">No tag matches “{h(view.query)}”.</p>' if not tags else ""
-    return f'{shown}<table class="tags">{head}{rows}</table>{empty}'
+    return f'{shown}<div class="scroll"><table class="tags">{head}{rows}</table></div>{empty}'
 
 
 def _star_button(repo: RepoPage) -> str:

@@ -13,7 +13,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;col
 header{background:#1d3557;color:#fff;padding:.8rem 1.5rem;display:flex;align-items:center;gap:1.5rem}
 header a{color:#fff;text-decoration:none}header .brand{font-weight:700;font-size:1.2rem}
 header form{margin:0}header .who{margin-left:auto;display:flex;gap:.8rem;align-items:center}
-main{max-width:72rem;margin:1.5rem auto;padding:0 1rem}
+main{max-width:90rem;margin:1.5rem auto;padding:0 1rem}
 .search{display:flex;gap:.5rem;margin-bottom:1.2rem}.search input{flex:1;padding:.55rem;font-size:1rem}
 button,.button{padding:.5rem .9rem;border:0;border-radius:4px;background:#457b9d;color:#fff;
 cursor:pointer;font-size:.95rem}
@@ -30,7 +30,9 @@ user-select:all;margin:.8rem 0;overflow-x:auto}details{margin:.2rem 0}.error{col
 .filter{display:flex;gap:.5rem;margin:.4rem 0 .8rem}.filter input{flex:1;max-width:24rem;padding:.4rem}
 th a{color:#1d3557;text-decoration:none}th a:hover{text-decoration:underline}
 .danger,button.danger{background:#b42318}a.danger{color:#fff;text-decoration:none}
-.small{font-size:.8rem;padding:.2rem .5rem}.notice{background:#ecfdf3;border:1px solid #abefc6;
+.confirm-delete{margin-right:.8rem}.small{font-size:.78rem;padding:.2rem .45rem;white-space:nowrap}
+.actions div{display:flex;flex-direction:column;gap:.3rem;text-align:center}details.referrers li{overflow-wrap:anywhere}
+.scroll{overflow-x:auto}table.tags td.pushed,table.tags td.pulled{min-width:7.5rem}.notice{background:#ecfdf3;border:1px solid #abefc6;
 border-radius:6px;padding:.6rem 1rem}.warn{background:#fffaeb;border:1px solid #fedf89;border-radius:6px;
 padding:.6rem 1rem}.meter{background:#e4e7ec;border-radius:4px;height:.6rem;max-width:24rem}
 .meter span{display:block;height:100%;border-radius:4px;background:#457b9d}
