@@ -15,6 +15,7 @@ from berth.registry.handlers import web as web_pages
 from berth.registry.handlers.context import REGISTRY_KEY
 from berth.registry.handlers.events import WORKER_KEY
 from berth.registry.hub.pulls import FLUSH_SECONDS
+from berth.registry.metrics import instrument
 from berth.registry.notify.worker import DeliveryWorker
 from berth.registry.service import Registry
 
@@ -31,6 +32,7 @@ def build_app(registry: Registry) -> web.Application:
     app.router.add_route("GET", "/v1/_ping", search.ping)
     app.router.add_route("GET", "/v1/search", search.search)
     hub_api.add_routes(app)
+    metrics = instrument(app, registry)  # before the web pages' catch-all routes
     web_pages.add_routes(app)
 
     async def close_upstream(_: web.Application) -> None:
@@ -38,7 +40,9 @@ def build_app(registry: Registry) -> web.Application:
             await registry.upstream.close()
 
     app.on_cleanup.append(close_upstream)
-    app[WORKER_KEY] = DeliveryWorker(registry.webhooks, registry.config.notifications)
+    app[WORKER_KEY] = DeliveryWorker(
+        registry.webhooks, registry.config.notifications, on_outcome=metrics.delivery
+    )
     app.cleanup_ctx.append(_deliver_webhooks)
     app.cleanup_ctx.append(_flush_pull_counts)
     return app

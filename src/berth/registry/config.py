@@ -9,12 +9,14 @@ tls:      {certificate: FILE, key: FILE}       # serve HTTPS
 addr:     HOST:PORT                            # default for `serve --addr`
 gc:       {grace_seconds: 3600}                # blobs touched this recently are never collected
 proxy:    {remote_url: URL, username: U, password: P}   # pull-through cache of another registry
+metrics:  {enabled: true, allow: [127.0.0.0/8, ::1/128]}   # who may GET /metrics
 notifications: {attempts: 5, backoff: 1.0, backoff_max: 300, timeout: 10}
                                                # webhook retries: backoff doubles after each failure
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,15 @@ from berth.registry.proxy import ProxyConfig
 
 DEFAULT_ROOT = Path("/var/lib/berth-registry")
 DEFAULT_ADDR = "127.0.0.1:5000"
+_LOOPBACK = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """The ``metrics:`` section: whether ``/metrics`` is served, and to which client networks."""
+
+    enabled: bool = True
+    allow: tuple[str, ...] = _LOOPBACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,7 @@ class RegistryConfig:
     login_window: float = 300.0  # seconds a failure counts (and the longest lock-out)
     proxy: ProxyConfig | None = None
     notifications: DeliveryPolicy = DeliveryPolicy()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:
@@ -83,6 +95,26 @@ def _notifications(section: dict[str, Any]) -> DeliveryPolicy:
     return policy
 
 
+def _metrics(section: dict[str, Any]) -> MetricsSettings:
+    unknown = set(section) - {"enabled", "allow"}
+    if unknown:
+        raise InvalidArgument(f"config: unknown metrics key {sorted(unknown)[0]!r}")
+    enabled = section.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidArgument("config: metrics.enabled must be true or false")
+    allow = section.get("allow", list(_LOOPBACK))
+    if not isinstance(allow, list) or not all(isinstance(net, str) for net in allow):
+        raise InvalidArgument(
+            "config: metrics.allow must be a list of networks (127.0.0.0/8, 10.0.0.0/8, ::1/128)"
+        )
+    for net in allow:
+        try:
+            ipaddress.ip_network(net)
+        except ValueError as exc:
+            raise InvalidArgument(f"config: metrics.allow: {exc}") from exc
+    return MetricsSettings(enabled=enabled, allow=tuple(allow))
+
+
 def load(root: Path, path: Path | None) -> RegistryConfig:
     """Defaults, overridden by the YAML file at ``path`` if given; InvalidArgument names a bad key."""
     if path is None:
@@ -93,8 +125,8 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         raise InvalidArgument(f"cannot read config {path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidArgument(f"config {path}: top level must be a mapping")
-    storage, auth, tls, gc, proxy, notifications = (
-        _section(doc, k) for k in ("storage", "auth", "tls", "gc", "proxy", "notifications")
+    storage, auth, tls, gc, proxy, notifications, metrics = (
+        _section(doc, k) for k in ("storage", "auth", "tls", "gc", "proxy", "notifications", "metrics")
     )
     visibility = str(doc.get("default_visibility", "private"))
     if visibility not in ("public", "private"):
@@ -118,4 +150,5 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         bcrypt_rounds=int(auth.get("bcrypt_rounds", 12)),
         proxy=_proxy(proxy),
         notifications=_notifications(notifications),
+        metrics=_metrics(metrics),
     )

@@ -33,6 +33,10 @@ from berth.registry.service import Registry
 from berth.registry.storage import paths
 
 # ?1 is the blob digest, ?2 the grace cutoff (unix time).
+# ``meta`` keys with the totals of every real run, for the registry's /metrics (any replica reads them)
+GC_TOTALS = ("gc.runs", "gc.blobs", "gc.manifests", "gc.bytes")
+GC_LAST_RUN = "gc.last_run"
+
 _LIVE_SQL = """
     SELECT 1 FROM manifests WHERE digest = ?1
     UNION ALL SELECT 1 FROM manifest_refs WHERE child = ?1
@@ -142,6 +146,7 @@ def collect(
         ]
     else:
         report.uploads = registry.uploads.purge(stale)
+        _record(registry, report)
     return report
 
 
@@ -201,6 +206,20 @@ def _drop_stale_links(registry: Registry, cutoff: float, *, dry_run: bool) -> li
                 registry.blobs.unlink(repo, digest)
                 dropped.append((repo, digest))
     return dropped
+
+
+def _record(registry: Registry, report: GCReport) -> None:
+    """Add this run's removals to the totals in ``meta``."""
+    added = dict(zip(GC_TOTALS, (1, len(report.blobs), len(report.manifests), report.freed), strict=True))
+    with registry.db.write():
+        for key, amount in added.items():
+            registry.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", (key,))
+            registry.db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?", (amount, key)
+            )
+        registry.db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (GC_LAST_RUN, repr(time.time()))
+        )
 
 
 def _sweep(registry: Registry, digest: str, cutoff: float) -> bool:

@@ -205,7 +205,15 @@ async def _serve(registry: Registry, addr: str) -> None:
     if cfg.tls_certificate and cfg.tls_key:
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_ctx.load_cert_chain(cfg.tls_certificate, cfg.tls_key)
-    runner = web.AppRunner(build_app(registry), access_log=None, handle_signals=False)
+    from berth.registry.metrics import MetricsAccessLogger
+
+    # the access "log" is the metrics' request counter (nothing is written to a log)
+    runner = web.AppRunner(
+        build_app(registry),
+        access_log=logging.getLogger("berth.registry.access"),
+        access_log_class=MetricsAccessLogger,
+        handle_signals=False,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()

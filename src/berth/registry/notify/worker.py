@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -41,9 +42,17 @@ class DeliveryPolicy:
 
 
 class DeliveryWorker:
-    def __init__(self, store: WebhookStore, policy: DeliveryPolicy) -> None:
+    def __init__(
+        self,
+        store: WebhookStore,
+        policy: DeliveryPolicy,
+        *,
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_outcome`` hears how each attempt ended: delivered, retry or failed (given up)."""
         self._store = store
         self._policy = policy
+        self._on_outcome = on_outcome or (lambda _outcome: None)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
 
@@ -114,8 +123,11 @@ class DeliveryWorker:
         self._store.log(delivery, status, "" if ok else error)
         if ok:
             self._store.done(delivery)
+            self._on_outcome("delivered")
         elif delivery.attempt >= self._policy.attempts:
             log.warning("webhook %s: giving up after %d attempts: %s", hook.id, delivery.attempt, error)
             self._store.done(delivery)
+            self._on_outcome("failed")
         else:
             self._store.retry(delivery, self._policy.delay(delivery.attempt))
+            self._on_outcome("retry")
