@@ -44,6 +44,9 @@ class DaemonConfig:
     seccomp_profile: str = "builtin"  # "builtin" (Docker's default), "unconfined", or a profile's path
     ip_forward: bool = True  # turn on net.ipv4.ip_forward for bridge networks (Docker's --ip-forward)
     ip_masq: bool = True  # masquerade bridge networks' traffic to the outside (Docker's --ip-masq)
+    metrics_addr: str = (
+        ""  # HOST:PORT of the Prometheus /metrics listener (dockerd's --metrics-addr); "": none
+    )
     cleanup: bool = False  # remove Berth's host state (its nftables table, bridges) and exit
     # the build cache's GC after each build (``builder.gc`` in the file; sizes in bytes, 0: unset —
     # with all three unset, the reserved space is 10% of the data root's filesystem)
@@ -112,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
         ("--ip-masq", "masquerade containers' outbound traffic to the host's address (default true)"),
     ):
         p.add_argument(flag, type=_go_bool, nargs="?", const=True, metavar="true|false", help=text)
+    p.add_argument("--metrics-addr", help="HOST:PORT to serve Prometheus metrics on (/metrics); default none")
     p.add_argument(
         "--cleanup",
         action="store_true",
@@ -169,7 +173,17 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     config.data_root = Path(config.data_root).absolute()
     config.exec_root = Path(config.exec_root).absolute()
     _check_tls(config)
+    if config.metrics_addr:
+        metrics_address(config.metrics_addr)
     return config
+
+
+def metrics_address(addr: str) -> tuple[str, int]:
+    """``--metrics-addr HOST:PORT`` as (host, port); InvalidArgument for anything else."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidArgument(f"invalid --metrics-addr {addr!r}: use HOST:PORT, as 127.0.0.1:9323")
+    return host.strip("[]"), int(port)
 
 
 def seccomp_profile_text(config: DaemonConfig) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from berth.daemon.config import DaemonConfig
+from berth.daemon.config import DaemonConfig, metrics_address
 from berth.daemon.server.app import make_app
 from berth.daemon.tls import TLSSite
 from berth.daemon.wiring import Services, build_services
@@ -109,6 +109,25 @@ async def _serve(config: DaemonConfig, services: Services) -> None:
     firewall_task = loop.create_task(_keep_firewall(services))
     check_task = loop.create_task(_quick_check(services))  # beside serving: the socket is not held up
     app = make_app(services)
+    async with contextlib.AsyncExitStack() as stack:
+        if config.metrics_addr:
+            # imported only here: prometheus_client costs berthd's start ~20 ms when nobody asked
+            from berth.daemon.metrics import serve_metrics
+
+            host, port = metrics_address(config.metrics_addr)
+            await stack.enter_async_context(serve_metrics(services, app, host, port))
+            log.info("metrics on http://%s:%d/metrics", host, port)
+        await _serve_api(config, services, app, firewall_task, check_task)
+
+
+async def _serve_api(
+    config: DaemonConfig,
+    services: Services,
+    app: web.Application,
+    firewall_task: asyncio.Task[None],
+    check_task: asyncio.Task[None],
+) -> None:
+    loop = asyncio.get_running_loop()
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     sites: list[web.BaseSite] = []

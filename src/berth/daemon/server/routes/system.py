@@ -95,7 +95,7 @@ def _mem_total() -> int:
     return 0
 
 
-def _os_name() -> str:
+def os_name() -> str:
     try:
         with open("/etc/os-release") as f:
             for line in f:
@@ -136,7 +136,7 @@ async def _info(request: web.Request, services: Services) -> web.Response:
         "CgroupVersion": services.cgroup_version,
         "NEventsListener": 0,
         "KernelVersion": _kernel(),
-        "OperatingSystem": _os_name(),
+        "OperatingSystem": os_name(),
         "OSVersion": "",
         "OSType": "linux",
         "Architecture": platform.machine(),
