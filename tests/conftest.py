@@ -4,9 +4,13 @@ each test's report is kept on its item (``item.failed``) so fixtures can add evi
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from berth.testing.ceph import CephCluster, start_ceph
 
 TEST_TMP_MARK = "berth-test-"
 
@@ -44,3 +48,21 @@ def no_leaked_mounts() -> object:
     leaked = sorted(set(_leaked_mounts()) - before)
     if leaked:
         pytest.fail(f"tests leaked mounts: {leaked}")
+
+
+@pytest.fixture(scope="session")
+def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
+    """One real Ceph (mon, memstore osd, radosgw) for the whole run: started on first use (~12 s)."""
+    cluster = start_ceph(tmp_path_factory.mktemp("ceph"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def s3_bucket(ceph: CephCluster) -> str:
+    """A new, empty bucket on the session's radosgw."""
+    name = f"berth-{uuid.uuid4().hex[:20]}"
+    ceph.create_bucket(name)
+    return name
