@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +18,19 @@ _SMALL_PART = 5 << 20  # S3's smallest part: multipart paths run with a few MiB 
 
 
 @pytest.fixture(params=["filesystem", "inmemory", "s3"])
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageDriver]:
     if request.param == "s3":  # the real radosgw of the session's one-node Ceph
         ceph: CephCluster = request.getfixturevalue("ceph")
         bucket: str = request.getfixturevalue("s3_bucket")
-        return S3Driver(s3_settings(ceph, bucket, part_size=_SMALL_PART))
+        s3 = S3Driver(s3_settings(ceph, bucket, part_size=_SMALL_PART))
+        yield s3
+        s3.close()
+        return
     factories: dict[str, DriverFactory] = {
         "filesystem": lambda root: FilesystemDriver(root / "storage"),
         "inmemory": lambda root: InMemoryDriver(),
     }
-    return factories[request.param](tmp_path)
+    yield factories[request.param](tmp_path)
 
 
 def test_put_get_and_replace(driver: StorageDriver) -> None:

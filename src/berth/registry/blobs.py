@@ -17,6 +17,7 @@ from typing import BinaryIO
 from berth.registry.metadata import MetadataDB
 from berth.registry.storage import paths
 from berth.registry.storage.driver import StorageDriver
+from berth.registry.storage.s3 import S3Driver
 
 # A HEAD/GET refreshes a blob's ``touched`` time at most this often (gc keeps recently touched blobs).
 _TOUCH_EVERY = 60.0
@@ -32,10 +33,18 @@ def _admit_all(repo: str, digest: str, size: int) -> None:
 class BlobStore:
     """Blobs in a StorageDriver, indexed by the ``blobs`` and ``repo_blobs`` tables."""
 
-    def __init__(self, driver: StorageDriver, db: MetadataDB, *, admit: Admission = _admit_all) -> None:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        db: MetadataDB,
+        *,
+        admit: Admission = _admit_all,
+        redirect: Callable[[str], str] | None = None,
+    ) -> None:
         self.driver = driver
         self.db = db
         self._admit = admit
+        self._redirect = redirect  # storage.s3.redirect: a presigned URL for a blob's driver path
 
     def size(self, digest: str) -> int | None:
         """Size of a published blob anywhere in the registry, or None."""
@@ -109,6 +118,15 @@ class BlobStore:
     def get_bytes(self, digest: str) -> bytes:
         """The whole content of a (small) blob; PathNotFound if its bytes are gone."""
         return self.driver.get_content(paths.blob_data(digest))
+
+    def redirect_url(self, digest: str) -> str | None:
+        """Where a client may fetch the blob's bytes straight from the object store (None: from us)."""
+        return None if self._redirect is None else self._redirect(paths.blob_data(digest))
+
+    @property
+    def remote(self) -> bool:
+        """The driver's calls wait on the network: the async layer runs them in threads."""
+        return isinstance(self.driver, S3Driver)
 
     def local_path(self, digest: str) -> Path | None:
         return self.driver.local_path(paths.blob_data(digest))

@@ -1,6 +1,9 @@
 """RegistryConfig: the ``--config`` YAML file, with defaults for everything.
 
-storage:  {driver: filesystem | inmemory}      # filesystem lives under --root/storage
+storage:  {driver: filesystem | inmemory | s3,  # filesystem lives under --root/storage
+           s3: {endpoint: URL, region: R, bucket: B, access_key: K, secret_key: S,
+                path_style: true, redirect: false}}
+                                               # keys (and region, endpoint) also from AWS_* variables
 auth:     {service: berth-registry, token_ttl: 300, realm: URL, bcrypt_rounds: 12,
           login_attempts: 5, login_window: 300}
                                                    # realm defaults to the request's scheme://host/token
@@ -17,6 +20,8 @@ notifications: {attempts: 5, backoff: 1.0, backoff_max: 300, timeout: 10}
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ import yaml
 from berth.errors import InvalidArgument
 from berth.registry.notify.worker import DeliveryPolicy
 from berth.registry.proxy import ProxyConfig
+from berth.registry.storage.s3 import S3Settings
 
 DEFAULT_ROOT = Path("/var/lib/berth-registry")
 DEFAULT_ADDR = "127.0.0.1:5000"
@@ -44,6 +50,7 @@ class MetricsSettings:
 class RegistryConfig:
     root: Path = DEFAULT_ROOT
     storage_driver: str = "filesystem"
+    s3: S3Settings | None = None
     service: str = "berth-registry"
     token_ttl: int = 300
     realm: str | None = None
@@ -115,6 +122,39 @@ def _metrics(section: dict[str, Any]) -> MetricsSettings:
     return MetricsSettings(enabled=enabled, allow=tuple(allow))
 
 
+_S3_KEYS = {"endpoint", "region", "bucket", "access_key", "secret_key", "path_style", "redirect"}
+
+
+def _s3(section: dict[str, Any], env: Mapping[str, str]) -> S3Settings:
+    """``storage.s3``; what it leaves out comes from AWS_* variables (as boto3 reads them)."""
+    unknown = set(section) - _S3_KEYS
+    if unknown:
+        raise InvalidArgument(f"config: unknown storage.s3 key {sorted(unknown)[0]!r}")
+    bucket = section.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        raise InvalidArgument("config: storage.s3.bucket is required")
+    endpoint = section.get("endpoint") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint is not None and not str(endpoint).startswith(("http://", "https://")):
+        raise InvalidArgument("config: storage.s3.endpoint must be an http:// or https:// URL")
+    access_key = section.get("access_key") or env.get("AWS_ACCESS_KEY_ID")
+    secret_key = section.get("secret_key") or env.get("AWS_SECRET_ACCESS_KEY")
+    if bool(access_key) != bool(secret_key):
+        raise InvalidArgument("config: storage.s3 needs both access_key and secret_key (or neither)")
+    for flag in ("path_style", "redirect"):
+        if flag in section and not isinstance(section[flag], bool):
+            raise InvalidArgument(f"config: storage.s3.{flag} must be true or false")
+    region = section.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return S3Settings(
+        bucket=bucket,
+        endpoint=str(endpoint) if endpoint else None,
+        region=str(region),
+        access_key=str(access_key) if access_key else None,
+        secret_key=str(secret_key) if secret_key else None,
+        path_style=bool(section.get("path_style", True)),
+        redirect=bool(section.get("redirect", False)),
+    )
+
+
 def load(root: Path, path: Path | None) -> RegistryConfig:
     """Defaults, overridden by the YAML file at ``path`` if given; InvalidArgument names a bad key."""
     if path is None:
@@ -132,11 +172,17 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
     if visibility not in ("public", "private"):
         raise InvalidArgument(f"config: default_visibility must be public or private, not {visibility!r}")
     driver = str(storage.get("driver", "filesystem"))
-    if driver not in ("filesystem", "inmemory"):
+    if driver not in ("filesystem", "inmemory", "s3"):
         raise InvalidArgument(f"config: unknown storage driver {driver!r}")
+    unknown_storage = set(storage) - {"driver", "s3"}
+    if unknown_storage:
+        raise InvalidArgument(f"config: unknown storage key {sorted(unknown_storage)[0]!r}")
+    if "s3" in storage and driver != "s3":
+        raise InvalidArgument(f"config: storage.s3 is set but storage.driver is {driver!r}")
     return RegistryConfig(
         root=root,
         storage_driver=driver,
+        s3=_s3(_section(storage, "s3"), os.environ) if driver == "s3" else None,
         service=str(auth.get("service", "berth-registry")),
         token_ttl=int(auth.get("token_ttl", 300)),
         login_attempts=int(auth.get("login_attempts", 5)),

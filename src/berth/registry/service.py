@@ -22,6 +22,7 @@ from berth.registry.storage import paths
 from berth.registry.storage.driver import StorageDriver
 from berth.registry.storage.filesystem import FilesystemDriver
 from berth.registry.storage.inmemory import InMemoryDriver
+from berth.registry.storage.s3 import S3Driver
 from berth.registry.uploads import UploadService
 
 
@@ -31,16 +32,19 @@ class Registry:
     def __init__(self, config: RegistryConfig, *, driver: StorageDriver | None = None) -> None:
         self.config = config
         config.root.mkdir(parents=True, exist_ok=True)
+        redirect = None
         if driver is None:
-            driver = (
-                InMemoryDriver()
-                if config.storage_driver == "inmemory"
-                else FilesystemDriver(config.root / paths.STORAGE_DIR)
-            )
+            if config.s3 is not None:
+                s3 = S3Driver(config.s3)
+                driver, redirect = s3, (s3.presigned_url if config.s3.redirect else None)
+            elif config.storage_driver == "inmemory":
+                driver = InMemoryDriver()
+            else:
+                driver = FilesystemDriver(config.root / paths.STORAGE_DIR)
         self.driver = driver
         self.db = MetadataDB(config.root / paths.DATABASE_FILE)
         self.quotas = Quotas(self.db)
-        self.blobs = BlobStore(driver, self.db, admit=self.quotas.admit)
+        self.blobs = BlobStore(driver, self.db, admit=self.quotas.admit, redirect=redirect)
         self.uploads = UploadService(self.blobs, self.db)
         self.manifests = ManifestService(self.blobs, self.db)
         self.tag_policies = TagPolicies(self.db)
@@ -72,3 +76,5 @@ class Registry:
             self.hub.pulls.flush()  # counts pending since the last periodic flush
         finally:
             self.db.close()
+            if isinstance(self.driver, S3Driver):
+                self.driver.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from berth.registry.storage import paths
 from berth.registry.storage.driver import StorageFull
 
 _HASH_CHUNK = 4 << 20
+_REMOTE_BATCH = 4 << 20  # bytes handed to an object store's writer per thread hop
 
 
 @dataclass(slots=True)
@@ -83,8 +85,13 @@ class UploadService:
         held is free again, and the client starts the upload over.
         """
         self._check(repo, upload_id)
+        remote = self._blobs.remote
         async with self._lock(upload_id):
-            writer = self._blobs.driver.writer(paths.upload_data(upload_id), append=True)
+            open_writer = functools.partial(
+                self._blobs.driver.writer, paths.upload_data(upload_id), append=True
+            )
+            writer = await asyncio.to_thread(open_writer) if remote else open_writer()
+            batch = bytearray()
             try:
                 if start is not None and start != writer.size:
                     raise RegistryError(
@@ -102,18 +109,34 @@ class UploadService:
                 # Hashing and os.write run inline on the loop: both are fast for large chunks (sha256
                 # releases the GIL, writes go to the page cache), and measuring showed that handing
                 # chunks to a thread cost more than it saved.
+                # An object store's writer sends parts over the network: it gets batches of
+                # _REMOTE_BATCH in a thread, so the loop keeps serving while a part goes out.
                 async for chunk in chunks:
-                    writer.write(chunk)
                     if hashing is not None:
                         hashing.hasher.update(chunk)
                         hashing.offset += len(chunk)
+                    if not remote:
+                        writer.write(chunk)
+                        continue
+                    batch += chunk
+                    if len(batch) >= _REMOTE_BATCH:
+                        await asyncio.to_thread(writer.write, bytes(batch))
+                        batch.clear()
+                if batch:
+                    await asyncio.to_thread(writer.write, bytes(batch))
+                    batch.clear()
+                if remote:
+                    await asyncio.to_thread(writer.close)
                 return writer.size
             except StorageFull:
-                writer.cancel()
+                batch.clear()
+                await asyncio.to_thread(writer.cancel) if remote else writer.cancel()
                 self._close(upload_id)
                 raise
             finally:
-                writer.close()
+                if batch:  # the client went away mid-request: keep what arrived (the upload resumes)
+                    await asyncio.to_thread(writer.write, bytes(batch))
+                await asyncio.to_thread(writer.close) if remote else writer.close()
 
     async def finish(self, repo: str, upload_id: str, expected: str) -> int:
         """Verify the whole upload against ``expected`` and publish it; returns its size.

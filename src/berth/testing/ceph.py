@@ -66,7 +66,10 @@ class CephCluster:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
         )
-        client.create_bucket(Bucket=name)
+        try:
+            client.create_bucket(Bucket=name)
+        finally:
+            client.close()
 
     def stop(self) -> None:
         """SIGTERM each daemon (newest first), SIGKILL after 3 s."""
@@ -190,7 +193,8 @@ def _rgw_up(endpoint: str) -> bool:
     try:
         with urllib.request.urlopen(endpoint, timeout=2):
             return True
-    except urllib.error.HTTPError:
+    except urllib.error.HTTPError as answer:
+        answer.close()
         return True  # any S3 answer (403 for anonymous) means it serves
     except OSError:
         return False

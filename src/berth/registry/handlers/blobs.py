@@ -34,21 +34,30 @@ async def get_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamRes
     if ctx.request.method == "HEAD":
         headers["Content-Length"] = str(size)
         return web.Response(status=200, headers=headers)
+    redirect = ctx.registry.blobs.redirect_url(digest)
+    if redirect is not None:  # storage.s3.redirect: the bytes come from the object store
+        raise web.HTTPTemporaryRedirect(redirect, headers={"Docker-Content-Digest": digest})
     local = ctx.registry.blobs.local_path(digest)
     if local is not None:
         if not local.exists():
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
         # FileResponse answers Range and conditional requests itself.
         return _CopyingFileResponse(local, headers=headers)
+    remote = ctx.registry.blobs.remote  # an object store: each read waits on the network
     try:
-        reader = ctx.registry.blobs.reader(digest)
+        if remote:
+            reader = await asyncio.to_thread(ctx.registry.blobs.reader, digest)
+        else:
+            reader = ctx.registry.blobs.reader(digest)
     except NotFound as exc:
         raise RegistryError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest}) from exc
     response = web.StreamResponse(status=200, headers=headers)
     response.content_length = size
     await response.prepare(ctx.request)
     with reader:
-        while block := reader.read(_COPY_CHUNK):
+        while block := (
+            await asyncio.to_thread(reader.read, _COPY_CHUNK) if remote else reader.read(_COPY_CHUNK)
+        ):
             await response.write(block)
     await response.write_eof()
     return response

@@ -394,6 +394,14 @@ class S3Driver:
     def local_path(self, path: str) -> Path | None:
         return None
 
+    def close(self) -> None:
+        """Close the client's connections and stop the part threads."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+        self._client.close()
+
     def presigned_url(self, path: str, expires: int = 1200) -> str:
         """A GET URL for the object that needs no credentials for ``expires`` seconds (blob redirects)."""
         url = self._client.generate_presigned_url(
