@@ -137,6 +137,7 @@ def test_repository_and_organisation_pages_and_deletes(running: RunningRegistry,
         ("team", "add", "acme", "devs"),
         ("team", "members", "acme", "devs", "add", "bob"),
         ("team", "grant", "acme", "devs", "acme/web", "push"),
+        ("quota", "set", "acme", "50MB"),
     ):
         result = running.cli(*args)
         assert result.returncode == 0, result.stderr

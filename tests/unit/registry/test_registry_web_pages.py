@@ -9,6 +9,7 @@ import re
 
 from registry_helpers import ALICE, BOB, Client, push_blob, push_image, sha
 
+from berth.registry.policy.rules import TagPolicies, TagPolicy
 from berth.registry.service import Registry
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -120,6 +121,7 @@ async def test_namespace_page_lists_repositories_teams_and_hides_private(
 
     html = await (await client.get("/o/acme")).text()
     assert "acme/app" in html and "acme/secret" not in html and "Sign in to see your teams" in html
+    assert "Usage" not in html  # only for those who belong to the namespace
     await _sign_in(client, "bob", "bobpw")
     html = await (await client.get("/o/acme")).text()
     assert 'id="team-devs"' in html and "acme/app: push" in html and 'id="team-ops"' not in html
@@ -127,6 +129,12 @@ async def test_namespace_page_lists_repositories_teams_and_hides_private(
     html = await (await client.get("/o/acme")).text()
     assert 'id="team-devs"' in html and 'id="team-ops"' in html and "acme/secret" in html
     assert "owner <b>alice</b>" in html
+    assert "Usage" in html and "no quota" in html
+    registry.quotas.set("acme", 10_000_000)
+    html = await (await client.get("/o/acme")).text()
+    used, quota = registry.quotas.usage("acme")
+    assert used > 0 and quota == 10_000_000
+    assert f"used of 10.0 MB ({100 * used / quota:.0f}%)" in html
     assert "alice" in await (await client.get("/o/alice")).text()  # a user's namespace too
     assert (await client.get("/o/nobody")).status == 404
 
@@ -227,3 +235,15 @@ async def test_catalog_pages_follow_each_other(client: Client, registry: Registr
             break
         last = page[-1]
     assert names == [f"alice/r{i}" for i in range(7)]
+
+
+async def test_an_immutable_tag_is_not_deleted_from_the_page(client: Client, registry: Registry) -> None:
+    digest, _ = await push_image(client, "alice/app", "v1")
+    TagPolicies(registry.db).set(TagPolicy("alice/app", immutable=("v*",)))
+    await _sign_in(client, "alice", "alicepw")
+    for reference in ("v1", digest):
+        token = await _confirm_token(client, "alice/app", reference)
+        r = await client.post("/delete/alice/app", data={"reference": reference, "csrf": token})
+        html = await r.text()
+        assert r.status == 403 and "is immutable" in html and "Not deleted" in html
+    assert registry.manifests.tags("alice/app") == ["v1"]

@@ -62,5 +62,5 @@ async def namespace(request: web.Request) -> web.StreamResponse:
     teams = _teams(registry, name, owner, user) if owner is not None else None
     page = ot.NamespacePage(name, "organisation" if owner is not None else "user", owner or "", repos, teams)
     if _belongs(user, name, owner or "", teams):
-        page.usage = None  # filled from the quota service once it lands
+        page.usage = registry.quotas.usage(name)
     return html(name, ot.namespace_body(page), user)
