@@ -117,7 +117,7 @@ class RepositoryService:
         term = term.strip().lower()
         popular = popularity or {}
         ranked: list[tuple[int, int, int, str, RepositoryInfo]] = []
-        for repo in self.all():
+        for repo in self._candidates(term):
             if not can_pull(repo):
                 continue
             rank = _rank(repo, term)
@@ -126,6 +126,22 @@ class RepositoryService:
                 ranked.append((rank, -stars, -pulls, repo.name, repo))
         ranked.sort(key=lambda item: item[:4])
         return [item[4] for item in ranked]
+
+    def _candidates(self, term: str) -> list[RepositoryInfo]:
+        """The rows ``_rank`` may match, narrowed in SQL: the name or the (ASCII-lowered)
+        description contains the term. SQLite's ``lower`` folds only ASCII, so a description with
+        any other character stays a candidate and Python decides."""
+        if not term:
+            return self.all()
+        rows = self._db.query(
+            "SELECT name, visibility, description, created FROM repositories WHERE instr(name, ?) > 0 "
+            "OR instr(lower(description), ?) > 0 OR description GLOB ? ORDER BY name",
+            (term, term, "*[^ -~]*"),
+        )
+        return [
+            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
+            for r in rows
+        ]
 
     def summary(self, repo: RepositoryInfo) -> dict[str, Any]:
         row = self._db.query_one(

@@ -247,3 +247,19 @@ async def test_an_immutable_tag_is_not_deleted_from_the_page(client: Client, reg
         html = await r.text()
         assert r.status == 403 and "is immutable" in html and "Not deleted" in html
     assert registry.manifests.tags("alice/app") == ["v1"]
+
+
+async def test_search_matches_names_and_descriptions_beyond_ascii(client: Client, registry: Registry) -> None:
+    for name, description in (
+        ("alice/one", "Éclair pastry"),
+        ("alice/two", "Plain TOOLS"),
+        ("alice/three", ""),
+    ):
+        await push_image(client, name, "v1")
+        registry.repos.set_visibility(name, "public")
+        registry.hub.descriptions.set(name, description, "")
+    found = registry.repos.search("éclair", lambda info: True)
+    assert [r.name for r in found] == ["alice/one"]
+    assert [r.name for r in registry.repos.search("tools", lambda info: True)] == ["alice/two"]
+    assert [r.name for r in registry.repos.search("thr", lambda info: True)] == ["alice/three"]
+    assert len(registry.repos.search("", lambda info: True)) == 3
