@@ -7,6 +7,7 @@ default visibility (private unless ``default_visibility: public``).
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,10 +76,7 @@ class RepositoryService:
 
     def all(self) -> list[RepositoryInfo]:
         rows = self._db.query("SELECT name, visibility, description, created FROM repositories ORDER BY name")
-        return [
-            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
-            for r in rows
-        ]
+        return [_info(r) for r in rows]
 
     def in_namespace(self, namespace: str) -> list[RepositoryInfo]:
         """The repositories named ``NAMESPACE/…``, by name (a range of the primary key: '0' follows '/')."""
@@ -87,10 +85,7 @@ class RepositoryService:
             "WHERE name > ? AND name < ? ORDER BY name",
             (namespace + "/", namespace + "0"),
         )
-        return [
-            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
-            for r in rows
-        ]
+        return [_info(r) for r in rows]
 
     def page(self, after: str, limit: int) -> list[RepositoryInfo]:
         """At most ``limit`` repositories named after ``after``, by name (catalog pages: an index range,
@@ -100,10 +95,7 @@ class RepositoryService:
             "ORDER BY name LIMIT ?",
             (after, limit),
         )
-        return [
-            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
-            for r in rows
-        ]
+        return [_info(r) for r in rows]
 
     def search(
         self,
@@ -138,16 +130,17 @@ class RepositoryService:
             "OR instr(lower(description), ?) > 0 OR description GLOB ? ORDER BY name",
             (term, term, "*[^ -~]*"),
         )
-        return [
-            RepositoryInfo(str(r["name"]), str(r["visibility"]), str(r["description"]), r["created"])
-            for r in rows
-        ]
+        return [_info(r) for r in rows]
 
     def summary(self, repo: RepositoryInfo) -> dict[str, Any]:
         row = self._db.query_one(
             "SELECT COUNT(*) AS n, MAX(updated) AS updated FROM tags WHERE repo = ?", (repo.name,)
         )
         return {"tags": int(row["n"]) if row else 0, "updated": row["updated"] if row else None}
+
+
+def _info(row: sqlite3.Row) -> RepositoryInfo:
+    return RepositoryInfo(str(row["name"]), str(row["visibility"]), str(row["description"]), row["created"])
 
 
 def _rank(repo: RepositoryInfo, term: str) -> int | None:
