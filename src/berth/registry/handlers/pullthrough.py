@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from berth.errors import Unavailable
 from berth.registry import digests
 from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.handlers.context import RequestContext
+from berth.registry.policy.immutability import TagImmutable
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,12 @@ async def refresh_manifest(ctx: RequestContext, name: str, reference: str) -> No
     if fetched is None:
         return
     ctx.registry.repos.ensure(name)
-    ctx.registry.manifests.put(name, reference, fetched.data, fetched.media_type, [], verify_references=False)
+    try:
+        ctx.registry.manifests.put(
+            name, reference, fetched.data, fetched.media_type, [], verify_references=False
+        )
+    except TagImmutable as pinned:  # an immutable tag keeps the digest first cached
+        log.info("serving cached %s:%s, not upstream's: %s", name, reference, pinned)
 
 
 async def ensure_blob(ctx: RequestContext, name: str, digest: str) -> None:
@@ -52,7 +59,8 @@ async def ensure_blob(ctx: RequestContext, name: str, digest: str) -> None:
         await registry.uploads.append(name, upload_id, stream)
         await registry.uploads.finish(name, upload_id, digest)
     except BaseException:
-        registry.uploads.cancel(name, upload_id)
+        with contextlib.suppress(RegistryError):  # a refused publish (quota) has closed it already
+            registry.uploads.cancel(name, upload_id)
         raise
 
 
