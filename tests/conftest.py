@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from berth.testing.ceph import CephCluster, start_ceph
+from berth.testing.postgres import PostgresServer, postgres_server
 
 TEST_TMP_MARK = "berth-test-"
 
@@ -66,3 +67,18 @@ def s3_bucket(ceph: CephCluster) -> str:
     name = f"berth-{uuid.uuid4().hex[:20]}"
     ceph.create_bucket(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (Debian's; started as its ``postgres`` user)."""
+    if os.geteuid() != 0:
+        pytest.skip("PostgreSQL is started as its system user: needs root")
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A new, empty schema of the session's server for this test (cheaper than a database)."""
+    return postgres.create_schema(f"t{uuid.uuid4().hex[:16]}")

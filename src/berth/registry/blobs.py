@@ -72,7 +72,9 @@ class BlobStore:
                 return False
             self._admit_new_link(repo, digest, size)
             self.db.execute("UPDATE blobs SET touched = ? WHERE digest = ?", (time.time(), digest))
-            self.db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
+            self.db.execute(
+                "INSERT INTO repo_blobs (repo, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", (repo, digest)
+            )
         return True
 
     def _admit_new_link(self, repo: str, digest: str, size: int) -> None:
@@ -95,12 +97,15 @@ class BlobStore:
             if self.size(digest) is None:
                 self.driver.move(source, paths.blob_data(digest))
                 self.db.execute(
-                    "INSERT OR REPLACE INTO blobs (digest, size, touched) VALUES (?, ?, ?)",
+                    "INSERT INTO blobs (digest, size, touched) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE "
+                    "SET size = excluded.size, touched = excluded.touched",
                     (digest, size, now),
                 )
             else:
                 self.db.execute("UPDATE blobs SET touched = ? WHERE digest = ?", (now, digest))
-            self.db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
+            self.db.execute(
+                "INSERT INTO repo_blobs (repo, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", (repo, digest)
+            )
 
     def put_bytes(self, repo: str, digest: str, data: bytes) -> None:
         """Store small content the caller already verified (manifests) and link it to ``repo``."""
@@ -110,10 +115,13 @@ class BlobStore:
             if self.size(digest) is None:
                 self.driver.put_content(paths.blob_data(digest), data)
                 self.db.execute(
-                    "INSERT OR REPLACE INTO blobs (digest, size, touched) VALUES (?, ?, ?)",
+                    "INSERT INTO blobs (digest, size, touched) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE "
+                    "SET size = excluded.size, touched = excluded.touched",
                     (digest, len(data), now),
                 )
-            self.db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
+            self.db.execute(
+                "INSERT INTO repo_blobs (repo, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", (repo, digest)
+            )
 
     def get_bytes(self, digest: str) -> bytes:
         """The whole content of a (small) blob; PathNotFound if its bytes are gone."""

@@ -470,7 +470,9 @@ class _Checker:
         with self.db.write():
             if self._row_size(digest) is None:
                 return None
-            self.db.execute("INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)", (repo, digest))
+            self.db.execute(
+                "INSERT INTO repo_blobs (repo, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", (repo, digest)
+            )
         return f"linked blob {digest} to {repo}"
 
     def _add_edges(self, repo: str, digest: str, children: list[str]) -> str | None:
@@ -479,7 +481,7 @@ class _Checker:
                 return None
             for child in children:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO manifest_refs (repo, manifest, child) VALUES (?, ?, ?)",
+                    "INSERT INTO manifest_refs (repo, manifest, child) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (repo, digest, child),
                 )
         return f"recorded {_count(len(children), 'reference')} of manifest {repo}@{digest} for gc"

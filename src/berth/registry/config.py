@@ -4,8 +4,12 @@ storage:  {driver: filesystem | inmemory | s3,  # filesystem lives under --root/
            s3: {endpoint: URL, region: R, bucket: B, access_key: K, secret_key: S,
                 path_style: true, redirect: false}}
                                                # keys (and region, endpoint) also from AWS_* variables
+metadata: {driver: sqlite | postgres, url: "postgres://USER:PASSWORD@HOST:PORT/DB"}
+                                               # sqlite lives in --root/registry.db
 auth:     {service: berth-registry, token_ttl: 300, realm: URL, bcrypt_rounds: 12,
-          login_attempts: 5, login_window: 300}
+          login_attempts: 5, login_window: 300, signing_key: FILE}
+                                               # signing_key: a PEM EC key shared by replicas
+                                               # (made on first start if absent; default --root/auth/token.key)
                                                    # realm defaults to the request's scheme://host/token
 default_visibility: private | public
 tls:      {certificate: FILE, key: FILE}       # serve HTTPS
@@ -51,6 +55,9 @@ class RegistryConfig:
     root: Path = DEFAULT_ROOT
     storage_driver: str = "filesystem"
     s3: S3Settings | None = None
+    metadata_driver: str = "sqlite"
+    metadata_url: str | None = None  # postgres://…; holds a password: never logged
+    signing_key: Path | None = None  # None: --root/auth/token.key
     service: str = "berth-registry"
     token_ttl: int = 300
     realm: str | None = None
@@ -155,6 +162,23 @@ def _s3(section: dict[str, Any], env: Mapping[str, str]) -> S3Settings:
     )
 
 
+def _metadata(section: dict[str, Any]) -> tuple[str, str | None]:
+    unknown = set(section) - {"driver", "url"}
+    if unknown:
+        raise InvalidArgument(f"config: unknown metadata key {sorted(unknown)[0]!r}")
+    driver = str(section.get("driver", "sqlite"))
+    url = section.get("url")
+    if driver == "sqlite":
+        if url is not None:
+            raise InvalidArgument("config: metadata.url applies to the postgres driver only")
+        return driver, None
+    if driver != "postgres":
+        raise InvalidArgument(f"config: unknown metadata driver {driver!r} (sqlite or postgres)")
+    if not isinstance(url, str) or not url.startswith(("postgres://", "postgresql://")):
+        raise InvalidArgument("config: metadata.url must be a postgres:// URL for the postgres driver")
+    return driver, url
+
+
 def load(root: Path, path: Path | None) -> RegistryConfig:
     """Defaults, overridden by the YAML file at ``path`` if given; InvalidArgument names a bad key."""
     if path is None:
@@ -165,9 +189,11 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         raise InvalidArgument(f"cannot read config {path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidArgument(f"config {path}: top level must be a mapping")
-    storage, auth, tls, gc, proxy, notifications, metrics = (
-        _section(doc, k) for k in ("storage", "auth", "tls", "gc", "proxy", "notifications", "metrics")
+    storage, metadata, auth, tls, gc, proxy, notifications, metrics = (
+        _section(doc, k)
+        for k in ("storage", "metadata", "auth", "tls", "gc", "proxy", "notifications", "metrics")
     )
+    metadata_driver, metadata_url = _metadata(metadata)
     visibility = str(doc.get("default_visibility", "private"))
     if visibility not in ("public", "private"):
         raise InvalidArgument(f"config: default_visibility must be public or private, not {visibility!r}")
@@ -183,6 +209,9 @@ def load(root: Path, path: Path | None) -> RegistryConfig:
         root=root,
         storage_driver=driver,
         s3=_s3(_section(storage, "s3"), os.environ) if driver == "s3" else None,
+        metadata_driver=metadata_driver,
+        metadata_url=metadata_url,
+        signing_key=Path(auth["signing_key"]) if auth.get("signing_key") else None,
         service=str(auth.get("service", "berth-registry")),
         token_ttl=int(auth.get("token_ttl", 300)),
         login_attempts=int(auth.get("login_attempts", 5)),

@@ -19,28 +19,33 @@ while their subject exists.
 Before the sweep, links (``repo_blobs``) that no manifest of their repository names and that were not
 touched within ``grace`` are dropped: a repository stops serving, and its namespace's quota stops
 counting, a layer only a deleted manifest needed, even while another repository still uses the blob.
+
+One gc runs at a time among all processes and replicas (``leases``: a second one is refused with
+LeaseHeld); sweeping is safe beside pushes on every replica for the reason above.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from berth.errors import NotFound
+from berth.registry import leases
 from berth.registry.policy import retention
 from berth.registry.service import Registry
 from berth.registry.storage import paths
 
-# ?1 is the blob digest, ?2 the grace cutoff (unix time).
 # ``meta`` keys with the totals of every real run, for the registry's /metrics (any replica reads them)
 GC_TOTALS = ("gc.runs", "gc.blobs", "gc.manifests", "gc.bytes")
 GC_LAST_RUN = "gc.last_run"
 
+# Parameters: the blob digest three times, then the grace cutoff (unix time).
 _LIVE_SQL = """
-    SELECT 1 FROM manifests WHERE digest = ?1
-    UNION ALL SELECT 1 FROM manifest_refs WHERE child = ?1
-    UNION ALL SELECT 1 FROM blobs WHERE digest = ?1 AND touched >= ?2
+    SELECT 1 FROM manifests WHERE digest = ?
+    UNION ALL SELECT 1 FROM manifest_refs WHERE child = ?
+    UNION ALL SELECT 1 FROM blobs WHERE digest = ? AND touched >= ?
     LIMIT 1
 """
 
@@ -111,6 +116,13 @@ def collect(
     A dry run lists the blobs that removing the manifests it lists frees; manifests that only become
     removable once others go (the children of an untagged index) show up on the real run.
     """
+    with leases.held(registry.db, "gc") as renew:  # one gc at a time, whichever replica runs it
+        return _collect(registry, renew, dry_run=dry_run, delete_untagged=delete_untagged, grace=grace)
+
+
+def _collect(
+    registry: Registry, renew: Callable[[], None], *, dry_run: bool, delete_untagged: bool, grace: float
+) -> GCReport:
     report = GCReport()
     _retain(registry, report, dry_run=dry_run)
     if delete_untagged:
@@ -133,6 +145,7 @@ def collect(
     report.links = _drop_stale_links(registry, cutoff, dry_run=dry_run)
     for row in registry.db.query("SELECT digest, size FROM blobs ORDER BY digest"):
         digest, size = str(row["digest"]), int(row["size"])
+        renew()
         if dry_run:
             if not _live_without(registry, digest, cutoff, doomed):
                 report.blobs.append((digest, size))
@@ -225,7 +238,7 @@ def _record(registry: Registry, report: GCReport) -> None:
 def _sweep(registry: Registry, digest: str, cutoff: float) -> bool:
     trash = paths.trash(uuid.uuid4().hex)
     with registry.db.write():
-        live = registry.db.query_one(_LIVE_SQL, (digest, cutoff))
+        live = registry.db.query_one(_LIVE_SQL, (digest, digest, digest, cutoff))
         if live is not None:
             return False
         registry.db.execute("DELETE FROM blobs WHERE digest = ?", (digest,))

@@ -194,9 +194,10 @@ class ManifestService:
             self.immutable.check_push(repo, tags, digest)  # before anything is stored
             self._blobs.put_bytes(repo, digest, data)
             self._db.execute(
-                "INSERT OR REPLACE INTO manifests (repo, digest, media_type, size, artifact_type, subject, "
-                "annotations, created) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT created FROM manifests "
-                "WHERE repo = ? AND digest = ?), ?))",
+                "INSERT INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations, "
+                "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo, digest) DO UPDATE SET "
+                "media_type = excluded.media_type, size = excluded.size, artifact_type = excluded.artifact_type, "
+                "subject = excluded.subject, annotations = excluded.annotations",
                 (
                     repo,
                     digest,
@@ -205,19 +206,18 @@ class ManifestService:
                     parsed.artifact_type,
                     parsed.subject,
                     json.dumps(parsed.annotations),
-                    repo,
-                    digest,
                     now,
                 ),
             )
             for child in [*parsed.blobs, *parsed.children]:
                 self._db.execute(
-                    "INSERT OR IGNORE INTO manifest_refs (repo, manifest, child) VALUES (?, ?, ?)",
+                    "INSERT INTO manifest_refs (repo, manifest, child) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (repo, digest, child.digest),
                 )
             for tag in tags:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO tags (repo, tag, digest, updated) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO tags (repo, tag, digest, updated) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated = excluded.updated",
                     (repo, tag, digest, now),
                 )
         return digest
@@ -243,10 +243,11 @@ class ManifestService:
 
     def tags(self, repo: str, *, last: str | None = None, limit: int | None = None) -> list[str]:
         """Tags in ASCII order after ``last``; at most ``limit``."""
-        rows = self._db.query(
-            "SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?",
-            (repo, last or "", -1 if limit is None else limit),
-        )
+        sql = "SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag"
+        params: tuple[object, ...] = (repo, last or "")
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", (*params, limit)
+        rows = self._db.query(sql, params)
         return [str(r["tag"]) for r in rows]
 
     def tag_details(self, repo: str) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ class RepositoryService:
     def ensure(self, name: str) -> None:
         """Create ``name`` with the default visibility if it does not exist yet (idempotent)."""
         self._db.execute(
-            "INSERT OR IGNORE INTO repositories (name, visibility, created) VALUES (?, ?, ?)",
+            "INSERT INTO repositories (name, visibility, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (name, self.default_visibility, time.time()),
         )
 

@@ -12,7 +12,7 @@ from berth.registry.blobs import BlobStore
 from berth.registry.config import RegistryConfig
 from berth.registry.hub.service import Hub
 from berth.registry.manifests import ManifestService
-from berth.registry.metadata import MetadataDB
+from berth.registry.metadata import open_metadata
 from berth.registry.notify.store import WebhookStore
 from berth.registry.policy.quotas import Quotas
 from berth.registry.policy.rules import TagPolicies
@@ -42,7 +42,9 @@ class Registry:
             else:
                 driver = FilesystemDriver(config.root / paths.STORAGE_DIR)
         self.driver = driver
-        self.db = MetadataDB(config.root / paths.DATABASE_FILE)
+        self.db = open_metadata(
+            config.metadata_driver, sqlite_path=config.root / paths.DATABASE_FILE, url=config.metadata_url
+        )
         self.quotas = Quotas(self.db)
         self.blobs = BlobStore(driver, self.db, admit=self.quotas.admit, redirect=redirect)
         self.uploads = UploadService(self.blobs, self.db)
@@ -65,7 +67,7 @@ class Registry:
         """The token issuer; its key is made (or loaded) on first use, i.e. on the first ``serve``."""
         if self._tokens is None:
             self._tokens = TokenIssuer(
-                self.config.root / paths.TOKEN_KEY_FILE,
+                self.config.signing_key or self.config.root / paths.TOKEN_KEY_FILE,
                 service=self.config.service,
                 ttl=self.config.token_ttl,
             )

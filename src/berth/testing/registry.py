@@ -64,6 +64,7 @@ class RegistryProcess:
     log: Path
     users: dict[str, str] = field(default_factory=dict)
     scheme: str = "http"
+    config: Path | None = None  # the --config it was started with; its CLI uses the same
 
     @property
     def host(self) -> str:
@@ -75,7 +76,7 @@ class RegistryProcess:
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """The berth-registry CLI on this registry's root."""
-        return registry_cli(self.root, *args, stdin=stdin)
+        return registry_cli(self.root, *args, stdin=stdin, config=self.config)
 
     def request(
         self, method: str, path: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
@@ -158,7 +159,8 @@ def start_berth_registry(
             stderr=subprocess.STDOUT,
         )
     everyone = dict(users or {}) | dict(admins or {})
-    return _serve(RegistryProcess(kind, root, port, process, log, everyone, "https" if tls else "http"))
+    scheme = "https" if tls else "http"
+    return _serve(RegistryProcess(kind, root, port, process, log, everyone, scheme, config))
 
 
 def start_distribution(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from registry_e2e_helpers import RunningRegistry, basic, make_oci_layout, skopeo, start_registry
 
-from berth.registry import metadata
 from berth.registry.hub.pulls import FLUSH_SECONDS
+from berth.registry.metadata import schema
 
 DESC = "org.opencontainers.image.description"
 API = "/api/v1/repositories"
@@ -156,7 +156,7 @@ def test_a_version_1_database_upgrades_at_start(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     with sqlite3.connect(root / "registry.db") as conn:  # as a version-1 berth-registry left it
-        conn.executescript(metadata._SCHEMA)
+        conn.executescript(schema.BASE_SCHEMA)
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         conn.execute("INSERT INTO repositories VALUES ('alice/old', 'public', 'an old description', 1.0)")
         conn.execute("INSERT INTO tags VALUES ('alice/old', 'v1', 'sha256:' || hex(zeroblob(32)), 1.7e9)")
@@ -169,6 +169,6 @@ def test_a_version_1_database_upgrades_at_start(tmp_path: Path) -> None:
         assert _api(running, "PUT", "/alice/old/star", token)[1]["star_count"] == 1
         with sqlite3.connect(root / "registry.db") as conn:
             (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert int(version) == metadata.SCHEMA_VERSION
+        assert int(version) == schema.SCHEMA_VERSION
     finally:
         running.stop()

@@ -1,4 +1,5 @@
-"""Fixtures: an in-process registry (InMemoryDriver, SQLite under tmp_path) behind aiohttp's test client."""
+"""Fixtures: an in-process registry (InMemoryDriver; SQLite under tmp_path, then PostgreSQL) behind
+aiohttp's test client."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ from berth.registry.service import Registry
 from berth.registry.storage.inmemory import InMemoryDriver
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = Registry(RegistryConfig(root=tmp_path / "root", bcrypt_rounds=4), driver=InMemoryDriver())
+@pytest.fixture(params=["sqlite", "postgres"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """Every registry unit test runs on both metadata back ends (their conformance, by behaviour)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    config = RegistryConfig(
+        root=tmp_path / "root", bcrypt_rounds=4, metadata_driver=request.param, metadata_url=url
+    )
+    reg = Registry(config, driver=InMemoryDriver())
     reg.accounts.add_user("alice", "alicepw")
     reg.accounts.add_user("bob", "bobpw")
     reg.accounts.add_user("root", "rootpw", admin=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from registry_helpers import ALICE, Client, push_blob, push_image
 
+from berth.registry import leases
 from berth.registry.gc import collect
 from berth.registry.service import Registry
 from berth.registry.storage import paths
@@ -50,3 +52,15 @@ async def test_gc_after_manifest_delete_and_untagged(client: Client, registry: R
     assert d1 in removed and len(removed) == 2  # the manifest and its own layer; the config is shared
     r = await client.get("/v2/alice/app/manifests/v1", headers=ALICE)
     assert r.status == 200
+
+
+def test_one_gc_at_a_time_and_a_dead_holder_s_lease_lapses(registry: Registry) -> None:
+    # as if another replica's gc were running
+    with leases.held(registry.db, "gc"), pytest.raises(leases.LeaseHeld, match="gc is already running"):
+        collect(registry)
+    assert collect(registry).blobs == []  # released at the end of the block
+    registry.db.execute(  # a holder killed mid-run: its lease ran out and was never renewed
+        "INSERT INTO meta (key, value) VALUES ('lease:gc', ?)", (f"deadhost pid 1 x {time.time() - 1}",)
+    )
+    collect(registry)
+    assert registry.db.query_one("SELECT value FROM meta WHERE key = 'lease:gc'") is None

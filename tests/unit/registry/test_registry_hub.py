@@ -10,8 +10,7 @@ import pytest
 from registry_helpers import ALICE, BOB, ROOT, Client, basic, push_image
 
 from berth.errors import Unavailable
-from berth.registry import metadata
-from berth.registry.metadata import MetadataDB
+from berth.registry.metadata import SqliteMetadata, schema
 from berth.registry.service import Registry
 
 DESC = "org.opencontainers.image.description"
@@ -25,7 +24,7 @@ def _json_put(client: Client, path: str, body: object, headers: dict[str, str]):
 def test_a_version_1_database_upgrades_through_every_step_at_open(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     conn = sqlite3.connect(path)
-    conn.executescript(metadata._SCHEMA)
+    conn.executescript(schema.BASE_SCHEMA)
     conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     conn.execute("INSERT INTO repositories VALUES ('alice/app', 'public', 'from a push', 1.0)")
     conn.execute("INSERT INTO repositories VALUES ('alice/bare', 'private', '', 1.0)")
@@ -34,10 +33,10 @@ def test_a_version_1_database_upgrades_through_every_step_at_open(tmp_path: Path
     conn.commit()
     conn.close()
 
-    db = MetadataDB(path)
+    db = SqliteMetadata(path)
     try:
         assert db.query_one("SELECT value FROM meta WHERE key = 'schema_version'")["value"] == str(
-            metadata.SCHEMA_VERSION
+            schema.SCHEMA_VERSION
         )  # type: ignore[index]
         rows = {r["name"]: dict(r) for r in db.query("SELECT * FROM repositories")}
         assert rows["alice/app"]["description"] == "from a push"
@@ -47,13 +46,13 @@ def test_a_version_1_database_upgrades_through_every_step_at_open(tmp_path: Path
         assert db.query("SELECT * FROM stars") == [] and db.query("SELECT * FROM pulls") == []
     finally:
         db.close()
-    MetadataDB(path).close()  # opening a current database again changes nothing
+    SqliteMetadata(path).close()  # opening a current database again changes nothing
     conn = sqlite3.connect(path)
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
     with pytest.raises(Unavailable, match="knows only up to"):
-        MetadataDB(path)
+        SqliteMetadata(path)
 
 
 async def test_description_from_push_annotation_then_label_and_manual_wins(

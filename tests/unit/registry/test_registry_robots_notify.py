@@ -9,9 +9,8 @@ import pytest
 from registry_helpers import Client, basic, push_image
 
 from berth.errors import InvalidArgument, Unavailable
-from berth.registry import metadata
 from berth.registry.accounts.robots import Grant, Robot, parse_grant, parse_login
-from berth.registry.metadata import SCHEMA_VERSION, MetadataDB
+from berth.registry.metadata import SCHEMA_VERSION, SqliteMetadata, schema
 from berth.registry.notify.signing import sign, verify
 from berth.registry.notify.store import parse_events
 from berth.registry.notify.worker import DeliveryPolicy
@@ -77,10 +76,10 @@ def _version(path: Path) -> int:
 def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     with sqlite3.connect(path) as conn:  # what a version-1 berth-registry made
-        conn.executescript(metadata._SCHEMA)
+        conn.executescript(schema.BASE_SCHEMA)
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         conn.execute("INSERT INTO users (name, password_hash, admin, created) VALUES ('old', 'x', 0, 0)")
-    db = MetadataDB(path)
+    db = SqliteMetadata(path)
     try:
         assert _version(path) == SCHEMA_VERSION
         assert db.query("SELECT name FROM users")[0]["name"] == "old"
@@ -91,11 +90,11 @@ def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
-    MetadataDB(path).close()
+    SqliteMetadata(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(Unavailable, match="schema version 99"):
-        MetadataDB(path)
+        SqliteMetadata(path)
 
 
 def test_a_claimed_delivery_is_held_for_its_lease(registry: Registry) -> None:

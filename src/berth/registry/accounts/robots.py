@@ -97,7 +97,8 @@ class RobotStore:
             )
             for grant in grants:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO robot_grants (org, name, repo, access) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO robot_grants (org, name, repo, access) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (org, name, repo) DO UPDATE SET access = excluded.access",
                     (org, name, grant.repo, grant.access),
                 )
         return token

@@ -78,7 +78,7 @@ class AccountService:
         with self._db.write():
             if self._db.execute("DELETE FROM users WHERE name = ?", (name,)) == 0:
                 raise UserUnknown(name)
-            self._db.execute("DELETE FROM team_members WHERE user = ?", (name,))
+            self._db.execute('DELETE FROM team_members WHERE "user" = ?', (name,))
         self._verified = {k: v for k, v in self._verified.items() if k[0] != name}
 
     def set_password(self, name: str, password: str) -> None:
@@ -171,14 +171,15 @@ class AccountService:
         self._check_team(org, team)
         self._person(user)
         self._db.execute(
-            "INSERT OR IGNORE INTO team_members (org, team, user) VALUES (?, ?, ?)", (org, team, user)
+            'INSERT INTO team_members (org, team, "user") VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+            (org, team, user),
         )
 
     def remove_member(self, org: str, team: str, user: str) -> None:
         self._check_team(org, team)
         if (
             self._db.execute(
-                "DELETE FROM team_members WHERE org = ? AND team = ? AND user = ?", (org, team, user)
+                'DELETE FROM team_members WHERE org = ? AND team = ? AND "user" = ?', (org, team, user)
             )
             == 0
         ):
@@ -187,7 +188,7 @@ class AccountService:
     def members(self, org: str, team: str) -> list[str]:
         self._check_team(org, team)
         rows = self._db.query(
-            "SELECT user FROM team_members WHERE org = ? AND team = ? ORDER BY user", (org, team)
+            'SELECT "user" FROM team_members WHERE org = ? AND team = ? ORDER BY "user"', (org, team)
         )
         return [str(r["user"]) for r in rows]
 
@@ -213,7 +214,8 @@ class AccountService:
             raise InvalidArgument(f"access must be one of {', '.join(ACCESS_LEVELS)}, not {access!r}")
         full = repo if repo.startswith(f"{org}/") else f"{org}/{repo}"
         self._db.execute(
-            "INSERT OR REPLACE INTO grants (org, team, repo, access) VALUES (?, ?, ?, ?)",
+            "INSERT INTO grants (org, team, repo, access) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (org, team, repo) DO UPDATE SET access = excluded.access",
             (org, team, full, access),
         )
         return full
@@ -236,7 +238,7 @@ class AccountService:
         org = repo.split("/", 1)[0]
         rows = self._db.query(
             "SELECT g.access FROM grants g JOIN team_members m ON m.org = g.org AND m.team = g.team "
-            "WHERE m.user = ? AND g.org = ? AND (g.repo = ? OR g.repo = ?)",
+            'WHERE m."user" = ? AND g.org = ? AND (g.repo = ? OR g.repo = ?)',
             (user, org, repo, f"{org}/*"),
         )
         return {str(r["access"]) for r in rows}

@@ -47,8 +47,9 @@ class PullCounts:
                         # not for a repository deleted since (``repo rm`` in another process)
                         "INSERT INTO pulls (repo, tag, count, last_pulled) SELECT ?, ?, ?, ? "
                         "WHERE EXISTS (SELECT 1 FROM repositories WHERE name = ?) "
-                        "ON CONFLICT (repo, tag) DO UPDATE SET count = count + excluded.count, "
-                        "last_pulled = MAX(COALESCE(last_pulled, 0), excluded.last_pulled)",
+                        "ON CONFLICT (repo, tag) DO UPDATE SET count = pulls.count + excluded.count, "
+                        "last_pulled = CASE WHEN pulls.last_pulled > excluded.last_pulled "
+                        "THEN pulls.last_pulled ELSE excluded.last_pulled END",
                         (repo, tag, count, last, repo),
                     )
         except BaseException:

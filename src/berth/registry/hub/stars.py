@@ -15,18 +15,21 @@ class Stars:
 
     def star(self, repo: str, user: str) -> None:
         self._db.execute(
-            "INSERT OR IGNORE INTO stars (repo, user, created) VALUES (?, ?, ?)", (repo, user, time.time())
+            'INSERT INTO stars (repo, "user", created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+            (repo, user, time.time()),
         )
 
     def unstar(self, repo: str, user: str) -> None:
-        self._db.execute("DELETE FROM stars WHERE repo = ? AND user = ?", (repo, user))
+        self._db.execute('DELETE FROM stars WHERE repo = ? AND "user" = ?', (repo, user))
 
     def count(self, repo: str) -> int:
         row = self._db.query_one("SELECT COUNT(*) AS n FROM stars WHERE repo = ?", (repo,))
         return int(row["n"]) if row else 0
 
     def starred(self, repo: str, user: str) -> bool:
-        return self._db.query_one("SELECT 1 FROM stars WHERE repo = ? AND user = ?", (repo, user)) is not None
+        return (
+            self._db.query_one('SELECT 1 FROM stars WHERE repo = ? AND "user" = ?', (repo, user)) is not None
+        )
 
     def counts(self) -> dict[str, int]:
         """Stars of every starred repository (search ranks all of them at once)."""

@@ -10,12 +10,11 @@ that dies mid-delivery leaves the row to be retried when the lease ends (at-leas
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from berth.errors import InvalidArgument, NotFound
-from berth.registry.metadata import MetadataDB
+from berth.registry.metadata import MetadataDB, Row
 from berth.registry.notify.envelope import ACTIONS
 
 DEFAULT_EVENTS = ("push", "delete")
@@ -65,7 +64,7 @@ def parse_events(text: str | None) -> tuple[str, ...]:
     return events
 
 
-def _hook(r: sqlite3.Row) -> Hook:
+def _hook(r: Row) -> Hook:
     events = tuple(str(r["events"]).split(","))
     return Hook(str(r["id"]), str(r["target"]), str(r["url"]), str(r["secret"]), events)
 
@@ -184,9 +183,10 @@ class WebhookStore:
     def deliveries(self, hook_id: str | None = None, *, last: int | None = None) -> list[LogEntry]:
         """The log, oldest first: of one hook, or of all; only the ``last`` entries if given."""
         where, params = ("WHERE hook = ?", (hook_id,)) if hook_id else ("", ())
+        limit = "" if last is None else f"LIMIT {int(last)}"
         rows = self._db.query(
-            f"SELECT * FROM (SELECT * FROM webhook_log {where} ORDER BY id DESC LIMIT ?) ORDER BY id",  # noqa: S608
-            (*params, -1 if last is None else last),
+            f"SELECT * FROM (SELECT * FROM webhook_log {where} ORDER BY id DESC {limit}) AS recent ORDER BY id",  # noqa: S608
+            params,
         )
         return [
             LogEntry(

@@ -1,6 +1,6 @@
-"""The registry's metadata in SQLite: what exists in which repository, and who may see it.
+"""The registry's metadata schema, written once for SQLite and PostgreSQL alike.
 
-Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
+Tables (version in ``meta.schema_version``)::
 
     repositories  name PK, visibility ('public'|'private'), description, created; (v3:) readme,
                   description_source ('manual' set by an owner | 'push' | ''), last_pushed
@@ -30,28 +30,21 @@ Schema (``<root>/registry.db``, WAL mode; version in ``meta.schema_version``)::
     tag_policies  target PK (REPO or NS/*), keep_last, pulled_within (days), keep, immutable
                   (JSON lists of tag globs), updated     retention and immutable tags      (v4)
 
-Versions: a new database gets ``_SCHEMA`` (version 1) and then every step of ``_MIGRATIONS``;
+Versions: a new database gets ``BASE_SCHEMA`` (version 1) and then every step of ``MIGRATIONS``;
 an older one only the steps it lacks, each in one transaction with its version bump.
 
-Concurrency: ``serve`` and ``gc`` may be separate processes. Every change that must agree with
-storage (publishing a blob, gc unlinking one) happens inside ``write()``, i.e. ``BEGIN IMMEDIATE``,
-so SQLite's write lock orders them across processes.
+The text is SQLite's dialect restricted to what PostgreSQL also takes; ``postgres_ddl`` maps the types
+SQLite treats loosely onto PostgreSQL's (``REAL`` is a float8 there, not a float4; sizes need ``BIGINT``).
+Identifiers that PostgreSQL reserves (``user``) are quoted everywhere.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-
-from berth.errors import Internal, Unavailable
-from berth.registry.storage.driver import StorageFull
+import re
 
 SCHEMA_VERSION = 4
 
-_SCHEMA = """
+BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repositories (
     name TEXT PRIMARY KEY, visibility TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
@@ -78,14 +71,14 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS orgs (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS teams (org TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (org, name));
 CREATE TABLE IF NOT EXISTS team_members (
-    org TEXT NOT NULL, team TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (org, team, user));
+    org TEXT NOT NULL, team TEXT NOT NULL, "user" TEXT NOT NULL, PRIMARY KEY (org, team, "user"));
 CREATE TABLE IF NOT EXISTS grants (
     org TEXT NOT NULL, team TEXT NOT NULL, repo TEXT NOT NULL, access TEXT NOT NULL,
     PRIMARY KEY (org, team, repo));
 """
 
-# _MIGRATIONS[n] takes a version-n database to version n + 1.
-_MIGRATIONS: dict[int, str] = {
+# MIGRATIONS[n] takes a version-n database to version n + 1.
+MIGRATIONS: dict[int, str] = {
     1: """
 CREATE TABLE IF NOT EXISTS robots (
     org TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT NOT NULL, created REAL NOT NULL,
@@ -118,8 +111,8 @@ CREATE TABLE IF NOT EXISTS pulls (
     repo TEXT NOT NULL, tag TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0, last_pulled REAL,
     PRIMARY KEY (repo, tag));
 CREATE TABLE IF NOT EXISTS stars (
-    repo TEXT NOT NULL, user TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (repo, user));
-CREATE INDEX IF NOT EXISTS stars_user ON stars (user);
+    repo TEXT NOT NULL, "user" TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (repo, "user"));
+CREATE INDEX IF NOT EXISTS stars_user ON stars ("user");
 """,
     # Storage policy (policy/): quotas per namespace, retention and immutable tags per repository
     # or namespace. Nothing existing changes: no quota and no policy is what older versions did.
@@ -133,103 +126,24 @@ CREATE TABLE IF NOT EXISTS tag_policies (
 }
 
 
-class MetadataDB:
-    """One SQLite connection shared by the process, serialised by a lock.
+# Seeds the version of a database made from BASE_SCHEMA; a no-op on one that has it.
+SEED_VERSION = "INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING"
 
-    Reads are single statements (``query``/``query_one``); multi-statement changes go through
-    ``write()``, which takes SQLite's write lock up front (``BEGIN IMMEDIATE``) and commits or rolls back.
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        try:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')")
-            self._migrate()
-        except sqlite3.Error as exc:
-            raise Unavailable(f"cannot open registry database {path}: {exc}") from exc
-        self._lock = threading.RLock()
-        self._in_tx = False
-
-    def _migrate(self) -> None:
-        """Apply the steps this database lacks; a newer database than this code is refused."""
-        while True:
-            self._conn.execute("BEGIN IMMEDIATE")  # another process may be migrating: one at a time
-            try:
-                row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = int(row[0])
-                if version > SCHEMA_VERSION:
-                    raise Unavailable(
-                        f"registry database {self._path} has schema version {version}; "
-                        f"this berth-registry knows only up to {SCHEMA_VERSION}"
-                    )
-                if version == SCHEMA_VERSION:
-                    self._conn.execute("COMMIT")
-                    return
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                self._conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version + 1),)
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock, _map_sqlite_errors(self._path):
-            cur = self._conn.execute(sql, params)
-            cur.row_factory = sqlite3.Row
-            return cur.fetchall()
-
-    def query_one(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
-        rows = self.query(sql, params)
-        return rows[0] if rows else None
-
-    def execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
-        """Run one change statement (autocommitted unless inside ``write()``); returns rows changed."""
-        with self._lock, _map_sqlite_errors(self._path):
-            return self._conn.execute(sql, params).rowcount
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[MetadataDB]:
-        """A write transaction holding SQLite's write lock; commits on success, rolls back on error."""
-        with self._lock:
-            if self._in_tx:
-                yield self
-                return
-            with _map_sqlite_errors(self._path):
-                self._conn.execute("BEGIN IMMEDIATE")
-            self._in_tx = True
-            try:
-                yield self
-                with _map_sqlite_errors(self._path):
-                    self._conn.execute("COMMIT")  # a failed COMMIT leaves it open: rolled back below
-            except BaseException:
-                if self._conn.in_transaction:  # SQLite may have rolled back already (a full disk)
-                    self._conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._in_tx = False
+_PG_TYPES = (
+    (re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b"), "BIGSERIAL PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+)
 
 
-@contextlib.contextmanager
-def _map_sqlite_errors(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
-            raise StorageFull(str(path), "sqlite") from exc
-        raise Unavailable(f"registry database: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise Internal(f"registry database: {exc}") from exc
+def statements(script: str) -> list[str]:
+    """The statements of a schema script (none of ours holds a ``;`` inside a literal)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def postgres_ddl(script: str) -> str:
+    """A schema script in PostgreSQL's types."""
+    for pattern, replacement in _PG_TYPES:
+        script = pattern.sub(replacement, script)
+    return script
