@@ -113,6 +113,16 @@ def test_question_marks_and_percents_inside_literals_are_text(db: MetadataDB) ->
     assert row is not None and (row["q"], row["p"], row["name"]) == ("what?", "50%", "a/100%")
 
 
+def test_numbered_placeholders_take_their_values_by_position(db: MetadataDB) -> None:
+    _add_repo(db, "a/one", 1.0)
+    _add_repo(db, "a/two", 2.0)
+    rows = db.query(
+        "SELECT name FROM repositories WHERE (name = ?2 AND created > ?1) OR name = ?3 ORDER BY name",
+        (1.5, "a/two", "a/one"),
+    )
+    assert [r["name"] for r in rows] == ["a/one", "a/two"]
+
+
 def test_reserved_words_are_quoted_columns(db: MetadataDB) -> None:
     db.execute('INSERT INTO stars (repo, "user", created) VALUES (?, ?, ?)', ("a/b", "alice", 1.0))
     row = db.query_one('SELECT "user" FROM stars WHERE "user" = ?', ("alice",))

@@ -13,7 +13,7 @@ from registry_helpers import ALICE, BOB, Client, push_blob, push_image, sha
 from berth.errors import InvalidArgument
 from berth.registry import metadata
 from berth.registry.gc import collect
-from berth.registry.metadata import MetadataDB
+from berth.registry.metadata import SqliteMetadata
 from berth.registry.policy.quotas import QuotaExceeded
 from berth.registry.policy.sizes import format_size, parse_size
 from berth.registry.service import Registry
@@ -157,13 +157,13 @@ async def test_usage_goes_down_after_delete_and_gc_even_for_blobs_shared_elsewhe
 
 def test_a_version_3_database_gains_the_policy_tables(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
-    old = MetadataDB(path)  # today's schema taken back to what version 3 had
+    old = SqliteMetadata(path)  # today's schema taken back to what version 3 had
     for table in ("quotas", "tag_policies"):
         old.execute(f"DROP TABLE {table}")
     old.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     old.execute("INSERT INTO repositories (name, visibility, created) VALUES ('alice/app', 'private', 1.0)")
     old.close()
-    db = MetadataDB(path)
+    db = SqliteMetadata(path)
     try:
         version = db.query_one("SELECT value FROM meta WHERE key = 'schema_version'")
         assert version is not None and version["value"] == str(metadata.SCHEMA_VERSION) == "4"

@@ -35,7 +35,7 @@ from berth.registry.storage.driver import StorageFull
 
 # The advisory lock every writer takes: a constant key ("berthreg" as an int64) in the database's space.
 _WRITE_LOCK = 0x6265727468726567
-_LITERAL_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?|%")
+_LITERAL_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?\d*|%")
 
 
 class PgRow(tuple[Any, ...]):
@@ -59,17 +59,27 @@ class PgRow(tuple[Any, ...]):
 
 @functools.lru_cache(maxsize=1024)
 def to_pyformat(sql: str) -> str:
-    """``?`` placeholders to psycopg's ``%s``; a ``%`` outside literals doubles, inside them too."""
+    """``?`` placeholders to psycopg's ``%s`` and numbered ``?N`` ones to ``%(N)s`` (see ``_params``);
+    a ``%`` doubles, in literals too."""
 
     def swap(match: re.Match[str]) -> str:
         token = match.group(0)
         if token == "?":
             return "%s"
+        if token.startswith("?"):
+            return f"%({token[1:]})s"
         if token == "%":
             return "%%"
         return token.replace("%", "%%")
 
     return _LITERAL_OR_MARK.sub(swap, sql)
+
+
+def _params(sql: str, params: tuple[object, ...]) -> tuple[object, ...] | dict[str, object]:
+    """Numbered placeholders take their values by position, as SQLite's ``?N`` do."""
+    if "%(" in sql:
+        return {str(i): value for i, value in enumerate(params, start=1)}
+    return params
 
 
 class PostgresMetadata:
@@ -130,7 +140,8 @@ class PostgresMetadata:
                 return self._fetch(sql, params)  # the server dropped us (a restart): one new try
 
     def _fetch(self, sql: str, params: tuple[object, ...]) -> list[PgRow]:
-        cur = self._live().execute(to_pyformat(sql).encode(), params)
+        query = to_pyformat(sql)
+        cur = self._live().execute(query.encode(), _params(query, params))
         if cur.description is None:
             return []
         names = {column.name: i for i, column in enumerate(cur.description)}
@@ -146,7 +157,8 @@ class PostgresMetadata:
 
     def _run(self, sql: str, params: tuple[object, ...]) -> int:
         with _map_errors():
-            return self._conn.execute(to_pyformat(sql).encode(), params).rowcount
+            query = to_pyformat(sql)
+            return self._conn.execute(query.encode(), _params(query, params)).rowcount
 
     @contextlib.contextmanager
     def write(self) -> Iterator[PostgresMetadata]:
