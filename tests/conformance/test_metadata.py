@@ -129,6 +129,17 @@ def test_reserved_words_are_quoted_columns(db: MetadataDB) -> None:
     assert row is not None and row["user"] == "alice"  # not the connection's role (PostgreSQL's `user`)
 
 
+def test_a_bare_user_column_is_refused_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """PostgreSQL would read it as CURRENT_USER and answer wrongly without an error."""
+    db = open_metadata("postgres", sqlite_path=tmp_path / "unused.db", url=postgres_url)
+    try:
+        with pytest.raises(Internal, match='quote the column "user"'):
+            db.query("SELECT team FROM team_members WHERE user = ?", ("alice",))
+        assert db.query("SELECT 'user' AS word, \"user\" FROM stars") == []  # literals and quoted: fine
+    finally:
+        db.close()
+
+
 def test_a_write_commits_whole_or_not_at_all(db: MetadataDB) -> None:
     with db.write():
         _add_repo(db, "kept/one")

@@ -226,12 +226,15 @@ def _record(registry: Registry, report: GCReport) -> None:
     added = dict(zip(GC_TOTALS, (1, len(report.blobs), len(report.manifests), report.freed), strict=True))
     with registry.db.write():
         for key, amount in added.items():
-            registry.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", (key,))
             registry.db.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?", (amount, key)
+                "INSERT INTO meta (key, value) VALUES (?, '0') ON CONFLICT DO NOTHING", (key,)
+            )
+            registry.db.execute(  # BIGINT: freed bytes outgrow 32 bits (PostgreSQL's INTEGER)
+                "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + ? AS TEXT) WHERE key = ?", (amount, key)
             )
         registry.db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (GC_LAST_RUN, repr(time.time()))
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (GC_LAST_RUN, repr(time.time())),
         )
 
 

@@ -7,14 +7,13 @@ default visibility (private unless ``default_visibility: public``).
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import InvalidArgument, NotFound
-from berth.registry.metadata import MetadataDB
+from berth.registry.metadata import MetadataDB, Row
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 VISIBILITIES = ("public", "private")
@@ -126,9 +125,9 @@ class RepositoryService:
         if not term:
             return self.all()
         rows = self._db.query(
-            "SELECT name, visibility, description, created FROM repositories WHERE instr(name, ?) > 0 "
-            "OR instr(lower(description), ?) > 0 OR description GLOB ? ORDER BY name",
-            (term, term, "*[^ -~]*"),
+            "SELECT name, visibility, description, created FROM repositories WHERE "
+            + _CONTAINS_SQL[self._db.dialect],
+            (term, term),
         )
         return [_info(r) for r in rows]
 
@@ -139,7 +138,18 @@ class RepositoryService:
         return {"tags": int(row["n"]) if row else 0, "updated": row["updated"] if row else None}
 
 
-def _info(row: sqlite3.Row) -> RepositoryInfo:
+# Parameters: the term twice. Whether the name or the lowered description holds it, or the
+# description has a character ``lower`` may not fold (SQLite folds ASCII only): the two dialects
+# spell "contains" and "not all ASCII" differently.
+_CONTAINS_SQL = {
+    "sqlite": "instr(name, ?) > 0 OR instr(lower(description), ?) > 0 OR description GLOB '*[^ -~]*' "
+    "ORDER BY name",
+    "postgres": "strpos(name, ?) > 0 OR strpos(lower(description), ?) > 0 OR description ~ '[^ -~]' "
+    "ORDER BY name",
+}
+
+
+def _info(row: Row) -> RepositoryInfo:
     return RepositoryInfo(str(row["name"]), str(row["visibility"]), str(row["description"]), row["created"])
 
 

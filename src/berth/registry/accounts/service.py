@@ -195,7 +195,9 @@ class AccountService:
     def teams(self, org: str) -> list[Team]:
         """The teams of ``org`` with their members and grants, by name."""
         members: dict[str, list[str]] = {}
-        for r in self._db.query("SELECT team, user FROM team_members WHERE org = ? ORDER BY user", (org,)):
+        for r in self._db.query(
+            'SELECT team, "user" FROM team_members WHERE org = ? ORDER BY "user"', (org,)
+        ):
             members.setdefault(str(r["team"]), []).append(str(r["user"]))
         grants: dict[str, list[tuple[str, str]]] = {}
         for r in self._db.query("SELECT team, repo, access FROM grants WHERE org = ? ORDER BY repo", (org,)):

@@ -43,6 +43,9 @@ class Row(Protocol):
 class MetadataDB(Protocol):
     """Reads are single statements; multi-statement changes go through ``write()``."""
 
+    #: "sqlite" or "postgres", for the rare query the two spell differently (search's narrowing)
+    dialect: str
+
     def query(self, sql: str, params: tuple[object, ...] = ()) -> Sequence[Row]: ...
 
     def query_one(self, sql: str, params: tuple[object, ...] = ()) -> Row | None: ...

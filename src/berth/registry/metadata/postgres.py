@@ -35,7 +35,7 @@ from berth.registry.storage.driver import StorageFull
 
 # The advisory lock every writer takes: a constant key ("berthreg" as an int64) in the database's space.
 _WRITE_LOCK = 0x6265727468726567
-_LITERAL_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?\d*|%")
+_LITERAL_OR_MARK = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?\d*|%|\buser\b", re.IGNORECASE)
 
 
 class PgRow(tuple[Any, ...]):
@@ -70,6 +70,10 @@ def to_pyformat(sql: str) -> str:
             return f"%({token[1:]})s"
         if token == "%":
             return "%%"
+        if token.lower() == "user":
+            # PostgreSQL reads a bare ``user`` as CURRENT_USER: a column so named would silently
+            # compare with the connection's role; SQLite takes both, so the shared SQL quotes it
+            raise Internal(f'registry database: quote the column "user" in: {sql}')
         return token.replace("%", "%%")
 
     return _LITERAL_OR_MARK.sub(swap, sql)
@@ -83,6 +87,8 @@ def _params(sql: str, params: tuple[object, ...]) -> tuple[object, ...] | dict[s
 
 
 class PostgresMetadata:
+    dialect = "postgres"
+
     def __init__(self, url: str) -> None:
         self._url = url
         self._lock = threading.RLock()

@@ -20,6 +20,8 @@ class SqliteMetadata:
     ``write()``, which takes SQLite's write lock up front (``BEGIN IMMEDIATE``) and commits or rolls back.
     """
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
