@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test soak bench check clean
+.PHONY: setup demo demo-scale test soak bench check clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml scripts/install-system
 
 demo: setup
 	bash scripts/demo
+
+# berth-registry at scale on this machine: Ceph's radosgw, PostgreSQL, two replicas, haproxy; torn down after
+demo-scale: setup
+	$(BIN)/python -m berth.testing.scale
 
 test: setup
 	bash scripts/check
