@@ -1,8 +1,8 @@
-"""Two ``berth-registry serve`` replicas on one PostgreSQL database and one storage, behind Debian's
-haproxy, are one registry: a push through the balancer pulls from each replica, a token one replica
-signed works on the other, an upload started on one finishes on the other, search answers the same;
-a replica SIGKILLed in the middle of a push loses nothing acknowledged and the client's retry on the
-other completes. (The storage is one filesystem both replicas mount, as an NFS share would be.)"""
+"""Two ``berth-registry serve`` replicas, each on a root of its own, sharing one PostgreSQL database
+and one bucket of a real object store (Ceph's radosgw), behind Debian's haproxy, are one registry: a
+push through the balancer pulls from each replica, a token one replica signed works on the other, an
+upload started on one finishes on the other, search answers the same; a replica SIGKILLed in the
+middle of a push loses nothing acknowledged and the client's retry on the other completes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from registry_e2e_helpers import RunningRegistry, basic, make_oci_layout, push_image, sha, skopeo
 
+from berth.testing.ceph import CephCluster
 from berth.testing.haproxy import LoadBalancer, load_balancer
 from berth.testing.postgres import PostgresServer
 from berth.testing.registry import start_berth_registry
@@ -25,9 +26,11 @@ from berth.testing.registry import start_berth_registry
 ALICE = basic("alice", "alicepw")
 
 
-def _config(tmp_path: Path, url: str) -> Path:
+def _config(tmp_path: Path, url: str, ceph: CephCluster, bucket: str) -> Path:
     config = tmp_path / "registry.yaml"
     config.write_text(
+        f"storage: {{driver: s3, s3: {{endpoint: {ceph.endpoint}, region: {ceph.region}, bucket: {bucket},\n"
+        f"  access_key: {ceph.access_key}, secret_key: {ceph.secret_key}, path_style: true}}}}\n"
         f"metadata: {{driver: postgres, url: {json.dumps(url)}}}\n"
         f"auth: {{signing_key: {tmp_path / 'signing.pem'}, bcrypt_rounds: 4}}\n"
     )
@@ -36,12 +39,11 @@ def _config(tmp_path: Path, url: str) -> Path:
 
 @pytest.fixture
 def replicas(
-    postgres: PostgresServer, postgres_url: str, tmp_path: Path
+    postgres: PostgresServer, postgres_url: str, ceph: CephCluster, s3_bucket: str, tmp_path: Path
 ) -> Iterator[tuple[RunningRegistry, RunningRegistry, LoadBalancer]]:
-    config = _config(tmp_path, postgres_url)
-    root = tmp_path / "shared-root"
-    first = start_berth_registry(root, users={"alice": "alicepw"}, config=config)
-    second = start_berth_registry(root, config=config)
+    config = _config(tmp_path, postgres_url, ceph, s3_bucket)
+    first = start_berth_registry(tmp_path / "replica-1", users={"alice": "alicepw"}, config=config)
+    second = start_berth_registry(tmp_path / "replica-2", config=config)
     try:
         with load_balancer([first.port, second.port]) as balancer:
             yield first, second, balancer
