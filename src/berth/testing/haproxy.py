@@ -4,7 +4,7 @@
         ...  # lb.url spreads requests round-robin; a replica that stops answering leaves the pool
 
 Health checks (``GET /v2/``: 200 or 401 is alive) run every 200 ms, so a killed replica is out within
-about half a second and a client's retry reaches one that lives. Stopped by its PID.
+about a second (three failed checks: a replica busy with 50 clients may miss one) and a client's retry reaches one that lives. Stopped by its PID.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ class LoadBalancer:
 
 def _config(port: int, backends: list[int]) -> str:
     servers = "\n".join(
-        f"    server r{i} 127.0.0.1:{p} check inter 200ms fall 1 rise 2" for i, p in enumerate(backends)
+        f"    server r{i} 127.0.0.1:{p} check inter 200ms fall 3 rise 2" for i, p in enumerate(backends)
     )
     return f"""global
     maxconn 2000
@@ -48,6 +49,7 @@ defaults
     timeout connect 2s
     timeout client 120s
     timeout server 120s
+    timeout check 2s
     option http-server-close
     retries 2
     option redispatch
@@ -60,6 +62,19 @@ backend replicas
     http-check expect rstatus ^(200|401)$
 {servers}
 """
+
+
+def _wait_all_up(balancer: RegistryProcess, backends: int) -> None:
+    """Until every backend passed its health checks: that many rounds of answers in a row that are
+    not haproxy's own 503 (round-robin sends consecutive requests to each in turn)."""
+    deadline, good = time.monotonic() + 15, 0
+    while good < 2 * backends:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"haproxy's backends did not come up: {balancer.log.read_text()[-2000:]}")
+        status = balancer.request("GET", "/v2/")[0]
+        good = good + 1 if status in (200, 401) else 0
+        if not good:
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -79,6 +94,7 @@ def load_balancer(backends: list[int]) -> Iterator[LoadBalancer]:
     probe = RegistryProcess("haproxy", directory, port, process, log)
     try:
         _serve(probe)
+        _wait_all_up(probe, len(backends))
         yield LoadBalancer(port, process, log)
     finally:
         probe.stop()
