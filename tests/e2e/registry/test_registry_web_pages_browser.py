@@ -1,4 +1,4 @@
-"""The repository page, the organisation page and deletes in real headless Chromium (Debian's
+"""The repository page, the organisation page, deletes, the README form and webhooks in real headless Chromium (Debian's
 ``chromium`` driven by playwright), against a real ``berth-registry serve`` that skopeo pushed an
 image and a two-platform index to, with an SBOM and a signature attached as OCI referrers.
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -20,6 +21,9 @@ from typing import Any
 
 import pytest
 from registry_e2e_helpers import RunningRegistry, basic, make_oci_layout, push_image, sha, skopeo
+from webhook_receiver import Receiver
+
+from berth.testing.registry import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -249,3 +253,95 @@ def test_repository_and_organisation_pages_and_deletes(running: RunningRegistry,
             assert "1.1" in _tags(running, "acme/web")
         finally:
             browser.close()
+
+
+README = """# acme/web
+
+The web front end of **acme**, served by nginx.
+
+## Run it
+
+    docker run -p 8080:80 acme/web:1.0
+
+| tag | what |
+| --- | --- |
+| 1.0 | the release |
+| dev | every commit to main |
+
+<script>document.title = "owned"</script>
+"""
+
+
+def test_owner_sets_the_readme_and_a_webhook_in_the_browser(running: RunningRegistry, tmp_path: Path) -> None:
+    """An owner edits the description and README and adds a webhook with the page's forms; a push then
+    reaches a real receiver on loopback, signed, and the page's delivery log shows it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    assert running.cli("org", "add", "acme", "--owner", "alice").returncode == 0
+    push_image(running, "acme/web", "1.0", os.urandom(3000), ALICE)
+    assert running.cli("repo", "visibility", "acme/web", "public").returncode == 0
+    artifacts = Path(os.environ.get("BERTH_TEST_ARTIFACTS", str(tmp_path)))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    receiver = Receiver(free_port()).start()
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.goto(running.url + "/login")
+                page.fill("input[name=username]", "alice")
+                page.fill("input[name=password]", "alicepw")
+                page.click("button[type=submit]")
+                page.wait_for_url(running.url + "/")
+                page.goto(running.url + "/r/acme/web")
+                page.click("a.edit")
+                page.wait_for_url("**/edit/acme/web")
+                page.fill("input[name=description]", "The acme web front end")
+                page.fill("textarea[name=readme]", README)
+                shot = artifacts / "registry-edit.png"
+                page.screenshot(path=str(shot), full_page=True)
+                print(f"screenshot: {shot}")
+                page.click("button.save")
+                page.wait_for_url("**/r/acme/web?saved=1")
+                assert "Saved the description and README" in page.inner_text(".saved")
+                assert page.inner_text(".description") == "The acme web front end"
+                assert page.inner_text(".readme h1") == "acme/web"
+                assert "docker run -p 8080:80 acme/web:1.0" in page.inner_text(".readme pre")
+                assert page.inner_text(".readme table tr:nth-child(2) td:first-child") == "dev"
+                assert page.title() != "owned" and "<script>" in page.inner_text(".readme")  # shown as text
+
+                page.fill("form.add-hook input[name=url]", receiver.url)
+                page.fill("form.add-hook input[name=secret]", "s3cret")
+                page.check("form.add-hook input[value=pull]")
+                page.click("form.add-hook button[type=submit]")
+                page.wait_for_url("**/r/acme/web#webhooks")
+                assert "push,delete,pull of acme/web" in page.inner_text("div.hook")
+                assert "s3cret" not in page.content()
+
+                push_image(running, "acme/web", "1.1", os.urandom(2000), ALICE)
+                (delivery,) = receiver.wait_for(1)
+                signature = hmac.new(b"s3cret", delivery.body, hashlib.sha256).hexdigest()
+                assert delivery.headers["X-Berth-Signature-256"] == f"sha256={signature}"
+                event = json.loads(delivery.body)["events"][0]
+                assert event["action"] == "push" and event["target"]["tag"] == "1.1"
+                for _ in range(100):  # the log row is written just after the receiver answers
+                    page.goto(running.url + "/r/acme/web")
+                    if page.query_selector("div.hook table") is not None:
+                        break
+                    page.wait_for_timeout(50)
+                assert "push" in page.inner_text("div.hook table") and "200" in page.inner_text(
+                    "div.hook table"
+                )
+                page.click("#tag-1\\.1 details.layers summary")
+                shot = artifacts / "registry-repository-readme.png"
+                page.screenshot(path=str(shot), full_page=True)
+                print(f"screenshot: {shot}")
+
+                page.click("button.remove-hook")
+                page.wait_for_url("**/r/acme/web#webhooks")
+                assert page.query_selector("div.hook") is None and "No webhooks yet" in page.inner_text(
+                    "main"
+                )
+            finally:
+                browser.close()
+    finally:
+        receiver.stop()

@@ -57,10 +57,3 @@ def confirm_body(plan: DeletePlan, csrf: str) -> str:
         f'<button type="submit" class="danger confirm-delete">Delete</button> '
         f'<a href="/r/{quote(plan.repo)}">Cancel</a></form>'
     )
-
-
-def refused_body(repo: str, message: str) -> str:
-    return (
-        f'<h1>Not deleted</h1><p class="error refused">{h(message)}</p>'
-        f'<p><a href="/r/{quote(repo)}">Back to {h(repo)}</a></p>'
-    )

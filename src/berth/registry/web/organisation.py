@@ -75,12 +75,12 @@ def _usage(page: NamespacePage) -> str:
     )
 
 
-def namespace_body(page: NamespacePage) -> str:
+def namespace_body(page: NamespacePage, extra: str = "") -> str:
     owner = f" · owner <b>{h(page.owner)}</b>" if page.owner else ""
     return (
         f'<h1>{h(page.name)}</h1><p class="muted">{h(page.kind)}{owner} · '
         f"{len(page.repos)} repositor{'y' if len(page.repos) == 1 else 'ies'}</p>"
-        f"{_usage(page)}<h2>Repositories</h2>{_repos(page)}{_teams(page)}"
+        f"{_usage(page)}<h2>Repositories</h2>{_repos(page)}{_teams(page)}{extra}"
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from berth.registry.web.templates import h, human_size, plural, stamp, when
+from berth.registry.web.templates import h, human_size, plural, when
 
 # sort key -> (column label, default order): times and sizes biggest first, names A to Z
 TAG_SORTS = {
@@ -73,10 +73,16 @@ class TagView:
     matched: int = 0
     total: int = 0
     deleted: str = ""  # the reference a delete just removed (the notice after the redirect)
+    saved: bool = False  # the description and README were just saved (the notice after the redirect)
 
 
 def _short_type(media_type: str) -> str:
     return media_type.removeprefix("application/vnd.")
+
+
+def _breakable(media_type: str) -> str:
+    """A media type that wraps after its dots and pluses, not in the middle of a word."""
+    return h(media_type).replace(".", ".<wbr>").replace("+", "+<wbr>")
 
 
 def _short(digest: str) -> str:
@@ -87,7 +93,7 @@ def _layers(t: TagRow) -> str:
     items = "".join(
         f'<tr><td><code title="{h(layer.digest)}">{h(layer.digest[:19])}…</code></td>'
         f'<td class="nowrap">{h(human_size(layer.size))}</td>'
-        f'<td class="muted" title="{h(layer.media_type)}">{h(_short_type(layer.media_type))}</td></tr>'
+        f'<td class="muted media" title="{h(layer.media_type)}">{_breakable(_short_type(layer.media_type))}</td></tr>'
         for layer in t.layers
     )
     return (
@@ -105,7 +111,7 @@ def _referrers(t: TagRow) -> str:
     if not t.referrers:
         return ""
     items = "".join(
-        f"<li><b>{h(r.artifact_type or _short_type(r.media_type))}</b> "
+        f"<li><b>{_breakable(r.artifact_type or _short_type(r.media_type))}</b> "
         f'<code title="{h(r.digest)}">{h(r.digest[:19])}…</code> {h(human_size(r.size))}'
         + (f' <span class="muted">(of {h(r.platform)})</span>' if r.platform else "")
         + "</li>"
@@ -199,52 +205,32 @@ def _deleted_notice(view: TagView) -> str:
     )
 
 
+def _saved_notice(view: TagView) -> str:
+    return '<p class="notice saved">Saved the description and README.</p>' if view.saved else ""
+
+
+def _edit_link(repo: RepoPage) -> str:
+    if not repo.can_delete:
+        return ""
+    return f'<a class="edit" href="/edit/{quote(repo.name)}">Edit description and README</a>'
+
+
 def repo_body(repo: RepoPage, host: str, view: TagView, tags: list[TagRow], extra: str = "") -> str:
     first = tags[0].tag if tags else "latest"
     namespace = repo.name.split("/", 1)[0] if "/" in repo.name else ""
     crumbs = f'<p class="muted"><a href="/o/{quote(namespace)}">{h(namespace)}</a> /</p>' if namespace else ""
     return (
-        f"{crumbs}{_deleted_notice(view)}"
+        f"{crumbs}{_deleted_notice(view)}{_saved_notice(view)}"
         f'<h1>{h(repo.name)}<span class="badge {h(repo.visibility)}">{h(repo.visibility)}</span></h1>'
         f'<p class="muted description">{h(repo.description)}</p>'
         f'<div class="stats"><span class="stars">★ {plural(repo.stars, "star")}</span>'
-        f'<span class="pulls">{plural(repo.pulls, "pull")}</span>{_star_button(repo)}</div>'
+        f'<span class="pulls">{plural(repo.pulls, "pull")}</span>{_star_button(repo)}{_edit_link(repo)}</div>'
         f'<div class="pull" aria-label="Pull command">docker pull {h(host)}/{h(repo.name)}:{h(first)}</div>'
         f'<h2 id="tags">Tags</h2>{_filter_form(repo.name, view) if view.total else ""}{_tags_table(repo, view, tags)}'
-        + (f'<h2>README</h2><div class="readme">{repo.readme_html}</div>' if repo.readme_html else "")
+        + (
+            f'<h2 id="readme">README</h2><div class="readme">{repo.readme_html}</div>'
+            if repo.readme_html
+            else ""
+        )
         + extra
     )
-
-
-@dataclass(slots=True)
-class HookRow:
-    id: str
-    target: str
-    url: str
-    events: str
-    pending: int
-    deliveries: list[tuple[float, str, int, str]]  # time, event, attempt, result (status or error)
-
-
-def webhooks_section(hooks: list[HookRow]) -> str:
-    """The webhooks a repository's owners see on its page, with their last deliveries."""
-    if not hooks:
-        return ""
-    parts = []
-    for hook in hooks:
-        attempts = "".join(
-            f'<tr><td class="nowrap">{h(stamp(at))}</td><td>{h(event)}</td><td>{h(attempt)}</td>'
-            f'<td class="muted">{h(result)}</td></tr>'
-            for at, event, attempt, result in reversed(hook.deliveries)
-        )
-        log = (
-            f"<table><tr><th>Time</th><th>Event</th><th>Attempt</th><th>Result</th></tr>{attempts}</table>"
-            if attempts
-            else '<p class="muted">No deliveries yet.</p>'
-        )
-        parts.append(
-            f'<div class="repo" id="hook-{h(hook.id)}"><b>{h(hook.url)}</b>'
-            f'<p class="muted">{h(hook.id)} · {h(hook.events)} of {h(hook.target)} · '
-            f"{h(hook.pending)} pending</p>{log}</div>"
-        )
-    return "<h2>Webhooks</h2>" + "".join(parts)

@@ -36,6 +36,10 @@ th a{color:#1d3557;text-decoration:none}th a:hover{text-decoration:underline}
 border-radius:6px;padding:.6rem 1rem}.warn{background:#fffaeb;border:1px solid #fedf89;border-radius:6px;
 padding:.6rem 1rem}.meter{background:#e4e7ec;border-radius:4px;height:.6rem;max-width:24rem}
 .meter span{display:block;height:100%;border-radius:4px;background:#457b9d}
+.wide{width:100%;max-width:48rem;padding:.4rem;font-size:.95rem;box-sizing:border-box}
+textarea.wide{font-family:monospace}form.inline{margin:.3rem 0}label.check{margin-right:.8rem}
+a.edit{margin-left:auto;color:#1d3557}td.media{overflow-wrap:normal}
+.readme pre{background:#f3f4f6;padding:.6rem .8rem;border-radius:4px;overflow-x:auto}
 .readme{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.2rem 1.2rem;margin:1rem 0;
 overflow-x:auto}
 """
@@ -147,4 +151,16 @@ def login_body(error: str | None, username: str = "") -> str:
 def not_found_body(name: str) -> str:
     return (
         f'<h1>Not found</h1><p>There is no repository named <b>{h(name)}</b>.</p><p><a href="/">Back</a></p>'
+    )
+
+
+def back_link(name: str) -> str:
+    """The page of a repository (``NAMESPACE/NAME``) or of a namespace."""
+    return f"/r/{quote(name)}" if "/" in name else f"/o/{quote(name)}"
+
+
+def refused_body(title: str, name: str, message: str) -> str:
+    return (
+        f'<h1>{h(title)}</h1><p class="error refused">{h(message)}</p>'
+        f'<p><a href="{back_link(name)}">Back to {h(name)}</a></p>'
     )

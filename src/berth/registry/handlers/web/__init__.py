@@ -1,7 +1,8 @@
 """The web page: search and browse repositories (``/``), a repository page (``/r/NAME``: README,
 tags sortable and filterable, layers, platforms, referrers, pull command), namespace pages
 (``/o/NAME``: an organisation's or user's repositories, teams, usage), deletes by owners
-(``/delete/NAME``, confirmed, CSRF-checked), stars, and sign-in (a signed session cookie) to see
+(``/delete/NAME``, confirmed, CSRF-checked), the description and README (``/edit/NAME``) and
+webhooks (``/webhooks/TARGET``) set by owners, stars, and sign-in (a signed session cookie) to see
 private repositories.
 
 Server-rendered HTML, readable without JavaScript. A private repository the viewer may not pull is
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from berth.registry.handlers.web import browse, deletes, organisation, repository
+from berth.registry.handlers.web import browse, deletes, edit, hooks, organisation, repository
 
 
 def add_routes(app: web.Application) -> None:
@@ -25,3 +26,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(r"/star/{name:.+}", browse.star)
     app.router.add_get(r"/delete/{name:.+}", deletes.confirm)
     app.router.add_post(r"/delete/{name:.+}", deletes.delete)
+    app.router.add_get(r"/edit/{name:.+}", edit.form)
+    app.router.add_post(r"/edit/{name:.+}", edit.save)
+    app.router.add_post(r"/webhooks/{name:.+}", hooks.change)

@@ -1,9 +1,7 @@
 """Deletes from the web page: ``GET /delete/NAME?reference=TAG|DIGEST`` shows what would go and asks
 to confirm; the confirmation POSTs ``/delete/NAME`` with a CSRF token tied to the session.
 
-Only a signed-in viewer (session cookie: Basic credentials a browser replays on its own cannot prove
-the form came from this page) who holds ``delete`` on the repository (``auth.acl``: its namespace's
-user, the org owner, a team with ``admin``, an admin) may. The delete itself is
+Only the repository's owners, signed in on the page, may (``owners.refusal``). The delete itself is
 ``handlers.manifests.delete_reference``, the path of ``DELETE /v2/NAME/manifests/REF``: the same
 checks, webhook event and audit line.
 """
@@ -17,30 +15,23 @@ from aiohttp import web
 from berth.errors import BerthError
 from berth.registry.accounts.service import User
 from berth.registry.api.errors import RegistryError, from_berth_error
-from berth.registry.auth.acl import DELETE
 from berth.registry.handlers.context import Identity, RequestContext
 from berth.registry.handlers.manifests import delete_reference
-from berth.registry.handlers.web.session import COOKIE, csrf_ok, csrf_token, html
+from berth.registry.handlers.web.owners import FORM_EXPIRED, refusal
+from berth.registry.handlers.web.session import csrf_ok, csrf_token, html
 from berth.registry.handlers.web.visible import visible
 from berth.registry.repositories import RepositoryInfo
 from berth.registry.service import Registry
 from berth.registry.web import deletes as dt
 from berth.registry.web import templates as t
 
+_NOT = "Not deleted"
+
 
 def _refusal(
     request: web.Request, registry: Registry, user: User | None, name: str, info: RepositoryInfo
 ) -> web.Response | None:
-    """The answer for a viewer who may not delete in ``name`` from the page, or None if they may."""
-    if user is None:
-        return html("Sign in", t.login_body("Sign in to delete tags and manifests."), None, status=401)
-    if DELETE not in registry.policy.actions(user, name, info):
-        message = f"{user.name} may not delete in {name}: only its owners may."
-        return html("Not deleted", dt.refused_body(name, message), user, status=403)
-    if not request.cookies.get(COOKIE):
-        message = "Sign in on this page (not with browser-sent credentials) to delete."
-        return html("Not deleted", dt.refused_body(name, message), user, status=403)
-    return None
+    return refusal(request, registry, user, name, info, doing="delete tags and manifests of", title=_NOT)
 
 
 def _purpose(name: str) -> str:
@@ -58,7 +49,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     try:
         stored = registry.manifests.resolve(name, reference)
     except RegistryError as err:
-        return html("Not deleted", dt.refused_body(name, f"{reference}: {err.message}"), user, status=404)
+        return html(_NOT, t.refused_body(_NOT, name, f"{reference}: {err.message}"), user, status=404)
     tags = [str(d["tag"]) for d in registry.manifests.tag_details(name) if d["digest"] == stored.digest]
     referrers = len(registry.manifests.referrers(name, stored.digest, None))
     plan = dt.DeletePlan(name, reference, stored.digest, sorted(tags), referrers)
@@ -76,14 +67,13 @@ async def delete(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     reference, sent = str(form.get("reference", "")), str(form.get("csrf", ""))
     if not csrf_ok(request, _purpose(name), sent):
-        message = "The form expired or did not come from this page: open the delete page again."
-        return html("Not deleted", dt.refused_body(name, message), user, status=403)
+        return html(_NOT, t.refused_body(_NOT, name, FORM_EXPIRED), user, status=403)
     ctx = RequestContext(registry, request, Identity(user, None, True, "session"))
     try:
         delete_reference(ctx, name, reference)
     except BerthError as exc:  # an immutable tag, one deleted meanwhile, a bad reference: say why
         err = from_berth_error(exc)
-        body = dt.refused_body(name, f"{reference}: {err.message}")
-        return html("Not deleted", body, user, status=err.http_status)
+        body = t.refused_body(_NOT, name, f"{reference}: {err.message}")
+        return html(_NOT, body, user, status=err.http_status)
     query = urlencode({"deleted": reference})
     return web.Response(status=303, headers={"Location": f"/r/{quote(name)}?{query}"})

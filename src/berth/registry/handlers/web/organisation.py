@@ -1,7 +1,7 @@
 """The namespace page ``GET /o/NAME`` (``/o/`` as repositories live under ``/r/``, so no repository
 name can collide with it): an organisation's or user's repositories that the viewer may pull, the
 teams the viewer may see (all of them for the org's owner and admins, else the viewer's own), and
-the namespace's usage and quota for those who belong to it."""
+the namespace's usage and quota for those who belong to it, and its webhooks for its owners."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from aiohttp import web
 
 from berth.registry.accounts.service import NAME_RE, User
 from berth.registry.handlers.context import REGISTRY_KEY
+from berth.registry.handlers.web import hooks
+from berth.registry.handlers.web.owners import owns_namespace
 from berth.registry.handlers.web.session import html, viewer
 from berth.registry.service import Registry
 from berth.registry.web import organisation as ot
@@ -63,4 +65,5 @@ async def namespace(request: web.Request) -> web.StreamResponse:
     page = ot.NamespacePage(name, "organisation" if owner is not None else "user", owner or "", repos, teams)
     if _belongs(user, name, owner or "", teams):
         page.usage = registry.quotas.usage(name)
-    return html(name, ot.namespace_body(page), user)
+    extra = hooks.section(request, registry, name) if owns_namespace(registry, user, name) else ""
+    return html(name, ot.namespace_body(page, extra), user)

@@ -15,6 +15,7 @@ from aiohttp import web
 from berth.errors import BerthError
 from berth.oci import mediatypes as mt
 from berth.registry.auth.acl import DELETE
+from berth.registry.handlers.web import hooks
 from berth.registry.handlers.web.session import html
 from berth.registry.handlers.web.visible import visible
 from berth.registry.hub.pulls import ALL
@@ -25,7 +26,6 @@ from berth.registry.web import repository as rt
 from berth.registry.web import templates as t
 
 PAGE_LIMIT = 200
-_HOOK_LOG = 10  # deliveries shown per webhook
 
 
 def _platform_label(platform: dict[str, Any]) -> str:
@@ -76,7 +76,11 @@ def _view(request: web.Request) -> rt.TagView | str:
     if order not in rt.ORDERS:
         return f"Unknown order {order!r}: use asc or desc."
     return rt.TagView(
-        request.query.get("q", "").strip(), sort, order, deleted=request.query.get("deleted", "")
+        request.query.get("q", "").strip(),
+        sort,
+        order,
+        deleted=request.query.get("deleted", ""),
+        saved=request.query.get("saved") == "1",
     )
 
 
@@ -131,17 +135,5 @@ async def repository(request: web.Request) -> web.StreamResponse:
         hub.stars.starred(name, user.name) if user else None,
         can_delete=owner,
     )
-    extra = rt.webhooks_section(_hook_rows(registry, name)) if owner else ""
+    extra = hooks.section(request, registry, name) if owner else ""
     return html(info.name, rt.repo_body(page, request.host, view, tags, extra), user)
-
-
-def _hook_rows(registry: Registry, name: str) -> list[rt.HookRow]:
-    rows = []
-    for hook in registry.webhooks.for_repository(name):
-        log = registry.webhooks.deliveries(hook.id, last=_HOOK_LOG)
-        attempts = [(e.time, e.event, e.attempt, e.error or str(e.status)) for e in log]
-        events = ",".join(hook.events)
-        rows.append(
-            rt.HookRow(hook.id, hook.target, hook.url, events, registry.webhooks.pending(hook.id), attempts)
-        )
-    return rows
