@@ -127,6 +127,15 @@ def _tags(running: RunningRegistry, repo: str) -> list[str]:
     return list(json.loads(body)["tags"])
 
 
+def _sign_in(page: Any, running: RunningRegistry, user: str) -> None:
+    """Sign in with the page's form (the test accounts' passwords are NAMEpw)."""
+    page.goto(running.url + "/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", f"{user}pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(running.url + "/")
+
+
 def _order(page: Any) -> list[str]:
     return [
         str(name)
@@ -204,11 +213,7 @@ def test_repository_and_organisation_pages_and_deletes(running: RunningRegistry,
             assert "application/spdx+json" in referrers and sbom[:19] in referrers
             assert page.query_selector("a.delete-tag") is None  # anonymous: no delete buttons
 
-            page.goto(running.url + "/login")
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "alicepw")
-            page.click("button[type=submit]")
-            page.wait_for_url(running.url + "/")
+            _sign_in(page, running, "alice")
             page.goto(running.url + "/r/acme/web")
             page.click("#tag-1\\.0 details.layers summary")
             page.click("#tag-multi details.platforms summary")
@@ -240,11 +245,7 @@ def test_repository_and_organisation_pages_and_deletes(running: RunningRegistry,
 
             context = browser.new_context()  # its own cookies: bob's session, not alice's
             bob = context.new_page()
-            bob.goto(running.url + "/login")
-            bob.fill("input[name=username]", "bob")
-            bob.fill("input[name=password]", "bobpw")
-            bob.click("button[type=submit]")
-            bob.wait_for_url(running.url + "/")
+            _sign_in(bob, running, "bob")
             bob.goto(running.url + "/r/acme/web")
             assert bob.query_selector("a.delete-tag") is None  # push through a team, not delete
             response = bob.goto(running.url + "/delete/acme/web?reference=1.1")
@@ -287,11 +288,7 @@ def test_owner_sets_the_readme_and_a_webhook_in_the_browser(running: RunningRegi
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
             try:
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
-                page.goto(running.url + "/login")
-                page.fill("input[name=username]", "alice")
-                page.fill("input[name=password]", "alicepw")
-                page.click("button[type=submit]")
-                page.wait_for_url(running.url + "/")
+                _sign_in(page, running, "alice")
                 page.goto(running.url + "/r/acme/web")
                 page.click("a.edit")
                 page.wait_for_url("**/edit/acme/web")

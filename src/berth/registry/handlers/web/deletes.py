@@ -13,25 +13,16 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from berth.errors import BerthError
-from berth.registry.accounts.service import User
 from berth.registry.api.errors import RegistryError, from_berth_error
 from berth.registry.handlers.context import Identity, RequestContext
 from berth.registry.handlers.manifests import delete_reference
-from berth.registry.handlers.web.owners import FORM_EXPIRED, refusal
+from berth.registry.handlers.web.owners import FORM_EXPIRED, owned_repository
 from berth.registry.handlers.web.session import csrf_ok, csrf_token, html
-from berth.registry.handlers.web.visible import visible
-from berth.registry.repositories import RepositoryInfo
-from berth.registry.service import Registry
 from berth.registry.web import deletes as dt
 from berth.registry.web import templates as t
 
 _NOT = "Not deleted"
-
-
-def _refusal(
-    request: web.Request, registry: Registry, user: User | None, name: str, info: RepositoryInfo
-) -> web.Response | None:
-    return refusal(request, registry, user, name, info, doing="delete tags and manifests of", title=_NOT)
+_DOING = "delete tags and manifests of"
 
 
 def _purpose(name: str) -> str:
@@ -39,12 +30,10 @@ def _purpose(name: str) -> str:
 
 
 async def confirm(request: web.Request) -> web.StreamResponse:
-    registry, user, name, info = visible(request)
-    if isinstance(info, web.Response):
-        return info
-    refused = _refusal(request, registry, user, name, info)
-    if refused is not None:
-        return refused
+    owned = owned_repository(request, doing=_DOING, title=_NOT)
+    if isinstance(owned, web.Response):
+        return owned
+    registry, user, name, _ = owned
     reference = request.query.get("reference", "")
     try:
         stored = registry.manifests.resolve(name, reference)
@@ -58,12 +47,10 @@ async def confirm(request: web.Request) -> web.StreamResponse:
 
 
 async def delete(request: web.Request) -> web.StreamResponse:
-    registry, user, name, info = visible(request)
-    if isinstance(info, web.Response):
-        return info
-    refused = _refusal(request, registry, user, name, info)
-    if refused is not None:
-        return refused
+    owned = owned_repository(request, doing=_DOING, title=_NOT)
+    if isinstance(owned, web.Response):
+        return owned
+    registry, user, name, _ = owned
     form = await request.post()
     reference, sent = str(form.get("reference", "")), str(form.get("csrf", ""))
     if not csrf_ok(request, _purpose(name), sent):

@@ -11,9 +11,8 @@ from aiohttp import web
 from berth.errors import BerthError
 from berth.registry.api.errors import from_berth_error
 from berth.registry.handlers.context import Identity, RequestContext
-from berth.registry.handlers.web.owners import FORM_EXPIRED, refusal
+from berth.registry.handlers.web.owners import FORM_EXPIRED, owned_repository
 from berth.registry.handlers.web.session import csrf_ok, csrf_token, html
-from berth.registry.handlers.web.visible import visible
 from berth.registry.web import edit as et
 from berth.registry.web import templates as t
 
@@ -25,24 +24,20 @@ def _purpose(name: str) -> str:
 
 
 async def form(request: web.Request) -> web.StreamResponse:
-    registry, user, name, info = visible(request)
-    if isinstance(info, web.Response):
-        return info
-    refused = refusal(request, registry, user, name, info, doing="edit", title=_NOT)
-    if refused is not None:
-        return refused
+    owned = owned_repository(request, doing="edit", title=_NOT)
+    if isinstance(owned, web.Response):
+        return owned
+    registry, user, name, info = owned
     token = csrf_token(request, _purpose(name)) or ""
     readme = registry.hub.descriptions.readme(name)
     return html(f"Edit {name}", et.edit_body(name, info.description, readme, token), user)
 
 
 async def save(request: web.Request) -> web.StreamResponse:
-    registry, user, name, info = visible(request)
-    if isinstance(info, web.Response):
-        return info
-    refused = refusal(request, registry, user, name, info, doing="edit", title=_NOT)
-    if refused is not None:
-        return refused
+    owned = owned_repository(request, doing="edit", title=_NOT)
+    if isinstance(owned, web.Response):
+        return owned
+    registry, user, name, _ = owned
     fields = await request.post()
     sent = str(fields.get("csrf", ""))
     if not csrf_ok(request, _purpose(name), sent):

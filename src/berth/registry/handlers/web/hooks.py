@@ -11,9 +11,8 @@ from berth.errors import BerthError, InvalidArgument
 from berth.registry.accounts.service import NAME_RE, User
 from berth.registry.api.errors import from_berth_error
 from berth.registry.handlers.context import REGISTRY_KEY, Identity, RequestContext
-from berth.registry.handlers.web.owners import FORM_EXPIRED, refusal
+from berth.registry.handlers.web.owners import FORM_EXPIRED, owned_repository, refusal
 from berth.registry.handlers.web.session import csrf_ok, csrf_token, html, viewer
-from berth.registry.handlers.web.visible import visible
 from berth.registry.notify.envelope import ACTIONS
 from berth.registry.notify.store import DEFAULT_EVENTS, parse_events
 from berth.registry.service import Registry
@@ -45,7 +44,9 @@ def section(request: web.Request, registry: Registry, target: str) -> str:
     return wt.webhooks_section(rows, form)
 
 
-def _namespace(request: web.Request) -> tuple[Registry, User | None, str, web.Response | None]:
+def _owned_namespace(request: web.Request) -> tuple[Registry, User, str] | web.Response:
+    """The organisation or user the request names and its owner looking at it, or the page anyone
+    else gets."""
     registry = request.app[REGISTRY_KEY]
     user = viewer(registry, request)
     name = request.match_info["name"].strip("/")
@@ -53,20 +54,25 @@ def _namespace(request: web.Request) -> tuple[Registry, User | None, str, web.Re
         registry.accounts.is_org(name) or registry.accounts.get_user(name) is not None
     )
     if not known:
-        return registry, user, name, html("Not found", t.not_found_body(name), user, status=404)
-    return registry, user, name, refusal(request, registry, user, name, None, doing=_DOING, title=_NOT)
+        return html("Not found", t.not_found_body(name), user, status=404)
+    refused = refusal(request, registry, user, name, None, doing=_DOING, title=_NOT)
+    if refused is not None:
+        return refused
+    assert user is not None  # refusal answers anonymous viewers
+    return registry, user, name
 
 
 async def change(request: web.Request) -> web.StreamResponse:
     if "/" in request.match_info["name"].strip("/"):
-        registry, user, name, info = visible(request)
-        if isinstance(info, web.Response):
-            return info
-        refused = refusal(request, registry, user, name, info, doing=_DOING, title=_NOT)
+        repository = owned_repository(request, doing=_DOING, title=_NOT)
+        if isinstance(repository, web.Response):
+            return repository
+        registry, user, name, _ = repository
     else:
-        registry, user, name, refused = _namespace(request)
-    if refused is not None:
-        return refused
+        namespace = _owned_namespace(request)
+        if isinstance(namespace, web.Response):
+            return namespace
+        registry, user, name = namespace
     form = await request.post()
     if not csrf_ok(request, _purpose(name), str(form.get("csrf", ""))):
         return html(_NOT, t.refused_body(_NOT, name, FORM_EXPIRED), user, status=403)

@@ -12,6 +12,7 @@ from aiohttp import web
 from berth.registry.accounts.service import User
 from berth.registry.auth.acl import DELETE
 from berth.registry.handlers.web.session import COOKIE, html
+from berth.registry.handlers.web.visible import visible
 from berth.registry.repositories import RepositoryInfo
 from berth.registry.service import Registry
 from berth.registry.web import templates as t
@@ -53,3 +54,17 @@ def refusal(
         message = f"Sign in on this page (not with browser-sent credentials) to {doing} {name}."
         return html(title, t.refused_body(title, name, message), user, status=403)
     return None
+
+
+def owned_repository(
+    request: web.Request, *, doing: str, title: str
+) -> tuple[Registry, User, str, RepositoryInfo] | web.Response:
+    """The repository the request names and its owner looking at it, or the page anyone else gets."""
+    registry, user, name, info = visible(request)
+    if isinstance(info, web.Response):
+        return info
+    refused = refusal(request, registry, user, name, info, doing=doing, title=title)
+    if refused is not None:
+        return refused
+    assert user is not None  # refusal answers anonymous viewers
+    return registry, user, name, info
