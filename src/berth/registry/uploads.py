@@ -26,7 +26,7 @@ from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.blobs import BlobStore
 from berth.registry.metadata import MetadataDB
 from berth.registry.storage import paths
-from berth.registry.storage.driver import StorageFull
+from berth.registry.storage.driver import FileWriter, StorageFull
 
 _HASH_CHUNK = 4 << 20
 _REMOTE_BATCH = 4 << 20  # bytes handed to an object store's writer per thread hop
@@ -39,6 +39,15 @@ class _Hashing:
     algorithm: str
     hasher: Any
     offset: int
+
+
+def _feed(writer: FileWriter, hashing: _Hashing | None, chunks: list[bytes]) -> None:
+    """Hash and write a batch of chunks, in order (in a thread: sha256 releases the GIL)."""
+    for chunk in chunks:
+        if hashing is not None:
+            hashing.hasher.update(chunk)
+            hashing.offset += len(chunk)
+        writer.write(chunk)
 
 
 class UploadService:
@@ -91,7 +100,9 @@ class UploadService:
                 self._blobs.driver.writer, paths.upload_data(upload_id), append=True
             )
             writer = await asyncio.to_thread(open_writer) if remote else open_writer()
-            batch = bytearray()
+            batch: list[bytes] = []
+            batched = 0
+            feeding: asyncio.Future[None] | None = None  # the batch an object store's writer is taking
             try:
                 if start is not None and start != writer.size:
                     raise RegistryError(
@@ -106,36 +117,48 @@ class UploadService:
                     self._hashing.pop(upload_id, None)
                 if writer.size == 0 and algorithm is not None:
                     hashing = self._hashing[upload_id] = _Hashing(algorithm, digests.hasher(algorithm), 0)
-                # Hashing and os.write run inline on the loop: both are fast for large chunks (sha256
-                # releases the GIL, writes go to the page cache), and measuring showed that handing
-                # chunks to a thread cost more than it saved.
-                # An object store's writer sends parts over the network: it gets batches of
-                # _REMOTE_BATCH in a thread, so the loop keeps serving while a part goes out.
+                # Filesystem: hashing and os.write run inline on the loop: both are fast for large
+                # chunks (sha256 releases the GIL, writes go to the page cache), and measuring showed
+                # that handing chunks to a thread cost more than it saved.
+                # Object store: the chunks (never joined) go to a thread in batches of _REMOTE_BATCH,
+                # hashed and copied into the writer's part there, while the loop reads the next batch.
                 async for chunk in chunks:
-                    if hashing is not None:
-                        hashing.hasher.update(chunk)
-                        hashing.offset += len(chunk)
                     if not remote:
+                        if hashing is not None:
+                            hashing.hasher.update(chunk)
+                            hashing.offset += len(chunk)
                         writer.write(chunk)
                         continue
-                    batch += chunk
-                    if len(batch) >= _REMOTE_BATCH:
-                        await asyncio.to_thread(writer.write, bytes(batch))
-                        batch.clear()
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= _REMOTE_BATCH:
+                        if feeding is not None:
+                            await feeding
+                        feeding = asyncio.ensure_future(asyncio.to_thread(_feed, writer, hashing, batch))
+                        batch, batched = [], 0
+                if feeding is not None:
+                    await feeding
+                    feeding = None
                 if batch:
-                    await asyncio.to_thread(writer.write, bytes(batch))
-                    batch.clear()
+                    await asyncio.to_thread(_feed, writer, hashing, batch)
+                    batch = []
                 if remote:
                     await asyncio.to_thread(writer.close)
                 return writer.size
             except StorageFull:
-                batch.clear()
+                batch = []
+                if feeding is not None:
+                    await asyncio.wait([feeding])
+                    feeding = None
                 await asyncio.to_thread(writer.cancel) if remote else writer.cancel()
                 self._close(upload_id)
                 raise
             finally:
-                if batch:  # the client went away mid-request: keep what arrived (the upload resumes)
-                    await asyncio.to_thread(writer.write, bytes(batch))
+                # the client went away mid-request: keep what arrived (the upload resumes)
+                if feeding is not None:
+                    await asyncio.wait([feeding])
+                if batch and (feeding is None or (not feeding.cancelled() and not feeding.exception())):
+                    await asyncio.to_thread(_feed, writer, hashing, batch)
                 await asyncio.to_thread(writer.close) if remote else writer.close()
 
     async def finish(self, repo: str, upload_id: str, expected: str) -> int:

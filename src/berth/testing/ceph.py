@@ -139,7 +139,7 @@ err_to_stderr = false
 debug_ms = 0
 
 [client.rgw.berth]
-rgw_frontends = beast endpoint=127.0.0.1:{rgw_port}
+rgw_frontends = beast endpoint=127.0.0.1:{rgw_port} tcp_nodelay=1
 rgw_data = {root}/rgw
 rgw_dns_name = 127.0.0.1
 rgw_thread_pool_size = 64
