@@ -3,7 +3,7 @@ own floor and the filesystem driver.
 
     .venv/bin/python bench/registry_s3_push.py [--size-mb 200] [--runs 3]
 
-A one-node Ceph (``berth.testing.ceph``: mon, memstore osd, radosgw) on loopback in a temporary
+A one-node Ceph (``berth.testing.ceph``: mon, memstore osd, radosgw with tcp_nodelay) on loopback in a temporary
 directory, stopped by PID at the end. Three timings of the same random bytes, best of ``--runs``:
 
 * floor: the bytes put straight into radosgw with boto3's managed transfer (TransferConfig multipart,
