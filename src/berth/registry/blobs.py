@@ -139,5 +139,5 @@ class BlobStore:
     def local_path(self, digest: str) -> Path | None:
         return self.driver.local_path(paths.blob_data(digest))
 
-    def reader(self, digest: str, offset: int = 0) -> BinaryIO:
-        return self.driver.reader(paths.blob_data(digest), offset)
+    def reader(self, digest: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        return self.driver.reader(paths.blob_data(digest), offset, length)

@@ -21,10 +21,11 @@ the storage has no room left.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from berth.errors import Internal, InvalidArgument, NotFound
 
@@ -109,8 +110,10 @@ class StorageDriver(Protocol):
         """Replace the object atomically (readers never see a partial write)."""
         ...
 
-    def reader(self, path: str, offset: int = 0) -> BinaryIO:
-        """A binary stream positioned at ``offset``; PathNotFound if absent. The caller closes it."""
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        """A binary stream of the object's bytes from ``offset``, at most ``length`` of them (None: to
+        the end; nothing past it is fetched); empty at or past the end; PathNotFound if absent. The
+        caller closes it."""
         ...
 
     def writer(self, path: str, *, append: bool) -> FileWriter:
@@ -141,6 +144,35 @@ class StorageDriver(Protocol):
     def local_path(self, path: str) -> Path | None:
         """The real file behind an object, for sendfile; None if the driver has none."""
         ...
+
+
+class _Limited(io.RawIOBase):
+    """At most ``length`` bytes of ``stream`` (which it closes)."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self._stream = stream
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(min(len(buffer), self._left))
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+def limited(stream: BinaryIO, length: int | None) -> BinaryIO:
+    """``stream`` cut after ``length`` bytes (as it is when ``length`` is None): ``reader``'s length."""
+    if length is None:
+        return stream
+    return io.BufferedReader(_Limited(stream, length))
 
 
 def check_path(path: str, driver: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from berth.errors import Internal, is_disk_full
-from berth.registry.storage.driver import FileInfo, PathNotFound, StorageFull, check_path
+from berth.registry.storage.driver import FileInfo, PathNotFound, StorageFull, check_path, limited
 
 _NAME = "filesystem"
 _T = TypeVar("_T")
@@ -119,14 +119,14 @@ class FilesystemDriver:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         try:
             f = open(self._real(path), "rb")  # noqa: SIM115 - returned to the caller, who closes it
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise PathNotFound(path, _NAME) from exc
         if offset:
             f.seek(offset)
-        return f
+        return limited(f, length)
 
     def writer(self, path: str, *, append: bool) -> _FileWriter:
         return _FileWriter(self._real(path), path, append=append)

@@ -77,10 +77,9 @@ class InMemoryDriver:
         check_path(path, _NAME)
         self._set(path, data)
 
-    def reader(self, path: str, offset: int = 0) -> BinaryIO:
-        stream = io.BytesIO(self.get_content(path))
-        stream.seek(offset)
-        return stream
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        data = self.get_content(path)
+        return io.BytesIO(data[offset:] if length is None else data[offset : offset + length])
 
     def writer(self, path: str, *, append: bool) -> _MemoryWriter:
         check_path(path, _NAME)

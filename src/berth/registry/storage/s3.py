@@ -376,16 +376,20 @@ class S3Driver:
     def put_content(self, path: str, data: bytes) -> None:
         self.call("put_object", path, Bucket=self.settings.bucket, Key=self.key(path), Body=data)
 
-    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+    def reader(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         kwargs: dict[str, Any] = {"Bucket": self.settings.bucket, "Key": self.key(path)}
-        if offset:
-            size = self.object_size(path)
-            if size is None:
+        if length == 0:
+            if self.object_size(path) is None:
                 raise PathNotFound(path, _NAME)
-            if offset >= size:
-                return io.BytesIO(b"")
-            kwargs["Range"] = f"bytes={offset}-"
-        body = self.call("get_object", path, **kwargs)["Body"]
+            return io.BytesIO(b"")
+        if offset or length is not None:  # a Range GET: bytes outside it never leave the store
+            kwargs["Range"] = f"bytes={offset}-{'' if length is None else offset + length - 1}"
+        try:
+            body = self.call("get_object", path, **kwargs)["Body"]
+        except Internal as exc:
+            if offset and isinstance(exc.__cause__, Exception) and _status(exc.__cause__) == 416:
+                return io.BytesIO(b"")  # the object exists and ends at or before offset
+            raise
         return io.BufferedReader(_BodyReader(body), buffer_size=1 << 20)
 
     def writer(self, path: str, *, append: bool) -> _S3Writer:
