@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,15 +28,33 @@ class SqliteMetadata:
         self._path = path
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(BASE_SCHEMA)
-            self._conn.execute(SEED_VERSION)
-            self._migrate()
+            self._open()
         except sqlite3.Error as exc:
             raise Unavailable(f"cannot open registry database {path}: {exc}") from exc
         self._lock = threading.RLock()
         self._in_tx = False
+
+    def _open(self) -> None:
+        """WAL mode, the base schema and the migrations. Switching a new file to WAL (or reading it while
+        another process does) can answer "database is locked" at once, without SQLite's busy wait:
+        processes opening a new database together retry that, within the same 30 s."""
+        deadline = time.monotonic() + 30.0
+        delay = 0.01
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(f"BEGIN IMMEDIATE;{BASE_SCHEMA};COMMIT;")
+                break
+            except sqlite3.OperationalError as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        self._conn.execute(SEED_VERSION)
+        self._migrate()
 
     def _migrate(self) -> None:
         """Apply the steps this database lacks; a newer database than this code is refused."""
