@@ -146,7 +146,7 @@ def test_a_failing_receiver_gets_retries_with_backoff(registry: RunningRegistry,
     # The repository's page shows its owner the hook and its attempts, newest first; others see none.
     status, _, page = registry.request("GET", "/r/alice/app", headers=ALICE)
     assert status == 200
-    section = page.decode().split("<h2>Webhooks</h2>", 1)[1]
+    section = page.decode().split('<h2 id="webhooks">Webhooks</h2>', 1)[1]
     assert f'id="hook-{hook_id}"' in section and receiver.url in section
     results = re.findall(r"<td>push</td><td>(\d)</td><td class=\"muted\">([^<]*)</td>", section)
     assert results == [("3", "200"), ("2", "HTTP 500"), ("1", "HTTP 500")]
