@@ -21,7 +21,7 @@ import hashlib
 import json
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urljoin
@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urljoin
 import aiohttp
 
 from berth.distribution.auth import Credentials, repository_scope
+from berth.distribution.blobstream import BlobStream
 from berth.distribution.errors import (
     BadCredentials,
     DigestMismatch,
@@ -42,7 +43,6 @@ from berth.distribution.tokens import MAX_REDIRECTS, Authorizer
 from berth.distribution.wire import (
     MANIFEST_ACCEPT,
     MAX_MANIFEST_SIZE,
-    BlobStream,
     FetchedManifest,
     host_platform,
     manifest_media_type,
@@ -304,21 +304,28 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------------------------
     @asynccontextmanager
     async def open_blob(self, repo: str, descriptor: Descriptor) -> AsyncIterator[BlobStream]:
-        """Stream a blob; the ``BlobStream`` checks size and digest as it reaches the end."""
+        """Stream a blob; the ``BlobStream`` checks size and digest as it reaches the end, and asks
+        again with ``Range`` for the rest when the connection breaks on the way."""
         what = f"blob {descriptor.digest}"
-        async with self.request(
-            "GET",
-            f"/v2/{repo}/blobs/{descriptor.digest}",
-            scopes=[repository_scope(repo, "pull")],
-            what=what,
-        ) as resp:
+        path = f"/v2/{repo}/blobs/{descriptor.digest}"
+        scopes = [repository_scope(repo, "pull")]
+        async with AsyncExitStack() as responses:
+            resp = await responses.enter_async_context(self.request("GET", path, scopes=scopes, what=what))
             if resp.status == 404:
                 raise NotFound(f"{what} of {repo}: blob unknown")
             await self._expect(resp, (200,), what)
             length = resp.content_length
             if length is not None and length > descriptor.size:
                 raise OversizedContent(f"{what}: {length} bytes, but its descriptor says {descriptor.size}")
-            yield BlobStream(resp, descriptor, what)
+
+            async def reopen(offset: int) -> aiohttp.ClientResponse:
+                # Through the redirect too: aiohttp sends the Range on to the object store's URL.
+                ranged = self.request(
+                    "GET", path, scopes=scopes, headers={"Range": f"bytes={offset}-"}, what=what
+                )
+                return await responses.enter_async_context(ranged)
+
+            yield BlobStream(resp, descriptor, what, reopen=reopen)
 
     async def fetch_blob(self, repo: str, descriptor: Descriptor, *, limit: int = MAX_MANIFEST_SIZE) -> bytes:
         """A small blob (a config) in memory, verified; ``OversizedContent`` above ``limit``."""

@@ -1,12 +1,10 @@
 """What registry answers mean, independent of any connection: error bodies → Berth's categories, manifest
-media types and platforms, ``Link`` pagination, bounded reads, and ``BlobStream`` (a blob body checked
-against its descriptor as it is read). ``client.RegistryClient`` is the only caller that does I/O.
+media types and platforms, ``Link`` pagination, bounded reads. ``client.RegistryClient`` is the only
+caller that does I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import platform
 from collections.abc import Sequence
@@ -16,7 +14,6 @@ from urllib.parse import urljoin
 import aiohttp
 
 from berth.distribution.errors import (
-    DigestMismatch,
     OversizedContent,
     RegistryProtocolError,
     RegistryUnavailable,
@@ -35,7 +32,6 @@ MANIFEST_ACCEPT = (
     mediatypes.DOCKER_MANIFEST_LIST,
     mediatypes.DOCKER_MANIFEST,
 )
-_READ_MIN = 256 << 10
 
 
 def host_platform() -> tuple[str, str]:
@@ -90,63 +86,6 @@ def status_error(status: int, body: bytes, what: str) -> BerthError:
     if status >= 500:
         return RegistryUnavailable(f"{what}: registry answered HTTP {status}: {error_message(body, status)}")
     return RegistryProtocolError(f"{what}: unexpected HTTP {status}: {error_message(body, status)}")
-
-
-class BlobStream:
-    """The body of a blob GET, checked against its descriptor while it is read.
-
-    ``read(n)`` returns up to ``n`` bytes and ``b""`` at the end; the call that reaches the end raises
-    ``TruncatedStream`` (short body), ``OversizedContent`` (long body) or ``DigestMismatch``.
-    ``received`` counts the bytes so far (for progress).
-    """
-
-    def __init__(self, response: aiohttp.ClientResponse, descriptor: Descriptor, what: str) -> None:
-        self._response = response
-        self._descriptor = descriptor
-        self._what = what
-        self._hash = hashlib.sha256()
-        self.received = 0
-        self._done = False
-
-    @property
-    def size(self) -> int:
-        return self._descriptor.size
-
-    async def read(self, size: int = 1 << 20) -> bytes:
-        if self._done:
-            return b""
-        parts: list[bytes] = []
-        got = 0
-        want = max(1, min(size, _READ_MIN))
-        try:
-            while got < want:
-                chunk = await self._response.content.read(size - got)
-                if not chunk:
-                    break
-                parts.append(chunk)
-                got += len(chunk)
-        except (
-            aiohttp.ClientPayloadError,
-            aiohttp.ClientConnectionError,
-            asyncio.IncompleteReadError,
-        ) as exc:
-            raise TruncatedStream(self._what, self.received + got, self.size) from exc
-        except TimeoutError as exc:
-            raise RegistryUnavailable(f"{self._what}: timed out after {self.received + got} bytes") from exc
-        data = b"".join(parts) if len(parts) != 1 else parts[0]
-        if data:
-            self._hash.update(data)
-            self.received += len(data)
-            if self.received > self.size:
-                raise OversizedContent(f"{self._what}: more than the {self.size} bytes its descriptor says")
-            return data
-        self._done = True
-        if self.received < self.size:
-            raise TruncatedStream(self._what, self.received, self.size)
-        actual = "sha256:" + self._hash.hexdigest()
-        if actual != self._descriptor.digest:
-            raise DigestMismatch(self._what, self._descriptor.digest, actual)
-        return b""
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:

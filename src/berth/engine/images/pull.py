@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from berth.distribution.auth import Credentials
+from berth.distribution.blobstream import BlobStream
 from berth.distribution.client import RegistryClient
 from berth.distribution.errors import BadCredentials, DigestMismatch, RegistryProtocolError, TruncatedStream
 from berth.distribution.resolver import Endpoint, RegistryResolver
-from berth.distribution.wire import BlobStream, FetchedManifest, parse_manifest
+from berth.distribution.wire import FetchedManifest, parse_manifest
 from berth.engine.events import EventBus
 from berth.engine.images import ImageRecord, ImageService
 from berth.errors import BerthError, Forbidden, InvalidArgument, NotFound, Unauthorized, Unavailable

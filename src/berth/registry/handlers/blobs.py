@@ -30,18 +30,18 @@ async def get_blob(ctx: RequestContext, name: str, digest: str) -> web.StreamRes
         "Accept-Ranges": "bytes",
         "Cache-Control": "max-age=31536000",
     }
-    if ctx.request.method == "HEAD":
-        headers["Content-Length"] = str(size)
-        return web.Response(status=200, headers=headers)
-    redirect = ctx.registry.blobs.redirect_url(digest)
+    head = ctx.request.method == "HEAD"
+    redirect = None if head else ctx.registry.blobs.redirect_url(digest)
     if redirect is not None:  # storage.s3.redirect: the bytes (and Range) come from the object store
         raise web.HTTPTemporaryRedirect(redirect, headers={"Docker-Content-Digest": digest})
-    answer = byteranges.plan(ctx.request, size, digest)
+    answer = byteranges.plan(ctx.request, size, digest)  # HEAD answers what GET would, without the body
     if answer.content_range is not None:
         headers["Content-Range"] = answer.content_range
-    if answer.status not in (200, 206):  # 304, 412, 416: no body
+    if head or answer.status not in (200, 206):  # 304, 412, 416: no body
         if answer.status == 304:
             del headers["Content-Type"]
+        if head and answer.status in (200, 206):
+            headers["Content-Length"] = str(answer.count)
         return web.Response(status=answer.status, headers=headers)
     local = ctx.registry.blobs.local_path(digest)
     if local is not None:

