@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,6 +28,7 @@ _DESCRIPTOR = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", of_bytes
 # How a server answers the n-th GET of the blob (0-based) given its Range start: (status, bytes to send
 # before the connection is cut or None for all of them, payload override or None).
 Behaviour = Callable[[int, int], tuple[int, int | None, bytes | None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -36,12 +38,18 @@ class _Server:
     behaviour: list[Behaviour] = field(default_factory=list)
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+@asynccontextmanager
+async def _serving(route: str, handler: Handler) -> AsyncIterator[str]:
+    """An aiohttp server on a free loopback port answering GETs of ``route``; yields its URL."""
+    app = web.Application()
+    app.router.add_get(route, handler)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 async def _answer(request: web.Request, server: _Server) -> web.StreamResponse:
@@ -74,13 +82,8 @@ async def store() -> AsyncIterator[_Server]:
     async def get(request: web.Request) -> web.StreamResponse:
         return await _answer(request, server)
 
-    app = web.Application()
-    app.router.add_get("/bucket/blob", get)
-    runner, server.url = await _serve(app)
-    try:
+    async with _serving("/bucket/blob", get) as server.url:
         yield server
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -95,13 +98,8 @@ async def registry(store: _Server) -> AsyncIterator[_Server]:
             raise web.HTTPTemporaryRedirect(f"{store.url}/bucket/blob?X-Amz-Signature=abc")
         return await _answer(request, server)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", get)
-    runner, server.url = await _serve(app)
-    try:
+    async with _serving("/{tail:.*}", get) as server.url:
         yield server
-    finally:
-        await runner.cleanup()
 
 
 async def _pull(registry: _Server) -> tuple[bytes, int]:
