@@ -22,6 +22,18 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def answered(registry: RunningRegistry, code: str, method: str = "GET") -> float:
+    """Requests the registry has answered with ``code`` (its /metrics)."""
+    _, _, body = registry.request("GET", "/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.decode().splitlines()
+        if line.startswith("registry_http_requests_total{")
+        and f'method="{method}"' in line
+        and f'code="{code}"' in line
+    )
+
+
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

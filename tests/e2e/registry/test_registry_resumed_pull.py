@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from registry_e2e_helpers import RunningRegistry, sha, start_registry
+from registry_e2e_helpers import RunningRegistry, answered, sha, start_registry
 from tests.e2e.conftest import Daemon
 
 _PAYLOAD = 8 << 20
@@ -80,18 +80,6 @@ def plain_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
         reg.stop()
 
 
-def _answered(registry: RunningRegistry, code: str) -> float:
-    """Blob GETs the registry has answered with ``code`` (its /metrics)."""
-    _, _, body = registry.request("GET", "/metrics")
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.decode().splitlines()
-        if line.startswith("registry_http_requests_total{")
-        and 'method="GET"' in line
-        and f'code="{code}"' in line
-    )
-
-
 @pytest.mark.root
 @pytest.mark.docker_cli
 @pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
@@ -114,11 +102,11 @@ def test_a_pull_whose_connection_breaks_resumes_the_layer(
         through = f"127.0.0.1:{proxy.port}/alice/resumed:1"
         berthd.docker(*login, f"127.0.0.1:{proxy.port}", input=b"alicepw\n", check=True)
         berthd.docker("rmi", pushed, check=True)
-        ranged_before = _answered(plain_registry, "206")
+        ranged_before = answered(plain_registry, "206")
         pulled = berthd.docker("pull", through, timeout=120)
         assert pulled.returncode == 0, pulled.stderr
         assert proxy.cuts == 1
-        assert _answered(plain_registry, "206") == ranged_before + 1  # the rest of the layer, once
+        assert answered(plain_registry, "206") == ranged_before + 1  # the rest of the layer, once
         ran = berthd.docker("run", "--rm", through, "sha256sum", "/payload.bin", check=True, timeout=60)
         assert ran.stdout.split()[0] == sha(payload).removeprefix("sha256:")
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from registry_e2e_helpers import RunningRegistry, basic, sha, start_registry
+from registry_e2e_helpers import RunningRegistry, answered, basic, sha, start_registry
 from tests.e2e.conftest import Daemon
 
 from berth.testing.ceph import CephCluster
@@ -179,18 +179,6 @@ def test_a_ranged_get_follows_the_redirect_without_the_registrys_credentials(
     assert (status, body) == (206, data[-10:])
 
 
-def _redirects(registry: RunningRegistry) -> float:
-    """Blob GETs the registry has answered with 307 (its /metrics)."""
-    _, _, body = registry.request("GET", "/metrics")
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.decode().splitlines()
-        if line.startswith("registry_http_requests_total{")
-        and 'method="GET"' in line
-        and 'code="307"' in line
-    )
-
-
 @pytest.mark.root
 @pytest.mark.docker_cli
 @pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
@@ -210,7 +198,7 @@ def test_berthd_pulls_through_the_redirect_with_berth_and_docker(
     )
     berthd.berth("login", "-u", "alice", "--password-stdin", redirecting.host, input=b"alicepw\n", check=True)
     berthd.docker("push", ref, check=True)
-    redirects_before = _redirects(redirecting)
+    redirects_before = answered(redirecting, "307")
 
     for cli in ("berth", "docker"):
         berthd.docker("rmi", ref, check=True)
@@ -220,6 +208,6 @@ def test_berthd_pulls_through_the_redirect_with_berth_and_docker(
         assert berthd.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", ref).stdout == layers
         ran = berthd.docker("run", "--rm", ref, "sha256sum", "/payload.bin", check=True, timeout=60)
         assert ran.stdout.split()[0] == sha(payload).removeprefix("sha256:"), cli
-        redirects = _redirects(redirecting)
+        redirects = answered(redirecting, "307")
         assert redirects >= redirects_before + 3, cli  # the config and both layers came from radosgw
         redirects_before = redirects
