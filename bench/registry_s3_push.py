@@ -29,6 +29,7 @@ import base64
 import hashlib
 import http.client
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -156,12 +157,6 @@ def _round(
     return timed
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=200)
@@ -204,15 +199,15 @@ def main() -> None:
         "s3": "berth-registry, S3 driver",
         "filesystem": "berth-registry, filesystem driver",
     }
-    floor_median = _median(times["floor"])
+    floor_median = statistics.median(times["floor"])
     for name, label in labels.items():
-        median = _median(times[name])
+        median = statistics.median(times[name])
         runs = " ".join(f"{t:.2f}" for t in times[name])
         print(
             f"{label:<44} {median:>8.2f} {min(times[name]):>7.2f} {mb / median:>6.0f} "
             f"{median / floor_median:>8.2f}  {runs}"
         )
-    ratio = _median(ratios)
+    ratio = statistics.median(ratios)
     print(f"\nS3 driver / floor, per round: {' '.join(f'{r:.2f}' for r in ratios)}")
     print(f"median {ratio:.2f} (target ≤ {TARGET}): {'met' if ratio <= TARGET else 'NOT met'}")
 

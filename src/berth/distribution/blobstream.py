@@ -90,7 +90,7 @@ class BlobStream:
                 await self._resume(exc)
                 continue
             if not chunk:
-                if self.received < self.size and self._reopen is not None and not got:
+                if self.received < self.size and not got:
                     await self._resume(None)  # ended early without an error: resumable the same way
                     continue
                 break
@@ -108,9 +108,7 @@ class BlobStream:
             got += len(chunk)
         if got:
             return b"".join(parts) if len(parts) != 1 else parts[0]
-        self._done = True
-        if self.received < self.size:
-            raise TruncatedStream(self._what, self.received, self.size)
+        self._done = True  # the whole size arrived (a short body went through _resume)
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self._descriptor.digest:
             raise DigestMismatch(self._what, self._descriptor.digest, actual)
@@ -118,35 +116,37 @@ class BlobStream:
 
     async def _resume(self, cause: BaseException | None) -> None:
         """Ask for the rest of the blob; raise what the break means when resuming is over."""
-        self._stalled = self._stalled + 1 if self.received == self._resumed_at else 0
-        if self._reopen is None or self.resumes >= MAX_RESUMES or self._stalled >= MAX_STALLED_RESUMES:
-            self._done = True
-            if isinstance(cause, TimeoutError):
-                raise RegistryUnavailable(f"{self._what}: timed out after {self.received} bytes") from cause
-            raise TruncatedStream(self._what, self.received, self.size) from cause
-        self.resumes += 1
-        self._resumed_at = self.received
-        self._response.close()  # the broken connection is not given back to the pool
-        log.info(
-            "%s: connection broke after %d of %d bytes (%s); resuming there",
-            self._what,
-            self.received,
-            self.size,
-            cause or "body ended early",
-        )
-        await asyncio.sleep(_RESUME_DELAY * 2**self._stalled)
-        try:
-            response = await self._reopen(self.received)
-        except RegistryUnavailable as exc:  # not back yet: counts as a resume that brought nothing
-            await self._resume(exc)
-            return
-        self._response = response
-        self._skip = 0
-        if response.status == 206:
-            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-            if match and int(match.group(1)) == self.received:
+        while True:
+            self._stalled = self._stalled + 1 if self.received == self._resumed_at else 0
+            if self._reopen is None or self.resumes >= MAX_RESUMES or self._stalled >= MAX_STALLED_RESUMES:
+                self._done = True
+                if isinstance(cause, TimeoutError):
+                    raise RegistryUnavailable(
+                        f"{self._what}: timed out after {self.received} bytes"
+                    ) from cause
+                raise TruncatedStream(self._what, self.received, self.size) from cause
+            self.resumes += 1
+            self._resumed_at = self.received
+            self._response.close()  # the broken connection is not given back to the pool
+            log.info(
+                "%s: connection broke after %d of %d bytes (%s); resuming there",
+                self._what,
+                self.received,
+                self.size,
+                cause or "body ended early",
+            )
+            await asyncio.sleep(_RESUME_DELAY * 2**self._stalled)
+            try:
+                self._response = await self._reopen(self.received)
+            except RegistryUnavailable as exc:  # not back yet: counts as a resume that brought nothing
+                cause = exc
+                continue
+            status = self._response.status
+            if status == 200:
+                self._skip = self.received  # Range ignored: the blob again from its first byte
                 return
-        elif response.status == 200:
-            self._skip = self.received  # Range ignored: the blob again from its first byte
-            return
-        await self._resume(cause)  # another answer (416, 5xx, a wrong range): try once more or fail
+            match = _CONTENT_RANGE.match(self._response.headers.get("Content-Range", ""))
+            if status == 206 and match and int(match.group(1)) == self.received:
+                self._skip = 0
+                return
+            # another answer (416, 5xx, a range elsewhere): try once more, or fail
