@@ -1,7 +1,7 @@
 """Benchmark: push of one large layer through berth-registry on the S3 driver, against the object store's
 own floor and the filesystem driver.
 
-    .venv/bin/python bench/registry_s3_push.py [--size-mb 200] [--runs 3]
+    .venv/bin/python bench/registry_s3_push.py [--size-mb 200] [--runs 5]
 
 A one-node Ceph (``berth.testing.ceph``: mon, memstore osd, radosgw with tcp_nodelay) on loopback in a temporary
 directory, stopped by PID at the end. Three timings of the same random bytes per round:
